@@ -1,0 +1,18 @@
+"""sslapp: the Streamlit app. Run with `bash scripts/app.sh` (or `streamlit run app.py`)."""
+
+import streamlit as st
+
+from sslapp.ui.common import workspace_picker
+from sslapp.ui.pages import data, explore, export, label, pretrain, train
+
+st.set_page_config(page_title="sslapp", page_icon=":material/label:", layout="wide")
+workspace_picker()
+pages = [
+    st.Page(data.render, title="Data", icon=":material/photo_library:", url_path="data", default=True),
+    st.Page(pretrain.render, title="Pretrain", icon=":material/model_training:", url_path="pretrain"),
+    st.Page(explore.render, title="Explore", icon=":material/scatter_plot:", url_path="explore"),
+    st.Page(label.render, title="Label", icon=":material/label:", url_path="label"),
+    st.Page(train.render, title="Train", icon=":material/school:", url_path="train"),
+    st.Page(export.render, title="Export", icon=":material/download:", url_path="export"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv in the repo root and install sslapp into it (idempotent: reinstalls only when
+# pyproject.toml changed). pip takes torch and torchvision from this machine's disk when they lie there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with $($PY --version)" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.sslapp-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -e '.[test]'
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,3 @@
+from sslapp.cli import main
+
+raise SystemExit(main())

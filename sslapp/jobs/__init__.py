@@ -1,0 +1,1 @@
+"""Jobs: the UI and CLI enqueue, a worker process runs them and reports progress to the database."""

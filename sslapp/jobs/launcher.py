@@ -1,0 +1,27 @@
+"""Start a worker process for a workspace on demand (the app calls this; it never trains itself)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from sslapp.jobs.worker import STALE_AFTER_S, pid_alive
+from sslapp.workspace import Workspace
+
+
+def worker_alive(ws: Workspace) -> bool:
+    info = ws.store.get_setting("worker") or {}
+    return bool(info.get("pid")) and pid_alive(info["pid"]) and time.time() - info.get("heartbeat", 0) < STALE_AFTER_S
+
+
+def ensure_worker(ws: Workspace, idle_exit_s: float = 1800.0) -> bool:
+    """Start a detached worker unless one is alive; returns True when one was started."""
+    if worker_alive(ws):
+        return False
+    log = open(ws.logs_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+    subprocess.Popen(
+        [sys.executable, "-m", "sslapp", "worker", str(ws.root), "--idle-exit", str(idle_exit_s)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    log.close()
+    return True

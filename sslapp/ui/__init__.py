@@ -1,0 +1,1 @@
+"""Streamlit pages and widgets. The only part of sslapp that imports streamlit."""

@@ -1,0 +1,91 @@
+"""Widgets and state shared by the pages: the open workspace, job status, thumbnails."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from sslapp.workspace import Workspace, WorkspaceError, child_workspace, open_workspace
+
+WORKSPACES_HOME = Path(os.environ.get("SSLAPP_HOME", "workspaces"))
+
+
+@st.cache_resource(show_spinner=False)
+def _open_cached(path: str) -> Workspace:
+    return open_workspace(path, create=True)
+
+
+def current_workspace() -> Workspace | None:
+    """The workspace this browser session works in (from SSLAPP_WORKSPACE, the URL or the sidebar)."""
+    path = os.environ.get("SSLAPP_WORKSPACE") or st.session_state.get("workspace_path")
+    if path is None and "ws" in st.query_params:
+        try:
+            path = str(child_workspace(WORKSPACES_HOME, st.query_params["ws"]))
+        except WorkspaceError:
+            path = None
+    if path is None:
+        return None
+    st.session_state["workspace_path"] = path
+    return _open_cached(path)
+
+
+def workspace_picker() -> None:
+    """Sidebar: open an existing workspace or create a new one under SSLAPP_HOME."""
+    if os.environ.get("SSLAPP_WORKSPACE"):
+        st.sidebar.caption(f"Workspace: `{os.environ['SSLAPP_WORKSPACE']}`")
+        return
+    WORKSPACES_HOME.mkdir(parents=True, exist_ok=True)
+    existing = sorted(p.name for p in WORKSPACES_HOME.iterdir() if (p / "sslapp.db").exists())
+    current = st.session_state.get("workspace_path")
+    current_name = Path(current).name if current else None
+    with st.sidebar:
+        st.subheader("Workspace")
+        if existing:
+            index = existing.index(current_name) if current_name in existing else None
+            choice = st.selectbox("Open", existing, index=index, placeholder="Pick a workspace",
+                                  key="ws_select")
+            if choice and choice != current_name:
+                _switch(choice)
+        with st.form("new_ws", clear_on_submit=True, border=False):
+            name = st.text_input("New workspace", placeholder="my-project")
+            if st.form_submit_button("Create") and name:
+                _switch(name)
+
+
+def _switch(name: str) -> None:
+    try:
+        path = child_workspace(WORKSPACES_HOME, name)
+    except WorkspaceError as exc:
+        st.sidebar.error(str(exc))
+        return
+    open_workspace(path, create=True)
+    st.session_state["workspace_path"] = str(path)
+    st.query_params["ws"] = name
+    st.rerun()
+
+
+def require_workspace() -> Workspace:
+    """The open workspace, or a prompt to pick one (stops the page)."""
+    ws = current_workspace()
+    if ws is None:
+        st.info("Create or open a workspace in the sidebar to begin.")
+        st.stop()
+    return ws
+
+
+def thumb_path(ws: Workspace, item: dict) -> Path:
+    """Thumbnail file of an item (written by ingestion, named by content hash)."""
+    sha = item["sha256"]
+    return ws.thumbs_dir / sha[:2] / f"{sha}.jpg"
+
+
+def job_status_line(job: dict) -> str:
+    p = job.get("progress") or {}
+    parts = [f"job {job['id']} · {job['kind']} · **{job['status']}**"]
+    if "epoch" in p:
+        parts.append(f"epoch {p['epoch']}" + (f"/{p['epochs']}" if p.get("epochs") else ""))
+    if p.get("message"):
+        parts.append(str(p["message"]))
+    return " · ".join(parts)
