@@ -1,0 +1,1 @@
+"""Training on labels: linear probe, full fine-tune, label propagation and honest estimates."""

@@ -1,0 +1,1 @@
+"""Self-supervised pretraining: backbones, batched augmentation, methods and the training loop."""
