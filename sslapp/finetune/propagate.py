@@ -1,0 +1,98 @@
+"""Use the unlabelled pool: label spreading over the kNN graph, or self-training.
+
+Both return pseudo-labels (index, class, confidence) for unlabelled rows that pass a confidence
+threshold. The final classifier is then trained on the real labels plus these pseudo-labels, so
+what the app shows and what it exports are one and the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.semi_supervised import LabelSpreading
+
+from sslapp.finetune.linear import LinearProbe, l2_normalize
+
+METHODS = ("spreading", "self-training")
+
+
+@dataclass
+class PseudoLabels:
+    index: np.ndarray  # rows of the feature matrix
+    labels: np.ndarray  # class index per row
+    confidence: np.ndarray  # in [0, 1]
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def _unlabelled_mask(n: int, labeled_idx: np.ndarray) -> np.ndarray:
+    mask = np.ones(n, dtype=bool)
+    mask[labeled_idx] = False
+    return mask
+
+
+def label_spreading(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int, *,
+                    n_neighbors: int = 10, alpha: float = 0.2, max_iter: int = 50) -> np.ndarray:
+    """Class distributions (N, n_classes) spread from the labelled rows over the kNN graph."""
+    X = l2_normalize(features)
+    y = np.full(len(X), -1, dtype=np.int64)
+    y[labeled_idx] = labels
+    k = int(max(1, min(n_neighbors, len(X) - 1)))
+    model = LabelSpreading(kernel="knn", n_neighbors=k, alpha=alpha, max_iter=max_iter)
+    import warnings
+
+    with warnings.catch_warnings():  # slow convergence on a few isolated points is not an error
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    dist = np.zeros((len(X), n_classes))
+    dist[:, model.classes_[model.classes_ >= 0]] = model.label_distributions_
+    dist = np.nan_to_num(dist, nan=0.0)
+    total = dist.sum(axis=1, keepdims=True)
+    return np.where(total > 0, dist / np.maximum(total, 1e-12), 1.0 / n_classes)
+
+
+def spreading_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int,
+                            *, threshold: float = 0.9, **kwargs) -> PseudoLabels:
+    dist = label_spreading(features, labeled_idx, labels, n_classes, **kwargs)
+    unl = np.flatnonzero(_unlabelled_mask(len(features), labeled_idx))
+    conf = dist[unl].max(axis=1)
+    keep = conf >= threshold
+    return PseudoLabels(unl[keep], dist[unl[keep]].argmax(axis=1), conf[keep], "spreading")
+
+
+def self_training_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
+                                n_classes: int, *, threshold: float = 0.9, rounds: int = 3,
+                                seed: int = 0) -> PseudoLabels:
+    """Classic self-training with the linear probe: add confident predictions, refit, repeat.
+
+    Pseudo-labels are re-predicted every round (a row can change class or drop out), which keeps
+    early mistakes from being frozen in.
+    """
+    unl = np.flatnonzero(_unlabelled_mask(len(features), labeled_idx))
+    chosen = np.zeros(0, dtype=np.int64)
+    pseudo = np.zeros(0, dtype=np.int64)
+    conf = np.zeros(0)
+    for _ in range(rounds):
+        X = np.concatenate([features[labeled_idx], features[chosen]])
+        y = np.concatenate([labels, pseudo])
+        probe = LinearProbe(n_classes, seed=seed).fit(X, y)
+        proba = probe.predict_proba(features[unl])
+        c = proba.max(axis=1)
+        keep = c >= threshold
+        new = unl[keep]
+        if np.array_equal(new, chosen) and np.array_equal(proba[keep].argmax(axis=1), pseudo):
+            break
+        chosen, pseudo, conf = new, proba[keep].argmax(axis=1), c[keep]
+    return PseudoLabels(chosen, pseudo, conf, "self-training")
+
+
+def pseudo_labels(method: str, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
+                  n_classes: int, *, seed: int = 0) -> PseudoLabels:
+    if method == "spreading":
+        return spreading_pseudo_labels(features, labeled_idx, labels, n_classes)
+    if method == "self-training":
+        return self_training_pseudo_labels(features, labeled_idx, labels, n_classes, seed=seed)
+    raise ValueError(f"unknown propagation method {method!r}; use one of {', '.join(METHODS)}")
