@@ -14,6 +14,7 @@ HANDLERS: dict[str, str] = {
     "suggest": "sslapp.select.job:run_suggest_job",
     "export": "sslapp.export.job:run_export_job",
     "sleep": "sslapp.jobs.builtin:run_sleep_job",
+    "ingest": "sslapp.ingest.job:run_ingest_job",
 }
 
 

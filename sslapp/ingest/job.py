@@ -1,0 +1,53 @@
+"""The `ingest` job: the app saves uploads under the workspace's tmp/ and the worker ingests them.
+
+params: {"paths": [...], "labels_from_dirs": bool, "cleanup": bool, "base": str | None}.
+With `cleanup`, the uploaded files are deleted afterwards, but only paths inside the workspace's
+tmp/ folder: a job can never delete a user's own folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sslapp.ingest.ingest import ingest
+from sslapp.jobs.context import JobContext
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
+    ws = ctx.workspace
+    paths = [str(p) for p in ctx.params.get("paths", [])]
+    if not paths:
+        raise ValueError("The ingest job got no paths; upload files or name a folder.")
+    ctx.progress(force=True, message=f"reading {len(paths)} source(s)")
+    base = ctx.params.get("base")
+    try:
+        report = ingest(ws, paths, labels_from_dirs=bool(ctx.params.get("labels_from_dirs")),
+                        progress=lambda **v: ctx.progress(**v), should_stop=ctx.check_stop, base=base)
+    finally:
+        if ctx.params.get("cleanup"):
+            for p in paths:
+                path = Path(p)
+                if _inside(path, ws.tmp_dir) and path.resolve() != ws.tmp_dir.resolve():
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+            if base and _inside(Path(base), ws.tmp_dir) and Path(base).resolve() != ws.tmp_dir.resolve():
+                shutil.rmtree(base, ignore_errors=True)
+    ctx.progress(force=True, message=f"added {report['added']}, {report['duplicates']} duplicates, "
+                                     f"{len(report['skipped'])} skipped")
+    ctx.log.info("ingest report: added %s, duplicates %s, skipped %s", report["added"], report["duplicates"],
+                 len(report["skipped"]))
+    for entry in report["skipped"]:
+        ctx.log.info("skipped %s: %s", entry["source"], entry["reason"])
+    return report
