@@ -2,14 +2,18 @@
 
 ResNets get a small-image stem (3x3 conv, no max-pool) for inputs of 64 px or less, as in
 SimCLR's CIFAR setup; `-std` forces the ImageNet stem, which is ~10x cheaper at 32 px on a CPU.
-ViTs come from torchvision's VisionTransformer so MAE can reuse lightly's masked wrapper.
+ViTs come from torchvision's VisionTransformer (so MAE can reuse lightly's masked wrapper) with a
+forward that accepts any multiple of the patch size, interpolating the position embedding, so DINO and
+SwAV can feed small local crops through the same network.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -40,11 +44,38 @@ def vit_patch_size(image_size: int) -> int:
     raise ValueError(f"no ViT patch size fits {image_size} px; use a multiple of 8 px of at least 16")
 
 
+class ViT(torchvision.models.VisionTransformer):
+    """torchvision's ViT whose forward takes any square size that is a multiple of the patch size.
+
+    State-dict keys are torchvision's, so weights stay interchangeable with the stock model.
+    """
+
+    def pos_embedding_for(self, n_patches: int) -> torch.Tensor:
+        pos = self.encoder.pos_embedding
+        n_trained = pos.shape[1] - 1
+        if n_patches == n_trained:
+            return pos
+        side, new_side = math.isqrt(n_trained), math.isqrt(n_patches)
+        grid = pos[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
+        grid = F.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
+        return torch.cat([pos[:, :1], grid.permute(0, 2, 3, 1).reshape(1, n_patches, -1)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h != w or h % self.patch_size:
+            raise ValueError(f"ViT input must be square and a multiple of {self.patch_size} px, got {h}x{w}")
+        tokens = self.conv_proj(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.class_token.expand(x.shape[0], -1, -1), tokens], dim=1)
+        tokens = tokens + self.pos_embedding_for(tokens.shape[1] - 1)
+        enc = self.encoder
+        return self.heads(enc.ln(enc.layers(enc.dropout(tokens)))[:, 0])
+
+
 def build_backbone(name: str, image_size: int) -> Backbone:
     """The backbone called `name` for square inputs of `image_size` px, randomly initialised."""
     if name in VIT_SPECS:
         hidden, layers, heads, mlp = VIT_SPECS[name]
-        vit = torchvision.models.VisionTransformer(
+        vit = ViT(
             image_size=image_size, patch_size=vit_patch_size(image_size), num_layers=layers,
             num_heads=heads, hidden_dim=hidden, mlp_dim=mlp)
         vit.heads = nn.Identity()
