@@ -64,28 +64,27 @@ def spreading_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, label
 
 
 def self_training_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
-                                n_classes: int, *, threshold: float = 0.9, rounds: int = 3,
+                                n_classes: int, *, fraction: float = 0.3, rounds: int = 3,
                                 seed: int = 0) -> PseudoLabels:
-    """Classic self-training with the linear probe: add confident predictions, refit, repeat.
+    """Self-training with the linear probe: add its most confident predictions, refit, repeat.
 
-    Pseudo-labels are re-predicted every round (a row can change class or drop out), which keeps
-    early mistakes from being frozen in.
+    A fixed probability threshold adds nothing with few labels (a regularised probe is never
+    0.9 sure), so each round takes the most confident rows *per predicted class*, growing to
+    `fraction` of the pool; class balance keeps one easy class from taking over. Pseudo-labels
+    are re-predicted every round, so early mistakes can be undone.
     """
     unl = np.flatnonzero(_unlabelled_mask(len(features), labeled_idx))
-    chosen = np.zeros(0, dtype=np.int64)
-    pseudo = np.zeros(0, dtype=np.int64)
-    conf = np.zeros(0)
-    for _ in range(rounds):
+    chosen, pseudo, conf = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    per_class_final = max(1, int(fraction * len(unl) / n_classes))
+    for r in range(1, rounds + 1):
         X = np.concatenate([features[labeled_idx], features[chosen]])
         y = np.concatenate([labels, pseudo])
         probe = LinearProbe(n_classes, seed=seed).fit(X, y)
         proba = probe.predict_proba(features[unl])
-        c = proba.max(axis=1)
-        keep = c >= threshold
-        new = unl[keep]
-        if np.array_equal(new, chosen) and np.array_equal(proba[keep].argmax(axis=1), pseudo):
-            break
-        chosen, pseudo, conf = new, proba[keep].argmax(axis=1), c[keep]
+        pred, c = proba.argmax(axis=1), proba.max(axis=1)
+        take = max(1, per_class_final * r // rounds)
+        keep = np.concatenate([np.flatnonzero(pred == k)[np.argsort(-c[pred == k])[:take]] for k in range(n_classes)])
+        chosen, pseudo, conf = unl[keep], pred[keep], c[keep]
     return PseudoLabels(chosen, pseudo, conf, "self-training")
 
 
