@@ -1,0 +1,58 @@
+"""TypiClust (Hacohen et al., 2022): the most typical image of each cluster no label covers yet.
+
+Best with very few labels: it spreads picks over the data's modes and avoids outliers.
+Runs scikit-activeml's `TypiClust`; a KMeans subclass records the cluster of each row so the
+reason can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from sslapp.select.base import Strategy, Suggestion, quiet, y_with_missing
+
+
+def _recording_kmeans(record: dict):
+    class RecordingKMeans(KMeans):
+        def fit_predict(self, X, y=None, sample_weight=None):
+            labels = super().fit_predict(X, y, sample_weight=sample_weight)
+            record["labels"] = labels
+            return labels
+
+    return RecordingKMeans
+
+
+class TypiClustStrategy(Strategy):
+    name = "typiclust"
+
+    def __init__(self, seed: int = 0, k: int = 20):
+        super().__init__(seed)
+        self.k = k
+
+    def query(self, features, labeled_idx, labels, budget, *, candidates, probs=None,
+              class_names: Sequence[str] | None = None) -> list[Suggestion]:
+        from skactiveml.pool import TypiClust
+
+        record: dict = {}
+        y = y_with_missing(len(features), labeled_idx, labels)
+        strategy = TypiClust(random_state=self.seed, k=self.k, cluster_algo=_recording_kmeans(record),
+                             cluster_algo_dict={"n_init": 1})
+        with quiet():
+            picks, utilities = strategy.query(features, y, candidates=candidates, batch_size=int(budget),
+                                              return_utilities=True)
+        clusters = record["labels"]
+        sizes = np.bincount(clusters, minlength=int(clusters.max()) + 1)
+        labelled_clusters = set(clusters[np.asarray(labeled_idx, dtype=np.int64)].tolist())
+        out = []
+        for i, idx in enumerate(np.asarray(picks, dtype=np.int64)):
+            c = int(clusters[idx])
+            score = float(utilities[i, idx])
+            if c in labelled_clusters:
+                reason = f"typical image of cluster {c} ({sizes[c]} images)"
+            else:
+                reason = f"most typical of cluster {c} ({sizes[c]} images, none labelled yet)"
+            out.append(Suggestion(int(idx), reason, score))
+        return out
