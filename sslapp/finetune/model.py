@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -18,18 +19,26 @@ from sslapp.ssl.encoder import Encoder, EncoderConfig, config_from_json, config_
 
 
 class Classifier(nn.Module):
-    def __init__(self, encoder: Encoder, classes: list[str]):
+    """`normalize=True` L2-normalises features before the head: the linear probe is trained on
+    normalised embeddings, and carrying the step in the model keeps every export exact."""
+
+    def __init__(self, encoder: Encoder, classes: list[str], normalize: bool = False):
         super().__init__()
         self.encoder = encoder
         self.classes = list(classes)
+        self.normalize = bool(normalize)
         self.head = nn.Linear(encoder.dim, len(classes))
 
     @property
     def config(self) -> EncoderConfig:
         return self.encoder.config
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.encoder(x)
+        return F.normalize(f, dim=1) if self.normalize else f
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        return self.head(self.features(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.logits(x), dim=1)
@@ -41,7 +50,7 @@ def save_classifier(model: Classifier, path: str | Path, metadata: dict[str, str
     tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"sslapp_encoder": config_to_json(model.config), "sslapp_classes": json.dumps(model.classes),
-            **(metadata or {})}
+            "sslapp_head": json.dumps({"normalize": "l2" if model.normalize else "none"}), **(metadata or {})}
     save_file(state, tmp, metadata=meta)
     tmp.replace(path)
 
@@ -55,6 +64,8 @@ def load_classifier(path: str | Path, map_location: str = "cpu") -> Classifier:
     meta = read_metadata(path)
     if "sslapp_classes" not in meta or "sslapp_encoder" not in meta:
         raise ValueError(f"{path} is not an sslapp classifier file (missing sslapp metadata)")
-    model = Classifier(Encoder(config_from_json(meta["sslapp_encoder"])), json.loads(meta["sslapp_classes"]))
+    head = json.loads(meta.get("sslapp_head", "{}"))
+    model = Classifier(Encoder(config_from_json(meta["sslapp_encoder"])), json.loads(meta["sslapp_classes"]),
+                       normalize=head.get("normalize") == "l2")
     model.load_state_dict(load_file(str(path), device=map_location))
     return model.eval()
