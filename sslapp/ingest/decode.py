@@ -44,6 +44,13 @@ class Prepared:
     thumb_jpeg: bytes | None
 
 
+_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _looks_like_image(data: bytes) -> bool:
+    return data.startswith(_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def open_image(data: bytes) -> Image.Image:
     """Open and fully decode the first frame; raise BadImage with the reason on any problem."""
     if not data:
@@ -53,6 +60,9 @@ def open_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
+        if _looks_like_image(data):
+            raise BadImage("corrupt", "the image header is damaged (starts like an image but cannot be "
+                                      "read); the file is corrupt") from None
         raise BadImage("not-image", "not a supported image (use PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadImage("bomb", f"declared size is above the {MAX_PIXELS:,}-pixel limit "

@@ -83,7 +83,7 @@ def _read_file(path: Path, name: str, label: str | None) -> SourceItem:
     if not stat.S_ISREG(st.st_mode):
         return _item(name, error="unreadable: not a regular file (a pipe, socket or device)", label=label)
     if st.st_size > MAX_FILE_BYTES:
-        return _item(name, error=f"too large: {st.st_size:,} bytes (limit {MAX_FILE_BYTES:,})", label=label)
+        return _item(name, error=f"too-large: {st.st_size:,} bytes (limit {MAX_FILE_BYTES:,})", label=label)
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
@@ -92,7 +92,7 @@ def _read_file(path: Path, name: str, label: str | None) -> SourceItem:
     except OSError as exc:
         return _item(name, error=f"unreadable: {exc.strerror or exc}", label=label)
     if len(data) > MAX_FILE_BYTES:
-        return _item(name, error=f"too large: over {MAX_FILE_BYTES:,} bytes", label=label)
+        return _item(name, error=f"too-large: over {MAX_FILE_BYTES:,} bytes", label=label)
     return _item(name, data=data, label=label)
 
 
@@ -100,9 +100,9 @@ def _unsafe_member(name: str) -> str | None:
     """Why a zip member path is unsafe (would leave the target folder), or None."""
     norm = name.replace("\\", "/")
     if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
-        return "unsafe path in archive: absolute path"
+        return "unsafe-path: absolute path in the archive (would be written outside its folder)"
     if ".." in PurePosixPath(norm).parts:
-        return "unsafe path in archive: '..' would leave the archive's folder"
+        return "unsafe-path: '..' in the archive path (would be written outside its folder)"
     return None
 
 
@@ -117,17 +117,17 @@ def iter_zip(path: Path, display: str, limits: ZipLimits = DEFAULT_LIMITS) -> It
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        yield _item(display, error=f"corrupt zip archive: {exc}")
+        yield _item(display, error=f"corrupt-archive: not a readable zip archive ({exc})")
         return
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         if len(infos) > limits.max_members:
-            yield _item(display, error=f"zip bomb guard: {len(infos):,} members (limit {limits.max_members:,}); "
+            yield _item(display, error=f"zip-bomb: {len(infos):,} members (limit {limits.max_members:,}); "
                                        "split the archive")
             return
         total = sum(i.file_size for i in infos)
         if total > limits.max_total_bytes:
-            yield _item(display, error=f"zip bomb guard: {total:,} bytes uncompressed "
+            yield _item(display, error=f"zip-bomb: {total:,} bytes uncompressed "
                                        f"(limit {limits.max_total_bytes:,}); split the archive")
             return
         read_total = 0
@@ -142,26 +142,26 @@ def iter_zip(path: Path, display: str, limits: ZipLimits = DEFAULT_LIMITS) -> It
                 yield _item(name, error=unsafe)
                 continue
             if info.file_size > limits.max_member_bytes:
-                yield _item(name, error=f"zip bomb guard: member is {info.file_size:,} bytes uncompressed "
+                yield _item(name, error=f"zip-bomb: member is {info.file_size:,} bytes uncompressed "
                                         f"(limit {limits.max_member_bytes:,})", label=label)
                 continue
             if (info.file_size > limits.ratio_floor_bytes
                     and info.file_size > limits.max_ratio * max(info.compress_size, 1)):
-                yield _item(name, error=f"zip bomb guard: compresses {info.file_size / max(info.compress_size, 1):,.0f}"
+                yield _item(name, error=f"zip-bomb: compresses {info.file_size / max(info.compress_size, 1):,.0f}"
                                         f" to 1 (limit {limits.max_ratio:,.0f}); not a real image", label=label)
                 continue
             if PurePosixPath(info.filename).suffix.lower() == ".zip":
-                yield _item(name, error="nested archive: unzip it and add its contents", label=label)
+                yield _item(name, error="nested-archive: unzip it and add its contents", label=label)
                 continue
             try:
                 with zf.open(info) as member:  # read at most the cap: the header's size may lie
                     data = member.read(limits.max_member_bytes + 1)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-                yield _item(name, error=f"cannot read archive member: {exc}", label=label)
+                yield _item(name, error=f"corrupt-archive: cannot read this member ({exc})", label=label)
                 continue
             read_total += len(data)
             if len(data) > limits.max_member_bytes or read_total > limits.max_total_bytes:
-                yield _item(name, error="zip bomb guard: member is larger than its header says", label=label)
+                yield _item(name, error="zip-bomb: member is larger than its header says", label=label)
                 return
             yield _item(name, data=data, label=label)
 
@@ -206,7 +206,7 @@ def iter_sources(paths: Iterable[str | os.PathLike], limits: ZipLimits = DEFAULT
         if path.is_dir():
             for file_path, name, label in _walk(path, display):
                 if label is not None and label.startswith("\0error:"):
-                    yield _item(name, error=f"unreadable folder: {label[7:]}")
+                    yield _item(name, error=f"unreadable: cannot list this folder ({label[7:]})")
                 elif file_path.suffix.lower() == ".zip" and zipfile.is_zipfile(file_path):
                     yield from iter_zip(file_path, name, limits)
                 else:
@@ -214,6 +214,6 @@ def iter_sources(paths: Iterable[str | os.PathLike], limits: ZipLimits = DEFAULT
         elif path.suffix.lower() == ".zip" and path.is_file():
             yield from iter_zip(path, display, limits)
         elif not path.exists() and not path.is_symlink():
-            yield _item(display, error="not found: no such file or folder")
+            yield _item(display, error="not-found: no such file or folder")
         else:
             yield _read_file(path, display, None)
