@@ -1,11 +1,233 @@
-"""The Data page."""
+"""The Data page: add images (uploads, a zip, a folder, a server folder or the sample data) and
+browse what the workspace holds.
+
+The page only saves uploads under the workspace's tmp/ and enqueues an `ingest` job; the worker
+decodes. A fragment polls the job and shows its report (one reason per skipped file).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import uuid
+from pathlib import Path, PurePosixPath
 
 import streamlit as st
 
-from sslapp.ui.common import require_workspace
+from sslapp.jobs.launcher import ensure_worker
+from sslapp.ui.common import require_workspace, thumb_path
+from sslapp.workspace import Workspace
+
+MAX_FILES_PER_UPLOAD = 20_000
+MAX_UPLOAD_TOTAL_MB = 4096
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
+PAGE_SIZE = 48
+GRID_COLUMNS = 8
+ACTIVE = ("queued", "running", "pausing", "cancelling")
+_UNSAFE_CHARS = re.compile(r"[^\w.\- ]+")
+
+
+def sample_data_dir() -> Path:
+    """The bundled sample set (override with SSLAPP_SAMPLE_DATA)."""
+    return Path(os.environ.get("SSLAPP_SAMPLE_DATA") or Path(__file__).resolve().parents[3] / "sample_data")
+
+
+def safe_relative(name: str) -> PurePosixPath | None:
+    """An uploaded file's name (which may hold its folder path) as a safe relative path, or None."""
+    parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "..", "/")]
+    parts = [_UNSAFE_CHARS.sub("_", p)[:120] for p in parts]
+    parts = [p for p in parts if p.strip(" .")]
+    return PurePosixPath(*parts) if parts else None
+
+
+def check_upload(files) -> str | None:
+    """Why this upload is refused (count or total size), or None."""
+    if len(files) > MAX_FILES_PER_UPLOAD:
+        return (f"{len(files):,} files is more than {MAX_FILES_PER_UPLOAD:,} per upload. Upload a zip archive, "
+                "split the upload, or use 'Server folder' / `sslapp ingest` for large sets.")
+    total_mb = sum(getattr(f, "size", 0) for f in files) / 1e6
+    if total_mb > MAX_UPLOAD_TOTAL_MB:
+        return (f"{total_mb:,.0f} MB is more than {MAX_UPLOAD_TOTAL_MB:,} MB per upload. Split the upload, or use "
+                "'Server folder' / `sslapp ingest` for large sets.")
+    return None
+
+
+def save_uploads(ws: Workspace, files) -> Path:
+    """Write uploaded files under tmp/upload-<id>/, keeping their (sanitised) folder paths."""
+    target = ws.tmp_dir / f"upload-{uuid.uuid4().hex[:12]}"
+    target.mkdir(parents=True)
+    used: set[str] = set()
+    for index, f in enumerate(files):
+        rel = safe_relative(f.name) or PurePosixPath(f"file-{index}")
+        key = str(rel)
+        if key in used:  # two uploads with one name: keep both
+            rel = rel.with_name(f"{rel.stem}-{index}{rel.suffix}")
+        used.add(str(rel))
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f.getbuffer())
+    return target
+
+
+def start_ingest(ws: Workspace, paths: list[str], labels_from_dirs: bool, cleanup: bool,
+                 base: str | None = None) -> int:
+    job_id = ws.store.enqueue_job("ingest", {"paths": paths, "labels_from_dirs": labels_from_dirs,
+                                             "cleanup": cleanup, "base": base})
+    ensure_worker(ws)
+    st.session_state["ingest_job"] = job_id
+    return job_id
+
+
+def _load_sample(ws: Workspace) -> None:
+    folder = sample_data_dir()
+    if not folder.is_dir():
+        st.error(f"The sample data folder {folder} is missing; reinstall sslapp from a clone of the repository.")
+        return
+    start_ingest(ws, [str(folder)], labels_from_dirs=True, cleanup=False, base=str(folder.parent))
+
+
+def _counts(ws: Workspace) -> dict[str, int]:
+    info = ws.store.info()
+    return {"items": info["items"], "labelled": info["labels"],
+            "classes": sum(1 for n in info["labels_per_class"].values() if n) or len(info["labels_per_class"])}
+
+
+def _report(report: dict | None, title: str = "Last ingest") -> None:
+    if not report:
+        return
+    skipped = report.get("skipped", [])
+    line = (f"**{title}:** added {report['added']} · {report['duplicates']} duplicates · {len(skipped)} skipped"
+            + (f" · {report['labels']} imported labels" if report.get("labels") else "")
+            + (f" · {report['images_per_s']:.0f} img/s" if report.get("images_per_s") else ""))
+    st.markdown(line)
+    if skipped:
+        with st.expander(f"Skipped files ({len(skipped)}) and why", expanded=len(skipped) <= 20):
+            st.dataframe([{"file": s["source"], "reason": s["reason"]} for s in skipped],
+                         hide_index=True, width="stretch")
+    notes = report.get("notes") or []
+    if notes:
+        with st.expander(f"Notes ({len(notes)})"):
+            st.dataframe([{"file": n["source"], "note": n["note"]} for n in notes], hide_index=True,
+                         width="stretch")
+
+
+def _job_panel(ws: Workspace) -> None:
+    """The running (or just finished) ingest job of this session, polled by a fragment."""
+    job_id = st.session_state.get("ingest_job")
+    active = ws.store.jobs(kind="ingest", statuses=ACTIVE, limit=5)
+    if job_id is None and active:
+        job_id = active[-1]["id"]
+    if job_id is None:
+        return
+    job = ws.store.job(job_id)
+    if job is None:
+        return
+    progress = job.get("progress") or {}
+    if job["status"] in ACTIVE:
+        st.info(f"Adding images (job {job_id}, {job['status']}): " + str(progress.get("message", "waiting for the "
+                "worker")), icon=":material/hourglass_top:")
+        return
+    if st.session_state.get("ingest_seen") != job_id:  # just finished: refresh counts and the grid once
+        st.session_state["ingest_seen"] = job_id
+        st.rerun(scope="app")
+    if job["status"] == "done":
+        report = job.get("result") or {}
+        if report.get("added", 0) == 0 and report.get("duplicates", 0) == 0:
+            st.warning("No usable images were found; see the reasons below.")
+        else:
+            st.success(f"Job {job_id} finished.", icon=":material/check_circle:")
+        _report(report, title=f"Job {job_id}")
+    elif job["status"] == "failed":
+        st.error(f"Adding images failed (job {job_id}): {job.get('error')}. Nothing already in the workspace "
+                 "changed; fix the cause and try again.")
+    else:
+        st.warning(f"Job {job_id} was {job['status']}; nothing was added.")
+
+
+def _add_images(ws: Workspace) -> None:
+    labels = st.checkbox("Use folder names as labels (ImageFolder layout: one folder per class)", value=False,
+                         key="labels_from_dirs", help="Labels brought in this way are marked 'imported'.")
+    nonce = st.session_state.setdefault("upload_nonce", 0)
+    files_tab, folder_tab, server_tab = st.tabs(["Upload files or a zip", "Upload a folder", "Server folder"])
+    with files_tab:
+        files = st.file_uploader("Images (PNG, JPEG, WebP, BMP, TIFF, GIF) or zip archives",
+                                 type=[*IMAGE_TYPES, "zip"], accept_multiple_files=True, key=f"files_{nonce}")
+        _submit_upload(ws, files, labels, "add_files")
+    with folder_tab:
+        folder = st.file_uploader("A folder of images (read recursively)", type=IMAGE_TYPES,
+                                  accept_multiple_files="directory", key=f"folder_{nonce}")
+        _submit_upload(ws, folder, labels, "add_folder")
+    with server_tab:
+        path = st.text_input("Folder or zip on this machine", placeholder="/data/my-images", key="server_path")
+        if st.button("Add from this path", key="add_server", disabled=not path):
+            target = Path(path).expanduser()
+            if not target.exists():
+                st.error(f"{target} does not exist on the machine running sslapp.")
+            else:
+                start_ingest(ws, [str(target)], labels_from_dirs=labels, cleanup=False,
+                             base=str(target.parent) if target.is_dir() else None)
+                st.rerun()
+
+
+def _submit_upload(ws: Workspace, files, labels: bool, key: str) -> None:
+    if not files:
+        return
+    problem = check_upload(files)
+    if problem:
+        st.error(problem)
+        return
+    if st.button(f"Add {len(files):,} file(s)", type="primary", key=key):
+        target = save_uploads(ws, files)
+        start_ingest(ws, [str(target)], labels_from_dirs=labels, cleanup=True, base=str(target))
+        st.session_state["upload_nonce"] += 1  # clears the uploader
+        st.rerun()
+
+
+def _grid(ws: Workspace, total: int) -> None:
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    left, right = st.columns([3, 1])
+    left.subheader(f"Images ({total:,})")
+    page = int(right.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1,
+                                  key="grid_page"))
+    items = ws.store.items(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    for start in range(0, len(items), GRID_COLUMNS):
+        cols = st.columns(GRID_COLUMNS)
+        for col, item in zip(cols, items[start:start + GRID_COLUMNS], strict=False):
+            path = thumb_path(ws, item)
+            caption = item["label"] or "—"
+            if item.get("label_source") == "imported":
+                caption += " (imported)"
+            with col:
+                if path.exists():
+                    st.image(str(path), caption=caption, width=96)
+                else:
+                    st.caption(f"#{item['id']}: no thumbnail · {caption}")
 
 
 def render() -> None:
     st.title("Data")
-    require_workspace()
-    st.info("This page is being built.")
+    ws = require_workspace()
+    counts = _counts(ws)
+    a, b, c = st.columns(3)
+    a.metric("Images", f"{counts['items']:,}")
+    b.metric("Labelled", f"{counts['labelled']:,}")
+    c.metric("Classes", f"{counts['classes']:,}")
+    busy = bool(ws.store.jobs(kind="ingest", statuses=ACTIVE, limit=1))
+    panel = st.fragment(run_every=1.0 if busy else None)(_job_panel)  # polls only while a job runs
+    panel(ws)
+    if counts["items"] == 0 and not busy:
+        with st.container(border=True):
+            st.subheader("This workspace is empty")
+            st.write("Try sslapp right away with the bundled sample: 300 CIFAR-10 images in 10 labelled classes "
+                     "(see sample_data/README.md for license and attribution). Or add your own images below.")
+            if st.button("Load sample data", type="primary", icon=":material/download_for_offline:",
+                         key="load_sample"):
+                _load_sample(ws)
+                st.rerun()
+    with st.expander("Add images", expanded=counts["items"] == 0):
+        _add_images(ws)
+    if not st.session_state.get("ingest_job"):
+        _report(ws.store.last_ingest_report())
+    if counts["items"]:
+        _grid(ws, counts["items"])
