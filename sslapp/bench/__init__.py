@@ -1,0 +1,1 @@
+"""Benchmarks users can rerun on their own data (`sslapp bench ...`)."""
