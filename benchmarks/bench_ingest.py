@@ -1,0 +1,86 @@
+"""Ingest throughput (images/s) beside a naive reference measured in the same run.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_ingest.py [--n 2000] [--dataset cifar10|mnist]
+
+Writes N images of the shared dataset as PNG files in a temporary folder, then times:
+- reference: a plain serial loop over the same files doing only PIL open + RGB + BICUBIC resize to
+  the cache size (no hashing, no thumbnails, no originals, no database): the per-image ceiling of a
+  naive loop;
+- sslapp: `ingest()` into a fresh workspace (SHA-256 dedupe, canonical decode, cache row, 96 px
+  JPEG thumbnail, original copy, one DB transaction), with 1 decode process and with the default.
+Goal (issue 2): at least 500 img/s for 28-64 px images on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sslapp.ingest.ingest import default_workers, ingest  # noqa: E402
+from sslapp.workspace import open_workspace  # noqa: E402
+
+
+def _images(name: str, n: int) -> np.ndarray:
+    path = Path("/work/shared/datasets") / name / "images.npy"
+    if path.exists():
+        images = np.load(path, mmap_mode="r")[:n]
+        return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else np.asarray(images)
+    print(f"({path} not found: using synthetic noise images)")
+    return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def reference(files: list[Path], size: int) -> float:
+    start = time.perf_counter()
+    for f in files:
+        with Image.open(f) as im:
+            np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
+    return len(files) / (time.perf_counter() - start)
+
+
+def ours(folder: Path, root: Path, workers: int) -> tuple[float, dict]:
+    ws = open_workspace(root / f"ws-{workers}")
+    start = time.perf_counter()
+    report = ingest(ws, [folder], labels_from_dirs=True, workers=workers)
+    rate = report["added"] / (time.perf_counter() - start)
+    return rate, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--dataset", default="cifar10")
+    parser.add_argument("--size", type=int, default=64, help="cache size S")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = root / "images"
+        images = _images(args.dataset, args.n)
+        files = []
+        for i, img in enumerate(images):
+            path = folder / f"c{i % 10}" / f"{i:05d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(path)
+            files.append(path)
+        h, w = images.shape[1:3]
+        print(f"{len(files)} {args.dataset} PNGs ({w}x{h}), cache {args.size} px, cpu workers default "
+              f"{default_workers()}")
+        ref = reference(files, args.size)
+        one, _ = ours(folder, root, 1)
+        many, report = ours(folder, root, default_workers())
+        assert report["added"] == len(files) and not report["skipped"], report["skipped"][:3]
+        print(f"reference  naive serial PIL decode+resize only : {ref:8.0f} img/s")
+        print(f"sslapp     ingest, 1 decode process            : {one:8.0f} img/s")
+        print(f"sslapp     ingest, {default_workers()} decode processes          : {many:8.0f} img/s "
+              f"(goal >= 500)")
+
+
+if __name__ == "__main__":
+    main()
