@@ -96,14 +96,28 @@ def prepare_workspace(images_dir: Path, truth_map: dict[str, str], workspace: Pa
     return ws, Truth(item_ids, y, classes)
 
 
-def pretrain_and_embed(ws, minutes: float, seed: int, say: Say, method: str = "simclr") -> tuple[np.ndarray, dict]:
-    """Features for every item (ordered by item id) and {"method", "seconds"} of the pretraining."""
+def pretrain_and_embed(ws, minutes: float, seed: int, say: Say, method: str = "simclr",
+                       reuse_encoder: bool = False) -> tuple[np.ndarray, dict]:
+    """Features for every item (ordered by item id) and {"method", "seconds"} of the pretraining.
+
+    `reuse_encoder`: a workspace kept from an earlier run (--workspace) keeps its encoder, so other
+    strategies can be compared on the same embeddings without pretraining again.
+    """
     from sslapp.embed.embed import choose_model, encoder_features, load_model, provisional_features
     from sslapp.ingest.cache import read_cache
 
     pairs = ws.store.item_ids_and_cache_index()
     rows = np.array([p[1] for p in pairs], np.int64)
     started = time.monotonic()
+    existing = ws.store.latest_artifact("encoder")
+    if reuse_encoder and minutes > 0 and existing is not None:
+        run = ws.store.run(existing["run_id"]) if existing.get("run_id") else None
+        elapsed = ((run or {}).get("summary") or {}).get("elapsed_s")
+        meta = existing.get("meta") or {}
+        feats = encoder_features(load_model(ws, choose_model(ws)), read_cache(ws), rows)
+        say(f"reusing encoder {existing['path']} ({meta.get('method')}, {meta.get('epoch')} epochs)")
+        return feats, {"method": f"{meta.get('method', '?')} {meta.get('backbone', '')} (reused)".strip(),
+                       "seconds": elapsed}
     if minutes <= 0:
         say("no pretraining (--pretrain-minutes 0): provisional pixel embedding")
         feats = provisional_features(read_cache(ws), rows, seed=seed)
@@ -202,7 +216,7 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                          strategies: Sequence[str] = ("auto", "random"), pretrain_minutes: float = 10.0,
                          workspace: str | Path | None = None, seed: int = 0, random_seeds: int = 3,
                          round_size: int = 20, cache_size: int = 32, method: str = "simclr",
-                         say: Say = lambda m: None) -> dict[str, Any]:
+                         reuse_encoder: bool = False, say: Say = lambda m: None) -> dict[str, Any]:
     """The whole benchmark; returns {"results": [...], "baselines": [...], "pretrain": {...}}."""
     from sslapp.select import STRATEGIES
 
@@ -227,7 +241,7 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
         if budgets[-1] >= n_known:
             raise BenchError(f"the largest budget ({budgets[-1]}) must be below the number of labelled images "
                              f"({n_known}) so something is left to score")
-        features, pretrain_info = pretrain_and_embed(ws, pretrain_minutes, seed, say, method)
+        features, pretrain_info = pretrain_and_embed(ws, pretrain_minutes, seed, say, method, reuse_encoder)
         raw = raw_pixels(ws, seed)
         y = truth.y
         results: list[dict[str, Any]] = []

@@ -25,6 +25,8 @@ def register(sub) -> None:
     le.add_argument("--method", default="simclr", help="SSL method to pretrain with (default simclr)")
     le.add_argument("--workspace", default=None, metavar="DIR",
                     help="keep the workspace here (default: a temporary folder, removed afterwards)")
+    le.add_argument("--reuse-encoder", action="store_true",
+                    help="with --workspace: use the encoder an earlier run left there instead of pretraining again")
     le.add_argument("--seed", type=int, default=0)
     le.add_argument("--random-seeds", type=int, default=3, help="seeds random picks are averaged over (default 3)")
     le.add_argument("--round", type=int, default=20, dest="round_size",
@@ -47,7 +49,7 @@ def run_label_efficiency(args) -> int:
             strategies=[s.strip() for s in args.strategies.split(",") if s.strip()],
             pretrain_minutes=args.pretrain_minutes, workspace=args.workspace, seed=args.seed,
             random_seeds=args.random_seeds, round_size=args.round_size, cache_size=args.cache_size,
-            method=args.method, say=say)
+            method=args.method, reuse_encoder=args.reuse_encoder, say=say)
     except BenchError as exc:
         raise CLIError(str(exc), 2) from exc
     lines = [f"pretrain: {out['pretrain']['method']} ({out['pretrain']['seconds']}s)", "strategy      budget labels accuracy"]
