@@ -71,18 +71,35 @@ class ViT(torchvision.models.VisionTransformer):
         return self.heads(enc.ln(enc.layers(enc.dropout(tokens)))[:, 0])
 
 
+def parse_vit_name(name: str) -> tuple[str, int | None] | None:
+    """"vit-tiny" -> ("vit-tiny", None); "vit-tiny-p4" -> ("vit-tiny", 4) (explicit patch side); else None."""
+    base, _, patch = name.rpartition("-p")
+    if base in VIT_SPECS and patch.isdigit() and int(patch) > 0:
+        return base, int(patch)
+    return (name, None) if name in VIT_SPECS else None
+
+
 def build_backbone(name: str, image_size: int) -> Backbone:
-    """The backbone called `name` for square inputs of `image_size` px, randomly initialised."""
-    if name in VIT_SPECS:
-        hidden, layers, heads, mlp = VIT_SPECS[name]
+    """The backbone called `name` for square inputs of `image_size` px, randomly initialised.
+
+    ViT names take an optional patch suffix (`vit-tiny-p4`); by default `vit_patch_size` picks it.
+    """
+    vit_name = parse_vit_name(name)
+    if vit_name is not None:
+        base, patch = vit_name
+        patch = patch or vit_patch_size(image_size)
+        if image_size % patch:
+            raise ValueError(f"{name}: image size {image_size} px is not a multiple of the patch size {patch}")
+        hidden, layers, heads, mlp = VIT_SPECS[base]
         vit = ViT(
-            image_size=image_size, patch_size=vit_patch_size(image_size), num_layers=layers,
+            image_size=image_size, patch_size=patch, num_layers=layers,
             num_heads=heads, hidden_dim=hidden, mlp_dim=mlp)
         vit.heads = nn.Identity()
         return Backbone(vit, hidden, name, image_size)
     base = name.removesuffix("-std")
     if base not in RESNETS:
-        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)} or auto")
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)} (ViTs also as "
+                         f"e.g. vit-tiny-p4 for a 4 px patch) or auto")
     net = getattr(torchvision.models, base)(weights=None)
     if not name.endswith("-std") and image_size <= SMALL_STEM_MAX_SIZE:
         net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.ssl.backbones import Backbone, ViT
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def local_crop_size(train_size: int, multiple: int = 1) -> int:
 
 
 def is_vit(backbone: Backbone) -> bool:
-    return backbone.name.startswith("vit")
+    return isinstance(backbone.module, ViT)
 
 
 class SSLMethod(nn.Module):
