@@ -1,0 +1,79 @@
+"""What an export folder holds and how to check one before use. No torch: `sslapp predict` uses it.
+
+`model.json` is written last, so a folder without it (or with files missing or of the wrong
+size) is an incomplete export, never mistaken for a complete one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FORMAT_NAME = "sslapp-export"
+FORMAT_VERSION = 1
+MANIFEST = "model.json"
+FORMATS = ("onnx", "torchscript", "safetensors")
+ONNX_INPUT = "image"
+ONNX_OUTPUT = {"classifier": "probabilities", "encoder": "features"}
+# (part, format) -> file name inside the export folder
+MODEL_FILES = {
+    ("classifier", "onnx"): "classifier.onnx",
+    ("classifier", "torchscript"): "classifier.torchscript.pt",
+    ("classifier", "safetensors"): "classifier.safetensors",
+    ("encoder", "onnx"): "encoder.onnx",
+    ("encoder", "torchscript"): "encoder.torchscript.pt",
+    ("encoder", "safetensors"): "encoder.safetensors",
+}
+
+
+class ExportError(ValueError):
+    """An export folder that cannot be used (missing, incomplete, another version), with what to do."""
+
+
+def read_manifest(export_dir: str | Path) -> dict[str, Any]:
+    """Load and check `model.json` and the files it lists; raise ExportError saying what is wrong."""
+    root = Path(export_dir)
+    if not root.is_dir():
+        raise ExportError(f"{root} is not a folder; pass the folder `sslapp export` wrote.")
+    path = root / MANIFEST
+    if not path.is_file():
+        raise ExportError(f"{root} has no {MANIFEST}: it is not an sslapp export, or the export did not finish "
+                          "(model.json is written last). Export again with `sslapp export WORKSPACE OUT_DIR`.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{path} cannot be read ({exc}); export again.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise ExportError(f"{path} is not an sslapp export manifest (format is {manifest.get('format')!r}"
+                          f" where {FORMAT_NAME!r} was expected).")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        written = manifest.get("sslapp_version", "an unknown version")
+        raise ExportError(f"{root} is export format v{version} (written by sslapp {written}); this sslapp reads "
+                          f"v{FORMAT_VERSION}. Export again with this sslapp, or use the sslapp that wrote it.")
+    missing, wrong = [], []
+    for name, info in (manifest.get("files") or {}).items():
+        file = root / name
+        if not file.is_file():
+            missing.append(name)
+        elif "bytes" in info and file.stat().st_size != info["bytes"]:
+            wrong.append(f"{name} ({file.stat().st_size:,} bytes, expected {info['bytes']:,})")
+    if missing or wrong:
+        parts = ([f"missing: {', '.join(sorted(missing))}"] if missing else []) + \
+                ([f"wrong size: {', '.join(wrong)}"] if wrong else [])
+        raise ExportError(f"{root} is incomplete or damaged ({'; '.join(parts)}); copy the whole folder "
+                          "again or export again.")
+    return manifest
+
+
+def require_onnx_classifier(manifest: dict[str, Any], export_dir: str | Path) -> Path:
+    """Path of the ONNX classifier, or ExportError when the export has none."""
+    if manifest.get("kind") != "classifier":
+        raise ExportError(f"{export_dir} holds only the encoder (a feature extractor), no classifier; "
+                          "fine-tune a classifier in the workspace and export again to predict classes.")
+    name = MODEL_FILES[("classifier", "onnx")]
+    if name not in (manifest.get("files") or {}):
+        raise ExportError(f"{export_dir} was exported without ONNX (formats {manifest.get('formats')}); "
+                          "`sslapp predict` needs it: export again with --formats onnx,...")
+    return Path(export_dir) / name

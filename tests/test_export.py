@@ -1,0 +1,336 @@
+"""Export round trip on a real tiny workspace: the app, TorchScript and ONNX give the same answers.
+
+One export (module-scoped) serves most tests; ONNX export of a ResNet takes seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import runpy
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _export_ws import CLASSES, build_workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from sslapp.export.export import export_workspace
+
+    root = tmp_path_factory.mktemp("export")
+    ws, model, images = build_workspace(root)
+    manifest = export_workspace(ws, root / "out", imagefolder=True)
+    return {"root": root, "ws": ws, "model": model, "images": images, "out": root / "out", "manifest": manifest}
+
+
+def _app_probs(built) -> dict[str, np.ndarray]:
+    """What the app computes: the classifier on the cached uint8 rows / 255, by source name."""
+    import torch
+
+    from sslapp.ingest.cache import read_cache
+
+    ws = built["ws"]
+    cache = read_cache(ws)
+    items = ws.store.items()
+    x = torch.from_numpy(np.asarray(cache[[it["cache_index"] for it in items]])).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        probs = built["model"](x).numpy()
+    return {it["source"]: p for it, p in zip(items, probs, strict=True)}
+
+
+def test_app_torchscript_onnx_agree(built):
+    import torch
+
+    from sslapp.export.predict import predict
+
+    root, out = built["root"], built["out"]
+    app = _app_probs(built)
+    errors: list = []
+    results = predict(out, [root / "images", root / "unlabelled"], top_k=3, errors=errors)
+    assert errors == []
+    assert len(results) == len(app) == 16
+    ts = torch.jit.load(str(out / "classifier.torchscript.pt"))
+    from sslapp.ingest.cache import read_cache
+
+    ws = built["ws"]
+    by_source = {it["source"]: it for it in ws.store.items()}
+    cache = read_cache(ws)
+    for r in results:
+        expected = app[r["path"]]
+        onnx_p = np.array([dict(r["top_k"])[c] for c in CLASSES])
+        assert np.abs(onnx_p - expected).max() < 1e-4, r["path"]
+        assert r["class"] == CLASSES[int(expected.argmax())]
+        assert abs(r["confidence"] - expected.max()) < 1e-4
+        row = torch.from_numpy(np.asarray(cache[[by_source[r["path"]]["cache_index"]]])).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            ts_p = ts(row.float() / 255).numpy()[0]
+        assert np.abs(ts_p - expected).max() < 1e-4
+    # the stored app predictions name the same classes as the export
+    stored = {p["item_id"]: p for p in ws.store.predictions()}
+    for source, item in by_source.items():
+        assert stored[item["id"]]["class_name"] == CLASSES[int(app[source].argmax())]
+    # dynamic batch: one image at a time gives the same numbers as the batch
+    one = predict(out, [results[0]["path"]], top_k=1)
+    assert abs(one[0]["confidence"] - results[0]["confidence"]) < 1e-6 and len(one[0]["top_k"]) == 1
+
+
+def test_predict_preprocessing_is_the_apps(built):
+    """Same uint8 array as the cache row for the same file: PNG, big EXIF-rotated JPEG, RGBA, GIF."""
+    from sslapp.export.predict import Predictor
+    from sslapp.ingest.cache import read_cache
+
+    ws, root = built["ws"], built["root"]
+    cache = read_cache(ws)
+    by_source = {it["source"]: it["cache_index"] for it in ws.store.items()}
+    decoded = dict(Predictor(built["out"]).decoded([root / "images", root / "unlabelled"]))
+    assert len(decoded) == 16
+    for name, array in decoded.items():
+        assert array.dtype == np.uint8 and array.shape == (24, 24, 3)
+        assert np.array_equal(array, cache[by_source[name]]), name
+    # the standalone snippet (onnxruntime + PIL + numpy) computes the same pixels
+    snippet = runpy.run_path(str(built["out"] / "predict_onnx.py"), run_name="snippet")
+    for name, array in decoded.items():
+        x = snippet["load"](name)
+        assert np.array_equal(np.rint(x * 255).astype(np.uint8).transpose(1, 2, 0), array), name
+
+
+def test_snippet_runs_alone_and_matches_predict(built):
+    from sslapp.export.predict import predict
+
+    files = [str(p) for paths in built["images"].values() for p in paths][:6]
+    proc = subprocess.run([sys.executable, str(built["out"] / "predict_onnx.py"), *files], env=ENV,
+                          capture_output=True, text=True, timeout=120, cwd=built["root"])
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.split("\t") for line in proc.stdout.strip().splitlines()]
+    expected = {r["path"]: r for r in predict(built["out"], files)}
+    assert len(lines) == 6
+    for path, cls, conf in lines:
+        assert expected[path]["class"] == cls
+        assert abs(expected[path]["confidence"] - float(conf)) < 1e-4
+
+
+def test_predict_cli_imports_no_torch(built):
+    """`sslapp predict` (the real CLI entry, all subcommands registered) never imports torch."""
+    bad = built["root"] / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    code = ("import sys, json; from sslapp.cli import main; "
+            f"rc = main(['predict', {str(built['out'])!r}, {str(built['root'] / 'images')!r}, {str(bad)!r}, "
+            "'--json', '--top-k', '2']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert len(out) == 12 and all(set(r) == {"path", "class", "confidence", "top_k"} for r in out)
+    assert all(len(r["top_k"]) == 2 and r["class"] in CLASSES for r in out)
+    assert "broken.jpg" in proc.stderr and "skipped" in proc.stderr
+    # nothing predictable: non-zero exit
+    proc = subprocess.run([sys.executable, "-m", "sslapp", "predict", str(built["out"]), str(bad)], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no image could be classified" in proc.stderr
+
+
+def test_safetensors_reload_gives_same_outputs(built):
+    import torch
+    from safetensors import safe_open
+
+    from sslapp.finetune.model import load_classifier
+    from sslapp.ssl.encoder import load_encoder
+
+    out, model = built["out"], built["model"]
+    x = torch.rand(4, 3, 24, 24, generator=torch.Generator().manual_seed(1))
+    clf = load_classifier(out / "classifier.safetensors")
+    enc = load_encoder(out / "encoder.safetensors")
+    assert clf.classes == CLASSES
+    with torch.no_grad():
+        assert torch.allclose(clf(x), model(x), atol=1e-6)
+        assert torch.allclose(enc(x), model.encoder(x), atol=1e-5)
+    for name in ("classifier.safetensors", "encoder.safetensors"):
+        with safe_open(str(out / name), framework="pt") as f:
+            assert "sslapp_encoder" in f.metadata()
+
+
+def test_torchscript_loads_in_fresh_process(built, tmp_path):
+    import torch
+
+    x = torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(2))
+    np.save(tmp_path / "x.npy", x.numpy())
+    code = ("import sys, numpy as np, torch; "
+            "m = torch.jit.load(sys.argv[1]); e = torch.jit.load(sys.argv[2]); x = torch.from_numpy(np.load(sys.argv[3])); "
+            "np.save(sys.argv[4], m(x).detach().numpy()); np.save(sys.argv[5], e(x).detach().numpy())")
+    out = built["out"]
+    proc = subprocess.run([sys.executable, "-c", code, str(out / "classifier.torchscript.pt"),
+                           str(out / "encoder.torchscript.pt"), str(tmp_path / "x.npy"), str(tmp_path / "p.npy"),
+                           str(tmp_path / "f.npy")], env=ENV, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    with torch.no_grad():
+        assert np.abs(np.load(tmp_path / "p.npy") - built["model"](x).numpy()).max() < 1e-5
+        assert np.abs(np.load(tmp_path / "f.npy") - built["model"].encoder(x).numpy()).max() < 1e-4
+
+
+def test_model_json_and_labels_complete(built):
+    from sslapp import __version__
+    from sslapp.export.manifest import read_manifest
+
+    out = built["out"]
+    m = read_manifest(out)
+    assert m == {k: v for k, v in built["manifest"].items() if k != "path"}
+    assert m["classes"] == CLASSES and m["kind"] == "classifier" and m["sslapp_version"] == __version__
+    assert m["input"]["size"] == 24 and m["input"]["shape"] == ["batch", 3, 24, 24]
+    assert m["normalisation"]["mean"] == [0.485, 0.456, 0.406] and m["normalisation"]["resize_to"] == 32
+    assert m["preprocessing"]["resample"] == "bicubic" and len(m["preprocessing"]["steps"]) >= 6
+    assert m["backbone"] == "resnet18-std" and m["ssl_method"] == "simclr"
+    assert m["estimated_accuracy"]["mean"] == 0.8 and m["estimated_accuracy"]["std"] == 0.05
+    assert m["training_data"]["items_in_workspace"] == 16 and m["training_data"]["n_labels"] == 12
+    assert m["created_at"].startswith("20")
+    expected_files = {"classifier.onnx", "classifier.torchscript.pt", "classifier.safetensors", "encoder.onnx",
+                      "encoder.torchscript.pt", "encoder.safetensors", "labels.csv", "labels.json",
+                      "predict_onnx.py", "README.md"}
+    assert set(m["files"]) == expected_files
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert on_disk - expected_files == {p for p in on_disk if p.startswith("imagefolder/")} | {"model.json"}
+    assert all(v < 1e-4 for v in m["verified_max_abs_diff"].values())
+    assert not [p for p in on_disk if p.endswith((".pkl", ".pth", ".pickle"))]
+    # labels: user, imported and (confident only) propagated rows
+    rows = list(csv.DictReader(open(out / "labels.csv", encoding="utf-8")))
+    assert rows == [{k: "" if v is None else str(v) for k, v in r.items()}
+                    for r in json.loads((out / "labels.json").read_text())]
+    sources = [r["source"] for r in rows]
+    assert sources.count("user") == 1 and sources.count("imported") == 11 and sources.count("propagated") == 1
+    prop = next(r for r in rows if r["source"] == "propagated")
+    assert float(prop["confidence"]) >= 0.9 and "unlabelled" in prop["path"]
+    user = next(r for r in rows if r["source"] == "user")
+    assert user["class"] == "dog" and user["path"].endswith("cat0.png")
+    # ImageFolder: the 12 human labels, by class, copied from the originals
+    tree = {p.parent.name: [] for p in (out / "imagefolder").rglob("*.*")}
+    for p in (out / "imagefolder").rglob("*.*"):
+        tree[p.parent.name].append(p.name)
+    assert sorted(tree) == CLASSES and sum(map(len, tree.values())) == 12 and len(tree["dog"]) == 5
+    readme = (out / "README.md").read_text()
+    assert "80.0% ± 5.0%" in readme and "predict_onnx.py" in readme and "ort.InferenceSession" in readme
+
+
+def test_existing_out_dir_needs_overwrite(built, tmp_path, capsys):
+    from sslapp.cli import main
+
+    ws_path = str(built["ws"].root)
+    target = tmp_path / "exp"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    assert main(["export", ws_path, str(target), "--formats", "safetensors"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    # --overwrite never wipes a folder that is not an export
+    assert main(["export", ws_path, str(target), "--formats", "safetensors", "--overwrite"]) == 2
+    assert "not an sslapp export" in capsys.readouterr().err and (target / "keep.txt").exists()
+    shutil.rmtree(target)
+    assert main(["export", ws_path, str(target), "--formats", "safetensors", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["formats"] == ["safetensors"] and "classifier.onnx" not in first["files"]
+    assert main(["export", ws_path, str(target), "--formats", "safetensors", "--overwrite", "--zip"]) == 0
+    assert (target / "model.json").exists() and target.with_suffix(".zip").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # safetensors-only export cannot serve `predict`: clear message
+    assert main(["predict", str(target), str(built["root"] / "images")]) == 2
+    assert "without ONNX" in capsys.readouterr().err
+
+
+def test_incomplete_or_foreign_export_is_refused(built, tmp_path, capsys):
+    from sslapp.cli import main
+    from sslapp.export.manifest import ExportError
+    from sslapp.export.predict import predict
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built["out"], copy, ignore=shutil.ignore_patterns("*.pt", "*.safetensors", "imagefolder"))
+    images = [built["root"] / "images"]
+    with pytest.raises(ExportError, match="missing: .*classifier.safetensors"):
+        predict(copy, images)
+    m = json.loads((copy / "model.json").read_text())
+    m["files"] = {k: v for k, v in m["files"].items() if not k.endswith((".pt", ".safetensors"))}
+    (copy / "model.json").write_text(json.dumps(m))
+    assert len(predict(copy, images)) == 12  # ONNX alone is enough for predict
+    with open(copy / "classifier.onnx", "r+b") as f:  # truncated by a half copy
+        f.truncate(1000)
+    with pytest.raises(ExportError, match="wrong size"):
+        predict(copy, images)
+    (copy / "model.json").write_text(json.dumps({**m, "format_version": 99, "sslapp_version": "9.0"}))
+    with pytest.raises(ExportError, match="format v99"):
+        predict(copy, images)
+    (copy / "model.json").unlink()
+    assert main(["predict", str(copy), str(images[0])]) == 2
+    assert "no model.json" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "nothing"), str(images[0])]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_encoder_only(tmp_path, capsys):
+    from sslapp.cli import main
+    from sslapp.export.export import NoClassifierError, export_workspace
+    from sslapp.export.manifest import ExportError, read_manifest
+    from sslapp.export.predict import predict
+
+    ws, _, _ = build_workspace(tmp_path, with_classifier=False, seed=1)
+    with pytest.raises(NoClassifierError, match="--encoder-only"):
+        export_workspace(ws, tmp_path / "out")
+    assert main(["export", str(ws.root), str(tmp_path / "out"), "--formats", "onnx"]) == 3
+    assert "--encoder-only" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    m = export_workspace(ws, tmp_path / "out", formats="onnx,safetensors", encoder_only=True)
+    assert m["kind"] == "encoder" and m["classes"] == [] and m["estimated_accuracy"] is None
+    assert set(read_manifest(tmp_path / "out")["files"]) == {"encoder.onnx", "encoder.safetensors", "labels.csv",
+                                                           "labels.json", "README.md"}
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "out" / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    feats = session.run(None, {"image": np.random.rand(3, 3, 24, 24).astype(np.float32)})[0]
+    assert feats.shape == (3, 512)
+    with pytest.raises(ExportError, match="only the encoder"):
+        predict(tmp_path / "out", [tmp_path / "images"])
+
+
+def _limit_file_size(limit: int):
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death, as a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
+
+    def restore():
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    return restore
+
+
+def test_full_disk_leaves_no_complete_looking_export(built, tmp_path, capsys):
+    from sslapp.cli import main
+    from sslapp.export.export import export_workspace
+
+    ws = built["ws"]
+    target = tmp_path / "exp"
+    previous = tmp_path / "previous"
+    export_workspace(ws, previous, formats="safetensors")
+    before = {p.name: p.read_bytes() for p in previous.iterdir() if p.suffix in (".json", ".csv")}
+    restore = _limit_file_size(2 * 1024 * 1024)  # every model file is ~45 MB
+    try:
+        with pytest.raises(OSError):
+            export_workspace(ws, target)
+        rc_new = main(["export", str(ws.root), str(target), "--formats", "torchscript"])
+        rc_over = main(["export", str(ws.root), str(previous), "--overwrite"])
+    finally:
+        restore()
+    err = capsys.readouterr().err
+    assert rc_new == 1 and rc_over == 1 and "File too large" in err and "Free some disk space" in err
+    assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["previous"]  # no partial folders left
+    # the earlier export is intact and still valid
+    from sslapp.export.manifest import read_manifest
+
+    assert read_manifest(previous)["formats"] == ["safetensors"]
+    assert before == {p.name: p.read_bytes() for p in previous.iterdir() if p.suffix in (".json", ".csv")}
