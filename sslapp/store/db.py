@@ -470,6 +470,11 @@ class Store:
             conn.executemany("INSERT OR IGNORE INTO skipped(item_id, created_at) VALUES(?, ?)",
                              [(int(i), _now()) for i in item_ids])
 
+    def unskip_items(self, item_ids: Sequence[int]) -> None:
+        """Put skipped items back into the labelling queue (the Label page's undo of a skip)."""
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM skipped WHERE item_id=?", [(int(i),) for i in item_ids])
+
     def skipped_ids(self) -> set[int]:
         return {r[0] for r in self.conn.execute("SELECT item_id FROM skipped")}
 
@@ -700,6 +705,10 @@ class Store:
         return [dict(r) for r in self.conn.execute(
             "SELECT p.item_id, p.class_id, c.name AS class_name, p.confidence, p.run_id FROM predictions p "
             "JOIN classes c ON c.id=p.class_id WHERE p.run_id=? ORDER BY p.item_id", (run_id,))]
+
+    def latest_prediction_run_id(self) -> int | None:
+        """The newest run that stored predictions (cheap: lets pages cache predictions per run)."""
+        return self.conn.execute("SELECT MAX(run_id) FROM predictions").fetchone()[0]
 
     def save_suggestions(self, rows: Sequence[tuple[int, str, str]]) -> int:
         """rows: (item_id, strategy, reason) in rank order; returns the batch number."""

@@ -1,0 +1,39 @@
+"""`sslapp embed WORKSPACE [--clusters kmeans|hdbscan] [--k K] [--provisional] [--json]`: embeddings + map."""
+
+from __future__ import annotations
+
+from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
+
+
+def register(sub) -> None:
+    p = sub.add_parser("embed", help="embed every image with the newest encoder, lay out the map, cluster it")
+    p.add_argument("workspace")
+    p.add_argument("--clusters", choices=["kmeans", "hdbscan"], default="kmeans",
+                   help="k-means (k chosen by silhouette unless --k) or HDBSCAN on the map")
+    p.add_argument("--k", type=int, default=None, help="number of k-means clusters (default: automatic)")
+    p.add_argument("--provisional", action="store_true",
+                   help="use the cheap pixel embedding even when a trained encoder exists")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+@handle_errors
+def run(args) -> int:
+    from sslapp.cli.common import run_job_in_foreground
+
+    if args.k is not None and not 1 <= args.k <= 200:
+        raise CLIError(f"--k must be between 1 and 200, not {args.k}", 2)
+    ws = workspace_arg(args.workspace)
+    if ws.store.count_items() == 0:
+        raise CLIError(f"{ws.root} has no images yet; add some with `sslapp ingest {ws.root} FOLDER`", 1)
+    params = {"clusters": args.clusters, "k": args.k, "provisional": args.provisional}
+    say(f"embedding {ws.store.count_items()} images in {ws.root}")
+    job = run_job_in_foreground(ws, "embed", params)
+    if job.get("status") != "done":
+        raise CLIError(f"embed job {job.get('id')} {job.get('status')}: {job.get('error') or ''}".strip(), 1)
+    r = job["result"]
+    text = (f"map {r['map_artifact_id']}: {r['n_items']} images, {r['k']} clusters ({r['method']}), "
+            f"embedding from {r['source']}{' (provisional: pretrain for a better map)' if r['provisional'] else ''}, "
+            f"{r['seconds']} s")
+    emit({"job": job["id"], **r}, args.json, text)
+    return 0

@@ -1,0 +1,1 @@
+"""Embeddings, the 2-D map and clusters: what the Explore and Label pages show."""

@@ -1,0 +1,114 @@
+"""Clusters of the embedding: k-means with k picked by silhouette (or given), or HDBSCAN.
+
+k-means runs on the PCA-reduced, L2-normalised features (the encoder's own geometry, cosine-like);
+HDBSCAN runs on the 2-D map, where UMAP has already made density meaningful and it stays fast
+for 100k points. Cluster ids are 0..k-1; HDBSCAN marks noise as -1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+K_RANGE = (2, 12)
+SILHOUETTE_SAMPLE = 1500
+MINIBATCH_ABOVE = 20_000
+
+
+@dataclass
+class Clustering:
+    labels: np.ndarray  # (N,) int32, -1 = noise (HDBSCAN only)
+    k: int
+    method: str
+    scores: dict[int, float] = field(default_factory=dict)  # silhouette per tried k
+
+
+def _reduce(features: np.ndarray, dim: int = 32, seed: int = 0) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    x = np.nan_to_num(np.asarray(features, np.float32))
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    k = min(dim, x.shape[0], x.shape[1])
+    if x.shape[1] > dim and x.shape[0] > dim:
+        x = PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
+    return x
+
+
+def _kmeans(k: int, n: int, seed: int):
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if n > MINIBATCH_ABOVE:
+        return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+    return KMeans(n_clusters=k, random_state=seed, n_init=3)
+
+
+def choose_k(x: np.ndarray, k_range: tuple[int, int] = K_RANGE, seed: int = 0) -> tuple[int, dict[int, float]]:
+    """The k with the best silhouette on a sample (cheap: a few small fits)."""
+    from sklearn.metrics import silhouette_score
+
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = x[rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False)]
+    lo, hi = k_range[0], min(k_range[1], sample.shape[0] - 1)
+    scores: dict[int, float] = {}
+    for k in range(lo, hi + 1):
+        labels = _kmeans(k, len(sample), seed).fit_predict(sample)
+        if len(set(labels.tolist())) < 2:
+            continue
+        scores[k] = float(silhouette_score(sample, labels))
+    if not scores:
+        return 1, scores
+    return max(scores, key=scores.get), scores
+
+
+def kmeans(features: np.ndarray, k: int | None = None, seed: int = 0,
+           k_range: tuple[int, int] = K_RANGE) -> Clustering:
+    """k-means on the reduced features; k=None picks k by silhouette over `k_range`."""
+    n = len(features)
+    if n == 0:
+        return Clustering(np.zeros(0, np.int32), 0, "kmeans")
+    if n < 3 or (k is not None and k <= 1):
+        return Clustering(np.zeros(n, np.int32), 1, "kmeans")
+    x = _reduce(features, seed=seed)
+    scores: dict[int, float] = {}
+    if k is None:
+        k, scores = choose_k(x, k_range, seed)
+        if k <= 1:
+            return Clustering(np.zeros(n, np.int32), 1, "kmeans", scores)
+    k = int(min(k, n))
+    labels = _kmeans(k, n, seed).fit_predict(x).astype(np.int32)
+    return Clustering(_by_size(labels), k, "kmeans", scores)
+
+
+def hdbscan(xy: np.ndarray, min_cluster_size: int | None = None) -> Clustering:
+    """HDBSCAN (sklearn) on the 2-D map; small, sparse groups become noise (-1)."""
+    from sklearn.cluster import HDBSCAN
+
+    n = len(xy)
+    if n < 5:
+        return Clustering(np.zeros(n, np.int32), 1 if n else 0, "hdbscan")
+    size = min_cluster_size or int(np.clip(n // 50, 5, 500))
+    labels = HDBSCAN(min_cluster_size=size, min_samples=min(size, 10)).fit_predict(
+        np.asarray(xy, np.float64)).astype(np.int32)
+    labels = _by_size(labels)
+    k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    return Clustering(labels, k, "hdbscan")
+
+
+def _by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters largest first (stable ids for the same data), keeping -1 as noise."""
+    out = np.full_like(labels, -1)
+    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+    for new, old in enumerate(ids[np.argsort(-counts, kind="stable")]):
+        out[labels == old] = new
+    return out
+
+
+def cluster(features: np.ndarray, xy: np.ndarray, method: str = "kmeans", k: int | None = None,
+            seed: int = 0) -> Clustering:
+    if method == "kmeans":
+        return kmeans(features, k=k, seed=seed)
+    if method == "hdbscan":
+        return hdbscan(xy)
+    raise ValueError(f"unknown clustering method {method!r}; use 'kmeans' or 'hdbscan'")

@@ -1,0 +1,171 @@
+"""Feature vectors for every item: from the newest encoder, or a cheap provisional embedding.
+
+The provisional embedding (PCA of 16x16 area-downsampled pixels) exists so a user sees a map
+seconds after an upload, before any pretraining. It was chosen over a random-init CNN's pooled
+features because it separated the sample classes at least as well at a fraction of the cost
+(see docs/benchmarks.md, "Explore: first map"). It is always marked ``provisional``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sslapp.workspace import Workspace
+
+PROVISIONAL_SIDE = 16
+PROVISIONAL_DIM = 64
+PCA_FIT_SAMPLE = 5000
+CHUNK = 2048
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ModelChoice:
+    """Which model embeds the items: source is 'encoder', 'classifier' or 'provisional'."""
+
+    source: str
+    artifact: dict[str, Any] | None = None
+
+    @property
+    def artifact_id(self) -> int | None:
+        return None if self.artifact is None else int(self.artifact["id"])
+
+
+def choose_model(ws: Workspace, provisional: bool = False) -> ModelChoice:
+    """The newest trained model: a classifier newer than the newest encoder wins."""
+    if provisional:
+        return ModelChoice("provisional")
+    encoder = ws.store.latest_artifact("encoder")
+    classifier = ws.store.latest_artifact("classifier")
+    if classifier is not None and (encoder is None or classifier["id"] > encoder["id"]):
+        return ModelChoice("classifier", classifier)
+    if encoder is not None:
+        return ModelChoice("encoder", encoder)
+    return ModelChoice("provisional")
+
+
+def _rows(images: np.ndarray, rows: np.ndarray | None, start: int, stop: int) -> np.ndarray:
+    """A chunk of images, gathered from a memmap without reading the rest of it."""
+    if rows is None:
+        return np.asarray(images[start:stop])
+    return np.asarray(images[np.sort(rows[start:stop])])[np.argsort(np.argsort(rows[start:stop]))]
+
+
+def downsample(batch: np.ndarray, side: int = PROVISIONAL_SIDE) -> np.ndarray:
+    """uint8 (B, S, S, C) -> float32 (B, side*side*3) by area averaging (S must be >= side)."""
+    b, s = batch.shape[0], batch.shape[1]
+    x = batch.astype(np.float32)
+    if x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    if s % side == 0:
+        f = s // side
+        x = x.reshape(b, side, f, side, f, 3).mean(axis=(2, 4))
+    else:  # uneven sizes: nearest sample of bin centres (rare: cache sizes are usually multiples of 16)
+        idx = ((np.arange(side) + 0.5) * s / side).astype(int)
+        x = x[:, idx][:, :, idx]
+    return x.reshape(b, -1) / 255.0
+
+
+def provisional_features(images: np.ndarray, rows: np.ndarray | None = None, dim: int = PROVISIONAL_DIM,
+                         seed: int = 0, progress: Progress | None = None) -> np.ndarray:
+    """PCA of downsampled pixels: (N, dim) float32. Fitted on a sample, applied in chunks."""
+    from sklearn.decomposition import PCA
+
+    n = len(images) if rows is None else len(rows)
+    if n == 0:
+        return np.zeros((0, dim), np.float32)
+    rng = np.random.default_rng(seed)
+    fit_idx = np.sort(rng.choice(n, size=min(n, PCA_FIT_SAMPLE), replace=False))
+    fit_rows = fit_idx if rows is None else rows[fit_idx]
+    sample = downsample(np.asarray(images[np.sort(fit_rows)]))
+    k = int(min(dim, sample.shape[0], sample.shape[1]))
+    pca = PCA(n_components=k, svd_solver="randomized" if k < min(sample.shape) - 1 else "full",
+              random_state=seed).fit(sample)
+    out = np.zeros((n, dim), np.float32)
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        out[start:stop, :k] = pca.transform(downsample(_rows(images, rows, start, stop)))
+        if progress:
+            progress(stop, n)
+    return out
+
+
+def load_model(ws: Workspace, choice: ModelChoice, device: str = "cpu"):
+    """The encoder module for `choice` (a classifier contributes its encoder)."""
+    path = ws.root / choice.artifact["path"]
+    if not path.exists():
+        raise FileNotFoundError(f"the {choice.source} file {path} is missing; train it again or remove the artifact")
+    if choice.source == "classifier":
+        from sslapp.finetune.model import load_classifier
+
+        return load_classifier(path, map_location=device).encoder
+    from sslapp.ssl.encoder import load_encoder
+
+    return load_encoder(path, map_location=device)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def encoder_features(model, images: np.ndarray, rows: np.ndarray | None = None, batch_size: int = 256,
+                     device: str | None = None, progress: Progress | None = None,
+                     check_stop: Callable[[], None] | None = None) -> np.ndarray:
+    """Run `model` ((B,3,S,S) floats in [0,1] -> (B,D)) over the images, batched, without grad."""
+    import torch
+
+    device = device or default_device()
+    model = model.to(device).eval()
+    n = len(images) if rows is None else len(rows)
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            if check_stop:
+                check_stop()
+            stop = min(n, start + batch_size)
+            batch = torch.from_numpy(_rows(images, rows, start, stop)).to(device)
+            x = batch.permute(0, 3, 1, 2).float().div_(255.0)
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            feats = model(x).float().cpu().numpy()
+            if out is None:
+                out = np.zeros((n, feats.shape[1]), np.float32)
+            out[start:stop] = feats
+            if progress:
+                progress(stop, n)
+    return out if out is not None else np.zeros((0, getattr(model, "dim", 0)), np.float32)
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write an .npz atomically (temp file, then rename), never pickling objects."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def save_embeddings(ws: Workspace, number: int, item_ids: Sequence[int], features: np.ndarray,
+                    choice: ModelChoice, run_id: int | None = None) -> int:
+    """embeddings/emb-<number>.npz plus an 'embeddings' artifact; returns the artifact id."""
+    rel = f"embeddings/emb-{number}.npz"
+    save_npz(ws.root / rel, item_ids=np.asarray(item_ids, np.int64), features=features.astype(np.float32))
+    meta = {"source": choice.source, "encoder_artifact_id": choice.artifact_id, "n_items": len(item_ids),
+            "dim": int(features.shape[1]) if features.ndim == 2 else 0}
+    return ws.store.add_artifact("embeddings", rel, meta, run_id=run_id)

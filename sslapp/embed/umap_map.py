@@ -1,0 +1,80 @@
+"""The 2-D map: UMAP (cosine, seeded) of the embeddings, PCA for tiny sets.
+
+UMAP's first fit in a process spends tens of seconds compiling numba code; the worker calls
+`warm_up()` when it starts so the first real map only pays for the fit itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_UMAP_ITEMS = 15
+PCA_FIRST_DIM = 50  # UMAP's neighbour search is cheaper on PCA-reduced features
+
+
+def n_neighbors_for(n: int) -> int:
+    """15 (UMAP's default) for normal sets, fewer for small ones, a bit more for very large ones."""
+    if n <= 2:
+        return 2
+    if n > 50_000:
+        return 30
+    return int(min(15, max(2, n // 4)))
+
+
+def n_epochs_for(n: int) -> int:
+    """Fewer optimisation epochs as N grows: the layout converges and the fit stays interactive."""
+    if n <= 2_000:
+        return 300
+    if n <= 20_000:
+        return 200
+    return 100
+
+
+def _pca(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    k = min(dim, features.shape[0], features.shape[1])
+    if k <= 0:
+        return np.zeros((features.shape[0], dim), np.float32)
+    out = PCA(n_components=k, random_state=seed).fit_transform(features).astype(np.float32)
+    if k < dim:
+        out = np.hstack([out, np.zeros((out.shape[0], dim - k), np.float32)])
+    return out
+
+
+def _unit(features: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
+            n_epochs: int | None = None) -> tuple[np.ndarray, str]:
+    """(N, D) features -> ((N, 2) float32 map, method) with method 'umap' or 'pca'."""
+    features = np.asarray(features, np.float32)
+    n = features.shape[0]
+    if n == 0:
+        return np.zeros((0, 2), np.float32), "pca"
+    features = np.nan_to_num(features)
+    if n < MIN_UMAP_ITEMS:
+        return _pca(features - features.mean(axis=0), 2, seed), "pca"
+    x = features
+    if x.shape[1] > PCA_FIRST_DIM and n > PCA_FIRST_DIM:
+        # centring first keeps cosine meaningful for features with a large common offset
+        x = _pca(_unit(x), PCA_FIRST_DIM, seed)
+    import umap
+
+    reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=n_neighbors or n_neighbors_for(n),
+                        n_epochs=n_epochs or n_epochs_for(n), min_dist=0.1, random_state=seed,
+                        init="spectral" if n <= 20_000 else "pca", low_memory=True, verbose=False)
+    xy = reducer.fit_transform(x).astype(np.float32)
+    if not np.isfinite(xy).all():
+        xy = np.nan_to_num(xy)
+    return xy, "umap"
+
+
+def warm_up() -> None:
+    """A tiny fit with the same settings as `fit_map`, so numba compiles before the first real map."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 8)).astype(np.float32)
+    x[:60] += 4.0
+    fit_map(x, n_epochs=20)
