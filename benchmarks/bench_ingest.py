@@ -14,6 +14,7 @@ Goal (issue 2): at least 500 img/s for 28-64 px images on the 2-core machine.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -70,8 +71,8 @@ def main() -> None:
             Image.fromarray(img).save(path)
             files.append(path)
         h, w = images.shape[1:3]
-        print(f"{len(files)} {args.dataset} PNGs ({w}x{h}), cache {args.size} px, cpu workers default "
-              f"{default_workers()}")
+        print(f"{len(files)} {args.dataset} PNGs ({w}x{h}), cache {args.size} px, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} (other jobs share these cores)")
         ref = reference(files, args.size)
         one, _ = ours(folder, root, 1)
         many, report = ours(folder, root, default_workers())

@@ -138,8 +138,10 @@ def prepare(data: bytes, size: int, thumb_side: int | None = THUMB_SIDE) -> Prep
     img = to_rgb(img)
     thumb = None
     if thumb_side:
-        t = img.copy()
-        t.thumbnail((thumb_side, thumb_side), Image.Resampling.BICUBIC)
+        t = img
+        if max(img.size) > thumb_side:  # small images are stored as they are (no copy, no upscaling)
+            t = img.copy()
+            t.thumbnail((thumb_side, thumb_side), Image.Resampling.BICUBIC)
         buf = io.BytesIO()
         t.save(buf, "JPEG", quality=85)
         thumb = buf.getvalue()
