@@ -1,0 +1,228 @@
+"""Training on labels: linear probe and full fine-tune on tiny real workspaces, honest estimates,
+propagation, and a saved classifier that reproduces the stored predictions."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CACHE = 16
+COLOURS = {"red": (220, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 220)}
+
+
+def square_png(rng: np.random.Generator, colour: tuple[int, int, int], side: int = 24) -> bytes:
+    """A coloured square at a random place on grey noise: easy for any feature, not for chance."""
+    arr = np.clip(128 + rng.integers(-25, 25, (side, side, 3)), 0, 255).astype(np.uint8)
+    y, x = rng.integers(0, side // 2, 2)
+    arr[y:y + side // 2, x:x + side // 2] = colour
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_workspace(root, per_class: int = 20, labels_per_class: dict[str, int] | None = None, seed: int = 0):
+    """(ws, truth): ingested squares, an encoder artifact (random init), some user labels."""
+    import torch
+
+    from sslapp.ingest.ingest import ingest
+    from sslapp.ingest.sources import SourceItem
+    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+    from sslapp.workspace import open_workspace
+
+    rng = np.random.default_rng(seed)
+    names = list(COLOURS)
+    items = [SourceItem(name=f"{c}/{j}.png", data=square_png(rng, COLOURS[c]), ext=".png")
+             for j in range(per_class) for c in names]
+    ws = open_workspace(root / "ws", cache_size=CACHE)
+    ingest(ws, items, workers=1)
+    truth = {it["id"]: it["source"].split("/")[0] for it in ws.store.items()}
+    labels_per_class = labels_per_class or dict.fromkeys(names, 4)
+    for c, k in labels_per_class.items():
+        ids = [i for i, t in truth.items() if t == c][:k]
+        if ids:
+            ws.store.set_labels(ids, ws.store.class_id(c, create=True), source="user")
+    torch.manual_seed(seed)
+    encoder = Encoder(EncoderConfig("resnet18-std", CACHE, CACHE, method="simclr"))
+    save_encoder(encoder, ws.checkpoints_dir / "encoder.safetensors")
+    run = ws.store.create_run("pretrain", {"method": "simclr"})
+    ws.store.add_artifact("encoder", "checkpoints/encoder.safetensors", {"method": "simclr"}, run)
+    return ws, truth
+
+
+def stored_accuracy(ws, truth, run_id: int) -> float:
+    preds = ws.store.predictions(run_id)
+    assert len(preds) == len(truth)
+    labelled = {r["item_id"] for r in ws.store.labels()}
+    rest = [p for p in preds if p["item_id"] not in labelled]
+    return float(np.mean([p["class_name"] == truth[p["item_id"]] for p in rest]))
+
+
+def assert_reload_reproduces(ws, result) -> None:
+    """The saved classifier, run on the cached images, gives the stored predictions (to 1e-5)."""
+    from sslapp.finetune.full import predict_images
+    from sslapp.finetune.model import load_classifier
+    from sslapp.ingest.cache import read_cache
+
+    model = load_classifier(ws.root / result["classifier"])
+    pairs = ws.store.item_ids_and_cache_index()
+    proba = predict_images(model, read_cache(ws), np.array([p[1] for p in pairs]), device="cpu")
+    preds = {p["item_id"]: p for p in ws.store.predictions(result["run"])}
+    art = ws.store.latest_artifact("classifier")
+    for (item_id, _), row in zip(pairs, proba, strict=True):
+        stored = preds[item_id]
+        assert model.classes[int(row.argmax())] == stored["class_name"]
+        assert abs(float(row.max()) - stored["confidence"]) < 1e-5
+    assert art["meta"]["classes"] == model.classes
+
+
+def run_job(ws, params):
+    from sslapp.cli.common import run_job_in_foreground
+
+    return run_job_in_foreground(ws, "finetune", params)
+
+
+def test_linear_job_beats_chance_estimates_and_reloads(tmp_path):
+    ws, truth = make_workspace(tmp_path, per_class=12)
+    job = run_job(ws, {"mode": "linear", "propagate": "auto"})
+    assert job["status"] == "done", job["error"]
+    result = job["result"]
+    assert result["mode"] == "linear" and sorted(result["classes"]) == sorted(COLOURS)
+    assert stored_accuracy(ws, truth, result["run"]) > 0.6  # chance is 1/3
+    est = result["estimate"]
+    assert 0.0 <= est["low"] <= est["mean"] <= est["high"] <= 1.0 and est["std"] > 0
+    assert est["n_labels"] == 12 and "from 12 labels" in est["text"]
+    summary = ws.store.run(result["run"])["summary"]
+    assert "not a test accuracy" in summary["estimate"]["kind"]
+    assert np.array(summary["estimate"]["confusion"]).sum() == 12
+    assert {r["class"] for r in summary["estimate"]["per_class"]} == set(COLOURS)
+    assert summary["features"].startswith("computed")  # no embeddings were stored yet
+    assert ws.store.latest_artifact("classifier")["meta"]["cv"]["n_labels"] == 12
+    assert_reload_reproduces(ws, result)
+
+
+def test_full_finetune_beats_chance_and_reloads(tmp_path):
+    ws, truth = make_workspace(tmp_path, per_class=12)
+    job = run_job(ws, {"mode": "full", "propagate": "off", "epochs": 2, "min_steps_per_epoch": 2})
+    assert job["status"] == "done", job["error"]
+    result = job["result"]
+    assert result["mode"] == "full"
+    assert stored_accuracy(ws, truth, result["run"]) > 0.6
+    assert 0.0 <= result["estimate"]["mean"] <= 1.0 and result["estimate"]["std"] > 0
+    summary = ws.store.run(result["run"])["summary"]
+    assert summary["history"]["epochs"] and summary["history"]["early_stopping"]
+    assert ws.store.metrics(result["run"], "train_loss")
+    assert_reload_reproduces(ws, result)
+
+
+def test_fine_tune_function_learns_from_chance_head(tmp_path):
+    """The full loop itself lowers the loss (not just the probe that starts its head)."""
+    import torch
+
+    from sslapp.finetune.full import FullConfig, fine_tune
+    from sslapp.ssl.encoder import Encoder, EncoderConfig
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 30)
+    images = np.stack([np.asarray(Image.open(io.BytesIO(square_png(rng, list(COLOURS.values())[k], CACHE))))
+                       for k in y])
+    torch.manual_seed(0)
+    enc = Encoder(EncoderConfig("resnet18-std", CACHE, CACHE))
+    _, hist = fine_tune(enc, images, np.arange(30), y, list(COLOURS), device="cpu",
+                        config=FullConfig(epochs=3, batch_size=16, min_steps_per_epoch=2, lr=3e-3))
+    losses = [e["train_loss"] for e in hist["epochs"]]
+    assert losses[-1] < losses[0]
+    assert all(0 <= e["val_accuracy"] <= 1 for e in hist["epochs"])
+
+
+def test_single_label_class_flagged_and_one_class_refused(tmp_path):
+    ws, _ = make_workspace(tmp_path, per_class=8, labels_per_class={"red": 3, "green": 3, "blue": 1})
+    job = run_job(ws, {"mode": "linear"})
+    assert job["status"] == "done", job["error"]
+    summary = ws.store.run(job["result"]["run"])["summary"]
+    assert any("Only one label for 'blue'" in w for w in summary["warnings"])
+    blue = next(r for r in summary["estimate"]["per_class"] if r["class"] == "blue")
+    assert blue["single_label"] and blue["tested"] == 0  # trained on, never estimated
+
+    ws2, _ = make_workspace(tmp_path / "b", per_class=4, labels_per_class={"red": 3})
+    job = run_job(ws2, {"mode": "linear"})
+    assert job["status"] == "failed" and "at least 2 classes" in job["error"]
+    assert ws2.store.latest_artifact("classifier") is None
+
+
+def test_cv_estimates_stay_in_range_with_spread():
+    from sslapp.finetune.api import fit_probe
+    from sslapp.finetune.evaluate import check_labels, cross_validate, wilson_interval
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 1.2
+    y = rng.integers(0, 3, 200)
+    X = centres[y] + rng.normal(size=(200, 8))
+    for sizes in [(2, 2, 2), (5, 5, 1), (12, 12, 12), (30, 2, 2)]:
+        idx = np.concatenate([np.flatnonzero(y == k)[:s] for k, s in enumerate(sizes)])
+        yl = y[idx]
+
+        def fp(tr, te, idx=idx, yl=yl):
+            return fit_probe(X, idx[tr], yl[tr], n_classes=3, propagate="off")[0].predict_proba(X[idx[te]])
+
+        est = cross_validate(yl, fp, 3)
+        assert 0.0 <= est.low <= est.mean <= est.high <= 1.0
+        assert est.std > 0 and est.n_labels == len(idx)
+        assert f"from {len(idx)} labels" in est.text()
+    lo, hi = wilson_interval(20, 20)
+    assert 0.8 < lo < 1.0 and hi == 1.0
+    assert check_labels(np.array([0, 0]), 2).trainable is False
+    assert "at least 2 classes" in check_labels(np.array([0, 0]), 2).messages[0]
+    assert cross_validate(np.array([0, 1]), lambda tr, te: None, 2).mean is None
+
+
+def test_propagation_and_probe_probabilities():
+    from sklearn.linear_model import LogisticRegression
+
+    from sslapp.finetune.api import train_on_embeddings
+    from sslapp.finetune.linear import LinearProbe
+    from sslapp.finetune.propagate import pseudo_labels
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 3
+    y = rng.integers(0, 3, 300)
+    X = centres[y] + rng.normal(size=(300, 16))
+    idx = np.concatenate([np.flatnonzero(y == k)[:2] for k in range(3)])
+    for method in ("spreading", "self-training"):
+        pl = pseudo_labels(method, X, idx, y[idx], 3)
+        assert len(pl) > 30 and not set(pl.index) & set(idx)
+        assert (pl.labels == y[pl.index]).mean() > 0.9
+    for propagate in ("auto", "off", "spreading", "self-training"):
+        P = train_on_embeddings(X, idx, y[idx], propagate=propagate)
+        assert P.shape == (300, 3) and np.allclose(P.sum(1), 1)
+        assert (P.argmax(1) == y).mean() > 0.9
+    # binary: our softmax head reproduces sklearn's sigmoid probabilities
+    two = y < 2
+    probe = LinearProbe(2).fit(X[two], y[two])
+    from sslapp.finetune.linear import l2_normalize
+
+    ref = LogisticRegression(C=probe.C, class_weight="balanced", max_iter=2000).fit(l2_normalize(X[two]), y[two])
+    assert np.allclose(probe.predict_proba(X[two]), ref.predict_proba(l2_normalize(X[two])), atol=1e-6)
+    with pytest.raises(ValueError, match="propagate must be"):
+        train_on_embeddings(X, idx, y[idx], propagate="bogus")
+
+
+def test_cli_finetune_json(tmp_path, capsys):
+    from sslapp.cli import main
+
+    ws, _ = make_workspace(tmp_path, per_class=6, labels_per_class={"red": 2, "green": 2})
+    argv = ["finetune", str(ws.root), "--mode", "linear", "--propagate", "off", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "done" and data["mode"] == "linear"
+    assert data["classes"] == ["red", "green"] and data["estimate"]["n_labels"] == 4
+    assert os.path.exists(data["classifier"])
+    ws.store.remove_labels([r["item_id"] for r in ws.store.labels() if r["class_name"] == "green"])
+    assert main(argv) != 0
+    captured = capsys.readouterr()
+    assert "at least 2 classes" in captured.err
+    assert json.loads(captured.out)["status"] == "failed"
