@@ -1,0 +1,46 @@
+"""The `pretrain` worker job: a run record, resume from the run's last checkpoint, the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sslapp.jobs.context import JobContext, JobStopped
+
+
+def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
+    """Pretrain with `ctx.params` (see `PretrainConfig`); a resumed job continues its own run.
+
+    The run is marked done, failed, cancelled or paused with the job, and its summary holds the
+    result, so the Pretrain page lists past runs without reading job rows.
+    """
+    from sslapp.ssl.train import PretrainConfig, PretrainError, pretrain
+
+    ws = ctx.workspace
+    store = ws.store
+    config = PretrainConfig.from_params(ctx.params)
+    run = store.run_for_job(ctx.job_id) if ctx.resuming else None
+    resume_from = None
+    if run is not None:
+        ck = store.latest_checkpoint(run_id=run["id"])
+        if ck is not None and (ws.root / ck["path"]).exists():
+            resume_from = ws.root / ck["path"]
+            ctx.log.info("resuming run %s from %s", run["id"], ck["path"])
+        else:
+            ctx.log.info("run %s has no checkpoint yet; starting it over", run["id"])
+        store.update_run(run["id"], status="running")
+        run_id = run["id"]
+    else:
+        run_id = store.create_run("pretrain", config.to_params(), ctx.job_id)
+    try:
+        result = pretrain(ws, config, ctx=ctx, run_id=run_id, resume_from=resume_from)
+    except JobStopped as stop:
+        store.update_run(run_id, status="cancelled" if stop.how == "cancel" else "paused")
+        raise
+    except PretrainError as exc:
+        store.update_run(run_id, status="failed", summary={"error": str(exc)})
+        raise
+    except Exception as exc:
+        store.update_run(run_id, status="failed", summary={"error": str(exc) or exc.__class__.__name__})
+        raise
+    store.update_run(run_id, status="done", summary={k: v for k, v in result.items() if k != "messages"})
+    return result
