@@ -48,12 +48,13 @@ def fit_probs(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
 def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labels: Sequence[int], budget: int, *,
            probs: np.ndarray | None = None, exclude: Sequence[int] = (), class_names: Sequence[str] | None = None,
            n_classes: int | None = None, seed: int = 0,
-           probs_fn: Callable[..., np.ndarray] | None = None) -> Selection:
+           probs_fn: Callable[..., np.ndarray] | None = None, options: dict | None = None) -> Selection:
     """Up to `budget` distinct rows of `features` to label next, each with a reason.
 
     labels are class indices 0..C-1 aligned with `labeled_idx`; `probs` (N, C) are the current model's
     probabilities, computed with `probs_fn` (default: `fit_probs`) when a strategy needs them and none
-    are given. A budget larger than the pool returns the whole pool with a note.
+    are given. `options` go to the strategy's constructor (e.g. {"switch": 5} for auto). A budget larger
+    than the pool returns the whole pool with a note.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -83,7 +84,7 @@ def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labe
         budget = len(candidates)
 
     used = strategy
-    impl = STRATEGIES[strategy](seed=seed)
+    impl = STRATEGIES[strategy](seed=seed, **(options or {}))
     n_seen = len(np.unique(labels))
     wants_model = impl.needs_probs or (isinstance(impl, AutoStrategy) and impl.phase(labels, n_classes) != "typical")
     if wants_model and n_seen < 2:
