@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -45,19 +46,24 @@ def test_empty_workspace_offers_sample_data_and_it_arrives(page_ws):
     at = _app()
     assert not at.exception
     assert _metric(at, "Images") == "0"
+    # a worker in this process (a thread), so the page finds it alive and launches no other
+    worker = threading.Thread(target=run_worker, args=(page_ws,),
+                              kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not (page_ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
     button = next(b for b in at.button if b.label == "Load sample data")
     button.click()
     at.run()
     assert not at.exception
     jobs = page_ws.store.jobs(kind="ingest")
     assert len(jobs) == 1 and jobs[0]["params"]["labels_from_dirs"] is True
-    # run the queued job here (if the worker the page launched got it first, wait for that one)
-    run_worker(page_ws, idle_exit_s=0.5, max_jobs=1, warm_up=False)
-    deadline = time.monotonic() + 60
-    while page_ws.store.job(jobs[0]["id"])["status"] not in ("done", "failed") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    worker.join(60)
+    assert not worker.is_alive()
     job = page_ws.store.job(jobs[0]["id"])
     assert job["status"] == "done", job["error"]
+    assert job["pid"] == os.getpid()  # run by the in-process worker, not a launched one
     expected = len(list(data_page.sample_data_dir().rglob("*.png")))
     assert job["result"]["added"] == expected >= 100
     at.run()

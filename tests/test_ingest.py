@@ -220,3 +220,22 @@ def test_ingest_job_cleans_up_only_inside_tmp(ws, tmp_path):
     assert not upload.exists() and outside.exists()
     assert ws.store.find_items_by_source("cat/a.png")
     assert ws.store.label_counts() == {"cat": 2}
+
+
+@pytest.mark.parametrize("how, uploads_kept", [("cancel", False), ("pause", True)])
+def test_stopped_ingest_job_commits_nothing(ws, how, uploads_kept):
+    from sslapp.jobs.worker import execute_job
+
+    upload = ws.tmp_dir / "upload-2"
+    _noise_png(upload / "a.png", 1)
+    job_id = ws.store.enqueue_job("ingest", {"paths": [str(upload)], "cleanup": True, "base": str(upload)})
+    job = ws.store.claim_job(job_id, os.getpid())
+    assert ws.store.request_job_stop(job_id, how)  # the user pressed cancel/pause as it started
+    final = execute_job(ws, job)
+    assert final["status"] == {"cancel": "cancelled", "pause": "paused"}[how]
+    assert ws.store.count_items() == 0 and ws.store.last_ingest_report() is None
+    assert upload.exists() == uploads_kept
+    if how == "pause":  # resuming runs it again from the kept upload
+        assert ws.store.resume_job(job_id)
+        assert execute_job(ws, ws.store.claim_job(job_id, os.getpid()))["status"] == "done"
+        assert ws.store.count_items() == 1 and not upload.exists()

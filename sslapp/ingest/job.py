@@ -1,8 +1,9 @@
 """The `ingest` job: the app saves uploads under the workspace's tmp/ and the worker ingests them.
 
 params: {"paths": [...], "labels_from_dirs": bool, "cleanup": bool, "base": str | None}.
-With `cleanup`, the uploaded files are deleted afterwards, but only paths inside the workspace's
-tmp/ folder: a job can never delete a user's own folder.
+With `cleanup`, the uploaded files are deleted once the job is done or cancelled (a paused or failed
+job keeps them, so it can be resumed), and only paths inside the workspace's tmp/ folder: a job can
+never delete a user's own folder. A cancelled ingest commits nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sslapp.ingest.ingest import ingest
-from sslapp.jobs.context import JobContext
+from sslapp.jobs.context import JobContext, JobStopped
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -21,6 +22,18 @@ def _inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _cleanup(tmp_dir: Path, paths: list[str], base: str | None) -> None:
+    """Delete uploaded files, but only below the workspace's tmp/ (never a user's own folder)."""
+    for p in [*paths, *([base] if base else [])]:
+        path = Path(p)
+        if not _inside(path, tmp_dir) or path.resolve() == tmp_dir.resolve():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
@@ -33,17 +46,12 @@ def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
     try:
         report = ingest(ws, paths, labels_from_dirs=bool(ctx.params.get("labels_from_dirs")),
                         progress=lambda **v: ctx.progress(**v), should_stop=ctx.check_stop, base=base)
-    finally:
-        if ctx.params.get("cleanup"):
-            for p in paths:
-                path = Path(p)
-                if _inside(path, ws.tmp_dir) and path.resolve() != ws.tmp_dir.resolve():
-                    if path.is_dir():
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        path.unlink(missing_ok=True)
-            if base and _inside(Path(base), ws.tmp_dir) and Path(base).resolve() != ws.tmp_dir.resolve():
-                shutil.rmtree(base, ignore_errors=True)
+    except JobStopped as stop:
+        if stop.how == "cancel" and ctx.params.get("cleanup"):
+            _cleanup(ws.tmp_dir, paths, base)
+        raise  # paused or failed jobs keep their uploads, so `resume` can run them again
+    if ctx.params.get("cleanup"):
+        _cleanup(ws.tmp_dir, paths, base)
     ctx.progress(force=True, message=f"added {report['added']}, {report['duplicates']} duplicates, "
                                      f"{len(report['skipped'])} skipped")
     ctx.log.info("ingest report: added %s, duplicates %s, skipped %s", report["added"], report["duplicates"],
