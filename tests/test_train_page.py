@@ -1,0 +1,80 @@
+"""The Train page in Streamlit's AppTest: warnings before training, a real training job through
+a real worker (a thread here), then the honest estimate, confusion matrix and per-class table."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from _finetune_ws import make_workspace
+from streamlit.testing.v1 import AppTest
+
+from sslapp.jobs.worker import run_worker
+from sslapp.workspace import open_workspace
+
+SCRIPT = "from sslapp.ui.pages import train\ntrain.render()\n"
+
+
+def _app() -> AppTest:
+    return AppTest.from_string(SCRIPT, default_timeout=60).run()
+
+
+def _texts(at: AppTest) -> str:
+    return "\n".join([w.value for w in at.warning] + [i.value for i in at.info] + [e.value for e in at.error]
+                     + [m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_empty_workspace_explains_what_is_missing(tmp_path, monkeypatch):
+    root = tmp_path / "ws"
+    open_workspace(root)
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(root))
+    at = _app()
+    assert not at.exception
+    text = _texts(at)
+    assert "at least 2 classes" in text and "pretrain first" in text
+    assert next(b for b in at.button if b.label == "Train").disabled
+
+
+@pytest.fixture
+def trained_page(tmp_path, monkeypatch):
+    ws, _ = make_workspace(tmp_path, per_class=8, labels_per_class={"red": 3, "green": 3, "blue": 1})
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
+    return ws
+
+
+def test_train_button_runs_a_job_and_shows_honest_results(trained_page):
+    ws = trained_page
+    at = _app()
+    assert not at.exception
+    text = _texts(at)
+    assert "Only one label for **blue**" in text  # flagged before training
+    assert "older than the newest encoder" in text  # no embeddings from this encoder yet
+    worker = threading.Thread(target=run_worker, args=(ws,),
+                              kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not (ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.radio(key="train_mode").set_value("linear")
+    next(b for b in at.button if b.label == "Train").click()
+    at.run()
+    assert not at.exception
+    jobs = ws.store.jobs(kind="finetune")
+    assert len(jobs) == 1 and jobs[0]["params"]["mode"] == "linear"
+    worker.join(timeout=120)
+    assert ws.store.job(jobs[0]["id"])["status"] == "done", ws.store.job(jobs[0]["id"])["error"]
+    at = _app()
+    assert not at.exception
+    metric = next(m for m in at.metric if m.label == "Estimated accuracy")
+    assert "±" in metric.value
+    text = _texts(at)
+    assert "from 7 labels" in text and "not a test accuracy" in text
+    assert "Only one label for 'blue'" in text  # the run's own warning
+    assert at.get("plotly_chart"), "confusion matrix missing"
+    frames = at.dataframe
+    per_class = next(f.value for f in frames if "recall" in f.value.columns)
+    assert set(per_class["class"]) == {"red", "green", "blue"}
+    assert per_class.set_index("class").loc["blue", "note"] == "single label"
+    counts = next(f.value for f in frames if "predicted images" in f.value.columns)
+    assert counts["predicted images"].sum() == 24
