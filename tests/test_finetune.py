@@ -64,6 +64,27 @@ def test_linear_job_beats_chance_estimates_and_reloads(tmp_path):
     assert_reload_reproduces(ws, result)
 
 
+def test_features_are_reused_only_from_the_pretrained_encoder(tmp_path):
+    from sslapp.embed.embed import ModelChoice, load_npz, save_embeddings
+
+    ws, _ = make_workspace(tmp_path, per_class=5, labels_per_class={"red": 2, "green": 2})
+    first = run_job(ws, {"mode": "linear", "propagate": "off"})["result"]
+    second = run_job(ws, {"mode": "linear", "propagate": "off"})["result"]
+    assert "earlier training" in ws.store.run(second["run"])["summary"]["features"]
+    # embeddings made from the classifier (its encoder saw the labels) are not used
+    art = ws.store.latest_artifact("classifier")
+    feats = load_npz(next(ws.embeddings_dir.glob("finetune-encoder-*.npz")))
+    save_embeddings(ws, 99, feats["item_ids"], feats["features"], ModelChoice("classifier", art))
+    third = run_job(ws, {"mode": "linear", "propagate": "off"})["result"]
+    assert "earlier training" in ws.store.run(third["run"])["summary"]["features"]
+    # embeddings from the pretrained encoder itself are
+    save_embeddings(ws, 100, feats["item_ids"], feats["features"],
+                    ModelChoice("encoder", ws.store.latest_artifact("encoder")))
+    fourth = run_job(ws, {"mode": "linear", "propagate": "off"})["result"]
+    assert ws.store.run(fourth["run"])["summary"]["features"].startswith("embeddings artifact")
+    assert first["estimate"] == fourth["estimate"]
+
+
 def test_full_finetune_beats_chance_and_reloads(tmp_path):
     ws, truth = make_workspace(tmp_path, per_class=12)
     job = run_job(ws, {"mode": "full", "propagate": "off", "epochs": 2, "min_steps_per_epoch": 2})

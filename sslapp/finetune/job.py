@@ -68,31 +68,51 @@ def latest_encoder(ws: Workspace) -> dict[str, Any]:
 
 def embeddings_for(ws: Workspace, encoder_art: dict[str, Any], item_ids: np.ndarray, rows: np.ndarray, images,
                    ctx: JobContext | None = None) -> tuple[np.ndarray, str]:
-    """Features of `item_ids` from the latest encoder: the stored embeddings when they come from
-    this very encoder and cover every item, else computed here (and said so)."""
-    from sslapp.embed.embed import encoder_features, load_npz
+    """Features of `item_ids` from the latest *pretrained* encoder.
+
+    The stored embeddings are used when they come from this very encoder and cover every item.
+    Embeddings from a fine-tuned classifier are not: its encoder has seen the labels, which would
+    make the cross-validated estimate optimistic. Otherwise features are computed here and kept in
+    `embeddings/finetune-encoder-<id>.npz` (not an artifact: the map keeps its own embeddings), so
+    the next training reuses them.
+    """
+    from sslapp.embed.embed import encoder_features, load_npz, save_npz
     from sslapp.ssl.encoder import load_encoder
 
+    def lookup(ids: np.ndarray, feats: np.ndarray) -> np.ndarray | None:
+        index = {int(i): k for k, i in enumerate(ids)}
+        if all(int(i) in index for i in item_ids):
+            return feats[[index[int(i)] for i in item_ids]].astype(np.float32)
+        return None
+
     art = ws.store.latest_artifact("embeddings")
-    if art is not None and (art.get("meta") or {}).get("source") == "encoder" \
-            and (art["meta"] or {}).get("encoder_artifact_id") == encoder_art["id"] \
+    meta = (art or {}).get("meta") or {}
+    if art is not None and meta.get("source") == "encoder" and meta.get("encoder_artifact_id") == encoder_art["id"] \
             and (ws.root / art["path"]).exists():
         data = load_npz(ws.root / art["path"])
-        index = {int(i): k for k, i in enumerate(data["item_ids"])}
-        if all(int(i) in index for i in item_ids):
-            return data["features"][[index[int(i)] for i in item_ids]].astype(np.float32), \
-                f"embeddings artifact {art['id']}"
+        found = lookup(data["item_ids"], data["features"])
+        if found is not None:
+            return found, f"embeddings artifact {art['id']}"
         reason = "the stored embeddings miss images added since"
     elif art is None:
         reason = "no embeddings stored yet"
+    elif meta.get("source") == "classifier":
+        reason = "the stored embeddings come from a fine-tuned classifier, not the pretrained encoder"
     else:
         reason = "the stored embeddings are older than the encoder"
+    own = ws.embeddings_dir / f"finetune-encoder-{encoder_art['id']}.npz"
+    if own.exists():
+        data = load_npz(own)
+        found = lookup(data["item_ids"], data["features"])
+        if found is not None:
+            return found, f"features of encoder {encoder_art['id']} computed by an earlier training"
     if ctx:
         ctx.log.info("computing embeddings with encoder %s: %s", encoder_art["id"], reason)
         ctx.progress(force=True, message=f"embedding {len(rows)} images ({reason})")
     encoder = load_encoder(ws.root / encoder_art["path"])
     feats = encoder_features(encoder, images, rows, check_stop=ctx.check_stop if ctx else None,
                              progress=(lambda d, t: ctx.progress(step=d, steps=t)) if ctx else None)
+    save_npz(own, item_ids=np.asarray(item_ids, np.int64), features=feats.astype(np.float32))
     return feats, f"computed with encoder {encoder_art['id']} ({reason})"
 
 

@@ -52,7 +52,8 @@ def _readiness(ws: Workspace, counts: dict[str, int]) -> tuple[bool, list[str], 
     else:
         emb = ws.store.latest_artifact("embeddings")
         meta = (emb or {}).get("meta") or {}
-        if emb is None or meta.get("source") != "encoder" or meta.get("encoder_artifact_id") != encoder["id"]:
+        # artifact ids only grow: embeddings made before the newest encoder existed are stale
+        if emb is None or (meta.get("encoder_artifact_id") or 0) < encoder["id"]:
             notices.append("The stored embeddings are older than the newest encoder (or missing): training "
                            "computes fresh features itself, which takes a little longer. Re-embed on the "
                            "Explore page to update the map too.")
