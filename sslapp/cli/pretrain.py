@@ -28,6 +28,7 @@ def register(sub) -> None:
                    "interrupted pretrain job from its last checkpoint")
     p.add_argument("--compile", action="store_true", help="torch.compile the backbone (CUDA)")
     p.add_argument("--no-probe", action="store_true", help="skip the per-epoch representation probe")
+    p.add_argument("--probe-size", type=int, help="images the probe embeds each epoch (default 1000)")
     p.add_argument("--json", action="store_true", help="print the final result as JSON on stdout")
     p.set_defaults(func=run)
 
@@ -36,7 +37,7 @@ def _params(args) -> dict:
     params = {"method": args.method, "backbone": args.backbone, "epochs": args.epochs, "minutes": args.minutes,
               "batch_size": args.batch_size, "train_size": args.train_size, "lr": args.lr,
               "device": args.device, "seed": args.seed, "compile": args.compile, "threads": args.threads,
-              "probe": not args.no_probe}
+              "probe": not args.no_probe, "probe_size": args.probe_size}
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -47,6 +48,7 @@ class _ProgressPrinter(threading.Thread):
         super().__init__(daemon=True)
         self.ws, self.job_id, self.done = ws, job_id, threading.Event()
         self.last_message = None
+        self.last_line = None
 
     def run(self) -> None:
         while not self.done.wait(2.0):
@@ -58,7 +60,9 @@ class _ProgressPrinter(threading.Thread):
             if p.get("message") and p["message"] != self.last_message:
                 self.last_message = p["message"]
                 say(p["message"])
-            if "loss" in p and "images_per_s" in p:
+            line = (p.get("epoch"), p.get("step"), p.get("loss"))
+            if "loss" in p and "images_per_s" in p and line != self.last_line:
+                self.last_line = line
                 epochs = p.get("epochs") or "?"
                 say(f"epoch {p.get('epoch')}/{epochs} step {p.get('step')}/{p.get('steps')} "
                     f"loss {p.get('loss')} {p.get('images_per_s')} img/s eta {p.get('eta_s', '?')} s")
@@ -80,15 +84,18 @@ def run(args) -> int:
 def _run_follower(args) -> int:
     """A rank > 0 under torchrun: trains its shard, writes nothing; rank 0 owns the job."""
     from sslapp.jobs.context import JobStopped
+    from sslapp.ssl import ddp
     from sslapp.ssl.train import PretrainError, pretrain
 
     ws = workspace_arg(args.workspace)
     try:
-        pretrain(ws, _params(args))
+        result = pretrain(ws, _params(args))
     except JobStopped:
         return 1
     except PretrainError as exc:
         raise CLIError(str(exc)) from exc
+    say(f"rank {ddp.current().rank}: trained {result['steps']} steps on its shard, "
+        f"last epoch loss {result['loss']}")
     return 0
 
 

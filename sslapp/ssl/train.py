@@ -76,6 +76,7 @@ class PretrainConfig:
     probe_size: int = 1000
     checkpoint_every_s: float = 600.0  # mid-epoch checkpoints for long epochs
     threads: int | None = None
+    max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke tests)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PretrainConfig:
@@ -353,7 +354,8 @@ class _Loop:
             from torch.nn.parallel import DistributedDataParallel
 
             self.model = DistributedDataParallel(
-                self.method, device_ids=[device.index] if self.cuda else None, find_unused_parameters=True)
+                self.method, device_ids=[device.index] if self.cuda else None,
+                find_unused_parameters=bool(getattr(self.method, "ddp_find_unused_parameters", False)))
         self.resident = None
         if self.cuda and isinstance(images, np.ndarray):
             free, _ = torch.cuda.mem_get_info(device)
@@ -362,6 +364,7 @@ class _Loop:
         # position
         self.epoch, self.offset, self.step = 0, 0, 0
         self.elapsed_s, self.train_s, self.images_seen = 0.0, 0.0, 0
+        self.steady_s, self.steady_images = 0.0, 0  # steps after this process's first (warm-up)
         self.total_epochs = plan.get("epochs")
         self.checkpoint_path: str | None = None
         self.encoder_path: str | None = None
@@ -542,6 +545,9 @@ class _Loop:
                 if flags[1]:
                     stop_reason = "time budget reached"
                     break
+                if cfg.max_steps is not None and self.step >= cfg.max_steps:
+                    stop_reason = f"max_steps {cfg.max_steps} reached"
+                    break
                 # -- one step -----------------------------------------------------------------
                 self._set_lr((self.epoch + self.offset / n_rank) / self.total_epochs,
                              warmup_epochs / max(self.total_epochs, 1))
@@ -566,6 +572,8 @@ class _Loop:
                 win.seconds += dt
                 if self.step > 1:
                     steps_timed, time_timed = steps_timed + 1, time_timed + dt
+                    self.steady_images += seen
+                    self.steady_s += dt
                 if self.total_epochs == UNKNOWN_EPOCHS and fixed_epochs is None and steps_timed >= 3:
                     per_epoch = time_timed / steps_timed * steps_per_epoch
                     remaining = budget_s - (time.monotonic() - run_start)
@@ -616,7 +624,10 @@ class _Loop:
             self.elapsed_s = time.monotonic() - run_start
             self._write_checkpoint("budget")
             self._write_encoder()
-        ips = self.images_seen / self.train_s if self.train_s > 0 else 0.0
+        if self.steady_s > 0:
+            ips = self.steady_images / self.steady_s
+        else:
+            ips = self.images_seen / self.train_s if self.train_s > 0 else 0.0
         return {"method": cfg.method, "backbone": self.plan["backbone"], "train_size": self.plan["train_size"],
                 "batch_size": self.batch, "epochs": self.epoch, "steps": self.step,
                 "images": self.n, "images_per_s": round(ips, 1), "device": str(self.device),
