@@ -56,7 +56,6 @@ def build_workspace(root: Path, with_classifier: bool = True, seed: int = 0):
     """(workspace, model, images): ingested images, encoder artifact, and (optionally) a classifier."""
     import torch
 
-    from sslapp.finetune.model import Classifier, save_classifier
     from sslapp.ingest.ingest import ingest
     from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
     from sslapp.workspace import open_workspace
@@ -74,11 +73,22 @@ def build_workspace(root: Path, with_classifier: bool = True, seed: int = 0):
     run = ws.store.create_run("pretrain", {"method": "simclr"})
     save_encoder(encoder, ws.checkpoints_dir / "encoder.safetensors")
     ws.store.add_artifact("encoder", "checkpoints/encoder.safetensors", {"method": "simclr", "epochs": 1}, run)
+    if not with_classifier:
+        return ws, None, images
+    return ws, add_classifier(ws, encoder), images
+
+
+def add_classifier(ws, encoder=None):
+    """Save and register a classifier (and its predictions on every item) as fine-tuning does."""
+    import torch
+
+    from sslapp.finetune.model import Classifier, save_classifier
+    from sslapp.ssl.encoder import load_encoder
+
+    encoder = encoder or load_encoder(ws.checkpoints_dir / "encoder.safetensors")
     model = Classifier(encoder, CLASSES).eval()
     with torch.no_grad():  # a head with spread-out probabilities makes the comparison meaningful
         model.head.weight.mul_(20)
-    if not with_classifier:
-        return ws, None, images
     run = ws.store.create_run("finetune", {"mode": "linear"})
     save_classifier(model, ws.checkpoints_dir / "classifier.safetensors")
     counts = ws.store.label_counts()
@@ -99,4 +109,4 @@ def build_workspace(root: Path, with_classifier: bool = True, seed: int = 0):
     # two unlabelled items: one confident (propagated into labels), one not
     rows = [(i, c, 0.97 if i == unl[0] else 0.5 if i == unl[1] else p) for i, c, p in rows]
     ws.store.save_predictions(run, rows)
-    return ws, model, images
+    return model

@@ -462,8 +462,10 @@ def zip_export(export_dir: str | os.PathLike, zip_path: str | os.PathLike | None
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
             for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    zf.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
+                if path.is_file():  # weights and images barely compress: store them, deflate the text
+                    packed = path.suffix in (".json", ".csv", ".md", ".py")
+                    zf.write(path, f"{root.name}/{path.relative_to(root).as_posix()}",
+                             compress_type=zipfile.ZIP_DEFLATED if packed else zipfile.ZIP_STORED)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

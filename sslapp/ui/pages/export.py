@@ -1,11 +1,122 @@
-"""The Export page."""
+"""The Export page: what would be exported, the export button (a worker job), and the downloads."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import streamlit as st
 
-from sslapp.ui.common import require_workspace
+from sslapp.export.manifest import FORMATS, MODEL_FILES
+from sslapp.jobs.launcher import ensure_worker
+from sslapp.ui.common import job_status_line, require_workspace
+from sslapp.workspace import Workspace
+
+ACTIVE = ("queued", "running", "pausing", "cancelling")
+FORMAT_NAMES = {"onnx": "ONNX (onnxruntime, any language)", "torchscript": "TorchScript (PyTorch, no sslapp)",
+                "safetensors": "safetensors weights (sslapp's model classes)"}
+
+
+def _model_status(ws: Workspace) -> tuple[dict | None, dict | None]:
+    clf, enc = ws.store.latest_artifact("classifier"), ws.store.latest_artifact("encoder")
+    if clf:
+        meta = clf.get("meta") or {}
+        cv = meta.get("cv") or {}
+        classes = meta.get("classes") or []
+        cols = st.columns(3)
+        cols[0].metric("Classes", len(classes))
+        if cv.get("mean") is not None:
+            cols[1].metric("Estimated accuracy", f"{100 * cv['mean']:.1f}%",
+                           help=f"cross-validated on {cv.get('n_labels', '?')} labels; "
+                                f"± {100 * (cv.get('std') or 0):.1f}% over folds")
+            cols[2].metric("Spread (± std)", f"{100 * (cv.get('std') or 0):.1f}%")
+        else:
+            cols[1].metric("Estimated accuracy", "n/a", help="too few labels for an estimate")
+        st.caption(f"Latest classifier ({meta.get('mode', 'trained')}, "
+                   f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(clf['created_at']))}): "
+                   + ", ".join(f"{c} ({(meta.get('label_counts') or {}).get(c, '?')} labels)" for c in classes))
+    elif enc:
+        st.warning("There is no fine-tuned classifier yet, so there is nothing to predict classes with. "
+                   "Label some images and train one on the Train page, or export the pretrained encoder "
+                   "alone (a feature extractor for embeddings) now.")
+    else:
+        st.info("Nothing to export yet: pretrain an encoder on the Pretrain page, then label and train a "
+                "classifier on the Train page.")
+    return clf, enc
+
+
+def _downloads(ws: Workspace, result: dict) -> None:
+    root = ws.root / result["path"]
+    if not (root / "model.json").is_file():
+        st.warning(f"The export folder `{root}` is gone; export again.")
+        return
+    st.success(f"Export ready in `{root}`.")
+    zip_path = ws.root / result["zip"] if result.get("zip") else None
+    if zip_path is not None and zip_path.is_file():
+        st.download_button(f"Download everything (zip, {zip_path.stat().st_size / 1e6:.1f} MB)",
+                           data=lambda: zip_path.read_bytes(), file_name=zip_path.name, mime="application/zip",
+                           type="primary", icon=":material/download:", on_click="ignore", key="dl_zip")
+    part = "classifier" if result.get("kind") == "classifier" else "encoder"
+    singles = [(MODEL_FILES[(part, "onnx")], "application/octet-stream"), ("labels.csv", "text/csv"),
+               ("model.json", "application/json"), ("README.md", "text/markdown")]
+    cols = st.columns(len(singles))
+    for col, (name, mime) in zip(cols, singles, strict=True):
+        path = root / name
+        if path.is_file():
+            col.download_button(name, data=lambda p=path: p.read_bytes(), file_name=name, mime=mime,
+                                on_click="ignore", key=f"dl_{name}")
+    st.caption(f"Classify new images: `sslapp predict {root} IMAGES...`, or run `predict_onnx.py` from the "
+               "zip with onnxruntime and Pillow alone.")
+
+
+def _status(ws: Workspace) -> None:
+    jobs = ws.store.jobs(kind="export", limit=1)
+    if not jobs:
+        return
+    job = jobs[0]
+    if job["status"] in ACTIVE:
+        st.info(job_status_line(job))
+        if st.session_state.get("export_seen_active") != job["id"]:
+            st.session_state["export_seen_active"] = job["id"]
+    elif job["status"] == "done" and job.get("result"):
+        _downloads(ws, job["result"])
+    elif job["status"] == "failed":
+        st.error(f"The export failed: {job.get('error')}")
+    else:
+        st.info(job_status_line(job))
+    if job["status"] not in ACTIVE and st.session_state.get("export_seen_active") == job["id"]:
+        st.session_state["export_seen_active"] = None
+        st.rerun()  # the whole page, so the polling stops
 
 
 def render() -> None:
     st.title("Export")
-    require_workspace()
-    st.info("This page is being built.")
+    ws = require_workspace()
+    clf, enc = _model_status(ws)
+    if clf is None and enc is None:
+        return
+    latest = ws.store.jobs(kind="export", limit=1)
+    busy = bool(latest) and latest[0]["status"] in ACTIVE
+    with st.form("export_form", border=False):
+        formats = st.multiselect("Model formats", list(FORMATS), default=list(FORMATS),
+                                 format_func=lambda f: FORMAT_NAMES[f])
+        imagefolder = st.checkbox("Also include the labelled images as an ImageFolder tree (imagefolder/<class>/)")
+        label = "Export" if clf else "Export the encoder only"
+        submitted = st.form_submit_button(label, type="primary", disabled=busy, icon=":material/ios_share:")
+    if submitted:
+        if not formats:
+            st.error("Pick at least one model format.")
+        else:
+            ws.store.enqueue_job("export", {"formats": formats, "imagefolder": imagefolder,
+                                            "encoder_only": clf is None})
+            ensure_worker(ws)
+            busy = True
+    st.fragment(_status, run_every=1.0 if busy else None)(ws)
+    exports = ws.store.artifacts("export", limit=5)
+    if exports:
+        with st.expander("Earlier exports"):
+            for a in exports:
+                path = Path(a["path"])
+                st.write(f"`{path if path.is_absolute() else ws.root / path}` · "
+                         f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(a['created_at']))} · "
+                         f"{(a.get('meta') or {}).get('kind', '?')}")

@@ -1,0 +1,68 @@
+"""AppTest of the Export page on a real workspace, with a real worker running the export job."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from _export_ws import CLASSES, add_classifier, build_workspace
+from streamlit.testing.v1 import AppTest
+
+from sslapp.jobs.launcher import worker_alive
+
+SCRIPT = "from sslapp.ui.pages import export\nexport.render()\n"
+
+
+def _texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("warning", "info", "success", "error", "caption", "markdown")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_export_page(tmp_path, monkeypatch):
+    ws, _, _ = build_workspace(tmp_path, with_classifier=False)
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
+    at = AppTest.from_string(SCRIPT, default_timeout=60).run()
+    assert not at.exception
+    # no classifier: the encoder alone is offered, with a clear reason
+    assert "no fine-tuned classifier" in _texts(at)
+    assert at.button[0].label == "Export the encoder only"
+
+    add_classifier(ws)
+    at.run()
+    assert not at.exception
+    assert at.metric[0].value == "3" and at.metric[1].value == "80.0%"
+    assert all(c in _texts(at) for c in CLASSES)
+    # a worker without the UMAP warm-up (its numba compile would compete with this export for the
+    # test's CPU); the page's ensure_worker finds it alive and uses it
+    worker = subprocess.Popen([sys.executable, "-m", "sslapp", "worker", str(ws.root), "--idle-exit", "60",
+                               "--no-warm-up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not worker_alive(ws) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    at.multiselect[0].set_value(["onnx"])
+    at.checkbox[0].check()
+    at.button[0].click().run()
+    jobs = ws.store.jobs(kind="export")
+    assert len(jobs) == 1 and jobs[0]["params"] == {"formats": ["onnx"], "imagefolder": True, "encoder_only": False}
+    try:
+        deadline = time.monotonic() + 240
+        while ws.store.job_status(jobs[0]["id"]) not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(1)
+            at.run()
+        job = ws.store.job(jobs[0]["id"])
+        assert job["status"] == "done", job["error"]
+        at.run()
+        assert not at.exception
+        assert "Export ready" in _texts(at)
+        labels = [b.proto.label for b in at.get("download_button")]
+        assert labels[0].startswith("Download everything (zip") and "classifier.onnx" in labels
+        assert "labels.csv" in labels
+        out = ws.root / job["result"]["path"]
+        assert (out / "classifier.onnx").is_file() and (out / "imagefolder").is_dir()
+        assert (ws.root / job["result"]["zip"]).is_file()
+        assert ws.store.latest_artifact("export")["path"] == job["result"]["path"]
+    finally:
+        worker.terminate()
+        worker.wait(30)
