@@ -99,7 +99,7 @@ def _report(report: dict | None, title: str = "Last ingest") -> None:
     skipped = report.get("skipped", [])
     line = (f"**{title}:** added {report['added']} · {report['duplicates']} duplicates · {len(skipped)} skipped"
             + (f" · {report['labels']} imported labels" if report.get("labels") else "")
-            + (f" · {report['images_per_s']:.0f} img/s" if report.get("images_per_s") else ""))
+            + (f" · {report['images_per_s']:.0f} img/s" if report.get("added", 0) >= 500 else ""))
     st.markdown(line)
     if skipped:
         with st.expander(f"Skipped files ({len(skipped)}) and why", expanded=len(skipped) <= 20):
