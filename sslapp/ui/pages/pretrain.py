@@ -1,11 +1,238 @@
-"""The Pretrain page."""
+"""The Pretrain page: start self-supervised pretraining in the worker and watch it live.
+
+The page only asks: Start enqueues a `pretrain` job and makes sure a worker runs; a fragment polls
+the job (status, loss curve, img/s, ETA, the representation probe) and offers Cancel, Pause and
+Resume. A job whose worker died (killed, machine restarted) shows as interrupted and resumes from
+its last checkpoint. Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import math
 
 import streamlit as st
 
+from sslapp.jobs.launcher import ensure_worker
+from sslapp.jobs.worker import reap_dead_jobs
 from sslapp.ui.common import require_workspace
+from sslapp.workspace import Workspace
+
+ACTIVE = ("queued", "running", "pausing", "cancelling")
+RESUMABLE = ("paused", "interrupted", "failed", "cancelled")
+METHOD_HELP = {
+    "simclr": "SimCLR — contrastive, robust default",
+    "mocov3": "MoCo v3 — contrastive with a momentum encoder",
+    "byol": "BYOL — no negatives, momentum teacher",
+    "swav": "SwAV — prototypes and multi-crop",
+    "dino": "DINO — self-distillation, multi-crop",
+    "mae": "MAE — masked autoencoder (ViT only)",
+    "rotation": "Rotation prediction — classic pretext baseline",
+}
+BACKBONE_CHOICES = ["auto", "resnet18-std", "resnet18", "resnet34-std", "resnet34", "resnet50-std", "resnet50",
+                    "vit-tiny", "vit-small"]
+
+
+def _methods() -> list[str]:
+    from sslapp.ssl.methods import METHODS
+
+    return list(METHODS)
+
+
+def _fmt_eta(seconds) -> str:
+    if seconds is None or not isinstance(seconds, int | float) or math.isnan(seconds):
+        return "—"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m {seconds % 60:02d}s"
+
+
+def _current_job(ws: Workspace) -> dict | None:
+    """The newest pretrain job that is active or can be resumed; None when the last one finished."""
+    jobs = ws.store.jobs(kind="pretrain", limit=1)
+    if not jobs:
+        return None
+    job = jobs[0]
+    if job["status"] in ACTIVE or job["status"] in ("paused", "interrupted"):
+        return job
+    if st.session_state.get("pretrain_job") == job["id"]:  # just finished here: show its outcome
+        return job
+    return None
+
+
+def _start_form(ws: Workspace, disabled: bool) -> None:
+    with st.form("pretrain_start", border=True):
+        st.subheader("Start pretraining")
+        methods = _methods()
+        c1, c2, c3 = st.columns(3)
+        method = c1.selectbox("Method", methods, index=methods.index("simclr") if "simclr" in methods else 0,
+                              format_func=lambda m: METHOD_HELP.get(m, m), key="pt_method")
+        backbone = c2.selectbox("Backbone", BACKBONE_CHOICES, index=0, key="pt_backbone",
+                                help="auto picks by device and image size (see docs/benchmarks.md): on a CPU "
+                                "a standard-stem ResNet-18 at 32 px, on a GPU a small-stem ResNet-18.")
+        device = c3.selectbox("Device", ["auto", "cpu", "cuda"], key="pt_device")
+        c4, c5 = st.columns(2)
+        length = c4.radio("Train for", ["minutes", "epochs"], horizontal=True, key="pt_length")
+        amount = c5.number_input("How many", min_value=1, max_value=100_000, value=10, step=1, key="pt_amount")
+        with st.expander("Advanced"):
+            a1, a2, a3 = st.columns(3)
+            batch = a1.number_input("Batch size (0 = auto)", min_value=0, max_value=8192, value=0, step=32,
+                                    key="pt_batch")
+            size = a2.number_input("Train size px (0 = auto)", min_value=0, max_value=512, value=0, step=8,
+                                   key="pt_size")
+            seed = a3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="pt_seed")
+            compile_ = st.checkbox("torch.compile the backbone (CUDA; slower start, faster steps)", key="pt_compile")
+        submitted = st.form_submit_button("Start", type="primary", disabled=disabled,
+                                          icon=":material/play_arrow:")
+    if submitted:
+        params = {"method": method, "backbone": backbone, "device": device, "seed": int(seed),
+                  "compile": bool(compile_), length: int(amount) if length == "epochs" else float(amount)}
+        if batch:
+            params["batch_size"] = int(batch)
+        if size:
+            params["train_size"] = int(size)
+        job_id = ws.store.enqueue_job("pretrain", params)
+        st.session_state["pretrain_job"] = job_id
+        ensure_worker(ws)
+        st.rerun()
+
+
+def _loss_chart(ws: Workspace, run_id: int) -> None:
+    import plotly.graph_objects as go
+
+    rows = ws.store.metrics(run_id, "loss")
+    if not rows:
+        st.caption("The loss curve appears after the first steps.")
+        return
+    fig = go.Figure(go.Scatter(x=[r["step"] for r in rows], y=[r["value"] for r in rows], mode="lines",
+                               name="loss"))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="Training loss",
+                      xaxis_title="step", yaxis_title="loss")
+    st.plotly_chart(fig, key=f"loss_{run_id}")
+
+
+def _probe(ws: Workspace, run_id: int) -> None:
+    stds = ws.store.metrics(run_id, "probe_std_ratio")
+    if not stds:
+        st.caption("The representation probe runs at the end of each epoch.")
+        return
+    knn = ws.store.metrics(run_id, "probe_knn_acc")
+    collapsed = ws.store.metrics(run_id, "probe_collapsed")
+    raw = ws.store.metrics(run_id, "probe_std")
+    c1, c2 = st.columns(2)
+    c1.metric("Embedding spread (std × √D)", f"{stds[-1]['value']:.2f}",
+              delta=f"{stds[-1]['value'] - stds[-2]['value']:+.2f}" if len(stds) > 1 else None,
+              help="Per-dimension std of the L2-normalised embeddings, times √D: about 1 when features "
+                   f"spread well, near 0 when they collapse. Raw std {raw[-1]['value']:.4f}." if raw else None)
+    if knn:
+        c2.metric("kNN accuracy (labelled items)", f"{knn[-1]['value']:.1%}",
+                  delta=f"{knn[-1]['value'] - knn[-2]['value']:+.1%}" if len(knn) > 1 else None,
+                  help="20-nearest-neighbour accuracy, cosine, 5-fold, on the items you labelled.")
+    else:
+        c2.caption("Label a few images to see kNN accuracy here each epoch.")
+    if collapsed and collapsed[-1]["value"] > 0:
+        st.warning("The representation has collapsed: all images map to nearly the same point, so the features "
+                   "are useless. Cancel and try a lower learning rate, a larger batch or another method "
+                   "(SimCLR is the most robust).", icon=":material/warning:")
+
+
+def _job_panel(ws: Workspace) -> None:
+    reap_dead_jobs(ws)
+    job = _current_job(ws)
+    if job is None:
+        return
+    status, p = job["status"], job.get("progress") or {}
+    seen = st.session_state.get("pretrain_seen_status", {})
+    if seen.get(job["id"]) in ACTIVE and status not in ACTIVE:  # it just stopped: refresh the whole page once
+        st.session_state["pretrain_seen_status"] = {job["id"]: status}
+        st.rerun(scope="app")
+    st.session_state["pretrain_seen_status"] = {job["id"]: status}
+    params = job.get("params") or {}
+    with st.container(border=True):
+        st.subheader(f"Job {job['id']}: {params.get('method', 'simclr')} · {params.get('backbone', 'auto')} · {status}")
+        epochs = p.get("epochs")
+        if p.get("epoch") is not None and epochs:
+            done = min(1.0, max(0.0, ((p["epoch"] - 1) + (p.get("step", 0) / max(p.get("steps") or 1, 1))) / epochs))
+            st.progress(done, text=f"epoch {p['epoch']} of {epochs} · step {p.get('step', 0)} of {p.get('steps', '?')}")
+        elif status == "queued":
+            st.caption("Waiting for the worker to pick it up…")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Loss", f"{p['loss']:.4f}" if isinstance(p.get("loss"), int | float) else "—")
+        c2.metric("Images / s", f"{p['images_per_s']:.0f}" if p.get("images_per_s") else "—")
+        c3.metric("ETA", _fmt_eta(p.get("eta_s")) if status in ACTIVE else "—")
+        c4.metric("Batch", p.get("batch_size", "—"))
+        if p.get("message"):
+            st.caption(p["message"])
+        if status == "interrupted":
+            st.warning("The worker stopped while running this job (killed or crashed). Resume continues from its "
+                       "last checkpoint.", icon=":material/restart_alt:")
+        elif status == "failed":
+            st.error(f"Pretraining failed: {job.get('error')}")
+        elif status == "done" and job.get("result"):
+            r = job["result"]
+            st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s')} img/s. The encoder is ready for "
+                       "Explore and Train.", icon=":material/check_circle:")
+        b1, b2, b3, _ = st.columns([1, 1, 1, 3])
+        if status in ("queued", "running", "pausing"):
+            if b1.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop:"):
+                ws.store.request_job_stop(job["id"], "cancel")
+                st.rerun(scope="fragment")
+            if status == "running" and b2.button("Pause", key=f"pause_{job['id']}", icon=":material/pause:"):
+                ws.store.request_job_stop(job["id"], "pause")
+                st.rerun(scope="fragment")
+        if status in RESUMABLE:
+            if b1.button("Resume", key=f"resume_{job['id']}", type="primary", icon=":material/play_arrow:"):
+                if ws.store.resume_job(job["id"]):
+                    st.session_state["pretrain_job"] = job["id"]
+                    ensure_worker(ws)
+                st.rerun(scope="app")
+            if status in ("paused", "interrupted") and b2.button("Discard", key=f"discard_{job['id']}"):
+                ws.store.request_job_stop(job["id"], "cancel")
+                st.rerun(scope="app")
+        run = ws.store.run_for_job(job["id"])
+        if run is not None:
+            left, right = st.columns([3, 2])
+            with left:
+                _loss_chart(ws, run["id"])
+            with right:
+                _probe(ws, run["id"])
+
+
+def _past_runs(ws: Workspace) -> None:
+    runs = ws.store.runs(kind="pretrain", limit=50)
+    if not runs:
+        return
+    st.subheader("Past runs")
+    rows = []
+    for r in runs:
+        s, prm = r.get("summary") or {}, r.get("params") or {}
+        probe = s.get("probe") or {}
+        rows.append({"run": r["id"], "job": r["job_id"], "status": r["status"],
+                     "method": s.get("method", prm.get("method")), "backbone": s.get("backbone", prm.get("backbone")),
+                     "epochs": s.get("epochs"), "img/s": s.get("images_per_s"), "loss": s.get("loss"),
+                     "kNN acc": probe.get("knn_acc"), "spread": probe.get("std_ratio"),
+                     "note": s.get("error") or s.get("stopped") or ""})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    enc = ws.store.latest_artifact("encoder")
+    if enc is not None:
+        meta = enc.get("meta") or {}
+        st.caption(f"Latest encoder: `{enc['path']}` ({meta.get('method')}, {meta.get('backbone')}, epoch "
+                   f"{meta.get('epoch')}). Explore and Train use it.")
 
 
 def render() -> None:
     st.title("Pretrain")
-    require_workspace()
-    st.info("This page is being built.")
+    ws = require_workspace()
+    n = ws.store.count_items()
+    if n == 0:
+        st.info("Add images on the Data page first; pretraining learns from all of them, no labels needed.")
+        return
+    st.caption(f"Learn features from all {n:,} images without labels. Training runs in a background worker: "
+               "you can keep labelling and exploring, and close this tab.")
+    reap_dead_jobs(ws)
+    current = _current_job(ws)
+    busy = current is not None and current["status"] in ACTIVE
+    st.fragment(_job_panel, run_every=1.0 if busy else None)(ws)
+    blocked = current is not None and current["status"] in (*ACTIVE, "paused", "interrupted")
+    if blocked:
+        st.caption("One pretraining job at a time: cancel, discard or finish the current one to start another.")
+    _start_form(ws, disabled=blocked)
+    _past_runs(ws)

@@ -1,0 +1,96 @@
+"""The Pretrain page in Streamlit's AppTest: Start runs a real job in a real (in-process) worker,
+the page shows its outcome and probe; an interrupted job offers Resume and finishes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.data import synthetic_images, workspace_from_arrays  # noqa: E402
+from sslapp.jobs.worker import pid_alive, run_worker  # noqa: E402
+
+SCRIPT = "from sslapp.ui.pages import pretrain\npretrain.render()\n"
+
+
+@pytest.fixture
+def page_ws(tmp_path, monkeypatch):
+    root = tmp_path / "ws"
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(root))
+    x, y = synthetic_images(16, 16)
+    ws = workspace_from_arrays(root, x, y)
+    yield ws
+    pid = (ws.store.get_setting("worker") or {}).get("pid")
+    if pid and pid != os.getpid() and pid_alive(pid):  # a worker the page launched for this test
+        os.kill(pid, signal.SIGTERM)
+
+
+def _worker_thread(ws) -> threading.Thread:
+    """A real worker in this process, so the page finds it alive and launches no other."""
+    worker = threading.Thread(target=run_worker, args=(ws,),
+                              kwargs={"idle_exit_s": 30.0, "max_jobs": 1, "warm_up": False})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not (ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return worker
+
+
+def _app() -> AppTest:
+    return AppTest.from_string(SCRIPT, default_timeout=60).run()
+
+
+def test_start_runs_a_job_and_the_page_shows_its_outcome(page_ws):
+    at = _app()
+    assert not at.exception
+    assert any(b.label == "Start" for b in at.button)
+    at.radio(key="pt_length").set_value("epochs")
+    at.number_input(key="pt_amount").set_value(1)
+    at.number_input(key="pt_batch").set_value(8)
+    worker = _worker_thread(page_ws)
+    next(b for b in at.button if b.label == "Start").click()
+    at.run()
+    assert not at.exception
+    jobs = page_ws.store.jobs(kind="pretrain")
+    assert len(jobs) == 1
+    assert jobs[0]["params"]["epochs"] == 1 and jobs[0]["params"]["batch_size"] == 8
+    assert jobs[0]["params"]["method"] == "simclr" and jobs[0]["params"]["backbone"] == "auto"
+    worker.join(120)
+    assert not worker.is_alive()
+    job = page_ws.store.job(jobs[0]["id"])
+    assert job["status"] == "done", job["error"]
+    at.run()
+    assert not at.exception
+    assert any("Done: 1 epochs" in s.value for s in at.success)
+    labels = [m.label for m in at.metric]
+    assert "Embedding spread (std × √D)" in labels and "kNN accuracy (labelled items)" in labels
+    assert not at.warning  # a healthy probe: no collapse warning
+    assert len(at.dataframe) == 1  # past runs
+    assert any("Latest encoder" in c.value for c in at.caption)
+
+
+def test_interrupted_job_offers_resume_and_finishes(page_ws):
+    ws = page_ws
+    job_id = ws.store.enqueue_job("pretrain", {"epochs": 1, "batch_size": 8, "probe": False})
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ws.store.claim_job(job_id, gone.pid)  # "running" in a process that no longer exists
+    at = _app()
+    assert not at.exception
+    assert ws.store.job_status(job_id) == "interrupted"
+    assert any("worker stopped" in w.value for w in at.warning)
+    start = next(b for b in at.button if b.label == "Start")
+    assert start.disabled  # one pretraining job at a time
+    worker = _worker_thread(ws)
+    next(b for b in at.button if b.label == "Resume").click()
+    at.run()
+    assert not at.exception
+    worker.join(120)
+    assert ws.store.job_status(job_id) == "done", ws.store.job(job_id)["error"]
