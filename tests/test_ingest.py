@@ -239,3 +239,45 @@ def test_stopped_ingest_job_commits_nothing(ws, how, uploads_kept):
         assert ws.store.resume_job(job_id)
         assert execute_job(ws, ws.store.claim_job(job_id, os.getpid()))["status"] == "done"
         assert ws.store.count_items() == 1 and not upload.exists()
+
+
+def _listing_as(uid: int | None, folder: Path) -> list[dict]:
+    """iter_sources over `folder` in a child process, demoted to `uid` (root reads everything)."""
+    code = ("import json, sys\nfrom sslapp.ingest.sources import iter_sources\n"
+            "print(json.dumps([{'name': i.name, 'error': i.error} for i in iter_sources([sys.argv[1]])]))")
+    run = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, cwd=ROOT,
+                         user=uid, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_permission_denied_files_and_folders_are_reported(tmp_path):
+    import tempfile
+
+    uid = None
+    if os.geteuid() == 0:  # root reads chmod-000 files, so look as an unprivileged user
+        uid = 65534
+    folder = Path(tempfile.mkdtemp(prefix="sslapp-perm-"))
+    try:
+        os.chmod(folder, 0o755)
+        _noise_png(folder / "ok.png", 1)
+        locked = _noise_png(folder / "locked.png", 2)
+        hidden = folder / "zz-locked-folder"
+        _noise_png(hidden / "inside.png", 3)
+        for p in (folder / "ok.png", locked):
+            os.chmod(p, 0o644)
+        os.chmod(locked, 0)
+        os.chmod(hidden, 0)
+        try:
+            items = {Path(i["name"]).name: i["error"] for i in _listing_as(uid, folder)}
+        except PermissionError:
+            pytest.skip("running as root, and an unprivileged user cannot run this Python (it lives in a "
+                        "root-only folder), so permission errors cannot be produced here")
+        assert items["ok.png"] is None
+        assert items["locked.png"].startswith("unreadable:") and "permission" in items["locked.png"].lower()
+        assert items["zz-locked-folder"].startswith("unreadable: cannot list this folder")
+    finally:
+        os.chmod(hidden, 0o755)
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)

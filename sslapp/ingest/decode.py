@@ -21,8 +21,7 @@ MAX_PIXELS = 64_000_000  # width x height above this is treated as a decompressi
 MIN_SIDE = 8
 THUMB_SIDE = 96
 
-# Pillow's own guard raises at 2x its limit; ours is stricter and checked before decoding.
-Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)
+# Checked on the declared size before decoding; Pillow's own MAX_IMAGE_PIXELS guard stays as a backstop.
 
 
 class BadImage(ValueError):

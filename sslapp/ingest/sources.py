@@ -178,15 +178,19 @@ def _walk(root: Path, display: str) -> Iterator[tuple[Path, str, str | None]]:
             if _is_junk([fname]):
                 continue
             yield base / fname, str(Path(display) / rel_dir / fname), label
-        # report folders os.walk could not list, as they happen
-        while errors:
-            exc = errors.pop()
-            where = Path(exc.filename) if exc.filename else root
-            try:
-                shown = str(Path(display) / where.relative_to(root))
-            except ValueError:
-                shown = str(where)
-            yield where, shown, "\0error:" + (exc.strerror or str(exc))
+        yield from _walk_errors(errors, root, display)  # folders os.walk could not list
+    yield from _walk_errors(errors, root, display)
+
+
+def _walk_errors(errors: list[OSError], root: Path, display: str) -> Iterator[tuple[Path, str, str | None]]:
+    while errors:
+        exc = errors.pop(0)
+        where = Path(exc.filename) if exc.filename else root
+        try:
+            shown = str(Path(display) / where.relative_to(root))
+        except ValueError:
+            shown = str(where)
+        yield where, shown, "\0error:" + (exc.strerror or str(exc))
 
 
 def iter_sources(paths: Iterable[str | os.PathLike], limits: ZipLimits = DEFAULT_LIMITS,
