@@ -1,0 +1,199 @@
+"""Plotly figures of the map: one WebGL scatter for the overview, thumbnails for a close-up.
+
+One trace keeps selection simple (item ids ride in `customdata`) and keeps 100k points fast:
+colours are a `marker.color` array, categories a discrete colourscale, and a small annotation
+stands in for the legend instead of one trace per colour.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+
+COLOR_MODES = {
+    "cluster": "Cluster",
+    "label": "Label",
+    "prediction": "Predicted class",
+    "confidence": "Confidence",
+    "suggested": "Suggested next",
+}
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+           "#756bb1", "#636363", "#843c39", "#8ca252"]
+NONE_COLOR = "#c7c7c7"
+MAX_OVERVIEW_POINTS = 200_000  # above this the overview shows a uniform sample (selection stays exact)
+MAX_CLOSEUP = 300
+LEGEND_ROWS = 14
+
+
+@dataclass
+class Coloring:
+    """Per-point colour codes plus what they mean: categories (code i -> name) or a continuous range."""
+
+    values: np.ndarray
+    categories: list[str] | None = None  # None: continuous in [0, 1]
+    title: str = ""
+
+
+def categorical(codes: np.ndarray, names: Sequence[str], title: str) -> Coloring:
+    """codes: -1 for 'none' (grey), 0..len(names)-1 otherwise."""
+    return Coloring(np.asarray(codes, np.int32), list(names), title)
+
+
+def _discrete_scale(n: int) -> list[list]:
+    """A step colourscale for codes -1..n-1 with cmin=-1.5, cmax=n-0.5: grey for -1."""
+    colors = [NONE_COLOR] + [PALETTE[i % len(PALETTE)] for i in range(n)]
+    m = len(colors)
+    scale = []
+    for i, c in enumerate(colors):
+        scale += [[i / m, c], [(i + 1) / m, c]]
+    return scale
+
+
+def _marker(coloring: Coloring, size: float, highlight: np.ndarray | None = None) -> dict:
+    if coloring.categories is None:
+        v = np.asarray(coloring.values, np.float32)
+        marker = dict(color=np.nan_to_num(v, nan=0.0), colorscale="Viridis", cmin=0.0, cmax=1.0, size=size,
+                      showscale=True, colorbar=dict(title=dict(text=coloring.title), thickness=10, len=0.5))
+    else:
+        n = len(coloring.categories)
+        marker = dict(color=coloring.values, colorscale=_discrete_scale(n), cmin=-1.5, cmax=n - 0.5,
+                      size=size, showscale=False)
+    if highlight is not None:
+        marker["size"] = np.where(highlight, size * 2.2, size).astype(np.float32)
+    return marker
+
+
+def legend_annotation(coloring: Coloring, counts: np.ndarray | None = None) -> dict | None:
+    """A legend-like text box: coloured squares with category names (and point counts)."""
+    if coloring.categories is None:
+        return None
+    lines = []
+    names = coloring.categories
+    for i, name in enumerate(names[:LEGEND_ROWS]):
+        count = f" ({int(counts[i + 1])})" if counts is not None else ""
+        lines.append(f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> {name}{count}")
+    if len(names) > LEGEND_ROWS:
+        lines.append(f"… {len(names) - LEGEND_ROWS} more")
+    if counts is not None and counts[0]:
+        lines.append(f"<span style='color:{NONE_COLOR}'>■</span> none ({int(counts[0])})")
+    return dict(text="<br>".join(lines), xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right",
+                yanchor="top", showarrow=False, align="left", bgcolor="rgba(255,255,255,0.8)",
+                bordercolor="#ddd", borderwidth=1, font=dict(size=11))
+
+
+def overview_rows(n: int, max_points: int = MAX_OVERVIEW_POINTS, keep: np.ndarray | None = None,
+                  seed: int = 0) -> np.ndarray:
+    """Rows to draw: all of them, or a uniform sample of `max_points` plus every row in `keep`."""
+    if n <= max_points:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(n, size=max_points, replace=False)
+    if keep is not None and len(keep):
+        rows = np.union1d(rows, keep)
+    return np.sort(rows)
+
+
+def _layout(fig: go.Figure, height: int, title: str | None) -> None:
+    fig.update_layout(
+        height=height, margin=dict(l=4, r=4, t=30 if title else 4, b=4), title=title,
+        dragmode="lasso", clickmode="event+select", hovermode="closest", showlegend=False,
+        plot_bgcolor="white", uirevision="map",  # keep zoom and selection across reruns
+        xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
+
+
+def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selected: np.ndarray | None = None,
+               hover: Sequence[str] | None = None, height: int = 620, title: str | None = None,
+               max_points: int = MAX_OVERVIEW_POINTS) -> go.Figure:
+    """The overview: one Scattergl trace, item ids in customdata, selected rows drawn larger."""
+    n = len(item_ids)
+    sel_mask = np.zeros(n, bool)
+    if selected is not None and len(selected):
+        sel_mask[selected] = True
+    rows = overview_rows(n, max_points, keep=np.flatnonzero(sel_mask))
+    size = float(np.clip(9 - np.log10(max(n, 10)) * 1.5, 2.5, 7))
+    c = Coloring(coloring.values[rows], coloring.categories, coloring.title)
+    trace = go.Scattergl(
+        x=xy[rows, 0], y=xy[rows, 1], mode="markers", customdata=np.asarray(item_ids)[rows],
+        marker=_marker(c, size, sel_mask[rows] if sel_mask.any() else None),
+        hovertemplate="item %{customdata}<extra></extra>" if hover is None else "%{text}<extra></extra>",
+        text=None if hover is None else [hover[i] for i in rows])
+    fig = go.Figure(trace)
+    _layout(fig, height, title)
+    counts = None
+    if coloring.categories is not None:
+        counts = np.bincount(np.asarray(coloring.values) + 1, minlength=len(coloring.categories) + 1)
+    ann = legend_annotation(coloring, counts)
+    if ann:
+        fig.add_annotation(**ann)
+    return fig
+
+
+@lru_cache(maxsize=4096)
+def thumb_data_uri(path: str) -> str | None:
+    """A thumbnail file as a data: URI (no network); None when the file is missing."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+
+
+def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[str | Path],
+                   coloring: Coloring | None = None, height: int = 620, title: str | None = None) -> go.Figure:
+    """The images themselves at their map positions (<= MAX_CLOSEUP points), selectable like the overview."""
+    n = len(item_ids)
+    if n > MAX_CLOSEUP:
+        raise ValueError(f"a close-up draws at most {MAX_CLOSEUP} images, not {n}; select fewer points")
+    xy = np.asarray(xy, np.float32)
+    fig = go.Figure()
+    if n:
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-3))
+        side = span / max(np.sqrt(n) * 1.3, 1.0)  # images about as big as the spacing of a grid of n
+        images = []
+        for (x, y), path in zip(xy, thumb_paths, strict=True):
+            uri = thumb_data_uri(str(path))
+            if uri:
+                images.append(dict(source=uri, xref="x", yref="y", x=float(x), y=float(y), sizex=side,
+                                   sizey=side, xanchor="center", yanchor="middle", sizing="contain", layer="above"))
+        fig.update_layout(images=images)
+        pad = side
+        fig.update_xaxes(range=[float(lo[0]) - pad, float(hi[0]) + pad])
+        fig.update_yaxes(range=[float(lo[1]) - pad, float(hi[1]) + pad])
+    marker = dict(size=10, opacity=0.35, color="#888")
+    if coloring is not None:
+        marker = {**_marker(coloring, 14), "opacity": 0.45, "showscale": False}
+    fig.add_trace(go.Scatter(x=xy[:, 0] if n else [], y=xy[:, 1] if n else [], mode="markers",
+                             customdata=np.asarray(item_ids), marker=marker,
+                             hovertemplate="item %{customdata}<extra></extra>"))
+    _layout(fig, height, title)
+    if coloring is not None:
+        ann = legend_annotation(coloring)
+        if ann:
+            fig.add_annotation(**ann)
+    return fig
+
+
+def selected_item_ids(event) -> list[int]:
+    """Item ids of the points in a `st.plotly_chart(on_select=...)` event (from customdata)."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError, AttributeError):
+        return []
+    ids = []
+    for p in points or []:
+        cd = p.get("customdata") if isinstance(p, dict) else None
+        if isinstance(cd, list | tuple):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            try:
+                ids.append(int(cd))
+            except (TypeError, ValueError):
+                continue
+    return list(dict.fromkeys(ids))

@@ -1,0 +1,73 @@
+"""`sslapp label --csv` and `sslapp labels --export` as a user runs them, in real processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+from embed_helpers import make_workspace
+
+
+def sslapp(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sslapp", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_import_reports_bad_rows_keeps_good_ones_and_round_trips(tmp_path):
+    ws, _ = make_workspace(tmp_path, per_class=2)
+    items = ws.store.items()
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "item,class\n"
+        f"{items[0]['id']},cat\n"  # by id
+        f"{items[1]['source']},dog\n"  # by source path
+        "no/such/file.png,cat\n"  # unknown item
+        f"{items[2]['id']},\n"  # empty class
+        "justonecolumn\n"
+        "\n"  # blank lines are ignored
+        f"{items[3]['source']},cat\n", encoding="utf-8")
+    out = sslapp("label", str(ws.root), "--csv", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["labelled"] == 3 and summary["classes"] == {"cat": 2, "dog": 1}
+    assert [b["line"] for b in summary["bad_rows"]] == [4, 5, 6]
+    assert "labels.csv:4: no item with id or source path 'no/such/file.png'" in out.stderr
+    assert "labels.csv:5: the class name is empty" in out.stderr
+    labels = {r["item_id"]: (r["class_name"], r["source"]) for r in ws.store.labels()}
+    assert labels == {items[0]["id"]: ("cat", "imported"), items[1]["id"]: ("dog", "imported"),
+                      items[3]["id"]: ("cat", "imported")}
+
+    # --no-new-classes turns an unknown class into a bad row; nothing valid means exit 1
+    strict = tmp_path / "strict.csv"
+    strict.write_text(f"{items[4]['id']},bird\n", encoding="utf-8")
+    out = sslapp("label", str(ws.root), "--csv", str(strict), "--no-new-classes")
+    assert out.returncode == 1 and "unknown class 'bird'" in out.stderr
+    assert ws.store.class_id("bird") is None
+
+    # export both formats, then the CSV imports back into a fresh copy unchanged
+    out = sslapp("labels", str(ws.root), "--export", str(tmp_path / "out.csv"), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["labels"] == 3
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert rows[0].keys() == {"item_id", "source_path", "class", "label_source"}
+    assert {r["source_path"]: r["class"] for r in rows} == {items[0]["source"]: "cat", items[1]["source"]: "dog",
+                                                           items[3]["source"]: "cat"}
+    assert sslapp("labels", str(ws.root), "--export", str(tmp_path / "out.json")).returncode == 0
+    assert len(json.loads((tmp_path / "out.json").read_text())) == 3
+    ws.store.remove_labels([items[0]["id"], items[1]["id"], items[3]["id"]])
+    out = sslapp("label", str(ws.root), "--csv", str(tmp_path / "out.csv"), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["labelled"] == 3, out.stderr
+    assert {r["item_id"]: r["class_name"] for r in ws.store.labels()} == {
+        items[0]["id"]: "cat", items[1]["id"]: "dog", items[3]["id"]: "cat"}
+
+
+def test_bad_arguments(tmp_path):
+    ws, _ = make_workspace(tmp_path, per_class=1)
+    out = sslapp("label", str(ws.root), "--csv", str(tmp_path / "missing.csv"))
+    assert out.returncode == 2 and "is not a file" in out.stderr
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    out = sslapp("label", str(ws.root), "--csv", str(binary))
+    assert out.returncode == 2 and "UTF-8" in out.stderr
+    out = sslapp("labels", str(ws.root), "--export", str(tmp_path / "x.txt"))
+    assert out.returncode == 2 and ".csv or .json" in out.stderr
