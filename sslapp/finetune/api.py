@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sslapp.finetune.linear import LinearProbe
-from sslapp.finetune.propagate import PseudoLabels, pseudo_labels
+from sslapp.finetune.propagate import PseudoLabels, knn_graph, pseudo_labels
 
 # Pseudo-labels count less than a person's labels in the final fit.
 PSEUDO_WEIGHT = 0.5
@@ -39,7 +39,7 @@ def choose_propagation(propagate: bool | str, n_labels: int, n_classes: int, n_r
 
 
 def resolve_propagation(propagate: bool | str, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
-                        n_classes: int, seed: int = 0) -> tuple[str | None, str]:
+                        n_classes: int, seed: int = 0, graph=None) -> tuple[str | None, str]:
     """The method to use and why. "auto" with >= 3 labels in every labelled class lets this
     workspace's own labels decide, by 3-fold cross-validation of spreading against no propagation
     (spreading can hurt when the kNN graph mixes classes, as on cifar10 PCA at 30 labels)."""
@@ -52,9 +52,10 @@ def resolve_propagation(propagate: bool | str, features: np.ndarray, labeled_idx
     if np.bincount(labels)[present].min() < AUTO_CV_MIN_PER_CLASS:
         return method, "few labels: label spreading (measured best at 1-3 labels per class)"
     scores = {}
+    graph = knn_graph(features) if graph is None else graph
     for candidate in ("spreading", None):
         def fit_predict(tr, te, candidate=candidate):
-            probe, _ = _fit(features, labeled_idx[tr], labels[tr], n_classes, candidate, seed)
+            probe, _ = _fit(features, labeled_idx[tr], labels[tr], n_classes, candidate, seed, graph)
             return probe.predict_proba(features[labeled_idx[te]])
 
         scores[candidate] = cross_validate(labels, fit_predict, n_classes, max_folds=3, loo_up_to=0,
@@ -65,8 +66,9 @@ def resolve_propagation(propagate: bool | str, features: np.ndarray, labeled_idx
 
 
 def _fit(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int, method: str | None,
-         seed: int) -> tuple[LinearProbe, PseudoLabels | None]:
-    pseudo = pseudo_labels(method, features, labeled_idx, labels, n_classes, seed=seed) if method else None
+         seed: int, graph=None) -> tuple[LinearProbe, PseudoLabels | None]:
+    pseudo = pseudo_labels(method, features, labeled_idx, labels, n_classes, seed=seed, graph=graph) \
+        if method else None
     X, y, w = features[labeled_idx], labels, np.ones(len(labels))
     if pseudo is not None and len(pseudo):
         X = np.concatenate([X, features[pseudo.index]])
@@ -86,8 +88,10 @@ def fit_probe(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
     if len(labels) == 0:
         raise ValueError("No labels yet: label at least one image per class first.")
     n_classes = int(n_classes if n_classes is not None else labels.max() + 1)
-    method, _ = resolve_propagation(propagate, features, labeled_idx, labels, n_classes, seed)
-    return _fit(features, labeled_idx, labels, n_classes, method, seed)
+    graph = knn_graph(features) if propagate not in (False, None, "off", "none", "false", "self-training") \
+        and len(features) > len(labels) else None
+    method, _ = resolve_propagation(propagate, features, labeled_idx, labels, n_classes, seed, graph)
+    return _fit(features, labeled_idx, labels, n_classes, method, seed, graph)
 
 
 def train_on_embeddings(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, *,

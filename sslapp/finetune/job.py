@@ -23,7 +23,7 @@ import numpy as np
 
 from sslapp.finetune.api import PSEUDO_WEIGHT, _fit, resolve_propagation
 from sslapp.finetune.evaluate import check_labels, cross_validate
-from sslapp.finetune.propagate import pseudo_labels
+from sslapp.finetune.propagate import knn_graph, pseudo_labels
 from sslapp.jobs.context import JobContext
 from sslapp.workspace import Workspace
 
@@ -160,21 +160,22 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
         features, features_source = embeddings_for(ws, encoder_art, item_ids, rows, images, ctx)
         ctx.check_stop()
         ctx.progress(force=True, message="choosing how to use the unlabelled images")
-        method, prop_reason = resolve_propagation(propagate, features, labeled_idx, labels, len(names), seed)
+        graph = knn_graph(features) if propagate is not False and len(features) > len(labels) else None
+        method, prop_reason = resolve_propagation(propagate, features, labeled_idx, labels, len(names), seed, graph)
         ctx.log.info("mode %s (%s); propagation %s (%s)", mode, mode_reason, method, prop_reason)
 
         encoder = load_encoder(ws.root / encoder_art["path"])
         if mode == "linear":
             def fit_predict(tr, te):
                 ctx.check_stop()
-                probe, _ = _fit(features, labeled_idx[tr], labels[tr], len(names), method, seed)
+                probe, _ = _fit(features, labeled_idx[tr], labels[tr], len(names), method, seed, graph)
                 return probe.predict_proba(features[labeled_idx[te]])
 
             ctx.progress(force=True, message="cross-validating on the labelled images")
             estimate = cross_validate(labels, fit_predict, len(names), class_names=names, seed=seed,
                                       on_fold=lambda i, k: ctx.progress(step=i, steps=k,
                                                                         message=f"cross-validation fold {i}/{k}"))
-            probe, pseudo = _fit(features, labeled_idx, labels, len(names), method, seed)
+            probe, pseudo = _fit(features, labeled_idx, labels, len(names), method, seed, graph)
             model = Classifier(encoder, names, normalize=True)
             with torch.no_grad():
                 model.head.weight.copy_(torch.from_numpy(probe.coef_).float())
@@ -189,7 +190,8 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
             config = FullConfig(epochs=int(params.get("epochs", FullConfig.epochs)))
             if "min_steps_per_epoch" in params:
                 config.min_steps_per_epoch = int(params["min_steps_per_epoch"])
-            pseudo = pseudo_labels(method, features, labeled_idx, labels, len(names), seed=seed) if method else None
+            pseudo = pseudo_labels(method, features, labeled_idx, labels, len(names), seed=seed,
+                                   graph=graph) if method else None
 
             def train_on(positions: np.ndarray, on_epoch=None):
                 idx, y, w = labeled_idx[positions], labels[positions], np.ones(len(positions))
@@ -206,7 +208,7 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
                 nonlocal pseudo
                 saved = pseudo
                 pseudo = pseudo_labels(method, features, labeled_idx[tr], labels[tr], len(names),
-                                       seed=seed) if method else None
+                                       seed=seed, graph=graph) if method else None
                 try:
                     model_k, _ = train_on(tr)
                 finally:

@@ -34,14 +34,28 @@ def _unlabelled_mask(n: int, labeled_idx: np.ndarray) -> np.ndarray:
     return mask
 
 
+N_NEIGHBORS = 10
+
+
+def knn_graph(features: np.ndarray, n_neighbors: int = N_NEIGHBORS):
+    """Sparse kNN connectivity of the L2-normalised features (self included, as sklearn's "knn"
+    kernel builds it). Build it once and pass it to every spreading of a job: cross-validation
+    spreads once per fold over the same images."""
+    from sklearn.neighbors import NearestNeighbors
+
+    X = l2_normalize(features)
+    k = int(max(1, min(n_neighbors, len(X) - 1)))
+    return NearestNeighbors(n_neighbors=k).fit(X).kneighbors_graph(X, k, mode="connectivity")
+
+
 def label_spreading(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int, *,
-                    n_neighbors: int = 10, alpha: float = 0.2, max_iter: int = 50) -> np.ndarray:
+                    alpha: float = 0.2, max_iter: int = 50, graph=None) -> np.ndarray:
     """Class distributions (N, n_classes) spread from the labelled rows over the kNN graph."""
     X = l2_normalize(features)
     y = np.full(len(X), -1, dtype=np.int64)
     y[labeled_idx] = labels
-    k = int(max(1, min(n_neighbors, len(X) - 1)))
-    model = LabelSpreading(kernel="knn", n_neighbors=k, alpha=alpha, max_iter=max_iter)
+    graph = knn_graph(features) if graph is None else graph
+    model = LabelSpreading(kernel=lambda a, b: graph.copy(), alpha=alpha, max_iter=max_iter)
     import warnings
 
     with warnings.catch_warnings():  # slow convergence on a few isolated points is not an error
@@ -89,9 +103,10 @@ def self_training_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, l
 
 
 def pseudo_labels(method: str, features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
-                  n_classes: int, *, seed: int = 0) -> PseudoLabels:
+                  n_classes: int, *, seed: int = 0, graph=None) -> PseudoLabels:
+    """`graph`: a `knn_graph(features)` built once, reused by spreading (ignored by self-training)."""
     if method == "spreading":
-        return spreading_pseudo_labels(features, labeled_idx, labels, n_classes)
+        return spreading_pseudo_labels(features, labeled_idx, labels, n_classes, graph=graph)
     if method == "self-training":
         return self_training_pseudo_labels(features, labeled_idx, labels, n_classes, seed=seed)
     raise ValueError(f"unknown propagation method {method!r}; use one of {', '.join(METHODS)}")
