@@ -10,7 +10,8 @@ Recipe (chosen for few labels):
   pipeline's crop kernels;
 - class-weighted cross-entropy (balanced) times per-sample weights (pseudo-labels count less);
 - early stopping on the validation loss of a stratified held-out split, best weights restored;
-  with too few labels for a split, a fixed short schedule;
+  with too few labels for a split (fewer than 3 in most classes), a fixed short schedule of
+  at most TINY_EPOCHS epochs, as there is nothing to stop on;
 - bf16 autocast on CUDA.
 """
 
@@ -32,6 +33,8 @@ from sslapp.finetune.linear import LinearProbe
 from sslapp.finetune.model import Classifier
 from sslapp.ssl.augment import crop_boxes, resized_crop, to_float_images
 from sslapp.ssl.encoder import Encoder
+
+TINY_EPOCHS = 10
 
 
 @dataclass
@@ -185,16 +188,18 @@ def fine_tune(encoder: Encoder, images: np.ndarray, rows: np.ndarray, labels: np
         {"params": model.head.parameters(), "lr": config.lr},
     ], weight_decay=config.weight_decay)
     steps_per_epoch = max(config.min_steps_per_epoch, math.ceil(len(train) / config.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=(config.epochs if len(val) else min(config.epochs, TINY_EPOCHS)) * steps_per_epoch)
     use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     g = torch.Generator().manual_seed(seed)
     val_images = torch.from_numpy(_gather(images, rows[val])).to(device) if len(val) else None
     val_labels = torch.from_numpy(labels[val]).to(device) if len(val) else None
 
+    epochs = config.epochs if len(val) else min(config.epochs, TINY_EPOCHS)
     history: dict[str, Any] = {"epochs": [], "val_size": int(len(val)), "train_size": int(len(train)),
                                "early_stopping": bool(len(val)), "device": str(device), "bf16": use_bf16}
     best_state, best_loss, best_epoch, bad = None, math.inf, 0, 0
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
         _freeze_batchnorm(model)
@@ -214,7 +219,7 @@ def fine_tune(encoder: Encoder, images: np.ndarray, rows: np.ndarray, labels: np
             opt.step()
             sched.step()
             total, count = total + float(loss.detach()) * len(pick), count + len(pick)
-        record = {"epoch": epoch, "epochs": config.epochs, "train_loss": total / max(count, 1),
+        record = {"epoch": epoch, "epochs": epochs, "train_loss": total / max(count, 1),
                   "seconds": time.perf_counter() - t0}
         if val_images is not None:
             model.eval()
