@@ -120,7 +120,7 @@ def _map_header(ws: Workspace) -> MapData | None:
         method = st.selectbox("Clusters", ["kmeans", "hdbscan"], key="explore_cluster_method",
                               label_visibility="collapsed")
         label = "Compute map" if artifact is None else "Re-embed / refresh map"
-        if st.button(label, key="explore_embed", disabled=bool(running), use_container_width=True):
+        if st.button(label, key="explore_embed", disabled=bool(running), width="stretch"):
             from sslapp.jobs.launcher import ensure_worker
 
             k = st.session_state.get("explore_k") or None
@@ -186,33 +186,45 @@ def _target_ids(ws: Workspace, m: MapData, cluster: int | None, label_filter: st
     return [r["id"] for r in items if r["label"] == label_filter]
 
 
+def _apply_label(ws: Workspace, ids: list[int]) -> None:
+    choice = st.session_state.get("explore_class")
+    name = (st.session_state.get("explore_new_class") or "").strip() if choice == NEW_CLASS else (choice or "")
+    if not name:
+        st.session_state["explore_warn"] = "Type a name for the new class, or pick an existing class."
+        return
+    if not ids:
+        st.session_state["explore_warn"] = "Nothing is selected: select points on the map or pick a cluster."
+        return
+    n = ws.store.set_labels(ids, ws.store.class_id(name, create=True), source="user", action="bulk-label")
+    st.session_state["explore_msg"] = f"Labelled {n} image(s) as **{name}**. Undo is one click away."
+
+
+def _remove_labels(ws: Workspace, ids: list[int]) -> None:
+    n = ws.store.remove_labels(ids, action="bulk-unlabel")
+    st.session_state["explore_msg"] = f"Removed {n} label(s)." if n else "None of the selected images had a label."
+
+
+def _undo(ws: Workspace) -> None:
+    undone = ws.store.undo_last_label_action()
+    st.session_state["explore_msg"] = ("Nothing to undo." if undone is None else
+                                       f"Undid {undone['action']} of {undone['items']} image(s).")
+
+
 def _bulk_actions(ws: Workspace, ids: list[int], classes: list[dict]) -> None:
-    store = ws.store
+    """Actions run as button callbacks, before the rerun, so the map and grid show their effect at once."""
     names = [c["name"] for c in classes]
     c1, c2, c3, c4, c5 = st.columns([2, 2, 1.4, 1.2, 0.8], vertical_alignment="bottom")
     choice = c1.selectbox("Class", [*names, NEW_CLASS], key="explore_class", index=0 if names else None,
                           placeholder="Pick a class")
-    new_name = c2.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS,
-                             placeholder="e.g. cat")
-    if c3.button(f"Label {len(ids)} selected", key="explore_apply_label", type="primary", disabled=not ids):
-        name = (new_name or "").strip() if choice == NEW_CLASS else choice
-        if not name:
-            st.warning("Type a name for the new class, or pick an existing class.")
-        else:
-            class_id = store.class_id(name, create=True)
-            n = store.set_labels(ids, class_id, source="user", action="bulk-label")
-            st.session_state["explore_msg"] = f"Labelled {n} image(s) as **{name}**. Undo is one click away."
-            st.rerun(scope="fragment")
-    if c4.button("Remove labels", key="explore_remove_labels", disabled=not ids):
-        n = store.remove_labels(ids, action="bulk-unlabel")
-        st.session_state["explore_msg"] = (f"Removed {n} label(s)." if n else
-                                           "None of the selected images had a label.")
-        st.rerun(scope="fragment")
-    if c5.button("Undo", key="explore_undo"):
-        undone = store.undo_last_label_action()
-        st.session_state["explore_msg"] = ("Nothing to undo." if undone is None else
-                                           f"Undid {undone['action']} of {undone['items']} image(s).")
-        st.rerun(scope="fragment")
+    c2.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
+    c3.button(f"Label {len(ids)} selected", key="explore_apply_label", type="primary", disabled=not ids,
+              on_click=_apply_label, args=(ws, ids))
+    c4.button("Remove labels", key="explore_remove_labels", disabled=not ids, on_click=_remove_labels,
+              args=(ws, ids))
+    c5.button("Undo", key="explore_undo", on_click=_undo, args=(ws,))
+    warn = st.session_state.pop("explore_warn", None)
+    if warn:
+        st.warning(warn)
     msg = st.session_state.pop("explore_msg", None)
     if msg:
         st.success(msg)
@@ -238,7 +250,7 @@ def _grid(ws: Workspace, ids: list[int]) -> None:
         with cols[n % GRID_COLS]:
             path = thumb_path(ws, item)
             if path.exists():
-                st.image(str(path), use_container_width=True)
+                st.image(str(path), width="stretch")
             else:
                 st.caption("(no thumbnail)")
             caption = f"#{item['id']} · {item['label'] or 'unlabelled'}"
@@ -268,14 +280,14 @@ def _body(ws: Workspace, m: MapData) -> None:
             fig = closeup_figure(m.xy[closeup_rows], ids, [paths.get(int(i), "") for i in ids],
                                  Coloring(coloring.values[closeup_rows], coloring.categories, coloring.title))
             event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso", "points"),
-                                    key="explore_closeup_map", use_container_width=True)
+                                    key="explore_closeup_map", width="stretch")
             _selection_from_chart(event, "explore_closeup_map")
         else:
             if closeup_rows is not None:
                 st.caption(f"Select 1 to {MAX_CLOSEUP} points (or a small cluster) to see them as images.")
             fig = map_figure(m.xy, m.item_ids, coloring, selected=sel_rows)
             event = st.plotly_chart(fig, on_select="rerun", selection_mode=("box", "lasso", "points"),
-                                    key="explore_map", use_container_width=True,
+                                    key="explore_map", width="stretch",
                                     config={"displaylogo": False, "scrollZoom": True})
             _selection_from_chart(event, "explore_map")
     with centre:

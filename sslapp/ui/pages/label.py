@@ -102,12 +102,12 @@ def _current(ws: Workspace, queue: list[tuple[int, str]], classes: list[dict]) -
         for i, c in enumerate(classes):
             shortcut = str(i + 1) if i < 9 else None
             cols[i % 3].button(f"{i + 1} · {c['name']}" if shortcut else c["name"], key=f"label_class_{c['id']}",
-                               shortcut=shortcut, use_container_width=True, on_click=_label,
+                               shortcut=shortcut, width="stretch", on_click=_label,
                                args=(ws, item_id, c["id"], c["name"]))
         a, b = st.columns(2)
         a.button("Skip (S)", key="label_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
-                 use_container_width=True)
-        b.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,), use_container_width=True)
+                 width="stretch")
+        b.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,), width="stretch")
         msg = st.session_state.pop("label_msg", None)
         if msg:
             st.caption(f"Last: {msg}")
@@ -126,7 +126,7 @@ def _upcoming(ws: Workspace, queue: list[tuple[int, str]]) -> None:
         with cols[n % 6]:
             path = thumb_path(ws, item)
             if path.exists():
-                st.image(str(path), use_container_width=True)
+                st.image(str(path), width="stretch")
             st.caption(f"#{item_id}", help=reason)
 
 
