@@ -86,9 +86,9 @@ def add_classifier(ws, encoder=None):
     from sslapp.ssl.encoder import load_encoder
 
     encoder = encoder or load_encoder(ws.checkpoints_dir / "encoder.safetensors")
-    model = Classifier(encoder, CLASSES).eval()
+    model = Classifier(encoder, CLASSES, normalize=True).eval()  # as the linear probe fine-tuning saves
     with torch.no_grad():  # a head with spread-out probabilities makes the comparison meaningful
-        model.head.weight.mul_(20)
+        model.head.weight.mul_(300)
     run = ws.store.create_run("finetune", {"mode": "linear"})
     save_classifier(model, ws.checkpoints_dir / "classifier.safetensors")
     counts = ws.store.label_counts()

@@ -332,3 +332,23 @@ def test_full_disk_leaves_no_complete_looking_export(built, tmp_path, capsys):
 
     assert read_manifest(previous)["formats"] == ["safetensors"]
     assert before == {p.name: p.read_bytes() for p in previous.iterdir() if p.suffix in (".json", ".csv")}
+
+
+def test_real_finetune_job_predictions_match_export(tmp_path):
+    """The journey: the finetune job stores the predictions the app shows; `predict` on the files agrees."""
+    from sslapp.cli.common import run_job_in_foreground
+    from sslapp.export.export import export_workspace
+    from sslapp.export.predict import predict
+
+    ws, _, _ = build_workspace(tmp_path, with_classifier=False, seed=2)
+    job = run_job_in_foreground(ws, "finetune", {"mode": "linear", "propagate": "off"})
+    assert job["status"] == "done", job["error"]
+    m = export_workspace(ws, tmp_path / "out", formats="onnx")
+    assert m["estimated_accuracy"]["n_labels"] == 12 and m["head"]["feature_normalisation"] == "l2"
+    results = {r["path"]: r for r in predict(tmp_path / "out", [tmp_path / "images", tmp_path / "unlabelled"])}
+    sources = {it["id"]: it["source"] for it in ws.store.items()}
+    shown = ws.store.predictions()
+    assert len(shown) == len(results) == 16
+    for p in shown:
+        r = results[sources[p["item_id"]]]
+        assert r["class"] == p["class_name"] and abs(r["confidence"] - p["confidence"]) < 1e-4

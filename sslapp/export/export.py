@@ -287,7 +287,7 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
             shutil.copyfile(SNIPPET, tmp / "predict_onnx.py")
             files["predict_onnx.py"] = {"part": "snippet", "format": "python"}
 
-        manifest = _manifest(ws, kind, cfg, classes, formats, clf_art, enc_art, encoder, rows, tree,
+        manifest = _manifest(ws, kind, cfg, classes, formats, clf_art, enc_art, model, encoder, rows, tree,
                              threshold, checks)
         (tmp / "README.md").write_text(model_card(manifest, (tmp / "predict_onnx.py").read_text(encoding="utf-8")
                                                   if "predict_onnx.py" in files else None), encoding="utf-8")
@@ -326,7 +326,7 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 
 
 def _manifest(ws: Workspace, kind: str, cfg, classes: list[str], formats: tuple[str, ...],
-              clf_art: dict | None, enc_art: dict | None, encoder: Encoder, rows: list[dict[str, Any]],
+              clf_art: dict | None, enc_art: dict | None, model: Classifier | None, encoder: Encoder, rows: list[dict[str, Any]],
               tree: dict | None, threshold: float | None, checks: dict[str, float]) -> dict[str, Any]:
     clf_meta = (clf_art or {}).get("meta") or {}
     enc_meta = (enc_art or {}).get("meta") or {}
@@ -347,6 +347,10 @@ def _manifest(ws: Workspace, kind: str, cfg, classes: list[str], formats: tuple[
         (f"Inside the model: bilinear resize to {train} x {train} px (align_corners=False), then " if train != size
          else "Inside the model: ") + f"normalise with mean {list(cfg.mean)} and std {list(cfg.std)}.",
     ]
+    l2 = bool(getattr(model, "normalize", False))
+    if kind == "classifier":
+        steps.append("Inside the model: the encoder's features are " + ("L2-normalised, then " if l2 else "")
+                     + "fed to a linear head; softmax gives the probabilities.")
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -366,6 +370,8 @@ def _manifest(ws: Workspace, kind: str, cfg, classes: list[str], formats: tuple[
                           "resample": "bicubic", "dtype": "uint8", "scale": 1 / 255},
         "normalisation": {"inside_model": True, "resize_to": train, "resize_mode": "bilinear",
                           "mean": list(cfg.mean), "std": list(cfg.std)},
+        "head": ({"type": "linear", "feature_normalisation": "l2" if l2 else "none", "softmax": True}
+                 if kind == "classifier" else None),
         "backbone": cfg.backbone,
         "feature_dim": int(encoder.dim),
         "ssl_method": cfg.method,
@@ -374,11 +380,14 @@ def _manifest(ws: Workspace, kind: str, cfg, classes: list[str], formats: tuple[
             "labels_per_class": clf_meta.get("label_counts") or {},
             "n_labels": cv.get("n_labels", sum((clf_meta.get("label_counts") or {}).values()) or None),
             "fine_tuning": clf_meta.get("mode"),
+            "propagation": clf_meta.get("propagation"),
             "pretraining": {k: v for k, v in enc_meta.items() if isinstance(v, str | int | float | bool)},
         },
-        "estimated_accuracy": ({"mean": cv.get("mean"), "std": cv.get("std"), "n_labels": cv.get("n_labels"),
+        "estimated_accuracy": ({"mean": cv.get("mean"), "std": cv.get("std"), "low": cv.get("low"),
+                                "high": cv.get("high"), "n_labels": cv.get("n_labels"),
+                                "scheme": cv.get("scheme"), "text": cv.get("text"),
                                 "how": "cross-validation on the labelled images (mean and spread over folds)"}
-                               if cv else None),
+                               if cv.get("mean") is not None else None),
         "labels": {"rows": len(rows), "by_source": by_source, "propagate_threshold": threshold},
         "imagefolder": tree,
         "verified_max_abs_diff": checks,
