@@ -123,3 +123,10 @@ def test_bad_batches_are_refused_with_a_clear_message():
         make_views(torch.zeros(2, 8, 8, 3), ViewSpec(global_size=8))
     with pytest.raises(ValueError, match="local_size"):
         ViewSpec(n_local=2)
+
+
+def test_views_stay_float32_inside_bf16_autocast(batch):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        views = make_views(batch, ViewSpec(global_size=16, blur=(1.0, 1.0)), seed=0)
+    assert all(v.dtype == torch.float32 for v in views)
+    assert torch.allclose(views[0], make_views(batch, ViewSpec(global_size=16, blur=(1.0, 1.0)), seed=0)[0])

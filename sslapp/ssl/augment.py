@@ -215,11 +215,19 @@ def make_views(batch: Tensor, spec: ViewSpec, seed: int | None = None) -> list[T
         seed = int(torch.randint(0, 2**62, (1,)).item())
     g = torch.Generator().manual_seed(seed)
 
-    def prob(probs: tuple[float, ...], i: int) -> float:
-        return probs[min(i, len(probs) - 1)] if probs else 0.0
+    # Views are built in float32 even inside a training step's bf16 autocast region.
+    with torch.autocast(images.device.type, enabled=False):
+        return _views(images, g, spec)
 
-    views = [augment(images, g, spec.global_size, spec.global_scale, spec, prob(spec.blur, i), prob(spec.solarize, i))
-             for i in range(spec.n_global)]
+
+def _prob(probs: tuple[float, ...], i: int) -> float:
+    """The probability for global view i: the last value repeats for further views."""
+    return probs[min(i, len(probs) - 1)] if probs else 0.0
+
+
+def _views(images: Tensor, g: torch.Generator, spec: ViewSpec) -> list[Tensor]:
+    views = [augment(images, g, spec.global_size, spec.global_scale, spec, _prob(spec.blur, i),
+                     _prob(spec.solarize, i)) for i in range(spec.n_global)]
     views += [augment(images, g, spec.local_size, spec.local_scale, spec, spec.local_blur, 0.0)
               for _ in range(spec.n_local)]
     return views
