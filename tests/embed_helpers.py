@@ -19,7 +19,7 @@ def write_images(folder: Path, per_class: int, size: int = 16, seed: int = 0) ->
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             img = rng.integers(90, 140, size=(size, size, 3)).astype(np.uint8)
-            a = rng.integers(1, size // 3)
+            a = size // 4  # same place in every image: colour is the only group structure
             img[a:a + size // 2, a:a + size // 2] = np.clip(np.array(color) + rng.integers(-20, 20, 3), 0, 255)
             p = d / f"{name}-{i:03d}.png"
             Image.fromarray(img).save(p)

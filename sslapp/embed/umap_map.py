@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 MIN_UMAP_ITEMS = 15
+EXACT_KNN_MAX = 20_000  # up to here exact cosine neighbours (sklearn, brute force) beat NN-descent
 PCA_FIRST_DIM = 50  # UMAP's neighbour search is cheaper on PCA-reduced features
 
 
@@ -59,17 +60,35 @@ def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
         return _pca(features - features.mean(axis=0), 2, seed), "pca"
     x = features
     if x.shape[1] > PCA_FIRST_DIM and n > PCA_FIRST_DIM:
-        # centring first keeps cosine meaningful for features with a large common offset
-        x = _pca(_unit(x), PCA_FIRST_DIM, seed)
+        x = _pca(_unit(x), PCA_FIRST_DIM, seed)  # fewer dims: a faster neighbour search, same neighbours
+    import warnings
+
     import umap
 
-    reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=n_neighbors or n_neighbors_for(n),
-                        n_epochs=n_epochs or n_epochs_for(n), min_dist=0.1, random_state=seed,
-                        init="spectral" if n <= 20_000 else "pca", low_memory=True, verbose=False)
-    xy = reducer.fit_transform(x).astype(np.float32)
+    k = n_neighbors or n_neighbors_for(n)
+    knn = exact_knn(x, k) if n <= EXACT_KNN_MAX else (None, None, None)
+    reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=k, n_epochs=n_epochs or n_epochs_for(n),
+                        min_dist=0.1, random_state=seed, n_jobs=1, init="spectral" if n <= 20_000 else "pca",
+                        low_memory=True, precomputed_knn=knn, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # seeded runs are single-threaded by design; no search index kept
+        xy = reducer.fit_transform(x).astype(np.float32)
     if not np.isfinite(xy).all():
         xy = np.nan_to_num(xy)
     return xy, "umap"
+
+
+def exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, None]:
+    """Exact cosine k nearest neighbours (self first), in UMAP's precomputed_knn format.
+
+    For N <= EXACT_KNN_MAX this is faster than NN-descent on a CPU and, above all, skips
+    compiling pynndescent: a warm worker only needs UMAP's own layout code compiled.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute", n_jobs=1).fit(x)
+    dists, idx = nn.kneighbors(x)
+    return idx.astype(np.int32), np.maximum(dists, 0).astype(np.float32), None
 
 
 def warm_up() -> None:
