@@ -151,6 +151,8 @@ def test_three_real_steps_change_the_encoder_and_keep_the_loss_finite(name, back
         loss = m(make_views(batch, spec, seed=step), epoch=1)
         assert torch.isfinite(loss), f"{name} loss at step {step} is {loss}"
         loss.backward()
+        # every trainable parameter gets a gradient, so DDP needs no find_unused_parameters
+        assert [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None] == []
         m.on_after_backward(1)
         opt.step()
         opt.zero_grad(set_to_none=True)
