@@ -68,6 +68,15 @@ def local_crop_size(train_size: int, multiple: int = 1) -> int:
     return max(multiple, size // multiple * multiple)
 
 
+BLUR_MIN_SIZE = 64
+
+
+def blur_probs(train_size: int, *probs: float) -> tuple[float, ...]:
+    """The ImageNet recipes' blur probabilities, or none below 64 px: a Gaussian blur of sigma up to
+    2 px erases most of a 32 px image, and CIFAR recipes (e.g. solo-learn's) leave it out."""
+    return probs if train_size >= BLUR_MIN_SIZE else tuple(0.0 for _ in probs)
+
+
 def is_vit(backbone: Backbone) -> bool:
     return isinstance(backbone.module, ViT)
 

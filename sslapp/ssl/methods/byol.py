@@ -14,7 +14,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs
 
 
 class BYOL(SSLMethod):
@@ -35,7 +35,8 @@ class BYOL(SSLMethod):
 
     def view_spec(self, train_size: int) -> ViewSpec:
         # BYOL's asymmetric augmentation: always blur view 1, rarely view 2; solarize only view 2.
-        return ViewSpec(n_global=2, global_size=train_size, global_scale=(0.2, 1.0), blur=(1.0, 0.1),
+        return ViewSpec(n_global=2, global_size=train_size, global_scale=(0.2, 1.0),
+                        blur=blur_probs(train_size, 1.0, 0.1),
                         solarize=(0.0, 0.2))
 
     def loss(self, views: list[Tensor], epoch: int) -> Tensor:

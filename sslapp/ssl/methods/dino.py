@@ -20,7 +20,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, is_vit, local_crop_size
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, is_vit, local_crop_size
 
 
 class DINO(SSLMethod):
@@ -59,7 +59,8 @@ class DINO(SSLMethod):
         n_local = self.hparams["n_local"]
         return ViewSpec(n_global=2, global_size=train_size, global_scale=(0.4, 1.0), n_local=n_local,
                         local_size=local_crop_size(train_size, self.patch) if n_local else 0,
-                        local_scale=(0.05, 0.4), blur=(1.0, 0.1), solarize=(0.0, 0.2), local_blur=0.5)
+                        local_scale=(0.05, 0.4), blur=blur_probs(train_size, 1.0, 0.1), solarize=(0.0, 0.2),
+                        local_blur=blur_probs(train_size, 0.5)[0])
 
     def loss(self, views: list[Tensor], epoch: int) -> Tensor:
         n = views[0].shape[0]

@@ -18,7 +18,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, is_vit
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, is_vit
 
 
 class MoCoV3(SSLMethod):
@@ -41,7 +41,8 @@ class MoCoV3(SSLMethod):
         self.criterion = NTXentLoss(temperature=hp["temperature"], gather_distributed=hp["gather_distributed"])
 
     def view_spec(self, train_size: int) -> ViewSpec:
-        return ViewSpec(n_global=2, global_size=train_size, global_scale=(0.2, 1.0), blur=(1.0, 0.1),
+        return ViewSpec(n_global=2, global_size=train_size, global_scale=(0.2, 1.0),
+                        blur=blur_probs(train_size, 1.0, 0.1),
                         solarize=(0.0, 0.2))
 
     def loss(self, views: list[Tensor], epoch: int) -> Tensor:

@@ -17,7 +17,7 @@ from lightly.models.modules import SwaVProjectionHead, SwaVPrototypes
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, is_vit, local_crop_size
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, is_vit, local_crop_size
 
 
 class SwAV(SSLMethod):
@@ -39,7 +39,8 @@ class SwAV(SSLMethod):
         n_local = self.hparams["n_local"]
         return ViewSpec(n_global=2, global_size=train_size, global_scale=(0.14, 1.0), n_local=n_local,
                         local_size=local_crop_size(train_size, self.patch) if n_local else 0,
-                        local_scale=(0.05, 0.14), blur=(0.5, 0.5), local_blur=0.5)
+                        local_scale=(0.05, 0.14), blur=blur_probs(train_size, 0.5, 0.5),
+                        local_blur=blur_probs(train_size, 0.5)[0])
 
     def _logits(self, x: Tensor) -> Tensor:
         z = F.normalize(self.projection_head(self.backbone(x)).float(), dim=1)
