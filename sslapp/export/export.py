@@ -404,13 +404,14 @@ def model_card(manifest: dict[str, Any], snippet: str | None) -> str:
     if m["kind"] == "classifier":
         lines += ["## Model", "",
                   f"An image classifier for {len(m['classes'])} classes: {', '.join(m['classes'])}.",
-                  f"Backbone `{m['backbone']}` pretrained with self-supervised `{m['ssl_method']}` on "
-                  f"{td['items_in_workspace']} unlabelled images, then trained ({td.get('fine_tuning') or 'head'}) "
+                  f"Backbone `{m['backbone']}` pretrained with self-supervised `{m['ssl_method']}` on the "
+                  f"workspace's {td['items_in_workspace']} images, then trained ({td.get('fine_tuning') or 'head'}) "
                   f"on {td.get('n_labels') or '?'} labels.", ""]
         if acc and acc.get("mean") is not None:
+            detail = acc.get("text") or f"{acc['how']}, {acc.get('n_labels')} labels"
             lines += [f"**Estimated accuracy: {100 * acc['mean']:.1f}% ± {100 * (acc.get('std') or 0):.1f}%** "
-                      f"({acc['how']}, {acc.get('n_labels')} labels). Few labels make this estimate rough; "
-                      "check it on images of your own before relying on it.", ""]
+                      f"({detail}). Few labels make this estimate rough; check it on images of your own "
+                      "before relying on it.", ""]
         else:
             lines += ["No accuracy estimate is available for this model (too few labels to cross-validate).", ""]
         lines += ["| class | labels |", "|---|---|"]
@@ -446,17 +447,21 @@ def model_card(manifest: dict[str, Any], snippet: str | None) -> str:
         lines += ["With onnxruntime, Pillow and numpy only (`predict_onnx.py`):", "", "```python",
                   snippet.rstrip(), "```", ""]
     part = m["kind"]
-    lines += ["In PyTorch, without sslapp:", "", "```python", "import torch",
-              f"model = torch.jit.load('{MODEL_FILES[(part, 'torchscript')]}')",
-              f"out = model(torch.rand(1, 3, {m['input']['size']}, {m['input']['size']}))", "```", "",
-              "With sslapp, from the safetensors weights (nothing pickled):", "", "```python",
-              ("from sslapp.finetune.model import load_classifier\nmodel = load_classifier('classifier.safetensors')"
-               if part == "classifier" else
-               "from sslapp.ssl.encoder import load_encoder\nmodel = load_encoder('encoder.safetensors')"), "```", "",
-              "## Labels", "",
-              f"{m['labels']['rows']} rows by source: {m['labels']['by_source'] or 'none'}. `propagated` rows are "
-              f"the model's own confident guesses (confidence >= {m['labels']['propagate_threshold']}), not a "
-              "person's labels.", "",
+    if "torchscript" in m["formats"]:
+        lines += ["In PyTorch, without sslapp (the same float32 input as above):", "", "```python", "import torch",
+                  f"model = torch.jit.load('{MODEL_FILES[(part, 'torchscript')]}')",
+                  f"out = model(torch.rand(1, 3, {m['input']['size']}, {m['input']['size']}))", "```", ""]
+    if "safetensors" in m["formats"]:
+        lines += ["With sslapp, from the safetensors weights (nothing pickled):", "", "```python",
+                  ("from sslapp.finetune.model import load_classifier\n"
+                   "model = load_classifier('classifier.safetensors')" if part == "classifier" else
+                   "from sslapp.ssl.encoder import load_encoder\nmodel = load_encoder('encoder.safetensors')"),
+                  "```", ""]
+    by_source = ", ".join(f"{k}: {v}" for k, v in m["labels"]["by_source"].items()) or "none"
+    lines += ["## Labels", "",
+              f"{m['labels']['rows']} rows ({by_source}). `path` is the image's name when it was added; "
+              "`original` is its copy inside the workspace. `propagated` rows are the model's own confident "
+              f"guesses (confidence >= {m['labels']['propagate_threshold']}), not a person's labels.", "",
               "## Limits", "",
               f"The model saw images at {m['input']['size']} px and only the classes above: every input gets one of "
               "them, however unlike the training images it is. Its accuracy estimate comes from few labels.", ""]
