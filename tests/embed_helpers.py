@@ -37,5 +37,5 @@ def make_workspace(root: Path, per_class: int, size: int = 16, seed: int = 0):
     ws = open_workspace(root / "ws", cache_size=size)
     report = ingest(ws, [images], workers=1, base=str(images))
     assert report["added"] == 3 * per_class, report
-    truth = {r["source"]: r["source"].split("/")[0] for r in ws.store.items()}
+    truth = {r["source"]: Path(r["source"]).parent.name for r in ws.store.items()}
     return ws, truth

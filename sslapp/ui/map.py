@@ -120,7 +120,7 @@ def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selecte
     size = float(np.clip(9 - np.log10(max(n, 10)) * 1.5, 2.5, 7))
     c = Coloring(coloring.values[rows], coloring.categories, coloring.title)
     trace = go.Scattergl(
-        x=xy[rows, 0], y=xy[rows, 1], mode="markers", customdata=np.asarray(item_ids)[rows],
+        x=xy[rows, 0], y=xy[rows, 1], mode="markers", customdata=np.asarray(item_ids, np.int32)[rows],
         marker=_marker(c, size, sel_mask[rows] if sel_mask.any() else None),
         hovertemplate="item %{customdata}<extra></extra>" if hover is None else "%{text}<extra></extra>",
         text=None if hover is None else [hover[i] for i in rows])

@@ -1,0 +1,108 @@
+"""Time from "upload finished" to "first map saved" for N images with a warm worker.
+
+    .venv/bin/python benchmarks/bench_first_map.py [--n 5000] [--dataset cifar10] [--cache-size 64]
+
+The images (a real dataset) are written into a fresh workspace's cache as ingestion leaves them.
+A real worker process is started (`sslapp worker`, which compiles UMAP at start); once it is idle
+the clock starts, an "embed" job is queued exactly as the Explore page does, and the clock stops
+when the map artifact exists. The peers' figures come from the issue (same machine class, measured
+there with precomputed PCA vectors); they are not re-run here because the peers are not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PEERS = {"LightlyStudio (issue 4, folder to map)": 11.8, "FiftyOne (issue 4, folder to map)": 43.6}
+
+
+def fill_workspace(ws, images: np.ndarray) -> None:
+    from PIL import Image
+
+    from sslapp.ingest.cache import CacheWriter
+
+    size = ws.cache_size
+    rows = np.stack([np.asarray(Image.fromarray(im.squeeze() if im.shape[-1] == 1 else im)
+                                .convert("RGB").resize((size, size), Image.Resampling.BICUBIC)) for im in images])
+    with CacheWriter(ws) as cw:
+        idx = cw.append(rows)
+        cw.sync()
+        ws.store.add_items([{"source": f"img-{i:06d}.png", "sha256": hashlib.sha256(r.tobytes() + bytes(i)).hexdigest(),
+                             "width": size, "height": size, "cache_index": c} for i, (r, c) in enumerate(zip(rows, idx, strict=True))])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, quiet_s: float = 3.0, timeout: float = 900.0) -> float:
+    """Seconds until the worker has used < 5% CPU for `quiet_s` (its UMAP warm-up is done)."""
+    start = time.monotonic()
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() - start < timeout:
+        time.sleep(0.5)
+        now = cpu_seconds(pid)
+        if now - last > 0.05 * 0.5:
+            since = time.monotonic()
+        last = now
+        if time.monotonic() - since >= quiet_s:
+            return time.monotonic() - start - quiet_s
+    raise TimeoutError("the worker did not go idle")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--cache-size", type=int, default=64)
+    args = ap.parse_args()
+    from sslapp.embed.maps import load_map
+    from sslapp.workspace import open_workspace
+
+    data = Path("/work/shared/datasets") / args.dataset / "images.npy"
+    if data.exists():
+        images = np.load(data)[: args.n]
+    else:  # no dataset here: random images still measure the speed
+        images = np.random.default_rng(0).integers(0, 255, (args.n, 32, 32, 3), dtype=np.uint8)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-first-map-"))
+    ws = open_workspace(tmp / "ws", cache_size=args.cache_size)
+    fill_workspace(ws, images)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    worker = subprocess.Popen([sys.executable, "-m", "sslapp", "worker", str(ws.root)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        warm = wait_idle(worker.pid)
+        t0 = time.monotonic()
+        job_id = ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})
+        while ws.store.job_status(job_id) not in ("done", "failed") and time.monotonic() - t0 < 600:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - t0
+        job = ws.store.job(job_id)
+        assert job["status"] == "done", job["error"]
+        m = load_map(ws)
+        r = job["result"]
+        print(f"images: {len(m.item_ids)} ({args.dataset}, cache {args.cache_size} px), load {os.getloadavg()[0]:.1f}")
+        print(f"worker warm-up (UMAP compile, before the upload ends): {warm:.1f} s")
+        print(f"sslapp: first map {elapsed:.1f} s after the upload (embed {r['embed_s']} s, UMAP {r['map_s']} s, "
+              f"{r['k']} clusters, {r['source']})")
+        for name, s in PEERS.items():
+            print(f"{name}: {s} s (reference from the issue, not re-run here)")
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
+if __name__ == "__main__":
+    main()
