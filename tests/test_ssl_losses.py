@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torchvision
 
 from sslapp.ssl.augment import make_views
 from sslapp.ssl.backbones import build_backbone
@@ -175,3 +176,17 @@ def test_optimizer_scales_lr_with_batch_and_skips_decay_on_norms_and_biases():
     frozen = method("byol", hidden_dim=32)
     ids = {id(p) for g in build_optimizer(frozen, 256).param_groups for p in g["params"]}
     assert not any(id(p) in ids for p in frozen.backbone_momentum.parameters())
+
+
+def test_backbone_names_and_vit_any_size():
+    from sslapp.ssl.backbones import is_backbone_name
+
+    assert all(map(is_backbone_name, ["resnet18", "resnet50-std", "vit-tiny", "vit-small-p4"]))
+    assert not any(map(is_backbone_name, ["vit-tiny-p0", "vit-huge", "resnet18-p4", "auto"]))
+    vit = build_backbone("vit-tiny-p4", SIZE).module.eval()
+    x = torch.randn(2, 3, SIZE, SIZE)
+    stock = torchvision.models.VisionTransformer.forward(vit, x)  # same weights, torchvision's forward
+    assert torch.allclose(vit(x), stock, atol=1e-5)
+    assert vit(torch.randn(2, 3, 8, 8)).shape == (2, 192)  # smaller crops: interpolated positions
+    with pytest.raises(ValueError, match="multiple of 4"):
+        vit(torch.randn(2, 3, 10, 10))

@@ -79,6 +79,11 @@ def parse_vit_name(name: str) -> tuple[str, int | None] | None:
     return (name, None) if name in VIT_SPECS else None
 
 
+def is_backbone_name(name: str) -> bool:
+    """Whether `build_backbone` knows `name` (one of BACKBONES, or a ViT with a patch suffix)."""
+    return name in BACKBONES or parse_vit_name(name) is not None
+
+
 def build_backbone(name: str, image_size: int) -> Backbone:
     """The backbone called `name` for square inputs of `image_size` px, randomly initialised.
 
