@@ -138,6 +138,9 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     current = {k: v for k, v in counts.items() if v > 0}
     if trained and current != trained:
         st.info("Labels changed since this classifier was trained: train again to use them.")
+    encoder = ws.store.latest_artifact("encoder")
+    if encoder is not None and summary.get("encoder_artifact_id") not in (None, encoder["id"]):
+        st.info("A newer pretrained encoder exists than the one this classifier was built on: train again.")
     if est.get("confusion"):
         left, right = st.columns([3, 2])
         with left:
