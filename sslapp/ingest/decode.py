@@ -90,7 +90,7 @@ def _load(img: Image.Image, draft_to: int | None) -> tuple[Image.Image, tuple[in
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise BadImage("corrupt", f"cannot decode the image data ({exc}); the file is truncated or corrupt") from None
     try:
-        img = ImageOps.exif_transpose(img) or img
+        ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to rotate
     except Exception:  # a broken EXIF block must not lose a good image; keep it unrotated
         pass
     if img.size != loaded:  # rotated by 90 or 270 degrees
@@ -124,6 +124,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 def center_square(img: Image.Image) -> Image.Image:
     w, h = img.size
+    if w == h:
+        return img
     s = min(w, h)
     left, top = (w - s) // 2, (h - s) // 2
     return img.crop((left, top, left + s, top + s))

@@ -153,11 +153,11 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                     array, width, height, fmt = value
                     original = None
                     if job[3] is not None:
-                        original = os.path.relpath(job[3], ws.root)
-                        if original.endswith(".img") and fmt in FORMAT_EXT:  # name it by its real format
-                            named = job[3][:-4] + FORMAT_EXT[fmt]
-                            os.replace(job[3], named)
-                            original = os.path.relpath(named, ws.root)
+                        ext = job[3][job[3].rindex(sha) + len(sha):]
+                        if ext == ".img" and fmt in FORMAT_EXT:  # no usable extension: name it by its format
+                            ext = FORMAT_EXT[fmt]
+                            os.replace(job[3], job[3][:-4] + ext)
+                        original = f"originals/{sha[:2]}/{sha}{ext}"
                     arrays.append(array)
                     rows.append({"source": item.name, "sha256": sha, "width": width, "height": height,
                                  "original": original})

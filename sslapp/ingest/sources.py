@@ -66,11 +66,11 @@ def _item(name: str, **kw) -> SourceItem:
         item.notes.append("file name is not valid UTF-8; undecodable bytes are shown as \ufffd")
     if item.label is not None:
         item.label = printable(item.label)[0]
-    item.ext = PurePosixPath(shown).suffix.lower()[:10]
+    item.ext = os.path.splitext(shown)[1].lower()[:10]
     return item
 
 
-def _read_file(path: Path, name: str, label: str | None) -> SourceItem:
+def _read_file(path: str | Path, name: str, label: str | None) -> SourceItem:
     try:
         st = os.stat(path)  # follows symlinks, so a dangling link fails here
     except FileNotFoundError:
@@ -166,23 +166,24 @@ def iter_zip(path: Path, display: str, limits: ZipLimits = DEFAULT_LIMITS) -> It
             yield _item(name, data=data, label=label)
 
 
-def _walk(root: Path, display: str) -> Iterator[tuple[Path, str, str | None]]:
+def _walk(root: Path, display: str) -> Iterator[tuple[str, str, str | None]]:
     """(path, display name, parent-folder label) of every file under root, sorted; errors as items."""
     errors: list[OSError] = []
+    display = "" if display == "." else display  # relative to a base that is the folder itself
     for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in JUNK_DIRS)
-        base = Path(dirpath)
-        rel_dir = base.relative_to(root)
-        label = rel_dir.name if rel_dir.parts else None
+        rel_dir = os.path.relpath(dirpath, root)
+        shown_dir = display if rel_dir == "." else os.path.join(display, rel_dir)  # "" joins cleanly
+        label = None if rel_dir == "." else os.path.basename(rel_dir)
         for fname in sorted(filenames):
             if _is_junk([fname]):
                 continue
-            yield base / fname, str(Path(display) / rel_dir / fname), label
+            yield os.path.join(dirpath, fname), os.path.join(shown_dir, fname), label
         yield from _walk_errors(errors, root, display)  # folders os.walk could not list
     yield from _walk_errors(errors, root, display)
 
 
-def _walk_errors(errors: list[OSError], root: Path, display: str) -> Iterator[tuple[Path, str, str | None]]:
+def _walk_errors(errors: list[OSError], root: Path, display: str) -> Iterator[tuple[str, str, str | None]]:
     while errors:
         exc = errors.pop(0)
         where = Path(exc.filename) if exc.filename else root
@@ -190,7 +191,7 @@ def _walk_errors(errors: list[OSError], root: Path, display: str) -> Iterator[tu
             shown = str(Path(display) / where.relative_to(root))
         except ValueError:
             shown = str(where)
-        yield where, shown, "\0error:" + (exc.strerror or str(exc))
+        yield str(where), shown, "\0error:" + (exc.strerror or str(exc))
 
 
 def iter_sources(paths: Iterable[str | os.PathLike], limits: ZipLimits = DEFAULT_LIMITS,
@@ -211,8 +212,8 @@ def iter_sources(paths: Iterable[str | os.PathLike], limits: ZipLimits = DEFAULT
             for file_path, name, label in _walk(path, display):
                 if label is not None and label.startswith("\0error:"):
                     yield _item(name, error=f"unreadable: cannot list this folder ({label[7:]})")
-                elif file_path.suffix.lower() == ".zip" and zipfile.is_zipfile(file_path):
-                    yield from iter_zip(file_path, name, limits)
+                elif os.path.splitext(file_path)[1].lower() == ".zip" and zipfile.is_zipfile(file_path):
+                    yield from iter_zip(Path(file_path), name, limits)
                 else:
                     yield _read_file(file_path, name, label)
         elif path.suffix.lower() == ".zip" and path.is_file():
