@@ -8,6 +8,7 @@ FULL_MIN_PER_CLASS labels: with fewer, fine-tuning a whole encoder overfits what
 embeddings already gets, and on a CPU it costs minutes (k+1 trainings with cross-validation)
 where the probe costs seconds.
 
+Propagation ("auto") is decided with the linear probe in both modes (cheap), then used as is.
 Trains on labels a person gave (sources 'user' and 'imported'); 'propagated' labels are not
 treated as truth. Classes without labels are left out of the classifier (and reported).
 Writes `checkpoints/classifier-<run>.safetensors` (artifact "classifier"), predictions with
@@ -127,6 +128,10 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     started = time.monotonic()
     seed = int(params.get("seed", 0))
     propagate = normalize_propagate(params.get("propagate", "auto"))
+    if propagate not in (True, False, "auto", "spreading", "self-training"):
+        raise FinetuneError(f"propagate must be auto, on, off, spreading or self-training, not {propagate!r}")
+    if params.get("mode", "auto") not in MODES:
+        raise FinetuneError(f"mode must be one of {', '.join(MODES)}, not {params.get('mode')!r}")
 
     # -- the labels -----------------------------------------------------------------------
     label_rows = store.labels(sources=TRUSTED_SOURCES)
