@@ -130,7 +130,10 @@ def _map_header(ws: Workspace) -> MapData | None:
         st.number_input("k (0 = auto)", min_value=0, max_value=200, value=0, step=1, key="explore_k")
     if artifact is None:
         return None
-    return _cached_map(str(ws.root), int(artifact["id"]), ws)
+    m = _cached_map(str(ws.root), int(artifact["id"]), ws)
+    if m is None:
+        st.error(f"The map file {artifact['path']} is missing from the workspace; re-embed to make a new map.")
+    return m
 
 
 @st.fragment(run_every=1.0)
@@ -272,6 +275,10 @@ def _body(ws: Workspace, m: MapData) -> None:
     with right:
         sel_rows = m.rows_of(st.session_state.get(SELECTION) or [])
         coloring = _coloring(ws, m, mode, classes)
+        if mode in ("prediction", "confidence") and ws.store.latest_prediction_run_id() is None:
+            st.caption("No predictions yet: train a classifier on the Train page to colour by them.")
+        if mode == "suggested" and not (coloring.values >= 0).any():
+            st.caption("No open suggestions yet: they appear after an active-learning round (`sslapp suggest`).")
         closeup_rows = m.rows_of(_target_ids(ws, m, cluster, "All")) if st.session_state.get("explore_closeup") else None
         if closeup_rows is not None and 0 < len(closeup_rows) <= MAX_CLOSEUP:
             items = ws.store.items(ids=[int(i) for i in m.item_ids[closeup_rows]])
