@@ -281,3 +281,30 @@ def test_permission_denied_files_and_folders_are_reported(tmp_path):
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ingest_in_process(ws_path: str, folder: str) -> None:
+    report = ingest(open_workspace(ws_path), [folder], workers=1)
+    assert report["added"] == 20
+
+
+def test_two_processes_ingest_at_once_without_mixing_rows(ws, tmp_path):
+    import multiprocessing as mp
+
+    folders = []
+    for k in range(2):
+        for i in range(20):
+            _noise_png(tmp_path / f"src{k}" / f"{i}.png", 1000 * (k + 1) + i)
+        folders.append(str(tmp_path / f"src{k}"))
+    ctx = mp.get_context("fork")  # the store opens a fresh connection in each child (pid check)
+    procs = [ctx.Process(target=_ingest_in_process, args=(str(ws.root), f)) for f in folders]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    cache = read_cache(ws)
+    assert cache.shape[0] == ws.store.count_items() == 40
+    assert sorted(i["cache_index"] for i in ws.store.items()) == list(range(40))
+    for item in ws.store.items():  # every row holds the pixels of its own file
+        assert np.array_equal(cache[item["cache_index"]], decode_file(item["source"], ws.cache_size))
