@@ -15,11 +15,17 @@ A training loop drives any method the same way::
     save(method.encoder)                  # the online backbone, same keys as Backbone.module
 
 `optimizer_config()` gives the optimiser for a batch of 256 images:
-``{"name": "sgd"|"adamw"|"lars", "lr": float, "weight_decay": float, "momentum": float (sgd/lars),
-"warmup_epochs": int}``; `build_optimizer` scales lr linearly with the batch, leaves biases and norm
-weights without weight decay, and only takes trainable parameters (momentum copies are frozen).
-Under DDP pass ``gather_distributed=True`` (the default): the losses gather across ranks through
-lightly, and nothing changes on a single process.
+``{"name": "sgd"|"adamw"|"adam"|"lars", "lr": float, "weight_decay": float, "warmup_epochs": int}``
+plus optional ``"momentum"`` (sgd/lars), ``"betas"`` (adamw) and ``"clip_grad"`` (a max grad norm
+the loop should apply, e.g. DINO on a ViT). `build_optimizer` scales lr linearly with the batch
+(or takes `lr` as given), leaves biases and norm weights without weight decay, and only takes
+trainable parameters (momentum copies are frozen).
+
+Every hyperparameter a method accepts is in its `defaults` (``build_method(name, bb, **hparams)``
+rejects others); the values used are in ``method.hparams``. Losses gather across ranks under DDP
+(``gather_distributed=True`` by default; a no-op on a single process), every trainable parameter
+receives a gradient each step (no ``find_unused_parameters``), and losses are computed in float32
+even under bf16 autocast.
 """
 
 from __future__ import annotations
