@@ -173,10 +173,13 @@ def test_zip_limits_member_count_and_total_size(tmp_path):
     assert len(items) == 5 and all(i.data is not None and i.label == "x" for i in items)
 
 
-def test_workspace_cache_size_and_pool_path(tmp_path):
+def test_workspace_cache_size_and_pool_path(tmp_path, monkeypatch):
+    import sslapp.ingest.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "POOL_MIN", 16)  # use the process pool on this small batch
     ws = open_workspace(tmp_path / "w32", cache_size=32)
     files = [_noise_png(tmp_path / "p" / f"{i}.png", i) for i in range(40)]
-    report = ingest(ws, files, workers=2)  # > 32 files: goes through the process pool
+    report = ingest(ws, files, workers=2)
     assert report["added"] == 40
     assert cache_path(ws).name == "images-32.u8"
     assert read_cache(ws).shape == (40, 32, 32, 3)

@@ -24,6 +24,7 @@ from sslapp.ingest.sources import DEFAULT_LIMITS, SourceItem, ZipLimits, iter_so
 from sslapp.workspace import Workspace
 
 CHUNK = 512
+POOL_MIN = 128  # fewer new images in a chunk decode faster inline than a pool starts
 ORIGINAL_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp",
               "TIFF": ".tif", "GIF": ".gif"}
@@ -138,7 +139,7 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                         original = os.path.join(originals, sha[:2], f"{sha}{ext or '.img'}")
                         ensure_dir(os.path.dirname(original))
                     jobs.append((item.data, size, thumb, original))
-                if workers > 1 and len(jobs) > 32:
+                if workers > 1 and len(jobs) >= POOL_MIN:
                     if pool is None:  # started lazily: a handful of files decodes faster inline
                         pool = ProcessPoolExecutor(workers)
                     results = pool.map(_prepare_one, jobs, chunksize=16)
