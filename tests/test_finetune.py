@@ -128,6 +128,11 @@ def test_single_label_class_flagged_and_one_class_refused(tmp_path):
     blue = next(r for r in summary["estimate"]["per_class"] if r["class"] == "blue")
     assert blue["single_label"] and blue["tested"] == 0  # trained on, never estimated
 
+    job = run_job(ws, {"mode": "linear", "propagate": "sometimes"})
+    assert job["status"] == "failed" and "propagate must be" in job["error"]
+    job = run_job(ws, {"mode": "huge"})
+    assert job["status"] == "failed" and "mode must be one of" in job["error"]
+
     ws2, _ = make_workspace(tmp_path / "b", per_class=4, labels_per_class={"red": 3})
     job = run_job(ws2, {"mode": "linear"})
     assert job["status"] == "failed" and "at least 2 classes" in job["error"]
