@@ -61,12 +61,12 @@ def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
 
 
 # -- writers -----------------------------------------------------------------------------
+@contextlib.contextmanager
 def _quiet():
     """Silence the exporters' deprecation and tracer chatter; failures still raise."""
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.simplefilter("ignore")
-    return ctx
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_name: str) -> None:
@@ -74,8 +74,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_nam
     import onnx
 
     kwargs = dict(input_names=[ONNX_INPUT], output_names=[output_name], opset_version=ONNX_OPSET)
-    ctx = _quiet()
-    try:
+    with _quiet():
         try:
             torch.onnx.export(module, (example,), str(path), dynamo=False, do_constant_folding=True,
                               dynamic_axes={ONNX_INPUT: {0: "batch"}, output_name: {0: "batch"}}, **kwargs)
@@ -85,11 +84,9 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_nam
             for leftover in path.parent.glob(path.name + "*"):
                 leftover.unlink()
             batch = torch.export.Dim("batch", min=1)
-            program = torch.onnx.export(module, (example,), dynamo=True, external_data=False,
+            program = torch.onnx.export(module, (example,), dynamo=True, external_data=False, verbose=False,
                                         dynamic_shapes=({0: batch},), **kwargs)
             program.save(str(path), external_data=False)
-    finally:
-        ctx.__exit__(None, None, None)
     from onnx.external_data_helper import uses_external_data
 
     bare = onnx.load(str(path), load_external_data=False)
@@ -104,13 +101,10 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_nam
 
 
 def export_torchscript(module: nn.Module, example: torch.Tensor, path: Path, extra: dict[str, str]) -> None:
-    ctx = _quiet()
-    try:
+    with _quiet():
         traced = torch.jit.trace(module, (example,), check_trace=False)
         buffer = io.BytesIO()  # torch.jit.save to a path aborts the process on a full disk; Python raises
         torch.jit.save(traced, buffer, _extra_files={k: v.encode() for k, v in extra.items()})
-    finally:
-        ctx.__exit__(None, None, None)
     with open(path, "wb") as f:
         f.write(buffer.getbuffer())
 
@@ -123,11 +117,8 @@ def _max_diff_onnx(path: Path, x: torch.Tensor, expected: np.ndarray) -> float:
 
 
 def _max_diff_torchscript(path: Path, x: torch.Tensor, expected: np.ndarray) -> float:
-    ctx = _quiet()
-    try:
+    with _quiet():
         loaded = torch.jit.load(str(path), map_location="cpu")
-    finally:
-        ctx.__exit__(None, None, None)
     with torch.inference_mode():
         return float(np.abs(loaded(x).numpy() - expected).max())
 
