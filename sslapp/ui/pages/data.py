@@ -89,8 +89,7 @@ def _load_sample(ws: Workspace) -> None:
 
 def _counts(ws: Workspace) -> dict[str, int]:
     info = ws.store.info()
-    return {"items": info["items"], "labelled": info["labels"],
-            "classes": sum(1 for n in info["labels_per_class"].values() if n) or len(info["labels_per_class"])}
+    return {"items": info["items"], "labelled": info["labels"], "classes": len(info["labels_per_class"])}
 
 
 def _report(report: dict | None, title: str = "Last ingest") -> None:
