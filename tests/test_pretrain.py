@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -34,7 +35,7 @@ def _available(name: str) -> bool:
 
 @pytest.fixture
 def tiny_ws(tmp_path):
-    x, y = synthetic_images(16, 32)
+    x, y = synthetic_images(16, 16)
     return workspace_from_arrays(tmp_path / "ws", x, y)
 
 
@@ -86,7 +87,7 @@ def test_unknown_method_and_backbone_fail_with_the_choices(tiny_ws):
 
 
 def test_too_few_images_shrinks_the_batch_or_says_how_many(tmp_path):
-    x, y = synthetic_images(6, 32)
+    x, y = synthetic_images(6, 16)
     ws = workspace_from_arrays(tmp_path / "six", x, y)
     result = pretrain(ws, {**TINY, "batch_size": 256})
     assert result["batch_size"] == 4 and result["steps"] == 1
@@ -148,7 +149,7 @@ def test_cli_json_result_and_exit_codes(tiny_ws):
 def test_worker_killed_mid_job_resumes_from_its_checkpoint(tmp_path):
     from sslapp.jobs.worker import reap_dead_jobs
 
-    x, y = synthetic_images(64, 32)
+    x, y = synthetic_images(32, 16)
     ws = workspace_from_arrays(tmp_path / "ws", x, y)
     job_id = ws.store.enqueue_job("pretrain", {"epochs": 4, "batch_size": 8, "probe": False, "seed": 1})
     worker = subprocess.Popen([sys.executable, "-m", "sslapp", "worker", str(ws.root), "--no-warm-up"],
@@ -180,7 +181,36 @@ def test_worker_killed_mid_job_resumes_from_its_checkpoint(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     job = ws.store.job(job_id)
     assert job["status"] == "done", job
-    assert job["result"]["epochs"] == 4 and job["result"]["steps"] == 32
+    assert job["result"]["epochs"] == 4 and job["result"]["steps"] == 16
     log = ws.job_log_path(job_id).read_text()
     assert "resumed from epoch" in log
     assert ws.store.run_for_job(job_id)["status"] == "done"
+
+
+def test_pause_saves_a_checkpoint_and_resume_continues_from_it(tmp_path):
+    from sslapp.jobs.worker import execute_job
+
+    x, y = synthetic_images(32, 16)
+    ws = workspace_from_arrays(tmp_path / "ws", x, y)
+    job_id = ws.store.enqueue_job("pretrain", {"epochs": 3, "batch_size": 8, "probe": False, "seed": 2})
+    job = ws.store.claim_job(job_id, os.getpid())
+    thread = threading.Thread(target=execute_job, args=(ws, job))
+    thread.start()
+    deadline = time.monotonic() + 120
+    while (ws.store.job(job_id)["progress"].get("global_step", 0) < 2 and thread.is_alive()
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    assert ws.store.request_job_stop(job_id, "pause")
+    thread.join(120)
+    assert ws.store.job_status(job_id) == "paused"
+    run = ws.store.run_for_job(job_id)
+    assert run["status"] == "paused"
+    ck = ws.store.latest_checkpoint(run_id=run["id"])
+    saved = load_checkpoint(ws.root / ck["path"])
+    assert 2 <= saved["step"] < 12
+    assert ws.store.resume_job(job_id)
+    result = execute_job(ws, ws.store.claim_job(job_id, os.getpid()))
+    assert result["status"] == "done", result["error"]
+    assert result["result"]["steps"] == 12 and result["result"]["epochs"] == 3
+    assert f"resumed from epoch {saved['epoch']}, step {saved['step']}" in ws.job_log_path(job_id).read_text()
+    assert ws.store.runs(kind="pretrain")[0]["status"] == "done" and len(ws.store.runs()) == 1

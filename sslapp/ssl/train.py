@@ -425,9 +425,9 @@ class _Loop:
         if self.rep.run_id is not None:
             self.ws.store.add_checkpoint(self.rep.run_id, self.epoch, self.step, rel)
             for old in self.ws.store.checkpoints(self.rep.run_id)[:-KEEP_CHECKPOINTS]:
-                old_path = self.ws.root / old["path"]
-                if old_path.exists():
-                    old_path.unlink()
+                if old["path"] != rel:
+                    (self.ws.root / old["path"]).unlink(missing_ok=True)
+                self.ws.store.delete_checkpoint(old["id"])
         self.checkpoint_path = rel
 
     def _write_encoder(self) -> None:

@@ -653,6 +653,11 @@ class Store:
             args.append(kind)
         return _row(self.conn.execute(sql + " ORDER BY k.id DESC LIMIT 1", args).fetchone())
 
+    def delete_checkpoint(self, checkpoint_id: int) -> None:
+        """Forget a checkpoint row (its file was pruned); the run keeps its newer ones."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM checkpoints WHERE id=?", (checkpoint_id,))
+
     def checkpoints(self, run_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM checkpoints WHERE run_id=? ORDER BY id",
                                                    (run_id,))]

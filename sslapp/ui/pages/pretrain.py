@@ -28,8 +28,12 @@ METHOD_HELP = {
     "mae": "MAE — masked autoencoder (ViT only)",
     "rotation": "Rotation prediction — classic pretext baseline",
 }
-BACKBONE_CHOICES = ["auto", "resnet18-std", "resnet18", "resnet34-std", "resnet34", "resnet50-std", "resnet50",
-                    "vit-tiny", "vit-small"]
+
+
+def _backbones() -> list[str]:
+    from sslapp.ssl.backbones import BACKBONES
+
+    return ["auto", *BACKBONES]
 
 
 def _methods() -> list[str]:
@@ -65,7 +69,7 @@ def _start_form(ws: Workspace, disabled: bool) -> None:
         c1, c2, c3 = st.columns(3)
         method = c1.selectbox("Method", methods, index=methods.index("simclr") if "simclr" in methods else 0,
                               format_func=lambda m: METHOD_HELP.get(m, m), key="pt_method")
-        backbone = c2.selectbox("Backbone", BACKBONE_CHOICES, index=0, key="pt_backbone",
+        backbone = c2.selectbox("Backbone", _backbones(), index=0, key="pt_backbone",
                                 help="auto picks by device and image size (see docs/benchmarks.md): on a CPU "
                                 "a standard-stem ResNet-18 at 32 px, on a GPU a small-stem ResNet-18.")
         device = c3.selectbox("Device", ["auto", "cpu", "cuda"], key="pt_device")
