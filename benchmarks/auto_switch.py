@@ -24,12 +24,12 @@ from sslapp.bench.label_efficiency import accuracy, app_predict, read_truth  # n
 from sslapp.select import select  # noqa: E402
 
 
-def features_of(ws) -> np.ndarray:
+def features_of(ws, provisional: bool = False) -> np.ndarray:
     from sslapp.embed.embed import choose_model, encoder_features, load_model, provisional_features
     from sslapp.ingest.cache import read_cache
 
     rows = np.array([p[1] for p in ws.store.item_ids_and_cache_index()], np.int64)
-    choice = choose_model(ws)
+    choice = choose_model(ws, provisional=provisional)
     if choice.source == "provisional":
         return provisional_features(read_cache(ws), rows)
     return encoder_features(load_model(ws, choice), read_cache(ws), rows)
@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--round", type=int, default=10)
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--random", action="store_true", help="also random picks")
+    p.add_argument("--provisional", action="store_true", help="use the provisional pixel embedding")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     classes = sorted(set(truth.values()))
     y = np.array([classes.index(truth[r["source"]]) for r in ws.store.items()], np.int64)
     t0 = time.monotonic()
-    features = features_of(ws)
+    features = features_of(ws, args.provisional)
     print(f"{len(y)} images, {len(classes)} classes, features {features.shape} ({time.monotonic() - t0:.0f}s)",
           file=sys.stderr)
     checkpoints = [int(c) for c in args.checkpoints.split(",")]

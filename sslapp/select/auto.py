@@ -17,7 +17,7 @@ from sslapp.select.uncertainty import uncertainty_ranking
 
 # Switch from typical picks to uncertainty x diversity at this many labels per class
 # (measured, docs/benchmarks.md).
-SWITCH_LABELS_PER_CLASS = 10.0
+SWITCH_LABELS_PER_CLASS = 5.0
 # Uncertainty x diversity: the `POOL_FACTOR x budget` least sure candidates, clustered into
 # `budget` groups, the least sure of each group.
 POOL_FACTOR = 10
