@@ -84,11 +84,13 @@ def main() -> None:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         warm = wait_idle(worker.pid)
+        cpu0 = cpu_seconds(worker.pid)
         t0 = time.monotonic()
         job_id = ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})
         while ws.store.job_status(job_id) not in ("done", "failed") and time.monotonic() - t0 < 600:
             time.sleep(0.05)
         elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(worker.pid) - cpu0
         job = ws.store.job(job_id)
         assert job["status"] == "done", job["error"]
         m = load_map(ws)
@@ -97,6 +99,7 @@ def main() -> None:
         print(f"worker warm-up (UMAP compile, before the upload ends): {warm:.1f} s")
         print(f"sslapp: first map {elapsed:.1f} s after the upload (embed {r['embed_s']} s, UMAP {r['map_s']} s, "
               f"{r['k']} clusters, {r['source']})")
+        print(f"sslapp: worker CPU time for that job {cpu:.1f} s (about its wall time on an otherwise idle core)")
         for name, s in PEERS.items():
             print(f"{name}: {s} s (reference from the issue, not re-run here)")
     finally:

@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from embed_helpers import make_workspace
 from sklearn.metrics import adjusted_rand_score
 
-from embed_helpers import make_workspace
 from sslapp.embed.clusters import cluster, hdbscan, kmeans
 from sslapp.embed.embed import choose_model, load_npz, provisional_features
 from sslapp.embed.maps import load_map, map_status
@@ -51,7 +51,7 @@ def test_provisional_features_separate_colours(tmp_path):
     pairs = ws.store.item_ids_and_cache_index()
     rows = np.array([p[1] for p in pairs])[::-1].copy()  # any row order must work
     f = provisional_features(read_cache(ws), rows)
-    assert f.shape == (30, 64) and np.isfinite(f).all()
+    assert f.shape == (30, 32) and np.isfinite(f).all()
     y = [truth[ws.store.item(p[0])["source"]] for p in pairs][::-1]
     assert adjusted_rand_score(y, kmeans(f, k=3).labels) > 0.9
 

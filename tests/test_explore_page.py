@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from embed_helpers import make_workspace
+from streamlit.testing.v1 import AppTest
 
 APP = "from sslapp.ui.pages import explore\nexplore.render()\n"
 
@@ -85,6 +84,7 @@ def test_selection_from_session_state_is_labelled_in_one_action_and_undone(page)
 
 def test_stale_map_says_so(page, tmp_path):
     from embed_helpers import write_images
+
     from sslapp.cli.common import run_job_in_foreground
     from sslapp.ingest.ingest import ingest
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from embed_helpers import make_workspace
+from streamlit.testing.v1 import AppTest
 
 APP = "from sslapp.ui.pages import label\nlabel.render()\n"
 

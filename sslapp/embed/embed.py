@@ -20,7 +20,7 @@ import numpy as np
 from sslapp.workspace import Workspace
 
 PROVISIONAL_SIDE = 16
-PROVISIONAL_DIM = 64
+PROVISIONAL_DIM = 32  # enough for a first look; UMAP's neighbour search stays cheap
 PCA_FIT_SAMPLE = 5000
 CHUNK = 2048
 
@@ -62,15 +62,17 @@ def _rows(images: np.ndarray, rows: np.ndarray | None, start: int, stop: int) ->
 def downsample(batch: np.ndarray, side: int = PROVISIONAL_SIDE) -> np.ndarray:
     """uint8 (B, S, S, C) -> float32 (B, side*side*3) by area averaging (S must be >= side)."""
     b, s = batch.shape[0], batch.shape[1]
-    x = batch.astype(np.float32)
-    if x.shape[-1] == 1:
-        x = np.repeat(x, 3, axis=-1)
+    if batch.shape[-1] == 1:
+        batch = np.repeat(batch, 3, axis=-1)
     if s % side == 0:
+        # integer block sums, rows first along the contiguous axis: ~5x faster than a float mean
         f = s // side
-        x = x.reshape(b, side, f, side, f, 3).mean(axis=(2, 4))
+        acc = np.uint16 if f * f * 255 < 2**16 else np.uint32
+        rows = np.add.reduce(np.ascontiguousarray(batch).reshape(b, side, f, s * 3), axis=2, dtype=acc)
+        x = rows.reshape(b, side, side, f, 3).sum(axis=3, dtype=acc).astype(np.float32) / (f * f)
     else:  # uneven sizes: nearest sample of bin centres (rare: cache sizes are usually multiples of 16)
         idx = ((np.arange(side) + 0.5) * s / side).astype(int)
-        x = x[:, idx][:, :, idx]
+        x = batch[:, idx][:, :, idx].astype(np.float32)
     return x.reshape(b, -1) / 255.0
 
 

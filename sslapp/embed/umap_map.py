@@ -25,10 +25,10 @@ def n_neighbors_for(n: int) -> int:
 def n_epochs_for(n: int) -> int:
     """Fewer optimisation epochs as N grows: the layout converges and the fit stays interactive."""
     if n <= 2_000:
-        return 300
-    if n <= 20_000:
         return 200
-    return 100
+    if n <= 20_000:
+        return 120
+    return 80
 
 
 def _pca(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
