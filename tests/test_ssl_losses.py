@@ -190,3 +190,14 @@ def test_backbone_names_and_vit_any_size():
     assert vit(torch.randn(2, 3, 8, 8)).shape == (2, 192)  # smaller crops: interpolated positions
     with pytest.raises(ValueError, match="multiple of 4"):
         vit(torch.randn(2, 3, 10, 10))
+
+
+def test_losses_are_float32_and_finite_under_bf16_autocast():
+    batch = torch.randint(0, 256, (4, SIZE, SIZE, 3), dtype=torch.uint8)
+    for name, hp in [("swav", {"hidden_dim": 32, "n_prototypes": 8, "n_local": 0}),
+                     ("dino", {"hidden_dim": 32, "output_dim": 64, "n_local": 0})]:
+        m = method(name, **hp)
+        views = make_views(batch, m.view_spec(SIZE), seed=0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = m(views, 1)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss), name

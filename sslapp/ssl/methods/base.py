@@ -83,6 +83,12 @@ def blur_probs(train_size: int, *probs: float) -> tuple[float, ...]:
     return probs if train_size >= BLUR_MIN_SIZE else tuple(0.0 for _ in probs)
 
 
+def float32(x: Tensor) -> torch.autocast:
+    """Turns autocast off on `x`'s device: losses with small temperatures, softmaxes and Sinkhorn
+    iterations are computed in float32 even inside a bf16 training step."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def is_vit(backbone: Backbone) -> bool:
     return isinstance(backbone.module, ViT)
 

@@ -14,7 +14,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32
 
 
 class BYOL(SSLMethod):
@@ -44,7 +44,8 @@ class BYOL(SSLMethod):
         p0, p1 = self.prediction_head(self.projection_head(self.backbone(x))).float().chunk(2)
         with torch.no_grad():
             z0, z1 = self.projection_head_momentum(self.backbone_momentum(x)).float().chunk(2)
-        return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
+        with float32(p0):
+            return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.momentum = cosine_schedule(step, total_steps, self.hparams["momentum_start"], self.hparams["momentum_end"])

@@ -20,7 +20,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, is_vit, local_crop_size
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32, is_vit, local_crop_size
 
 
 class DINO(SSLMethod):
@@ -71,7 +71,8 @@ class DINO(SSLMethod):
         if len(views) > 2:
             student += list(self.projection_head(self.backbone(torch.cat(views[2:]))).float().split(n))
         temp_epochs = self.hparams["warmup_teacher_temp_epochs"]
-        return self.criterion(teacher, student, epoch=epoch if temp_epochs > 0 else None)
+        with float32(student[0]):
+            return self.criterion(teacher, student, epoch=epoch if temp_epochs > 0 else None)
 
     def on_after_backward(self, epoch: int) -> None:
         self.projection_head.cancel_last_layer_gradients(epoch)

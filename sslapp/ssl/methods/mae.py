@@ -17,7 +17,7 @@ from lightly.models.modules.masked_vision_transformer_torchvision import MaskedV
 from torch import Tensor, nn
 
 from sslapp.ssl.backbones import VIT_SPECS, Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, is_vit
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32, is_vit
 
 
 class MAE(SSLMethod):
@@ -67,7 +67,8 @@ class MAE(SSLMethod):
         if self.hparams["norm_pix_loss"]:
             mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
             target = (target - mean) / (var + 1e-6).sqrt()
-        return nn.functional.mse_loss(pred, target)
+        with float32(pred):
+            return nn.functional.mse_loss(pred, target)
 
     def optimizer_config(self) -> dict[str, Any]:
         return {"name": "adamw", "lr": 1.5e-4, "betas": (0.9, 0.95), "weight_decay": 0.05, "warmup_epochs": 1}

@@ -18,7 +18,7 @@ from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, is_vit
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32, is_vit
 
 
 class MoCoV3(SSLMethod):
@@ -50,7 +50,8 @@ class MoCoV3(SSLMethod):
         q0, q1 = self.prediction_head(self.projection_head(self.backbone(x))).float().chunk(2)
         with torch.no_grad():
             k0, k1 = self.projection_head_momentum(self.backbone_momentum(x)).float().chunk(2)
-        return 0.5 * (self.criterion(q0, k1) + self.criterion(q1, k0))
+        with float32(q0):
+            return 0.5 * (self.criterion(q0, k1) + self.criterion(q1, k0))
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.momentum = cosine_schedule(step, total_steps, self.hparams["momentum_start"], self.hparams["momentum_end"])

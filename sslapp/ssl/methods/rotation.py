@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32
 
 N_ROTATIONS = 4
 
@@ -39,7 +39,8 @@ class RotationPrediction(SSLMethod):
     def loss(self, views: list[Tensor], epoch: int) -> Tensor:
         rotated, labels = rotate_batch(views[0])
         logits = self.classifier(self.backbone(rotated)).float()
-        return F.cross_entropy(logits, labels)
+        with float32(logits):
+            return F.cross_entropy(logits, labels)
 
     def optimizer_config(self) -> dict[str, Any]:
         cfg = super().optimizer_config()

@@ -10,7 +10,7 @@ from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32
 
 
 class SimCLR(SSLMethod):
@@ -30,5 +30,6 @@ class SimCLR(SSLMethod):
         x0, x1 = views[0], views[1]
         z = self.projection_head(self.backbone(torch.cat([x0, x1]))).float()
         z0, z1 = z.chunk(2)
-        return self.criterion(z0, z1)
+        with float32(z0):
+            return self.criterion(z0, z1)
 

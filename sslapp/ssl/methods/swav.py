@@ -17,7 +17,7 @@ from lightly.models.modules import SwaVProjectionHead, SwaVPrototypes
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
-from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, is_vit, local_crop_size
+from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32, is_vit, local_crop_size
 
 
 class SwAV(SSLMethod):
@@ -43,8 +43,9 @@ class SwAV(SSLMethod):
                         local_blur=blur_probs(train_size, 0.5)[0])
 
     def _logits(self, x: Tensor) -> Tensor:
-        z = F.normalize(self.projection_head(self.backbone(x)).float(), dim=1)
-        return self.prototypes(z)
+        z = self.projection_head(self.backbone(x)).float()
+        with float32(z):
+            return self.prototypes(F.normalize(z, dim=1))
 
     def loss(self, views: list[Tensor], epoch: int) -> Tensor:
         with torch.no_grad():
@@ -53,7 +54,8 @@ class SwAV(SSLMethod):
         high = list(self._logits(torch.cat(views[:2])).split(n))
         local = views[2:]
         low = list(self._logits(torch.cat(local)).split(n)) if local else []
-        return self.criterion(high, low)
+        with float32(high[0]):
+            return self.criterion(high, low)
 
     def on_after_backward(self, epoch: int) -> None:
         if epoch < self.hparams["freeze_prototypes_epochs"]:
