@@ -292,7 +292,7 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
         stop()
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         _fsync_file(tmp / MANIFEST)
-        _swap_in(tmp, out_dir)
+        _swap_in(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -300,10 +300,13 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
     return {**manifest, "path": str(out_dir)}
 
 
-def _swap_in(tmp: Path, out_dir: Path) -> None:
+def _swap_in(tmp: Path, out_dir: Path, overwrite: bool) -> None:
     """Rename the finished folder into place; an earlier export is removed only once the new one is there."""
     old = None
-    if out_dir.exists():
+    if out_dir.exists() or out_dir.is_symlink():
+        if not overwrite:  # appeared while we were exporting
+            raise ExportError(f"{out_dir} was created while exporting; pass --overwrite or pick a new folder.")
+        _check_target(out_dir, overwrite)
         old = out_dir.parent / f".{out_dir.name}.old-{secrets.token_hex(4)}"
         os.rename(out_dir, old)
     try:
