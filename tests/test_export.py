@@ -352,3 +352,30 @@ def test_real_finetune_job_predictions_match_export(tmp_path):
     for p in shown:
         r = results[sources[p["item_id"]]]
         assert r["class"] == p["class_name"] and abs(r["confidence"] - p["confidence"]) < 1e-4
+
+
+def test_imagefolder_names_are_safe_and_export_names_stay_inside(tmp_path):
+    from _export_ws import make_images
+
+    from sslapp.export.job import export_target
+    from sslapp.export.labels import label_rows, write_imagefolder
+    from sslapp.export.manifest import ExportError
+    from sslapp.ingest.ingest import ingest
+    from sslapp.workspace import open_workspace
+
+    made = make_images(tmp_path)
+    ws = open_workspace(tmp_path / "ws", cache_size=24)
+    ingest(ws, [tmp_path / "unlabelled"], workers=1)
+    ids = [it["id"] for it in ws.store.items()]
+    for item_id, name in zip(ids, ["../evil", "a/b", "a_b", "A_B"], strict=True):
+        ws.store.set_labels([item_id], ws.store.class_id(name, create=True), source="user")
+    rows = label_rows(ws)
+    tree = write_imagefolder(ws, rows, tmp_path / "tree")
+    folders = sorted(p.name for p in (tmp_path / "tree").iterdir())
+    assert len(folders) == 4 and len({f.lower() for f in folders}) == 4
+    assert all(p.resolve().parent == (tmp_path / "tree").resolve() for p in (tmp_path / "tree").iterdir())
+    assert tree["images"] == 4 and len(made["unlabelled"]) == 4
+    assert export_target(ws, "mine").parent == ws.exports_dir.resolve()
+    for bad in ("../out", "/tmp/x", ".."):
+        with pytest.raises(ExportError):
+            export_target(ws, bad)
