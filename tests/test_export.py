@@ -258,6 +258,13 @@ def test_incomplete_or_foreign_export_is_refused(built, tmp_path, capsys):
     m["files"] = {k: v for k, v in m["files"].items() if not k.endswith((".pt", ".safetensors"))}
     (copy / "model.json").write_text(json.dumps(m))
     assert len(predict(copy, images)) == 12  # ONNX alone is enough for predict
+    with open(copy / "classifier.onnx", "r+b") as f:  # one flipped byte: same size, other content
+        f.seek(5000)
+        byte = f.read(1)
+        f.seek(5000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ExportError, match="damaged"):
+        predict(copy, images)
     with open(copy / "classifier.onnx", "r+b") as f:  # truncated by a half copy
         f.truncate(1000)
     with pytest.raises(ExportError, match="wrong size"):

@@ -6,6 +6,7 @@ size) is an incomplete export, never mistaken for a complete one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,17 @@ def require_onnx_classifier(manifest: dict[str, Any], export_dir: str | Path) ->
         raise ExportError(f"{export_dir} was exported without ONNX (formats {manifest.get('formats')}); "
                           "`sslapp predict` needs it: export again with --formats onnx,...")
     return Path(export_dir) / name
+
+
+def verify_checksum(export_dir: str | Path, manifest: dict[str, Any], name: str) -> None:
+    """Raise ExportError when `name` does not match the SHA-256 in the manifest (a damaged copy)."""
+    expected = ((manifest.get("files") or {}).get(name) or {}).get("sha256")
+    if not expected:
+        return
+    h = hashlib.sha256()
+    with open(Path(export_dir) / name, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != expected:
+        raise ExportError(f"{Path(export_dir) / name} is damaged (its checksum differs from model.json); "
+                          "copy the export again or export again.")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.export.manifest import ONNX_INPUT, read_manifest, require_onnx_classifier
+from sslapp.export.manifest import ONNX_INPUT, read_manifest, require_onnx_classifier, verify_checksum
 from sslapp.ingest.decode import BadImage, decode_image
 from sslapp.ingest.sources import iter_sources
 
@@ -35,6 +35,7 @@ class Predictor:
         self.export_dir = Path(export_dir)
         self.manifest = read_manifest(self.export_dir)
         model_path = require_onnx_classifier(self.manifest, self.export_dir)
+        verify_checksum(self.export_dir, self.manifest, model_path.name)
         self.classes: list[str] = list(self.manifest["classes"])
         self.size = int(self.manifest["input"]["size"])
         options = ort.SessionOptions()
