@@ -89,7 +89,7 @@ def hdbscan(xy: np.ndarray, min_cluster_size: int | None = None) -> Clustering:
     if n < 5:
         return Clustering(np.zeros(n, np.int32), 1 if n else 0, "hdbscan")
     size = min_cluster_size or int(np.clip(n // 50, 5, 500))
-    labels = HDBSCAN(min_cluster_size=size, min_samples=min(size, 10)).fit_predict(
+    labels = HDBSCAN(min_cluster_size=size, min_samples=min(size, 10), copy=True).fit_predict(
         np.asarray(xy, np.float64)).astype(np.int32)
     labels = _by_size(labels)
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0

@@ -35,7 +35,7 @@ def _pca(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     k = min(dim, features.shape[0], features.shape[1])
-    if k <= 0:
+    if k <= 0 or features.shape[0] < 2:  # one point: nothing to project
         return np.zeros((features.shape[0], dim), np.float32)
     out = PCA(n_components=k, random_state=seed).fit_transform(features).astype(np.float32)
     if k < dim:
