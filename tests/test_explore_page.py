@@ -95,3 +95,29 @@ def test_stale_map_says_so(page, tmp_path):
     at = run(AppTest.from_string(APP))
     assert any("stale" in w.value and "3 image(s) added" in w.value for w in at.warning)
     assert at.button(key="explore_embed").label.startswith("Re-embed")
+
+
+def test_figures_carry_item_ids_and_draw_thumbnails(page):
+    import numpy as np
+
+    from sslapp.ui.common import thumb_path
+    from sslapp.ui.map import MAX_CLOSEUP, categorical, closeup_figure, map_figure, selected_item_ids
+
+    ws, _ = page
+    items = ws.store.items()
+    ids = np.array([r["id"] for r in items])
+    xy = np.random.default_rng(0).normal(size=(len(ids), 2)).astype(np.float32)
+    coloring = categorical(np.arange(len(ids)) % 3 - 1, ["a", "b"], "label")
+    fig = map_figure(xy, ids, coloring)
+    assert len(fig.data) == 1 and fig.data[0].type == "scattergl"
+    assert list(fig.data[0].customdata) == list(ids)
+    assert "a (4)" in fig.layout.annotations[0].text and "none (4)" in fig.layout.annotations[0].text
+    close = closeup_figure(xy, ids, [thumb_path(ws, r) for r in items])
+    assert len(close.layout.images) == len(ids)
+    assert all(im.source.startswith("data:image/jpeg;base64,") for im in close.layout.images)
+    with pytest.raises(ValueError, match="at most"):
+        closeup_figure(np.zeros((MAX_CLOSEUP + 1, 2)), np.arange(MAX_CLOSEUP + 1), [""] * (MAX_CLOSEUP + 1))
+    # a streamlit selection event: ids come from customdata (scalar or list), junk is ignored
+    event = {"selection": {"points": [{"customdata": 5}, {"customdata": [7]}, {"x": 1.0}, {"customdata": 5}]}}
+    assert selected_item_ids(event) == [5, 7]
+    assert selected_item_ids({"selection": {"points": []}}) == [] and selected_item_ids(None) == []

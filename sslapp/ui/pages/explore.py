@@ -150,15 +150,27 @@ def _job_progress(ws: Workspace, job_id: int) -> None:
 
 
 def _selection_from_chart(event, key: str) -> None:
-    """Copy a chart selection into the shared selection when the chart's own selection changed."""
+    """Copy a new, non-empty chart selection into the shared selection.
+
+    Streamlit gives a chart a new identity whenever its figure changes (colours after labelling,
+    for example), and the new chart reports an empty selection; so an empty event never clears the
+    selection; the "Clear selection" button does.
+    """
     ids = selected_item_ids(event)
+    if not ids:
+        return
     seen = st.session_state.setdefault("_explore_chart_seen", {})
     signature = tuple(sorted(ids))
     if seen.get(key) != signature:
         seen[key] = signature
-        if ids or seen.get(f"{key}:had"):
-            st.session_state[SELECTION] = ids
-        seen[f"{key}:had"] = bool(ids)
+        st.session_state[SELECTION] = ids
+        st.session_state["_explore_from_chart"] = signature
+
+
+def _clear_selection() -> None:
+    st.session_state[SELECTION] = []
+    st.session_state["_explore_chart_seen"] = {}
+    st.session_state.pop("_explore_from_chart", None)
 
 
 def _filters(ws: Workspace, m: MapData, classes: list[dict]) -> tuple[str, int | None, str]:
@@ -269,11 +281,14 @@ def _body(ws: Workspace, m: MapData) -> None:
     left, centre, right = st.columns([1.1, 3, 3], gap="medium")
     with left:
         mode, cluster, label_filter = _filters(ws, m, classes)
-        if st.button("Clear selection", key="explore_clear"):
-            st.session_state[SELECTION] = []
+        st.button("Clear selection", key="explore_clear", on_click=_clear_selection)
     # the chart first, so a new box/lasso selection is known before the grid is drawn
     with right:
-        sel_rows = m.rows_of(st.session_state.get(SELECTION) or [])
+        selection = st.session_state.get(SELECTION) or []
+        # the chart shows its own box/lasso selection; highlighting it too would change the figure,
+        # which makes Streamlit remount the chart and lose the user's zoom
+        from_chart = tuple(sorted(selection)) == st.session_state.get("_explore_from_chart")
+        sel_rows = None if from_chart else m.rows_of(selection)
         coloring = _coloring(ws, m, mode, classes)
         if mode in ("prediction", "confidence") and ws.store.latest_prediction_run_id() is None:
             st.caption("No predictions yet: train a classifier on the Train page to colour by them.")
