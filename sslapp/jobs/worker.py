@@ -131,8 +131,6 @@ def run_worker(ws: Workspace, idle_exit_s: float | None = None, max_jobs: int | 
         return 0
     pid = os.getpid()
     ws.store.set_setting("worker", {"pid": pid, "started_at": time.time(), "heartbeat": time.time()})
-    if warm_up:
-        threading.Thread(target=_warm_up, daemon=True).start()
     ran, idle_since, last_beat = 0, time.monotonic(), 0.0
     try:
         while max_jobs is None or ran < max_jobs:
@@ -142,6 +140,9 @@ def run_worker(ws: Workspace, idle_exit_s: float | None = None, max_jobs: int | 
                 last_beat = time.monotonic()
             job = ws.store.claim_next_job(pid)
             if job is None:
+                if warm_up:  # only while idle, so the warm-up never slows a job down
+                    threading.Thread(target=_warm_up, daemon=True).start()
+                    warm_up = False
                 if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                     break
                 time.sleep(POLL_S)
