@@ -20,6 +20,7 @@ from streamlit_driver import (  # noqa: E402
     CHROMIUM_ARGS,
     AppServer,
     chromium_available,
+    screenshot,
 )
 
 
@@ -65,10 +66,28 @@ def app(app_factory):
     return app_factory()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report
+    return report
+
+
+_OUTCOME = pytest.StashKey()
+
+
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+def page(browser, request):
+    """A fresh browser context; on failure its last screen is kept as FAILED-<test>.png."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
     context.set_default_timeout(float(os.environ.get("SSLAPP_BROWSER_TIMEOUT_MS", "60000")))
     pg = context.new_page()
     yield pg
+    report = request.node.stash.get(_OUTCOME, None)
+    if report is not None and report.failed:
+        try:
+            screenshot(pg, f"FAILED-{request.node.name}")
+        except Exception:  # the page may be gone; the failure itself is what matters
+            pass
     context.close()

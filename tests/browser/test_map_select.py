@@ -1,0 +1,154 @@
+"""Issue 4's browser test: box- and lasso-select points on the real plotly map, label them, check the DB.
+
+The mouse drags on the chart exactly as a user's would. Which points a shape should catch is
+worked out from the points' screen positions that plotly itself reports, so the test knows the
+expected item ids before it drags.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from streamlit_driver import nav, open_page, screenshot, wait_for_text, wait_ready
+
+from sslapp.workspace import open_workspace
+
+# Screen position (page pixels) of every point of the map's trace, and its item id.
+POINTS_JS = """
+(el) => {
+  const gd = el.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, tr = gd._fullData[0], box = gd.getBoundingClientRect();
+  const out = [];
+  for (let i = 0; i < tr.x.length; i++) {
+    const cd = Array.isArray(tr.customdata[i]) ? tr.customdata[i][0] : tr.customdata[i];
+    out.push([Number(cd), box.left + fl._size.l + fl.xaxis.l2p(tr.x[i]),
+              box.top + fl._size.t + fl.yaxis.l2p(tr.y[i])]);
+  }
+  return {points: out, plot: [box.left + fl._size.l, box.top + fl._size.t, fl._size.w, fl._size.h]};
+}
+"""
+
+
+MODEBAR_PX = 40
+
+
+def mapped_workspace(root, images, n=14):
+    """A workspace with `n` images in a few colour groups, and a (provisional) map computed.
+
+    14 images keep the layout on PCA (UMAP starts at 15 and spends ~20 s CPU compiling numba code).
+    """
+    from sslapp.cli.common import run_job_in_foreground
+    from sslapp.ingest.ingest import ingest
+
+    images.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        base = np.array([(220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 230, 40)][i % 4], np.int16)
+        a = np.clip(base + rng.integers(-25, 26, (24, 24, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(a).save(images / f"im{i:02d}.png")
+    ws = open_workspace(root, cache_size=16)
+    assert ingest(ws, [images], workers=1)["added"] == n
+    job = run_job_in_foreground(ws, "embed", {"provisional": True, "clusters": "kmeans"})
+    assert job["status"] == "done", job["error"]
+    ws.store.class_id("cat", create=True)
+    ws.store.class_id("dog", create=True)
+    return ws
+
+
+def chart_points(page):
+    chart = page.locator(".st-key-explore_map")
+    chart.locator(".js-plotly-plot").wait_for()
+    page.wait_for_function("() => { const g = document.querySelector('.st-key-explore_map .js-plotly-plot');"
+                           " return g && g._fullData && g._fullData.length > 0; }")
+    return chart.evaluate(POINTS_JS)
+
+
+def pick_tool(page, tool):
+    """Choose a modebar tool ("select" is the box, "lasso"), then wait for the page to stand still."""
+    chart = page.locator(".st-key-explore_map")
+    chart.scroll_into_view_if_needed()
+    chart.hover()
+    chart.locator(f'.modebar-btn[data-val="{tool}"]').click()
+    page.wait_for_function(f"() => document.querySelector('.st-key-explore_map .js-plotly-plot')"
+                           f"._fullLayout.dragmode === '{tool}'")
+
+
+def drag(page, path, steps=6):
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+def inside(poly, x, y) -> bool:
+    """Even-odd rule, like plotly's lasso."""
+    hit = False
+    for (x1, y1), (x2, y2) in zip(poly, poly[1:] + poly[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            hit = not hit
+    return hit
+
+
+def choose_class(page, name):
+    box = page.locator(".st-key-explore_class")
+    box.click()
+    page.get_by_role("option", name=name, exact=True).click()
+    wait_ready(page)
+
+
+def apply_label(page, n):
+    button = page.locator(".st-key-explore_apply_label button")
+    page.wait_for_function(
+        "(n) => { const b = document.querySelector('.st-key-explore_apply_label button');"
+        " return b && b.innerText.includes(`Label ${n} selected`) && !b.disabled; }", arg=n)
+    button.click()
+    wait_ready(page)
+
+
+def test_box_and_lasso_select_on_the_real_map_label_the_points(app_factory, page, tmp_path):
+    ws = mapped_workspace(tmp_path / "ws", tmp_path / "images")
+    app = app_factory(ws.root)
+    open_page(page, app, "data")
+    nav(page, "Explore")
+    # 1) box tool from the modebar: a rectangle around the left half of the points
+    pick_tool(page, "select")
+    info = chart_points(page)  # screen positions now that the page stands still
+    pts = info["points"]
+    assert len(pts) == 14
+    xs = sorted(p[1] for p in pts)
+    cut = (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+    left, top, w, h = info["plot"]
+    y0, y1 = top + MODEBAR_PX, top + h - 2  # start below the modebar, which sits over the plot's top
+    expected_box = sorted(p[0] for p in pts if p[1] < cut and y0 < p[2] < y1)
+    assert len(expected_box) >= 3
+    drag(page, [(left + 2, y0), (cut, y1)])
+    wait_for_text(page, f"{len(expected_box)} image(s) from the map selection")
+    screenshot(page, "explore-box-selection")
+    apply_label(page, len(expected_box))  # class "cat" is preselected
+    wait_for_text(page, f"Labelled {len(expected_box)} image(s) as")
+    labels = {r["item_id"]: (r["class_name"], r["source"]) for r in ws.store.labels()}
+    assert sorted(labels) == expected_box
+    assert set(labels.values()) == {("cat", "user")}
+
+    # 2) lasso tool: a polygon around the right half, labelled with the other class
+    pick_tool(page, "lasso")
+    info = chart_points(page)  # positions after the rerun (uirevision keeps the view)
+    pts = info["points"]
+    left, top, w, h = info["plot"]
+    y0, y1 = top + MODEBAR_PX, top + h - 2
+    xs = sorted(p[1] for p in pts)
+    x_left = (cut + min(x for x in xs if x > cut)) / 2  # off the box's edge: grabbing it would resize the box
+    poly = [(left + w - 2, y0), (left + w - 2, y1), (x_left, y1), (x_left, y0)]
+    expected_lasso = sorted(p[0] for p in pts if inside(poly, p[1], p[2]))
+    assert expected_lasso and not set(expected_lasso) & set(expected_box)
+    drag(page, [*poly, (poly[0][0] - 20, poly[0][1] + 5)], steps=8)
+    wait_for_text(page, f"{len(expected_lasso)} image(s) from the map selection")
+    choose_class(page, "dog")
+    apply_label(page, len(expected_lasso))
+    wait_for_text(page, f"Labelled {len(expected_lasso)} image(s) as")
+    screenshot(page, "explore")
+    labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
+    assert sorted(i for i, c in labels.items() if c == "dog") == expected_lasso
+    assert sorted(i for i, c in labels.items() if c == "cat") == expected_box
+    assert len(labels) == 14
