@@ -31,7 +31,7 @@ def features_of(ws, provisional: bool = False) -> np.ndarray:
     rows = np.array([p[1] for p in ws.store.item_ids_and_cache_index()], np.int64)
     choice = choose_model(ws, provisional=provisional)
     if choice.source == "provisional":
-        return provisional_features(read_cache(ws), rows)
+        return provisional_features(read_cache(ws), rows, dim=64)  # as the label-efficiency bench
     return encoder_features(load_model(ws, choice), read_cache(ws), rows)
 
 
