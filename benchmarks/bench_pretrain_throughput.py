@@ -42,69 +42,85 @@ def _model(backbone: str):
     return model, opt, NTXentLoss(temperature=0.2)
 
 
-def _time_steps(step, batches, warmup: int, steps: int, batch: int) -> float:
-    it = iter(batches)
-    for _ in range(warmup):
-        step(*next(it))
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(*next(it))
-    return steps * batch / (time.perf_counter() - start)
+class _Lightly:
+    """lightly's docs pipeline: SimCLRTransform per PIL image in DataLoader workers, NTXentLoss."""
 
+    def __init__(self, images: np.ndarray, backbone: str, batch: int, workers: int):
+        from lightly.transforms import SimCLRTransform
+        from PIL import Image
 
-def lightly_style(images: np.ndarray, backbone: str, batch: int, warmup: int, steps: int, workers: int) -> float:
-    from lightly.transforms import SimCLRTransform
-    from PIL import Image
+        transform = SimCLRTransform(input_size=32, gaussian_blur=0.0)
 
-    transform = SimCLRTransform(input_size=32, gaussian_blur=0.0)
+        class DS(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(images)
 
-    class DS(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(images)
+            def __getitem__(self, i):
+                return transform(Image.fromarray(images[i]))
 
-        def __getitem__(self, i):
-            return transform(Image.fromarray(images[i]))
+        self.loader = torch.utils.data.DataLoader(DS(), batch_size=batch, shuffle=True, drop_last=True,
+                                                  num_workers=workers, persistent_workers=workers > 0)
+        self.it = iter(self.loader)
+        self.model, self.opt, self.crit = _model(backbone)
 
-    loader = torch.utils.data.DataLoader(DS(), batch_size=batch, shuffle=True, drop_last=True,
-                                         num_workers=workers, persistent_workers=workers > 0)
-    model, opt, crit = _model(backbone)
-
-    def step(views):
-        z0, z1 = model(views[0]), model(views[1])
-        loss = crit(z0, z1)
-        opt.zero_grad()
+    def step(self) -> None:
+        try:
+            views = next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            views = next(self.it)
+        loss = self.crit(self.model(views[0]), self.model(views[1]))
+        self.opt.zero_grad()
         loss.backward()
-        opt.step()
-
-    def forever():
-        while True:
-            for views in loader:
-                yield (views,)
-
-    return _time_steps(step, forever(), warmup, steps, batch)
+        self.opt.step()
 
 
-def ceiling(backbone: str, batch: int, warmup: int, steps: int) -> float:
-    model, opt, crit = _model(backbone)
-    x0, x1 = torch.randn(batch, 3, 32, 32), torch.randn(batch, 3, 32, 32)
+class _Ceiling:
+    """The same model stepping on two ready, normalised view tensors: no data path at all."""
 
-    def step():
-        z = model(torch.cat([x0, x1]))
-        loss = crit(*z.chunk(2))
-        opt.zero_grad()
+    def __init__(self, backbone: str, batch: int):
+        self.model, self.opt, self.crit = _model(backbone)
+        self.x = torch.randn(2 * batch, 3, 32, 32)
+
+    def step(self) -> None:
+        z = self.model(self.x)
+        loss = self.crit(*z.chunk(2))
+        self.opt.zero_grad()
         loss.backward()
-        opt.step()
-
-    return _time_steps(step, iter(lambda: (), None), warmup, steps, batch)
+        self.opt.step()
 
 
-def sslapp_run(ws, backbone: str, batch: int, warmup: int, steps: int) -> float:
-    from sslapp.ssl.train import pretrain
+class _Sslapp:
+    """sslapp's loop itself (`pretrain`), run for a few steps per round from its own checkpoint-free state."""
 
-    # images_per_s of the result leaves out this process's first step (warm-up), like the others
-    result = pretrain(ws, {"method": "simclr", "backbone": backbone, "batch_size": batch, "epochs": 100,
-                           "max_steps": warmup + steps, "probe": False, "device": "cpu"})
-    return float(result["images_per_s"])
+    def __init__(self, ws, backbone: str, batch: int):
+        self.ws, self.backbone, self.batch = ws, backbone, batch
+
+    def run(self, steps: int) -> float:
+        from sslapp.ssl.train import pretrain
+
+        # images_per_s leaves out the first step of the call (warm-up), like the other timings
+        result = pretrain(self.ws, {"method": "simclr", "backbone": self.backbone, "batch_size": self.batch,
+                                    "epochs": 1000, "max_steps": steps + 1, "probe": False, "device": "cpu"})
+        return float(result["images_per_s"])
+
+
+def measure(images, ws, backbone: str, batch: int, steps: int, rounds: int, workers: int) -> dict:
+    """Interleave the three pipelines in `rounds` rounds of `steps` steps, so load from other
+    processes on a shared machine falls on all three alike; report the median round of each."""
+    lightly, ceil, ours = _Lightly(images, backbone, batch, workers), _Ceiling(backbone, batch), _Sslapp(ws, backbone, batch)
+    lightly.step()
+    ceil.step()  # warm-up
+    out = {"sslapp": [], "lightly_style": [], "ceiling": []}
+    for _ in range(rounds):
+        for name, obj in (("ceiling", ceil), ("lightly_style", lightly)):
+            t = time.perf_counter()
+            for _ in range(steps):
+                obj.step()
+            out[name].append(steps * batch / (time.perf_counter() - t))
+        out["sslapp"].append(ours.run(steps))
+    return {k: float(np.median(v)) for k, v in out.items()} | {f"{k}_rounds": [round(x, 1) for x in v]
+                                                                for k, v in out.items()}
 
 
 def main() -> None:
@@ -113,7 +129,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=5000)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--backbones", default="resnet18-std,resnet18")
-    ap.add_argument("--steps", type=int, default=8, help="timed steps (standard stem; small stem uses a third)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per pipeline per round")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is reported)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -126,13 +143,9 @@ def main() -> None:
     ws = workspace_from_arrays(os.path.join(tmp, "ws"), images)
     rows = []
     for backbone in args.backbones.split(","):
-        steps = args.steps if backbone.endswith("-std") else max(2, args.steps // 3)
-        warmup = 2 if backbone.endswith("-std") else 1
-        res = {"backbone": backbone, "dataset": f"{name}-{len(images)}", "batch": args.batch, "steps": steps,
-               "threads": torch.get_num_threads()}
-        res["ceiling"] = ceiling(backbone, args.batch, warmup, steps)
-        res["sslapp"] = sslapp_run(ws, backbone, args.batch, warmup, steps)
-        res["lightly_style"] = lightly_style(images, backbone, args.batch, warmup, steps, args.workers)
+        res = {"backbone": backbone, "dataset": f"{name}-{len(images)}", "batch": args.batch,
+               "steps_per_round": args.steps, "rounds": args.rounds, "threads": torch.get_num_threads()}
+        res |= measure(images, ws, backbone, args.batch, args.steps, args.rounds, args.workers)
         res["sslapp_vs_ceiling"] = res["sslapp"] / res["ceiling"]
         res["sslapp_vs_lightly"] = res["sslapp"] / res["lightly_style"]
         res["lightly_vs_ceiling"] = res["lightly_style"] / res["ceiling"]

@@ -6,6 +6,7 @@ import importlib
 import json
 import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -105,45 +106,40 @@ def test_nan_loss_stops_and_names_the_step(tiny_ws):
 def test_full_disk_keeps_the_previous_checkpoint(tiny_ws):
     ws = tiny_ws
     done = pretrain(ws, {**TINY, "epochs": 2, "probe": False})
-    first = {"checkpoint": str(ws.root / ws.store.checkpoints(done["run_id"])[0]["path"])}
-    before = open(first["checkpoint"], "rb").read()
-    # a file-size limit below one checkpoint: the next write fails like a full disk does
-    script = (
-        "import resource, signal, sys, json\n"
-        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (4_000_000, 4_000_000))\n"
-        "from sslapp.workspace import open_workspace\n"
-        "from sslapp.ssl.train import pretrain, PretrainError\n"
-        "ws = open_workspace(sys.argv[1])\n"
-        "try:\n"
-        "    pretrain(ws, {'epochs': 2, 'batch_size': 8, 'probe': False, 'seed': 3}, resume_from=sys.argv[2])\n"
-        "except PretrainError as exc:\n"
-        "    print(json.dumps({'error': str(exc)})); sys.exit(3)\n")
-    proc = subprocess.run([sys.executable, "-c", script, str(ws.root), first["checkpoint"]],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert proc.returncode == 3, proc.stderr[-2000:]
-    message = json.loads(proc.stdout.strip().splitlines()[-1])["error"]
+    first = str(ws.root / ws.store.checkpoints(done["run_id"])[0]["path"])
+    before = open(first, "rb").read()
+    # a file-size limit below one checkpoint: the next write fails the way a full disk does
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4_000_000, old_limit[1]))
+    try:
+        with pytest.raises(PretrainError) as failure:
+            pretrain(ws, {**TINY, "epochs": 2, "probe": False}, resume_from=first)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    message = str(failure.value)
     assert "could not write checkpoint" in message and "previous checkpoint is kept" in message
-    assert open(first["checkpoint"], "rb").read() == before
-    assert load_checkpoint(first["checkpoint"])["epoch"] == 1
-    assert not list((ws.checkpoints_dir).rglob("*.tmp"))
+    assert open(first, "rb").read() == before
+    assert load_checkpoint(first)["epoch"] == 1
+    assert not list(ws.checkpoints_dir.rglob("*.tmp"))
 
 
-def _sslapp(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "sslapp", *args], capture_output=True, text=True, **kw)
+def test_cli_json_result_and_exit_codes(tiny_ws, capsys):
+    from sslapp.cli import main
 
-
-def test_cli_json_result_and_exit_codes(tiny_ws):
-    ok = _sslapp("pretrain", str(tiny_ws.root), "--epochs", "1", "--batch-size", "8", "--no-probe", "--json")
-    assert ok.returncode == 0, ok.stderr
-    out = json.loads(ok.stdout)
+    code = main(["pretrain", str(tiny_ws.root), "--epochs", "1", "--batch-size", "8", "--no-probe", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
     assert set(out) == {"job", "status", "method", "backbone", "epochs", "images_per_s", "checkpoint"}
     assert out["status"] == "done" and out["epochs"] == 1 and out["backbone"] == "resnet18-std"
     assert load_checkpoint(out["checkpoint"])["epoch"] == 1
-    bad = _sslapp("pretrain", str(tiny_ws.root), "--method", "nope", "--json")
-    assert bad.returncode != 0
-    assert json.loads(bad.stdout)["status"] == "failed"
-    assert "unknown method 'nope'" in bad.stderr
+    code = main(["pretrain", str(tiny_ws.root), "--method", "nope", "--json"])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert json.loads(captured.out)["status"] == "failed"
+    assert "unknown method 'nope'" in captured.err
 
 
 def test_worker_killed_mid_job_resumes_from_its_checkpoint(tmp_path):
