@@ -201,7 +201,21 @@ def _target_ids(ws: Workspace, m: MapData, cluster: int | None, label_filter: st
     return [r["id"] for r in items if r["label"] == label_filter]
 
 
-def _apply_label(ws: Workspace, ids: list[int]) -> None:
+def _fresh_targets(ws: Workspace, m: MapData) -> list[int]:
+    """The items an action applies to, read when the click arrives rather than when the button was drawn.
+
+    A click can interrupt the rerun that a new lasso started; the charts' widget state already holds
+    that selection, so it is copied over first and the action hits what the user last selected.
+    """
+    for key in ("explore_map", "explore_closeup_map"):
+        if key in st.session_state:
+            _selection_from_chart(st.session_state[key], key)
+    label_filter = st.session_state.get("explore_label_filter") or "All"
+    return _target_ids(ws, m, st.session_state.get("explore_cluster"), label_filter)
+
+
+def _apply_label(ws: Workspace, m: MapData) -> None:
+    ids = _fresh_targets(ws, m)
     choice = st.session_state.get("explore_class")
     name = (st.session_state.get("explore_new_class") or "").strip() if choice == NEW_CLASS else (choice or "")
     if not name:
@@ -214,7 +228,8 @@ def _apply_label(ws: Workspace, ids: list[int]) -> None:
     st.session_state["explore_msg"] = f"Labelled {n} image(s) as **{name}**. Undo is one click away."
 
 
-def _remove_labels(ws: Workspace, ids: list[int]) -> None:
+def _remove_labels(ws: Workspace, m: MapData) -> None:
+    ids = _fresh_targets(ws, m)
     n = ws.store.remove_labels(ids, action="bulk-unlabel")
     st.session_state["explore_msg"] = f"Removed {n} label(s)." if n else "None of the selected images had a label."
 
@@ -225,7 +240,7 @@ def _undo(ws: Workspace) -> None:
                                        f"Undid {undone['action']} of {undone['items']} image(s).")
 
 
-def _bulk_actions(ws: Workspace, ids: list[int], classes: list[dict]) -> None:
+def _bulk_actions(ws: Workspace, m: MapData, ids: list[int], classes: list[dict]) -> None:
     """Actions run as button callbacks, before the rerun, so the map and grid show their effect at once."""
     names = [c["name"] for c in classes]
     c1, c2, c3, c4, c5 = st.columns([2, 2, 1.4, 1.2, 0.8], vertical_alignment="bottom")
@@ -233,9 +248,9 @@ def _bulk_actions(ws: Workspace, ids: list[int], classes: list[dict]) -> None:
                           placeholder="Pick a class")
     c2.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
     c3.button(f"Label {len(ids)} selected", key="explore_apply_label", type="primary", disabled=not ids,
-              on_click=_apply_label, args=(ws, ids))
+              on_click=_apply_label, args=(ws, m))
     c4.button("Remove labels", key="explore_remove_labels", disabled=not ids, on_click=_remove_labels,
-              args=(ws, ids))
+              args=(ws, m))
     c5.button("Undo", key="explore_undo", on_click=_undo, args=(ws,))
     warn = st.session_state.pop("explore_warn", None)
     if warn:
@@ -324,7 +339,7 @@ def _body(ws: Workspace, m: MapData) -> None:
         else:
             st.markdown(f"**{len(ids)}** image(s) from the {source}"
                         + (f" · filter: {label_filter}" if label_filter != "All" else ""))
-        _bulk_actions(ws, ids, classes)
+        _bulk_actions(ws, m, ids, classes)
         if ids:
             _grid(ws, ids)
 
