@@ -61,13 +61,32 @@ def progress_line(classes: list[dict]) -> str:
     return f"{total} labelled · {len(classes)} classes · {few} with fewer than 2 labels"
 
 
+def _target(ws: Workspace, item_id: int) -> int | None:
+    """The image a key press means: the one drawn, unless this tab just handled it.
+
+    Two quick presses can reach the server before the page is redrawn; the second then still
+    carries the first image's id, and the user meant the next image in the queue.
+    """
+    stack = st.session_state.get(UNDO) or []
+    if stack and stack[-1][1] == item_id:
+        queue = build_queue(ws, limit=1)
+        return queue[0][0] if queue else None
+    return item_id
+
+
 def _label(ws: Workspace, item_id: int, class_id: int, name: str) -> None:
+    item_id = _target(ws, item_id)
+    if item_id is None:
+        return
     ws.store.set_labels([item_id], class_id, source="user", action="label")
     st.session_state.setdefault(UNDO, []).append(("label", item_id))
     st.session_state["label_msg"] = f"#{item_id} → {name}"
 
 
 def _skip(ws: Workspace, item_id: int) -> None:
+    item_id = _target(ws, item_id)
+    if item_id is None:
+        return
     ws.store.skip_items([item_id])
     st.session_state.setdefault(UNDO, []).append(("skip", item_id))
     st.session_state["label_msg"] = f"#{item_id} skipped"
