@@ -101,3 +101,20 @@ def test_rename_merge_delete_with_confirmation(ws):
     run(at)
     assert ws.store.label_counts() == {} and ws.store.labels() == []
     assert any(h["action"] == "delete-class" for h in ws.store.label_history())  # history kept
+
+
+def test_two_tabs_on_the_same_image_keep_the_first_label(ws):
+    cat, dog = ws.store.class_id("cat", create=True), ws.store.class_id("dog", create=True)
+    tab_a, tab_b = run(AppTest.from_string(APP)), run(AppTest.from_string(APP))
+    shown = current_item(tab_a)
+    assert current_item(tab_b) == shown
+    tab_a.button(key=f"label_class_{cat}").click()
+    run(tab_a)
+    tab_b.button(key=f"label_class_{dog}").click()  # tab B still shows the same image
+    run(tab_b)
+    assert {r["item_id"]: r["class_name"] for r in ws.store.labels()} == {shown: "cat"}
+    assert any("labelled 'cat' elsewhere" in c.value for c in tab_b.caption)
+    assert current_item(tab_b) != shown
+    tab_b.button(key=f"label_class_{dog}").click()  # and its next key press labels its next image
+    run(tab_b)
+    assert sorted(r["class_name"] for r in ws.store.labels()) == ["cat", "dog"]

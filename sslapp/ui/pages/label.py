@@ -78,6 +78,12 @@ def _label(ws: Workspace, item_id: int, class_id: int, name: str) -> None:
     item_id = _target(ws, item_id)
     if item_id is None:
         return
+    current = ws.store.item(item_id)
+    if current is not None and current["label"] is not None:
+        # another tab (or the Explore page) labelled it since this page was drawn: keep that label
+        st.session_state["label_msg"] = (f"#{item_id} was labelled '{current['label']}' elsewhere in the "
+                                         "meantime; kept that label. Here is the next image.")
+        return
     ws.store.set_labels([item_id], class_id, source="user", action="label")
     st.session_state.setdefault(UNDO, []).append(("label", item_id))
     st.session_state["label_msg"] = f"#{item_id} → {name}"
