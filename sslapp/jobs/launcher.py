@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -19,9 +20,12 @@ def ensure_worker(ws: Workspace, idle_exit_s: float = 1800.0) -> bool:
     """Start a detached worker unless one is alive; returns True when one was started."""
     if worker_alive(ws):
         return False
+    command = [sys.executable, "-m", "sslapp", "worker", str(ws.root), "--idle-exit", str(idle_exit_s)]
+    if os.environ.get("SSLAPP_WORKER_WARM_UP", "1") == "0":  # tests that never draw a map save the CPU
+        command.append("--no-warm-up")
     log = open(ws.logs_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
     subprocess.Popen(
-        [sys.executable, "-m", "sslapp", "worker", str(ws.root), "--idle-exit", str(idle_exit_s)],
+        command,
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     log.close()
     return True
