@@ -1,0 +1,48 @@
+"""What `auto` picks on a CPU, from measurement: forward+backward img/s of candidate backbones.
+
+Candidates are timed interleaved (round-robin, median of rounds) so load from other processes on
+a shared machine falls on all of them alike. Quality per image seen is the same order for these
+ResNet-18 variants at these sizes, so at a fixed time budget the fastest one sees the most images.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_pretrain_auto.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+CANDIDATES = [("resnet18-std", 32), ("resnet18", 16), ("resnet18", 32), ("resnet18-std", 64), ("vit-tiny", 32)]
+
+
+def main() -> None:
+    from sslapp.ssl.backbones import build_backbone
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    models = {c: build_backbone(*c).module for c in CANDIDATES}
+    times: dict = {c: [] for c in CANDIDATES}
+    for c, m in models.items():  # warm-up
+        m(torch.randn(2, 3, c[1], c[1])).sum().backward()
+    for _ in range(args.rounds):
+        for c, m in models.items():
+            x = torch.randn(args.batch, 3, c[1], c[1])
+            t = time.perf_counter()
+            m(x).sum().backward()
+            times[c].append(args.batch / (time.perf_counter() - t))
+    base = sorted(times[CANDIDATES[0]])[len(times[CANDIDATES[0]]) // 2]
+    for c in CANDIDATES:
+        ips = sorted(times[c])[len(times[c]) // 2]
+        print(json.dumps({"backbone": c[0], "train_size": c[1], "threads": args.threads,
+                          "fwd_bwd_img_per_s": round(ips, 1), "relative_to_resnet18_std_32": round(ips / base, 2)}))
+
+
+if __name__ == "__main__":
+    main()
