@@ -182,6 +182,25 @@ def click_button(page, label: str, exact: bool = False) -> None:
     wait_ready(page)
 
 
+def label_with_key(page, key: str) -> int:
+    """On the Label page: press a shortcut for the current image; returns its item id once stored.
+
+    Waits for the page's own confirmation ("#ID → class") before the next key, as the buttons of a
+    page that has not rerun yet still point at the previous image.
+    """
+    import re
+
+    match = re.search(r"#(\d+) · ", body_text(page))
+    assert match, "the Label page shows no current image"
+    item = int(match.group(1))
+    page.evaluate("() => { const a = document.activeElement;"  # keys go to the page, not to a text box
+                  " if (a && ['INPUT', 'TEXTAREA'].includes(a.tagName)) a.blur(); }")
+    page.keyboard.press(key)
+    wait_for_text(page, f"#{item} → ")
+    wait_ready(page)
+    return item
+
+
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot as a test artefact (test-artifacts/screenshots/NAME.png)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ SSLAPP_UPDATE_SCREENSHOTS=1 also refreshes docs/screenshots/ for the README.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import zipfile
@@ -21,6 +20,7 @@ from PIL import Image
 from streamlit_driver import (
     ROOT,
     body_text,
+    label_with_key,
     nav,
     open_page,
     publish_screenshots,
@@ -65,12 +65,6 @@ def fill_number(page, key, value):
     box = page.locator(f".st-key-{key} input")
     box.fill(str(value))
     box.press("Tab")
-
-
-def current_item(page) -> int:
-    match = re.search(r"#(\d+) · ", body_text(page))
-    assert match, "the Label page shows no current image"
-    return int(match.group(1))
 
 
 @pytest.mark.slow
@@ -155,12 +149,8 @@ def test_the_whole_journey_in_a_browser(app_factory, page, tmp_path):
     assert "No active-learning suggestions yet" not in body_text(page)
     keyed = {}
     for key in "2212":
-        item = current_item(page)
+        item = label_with_key(page, key)
         assert item in suggested  # the queue is the suggestions, in their order
-        page.locator("h1").first.click()  # focus on the page, not on a text box
-        page.keyboard.press(key)
-        wait_ready(page)
-        wait_for_text(page, f"#{item} → ")
         keyed[item] = {"1": "warm", "2": "cool"}[key]
     page.keyboard.press("u")  # undo the last one, then label it again
     wait_ready(page)
