@@ -6,6 +6,8 @@ beside random picks, raw-pixel logistic regression and a random forest on the sa
 
 from __future__ import annotations
 
+import sys
+
 from sslapp.cli.common import CLIError, emit, handle_errors, say
 
 
@@ -34,7 +36,7 @@ def register(sub) -> None:
     le.add_argument("--cache-size", type=int, default=32, help="cache side in pixels for a new workspace (default 32)")
     le.add_argument("--json", action="store_true")
     le.set_defaults(func=run_label_efficiency)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
 @handle_errors
