@@ -122,8 +122,8 @@ def _checkpoint_count(ws, job_id: int) -> int:
     return len(ws.store.checkpoints(run["id"])) if run else 0
 
 
-def _writing_checkpoint(ws) -> bool:
-    return any(ws.checkpoints_dir.rglob("*.pt.tmp"))
+def _temp_checkpoints(ws) -> set[Path]:
+    return set(ws.checkpoints_dir.rglob("*.pt.tmp"))
 
 
 def _wait_kill_point(ws, job_id: int, attempt: int, point: str, rng: random.Random) -> float:
@@ -136,8 +136,8 @@ def _wait_kill_point(ws, job_id: int, attempt: int, point: str, rng: random.Rand
         wait_for(lambda: _checkpoint_count(ws, job_id) > start, what="a new checkpoint", timeout=180)
         delay = rng.uniform(0.0, 1.0)
     else:
-        stale = set(ws.checkpoints_dir.rglob("*.pt.tmp"))  # left by an earlier kill
-        wait_for(lambda: bool(set(ws.checkpoints_dir.rglob("*.pt.tmp")) - stale), what="a checkpoint write",
+        stale = _temp_checkpoints(ws)  # left by an earlier kill
+        wait_for(lambda: bool(_temp_checkpoints(ws) - stale), what="a checkpoint write",
                  timeout=180, every=0.002)
         delay = rng.uniform(0.0, 0.05)
     time.sleep(delay)
@@ -165,12 +165,13 @@ def test_pretraining_survives_sigkill_at_random_points(tmp_path):
     worker_log = tmp_path / "worker.log"
 
     for k, point in enumerate(points):
+        stale = _temp_checkpoints(ws)
         proc = start_worker(ws, worker_log)
         try:
             delay = _wait_kill_point(ws, job_id, k + 1, point, rng)
             assert ws.store.job_status(job_id) == "running", "the job ended before the kill; make it longer"
             progress = ws.store.job(job_id)["progress"]
-            writing = _writing_checkpoint(ws)
+            writing = bool(_temp_checkpoints(ws) - stale)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
         finally:
