@@ -172,7 +172,14 @@ def save_checkpoint_atomic(state: dict[str, Any], path: Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint as plain state dicts and numbers (weights_only: nothing is unpickled)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise PretrainError(f"checkpoint {path} is missing; start a new pretraining run.") from exc
+    except Exception as exc:  # truncated or foreign file
+        raise PretrainError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}); "
+                            "start a new pretraining run.") from exc
 
 
 # -- the loop ------------------------------------------------------------------------------
