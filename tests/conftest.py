@@ -1,12 +1,21 @@
-"""Shared fixtures: real workspaces in temporary folders; torch kept to one thread on CI's 2 cores."""
+"""Shared fixtures: real workspaces in temporary folders; torch kept to one thread on CI's 2 cores.
+
+Workers that pages start on their own (sslapp.jobs.launcher.ensure_worker) skip the UMAP warm-up
+and exit when idle; any still alive when the session ends are stopped, so CI leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("SSLAPP_WORKER_WARM_UP", "0")
+os.environ.setdefault("SSLAPP_WORKER_IDLE_EXIT", "60")
 
 
 @pytest.fixture
@@ -14,3 +23,28 @@ def ws(tmp_path):
     from sslapp.workspace import open_workspace
 
     return open_workspace(tmp_path / "ws")
+
+
+def _stray_workers() -> list[int]:
+    """Worker processes running on a workspace under the temporary folder (the tests' own)."""
+    tmp = tempfile.gettempdir()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = [a.decode(errors="replace") for a in args]
+        if "sslapp" in text and "worker" in text and any(a.startswith(tmp) for a in text):
+            pids.append(int(proc.name))
+    return pids
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for pid in _stray_workers():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

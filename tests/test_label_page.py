@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from embed_helpers import make_workspace
 from streamlit.testing.v1 import AppTest
@@ -118,3 +120,25 @@ def test_two_tabs_on_the_same_image_keep_the_first_label(ws):
     tab_b.button(key=f"label_class_{dog}").click()  # and its next key press labels its next image
     run(tab_b)
     assert sorted(r["class_name"] for r in ws.store.labels()) == ["cat", "dog"]
+
+
+def test_suggest_button_fills_the_queue_with_reasons(ws):
+    from sslapp.jobs.worker import run_worker
+
+    at = run(AppTest.from_string(APP))
+    assert "No active-learning suggestions yet" in " ".join(c.value for c in at.caption)
+    at.number_input(key="label_suggest_budget").set_value(4)
+    at.selectbox(key="label_suggest_strategy").set_value("typiclust")
+    at.button(key="label_suggest").click()
+    run(at)
+    job = ws.store.jobs(kind="suggest", limit=1)[0]
+    assert job["params"] == {"budget": 4, "strategy": "typiclust"}
+    run_worker(ws, idle_exit_s=0.1, max_jobs=1, warm_up=False)  # unless the page's own worker has it
+    deadline = time.monotonic() + 120
+    while ws.store.job_status(job["id"]) != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ws.store.job(job["id"])["status"] == "done", ws.store.job(job["id"])
+    at = run(at)
+    suggested = [s["item_id"] for s in ws.store.open_suggestions()]
+    assert len(suggested) == 4 and current_item(at) == suggested[0]
+    assert any(c.value.startswith("Why this one: typiclust:") for c in at.caption)

@@ -16,10 +16,16 @@ def worker_alive(ws: Workspace) -> bool:
     return bool(info.get("pid")) and pid_alive(info["pid"]) and time.time() - info.get("heartbeat", 0) < STALE_AFTER_S
 
 
-def ensure_worker(ws: Workspace, idle_exit_s: float = 1800.0) -> bool:
-    """Start a detached worker unless one is alive; returns True when one was started."""
+def ensure_worker(ws: Workspace, idle_exit_s: float | None = None) -> bool:
+    """Start a detached worker unless one is alive; returns True when one was started.
+
+    It exits after `idle_exit_s` idle seconds (default SSLAPP_WORKER_IDLE_EXIT or 30 minutes);
+    the app starts a new one on the next job.
+    """
     if worker_alive(ws):
         return False
+    if idle_exit_s is None:
+        idle_exit_s = float(os.environ.get("SSLAPP_WORKER_IDLE_EXIT", 1800))
     command = [sys.executable, "-m", "sslapp", "worker", str(ws.root), "--idle-exit", str(idle_exit_s)]
     if os.environ.get("SSLAPP_WORKER_WARM_UP", "1") == "0":  # tests that never draw a map save the CPU
         command.append("--no-warm-up")

@@ -14,7 +14,9 @@ import numpy as np
 import streamlit as st
 
 from sslapp.embed.maps import load_map
-from sslapp.ui.common import require_workspace, thumb_path
+from sslapp.jobs.launcher import ensure_worker
+from sslapp.select import STRATEGIES
+from sslapp.ui.common import job_status_line, require_workspace, thumb_path
 from sslapp.workspace import Workspace
 
 UPCOMING = 12
@@ -217,6 +219,38 @@ def _classes_panel(ws: Workspace, classes: list[dict]) -> None:
                 st.rerun()
 
 
+def _suggest_panel(ws: Workspace) -> None:
+    """Ask the worker for the next images to label (active learning), and say how it went."""
+    with st.expander("Suggest the next images (active learning)", expanded=not ws.store.open_suggestions()):
+        c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
+        budget = c1.number_input("How many", min_value=1, max_value=1000, value=20, key="label_suggest_budget")
+        strategy = c2.selectbox("Strategy", sorted(STRATEGIES, key=lambda s: s != "auto"), key="label_suggest_strategy",
+                                help="auto: typical, covering picks while labels are few; then uncertain "
+                                     "and diverse ones.")
+        if c3.button("Suggest", key="label_suggest", type="primary"):
+            ws.store.enqueue_job("suggest", {"budget": int(budget), "strategy": strategy})
+            ensure_worker(ws)
+        _suggest_status(ws)
+
+
+@st.fragment(run_every=1.0)
+def _suggest_status(ws: Workspace) -> None:
+    jobs = ws.store.jobs(kind="suggest", limit=1)
+    if not jobs:
+        return
+    job = jobs[0]
+    if job["status"] in ("queued", "running"):
+        st.caption(job_status_line(job))
+        st.session_state["label_suggest_waiting"] = job["id"]
+    elif job["status"] == "failed":
+        st.error(f"Suggestions failed: {job['error']}")
+    elif job["status"] == "done":
+        for note in (job.get("result") or {}).get("notes", []):
+            st.info(note)
+        if st.session_state.pop("label_suggest_waiting", None) == job["id"]:
+            st.rerun()  # the queue above is now the new suggestions
+
+
 def render() -> None:
     st.title("Label")
     ws = require_workspace()
@@ -237,4 +271,5 @@ def render() -> None:
             st.caption("No active-learning suggestions yet: showing unlabelled images balanced over clusters.")
         _current(ws, queue, classes)
         _upcoming(ws, queue)
+    _suggest_panel(ws)
     _classes_panel(ws, classes)
