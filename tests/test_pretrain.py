@@ -135,6 +135,8 @@ def test_cli_json_result_and_exit_codes(tiny_ws, capsys):
     assert set(out) == {"job", "status", "method", "backbone", "epochs", "images_per_s", "checkpoint"}
     assert out["status"] == "done" and out["epochs"] == 1 and out["backbone"] == "resnet18-std"
     assert load_checkpoint(out["checkpoint"])["epoch"] == 1
+    assert main(["pretrain", str(tiny_ws.root), "--resume", str(out["job"])]) == 2  # a done job
+    assert "cannot be resumed (status done)" in capsys.readouterr().err
     code = main(["pretrain", str(tiny_ws.root), "--method", "nope", "--json"])
     captured = capsys.readouterr()
     assert code != 0
