@@ -79,7 +79,7 @@ def test_box_and_lasso_select_on_the_real_map_label_the_points(app_factory, page
     choose_class(page, "dog")
     apply_label(page, len(expected_lasso))
     wait_for_text(page, f"Labelled {len(expected_lasso)} image(s) as")
-    screenshot(page, "explore")
+    screenshot(page, "explore-lasso-selection")
     labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
     assert sorted(i for i, c in labels.items() if c == "dog") == expected_lasso
     assert sorted(i for i, c in labels.items() if c == "cat") == expected_box
