@@ -205,6 +205,8 @@ def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot as a test artefact (test-artifacts/screenshots/NAME.png)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("() => { for (const el of document.querySelectorAll('[data-testid=\"stMain\"], "
+                  "[data-testid=\"stAppViewContainer\"]')) el.scrollTo(0, 0); window.scrollTo(0, 0); }")
     page.screenshot(path=str(path), full_page=True)
     return path
 

@@ -1,7 +1,7 @@
 """The whole journey in a real browser, the way a user walks it, on 40 tiny images.
 
 Data (upload a zip) -> Pretrain (start, watch progress) -> Explore (compute the map, box-select,
-label) -> suggestions -> Label (keyboard 1-9) -> Train -> Export (download the zip) ->
+label) -> Label (ask for suggestions, label them with the keys 1-9) -> Train -> Export (download the zip) ->
 `sslapp predict` on the downloaded export. Each page is screenshotted into test-artifacts/;
 SSLAPP_UPDATE_SCREENSHOTS=1 also refreshes docs/screenshots/ for the README.
 """
@@ -9,6 +9,7 @@ SSLAPP_UPDATE_SCREENSHOTS=1 also refreshes docs/screenshots/ for the README.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -31,7 +32,11 @@ from streamlit_driver import (
 
 from sslapp.workspace import open_workspace
 
+sys.path.insert(0, str(ROOT / "tests"))
+from test_faults import wait_for  # noqa: E402
+
 N_IMAGES = 40
+EPOCHS = 3
 SLOW_S = 240  # the longest wait for a worker job (pretraining, the first UMAP) on a busy 2-core machine
 
 
@@ -92,18 +97,20 @@ def test_the_whole_journey_in_a_browser(app_factory, page, tmp_path):
     select_option(page, "pt_backbone", "resnet18-std")
     select_option(page, "pt_device", "cpu")
     page.locator(".st-key-pt_length").get_by_text("epochs", exact=True).click()
-    fill_number(page, "pt_amount", 2)
+    fill_number(page, "pt_amount", EPOCHS)
     page.get_by_text("Advanced", exact=True).click()
     fill_number(page, "pt_batch", 16)
     fill_number(page, "pt_size", 16)
     page.locator('[data-testid="stFormSubmitButton"] button').click()
-    wait_for_text(page, "resnet18-std · running", timeout=SLOW_S)
-    wait_for_text(page, "epoch 1 of 2", timeout=SLOW_S)  # the live progress bar
+    # the live panel: the job, then its progress bar (on a fast machine the run may end first)
+    wait_for_text(page, "simclr · resnet18-std", timeout=SLOW_S)
+    page.get_by_text(re.compile(rf"epoch \d+ of {EPOCHS}")).first.wait_for(timeout=SLOW_S * 1000)
     screenshot(page, "pretrain-running")
-    wait_for_text(page, "Done: 2 epochs", timeout=SLOW_S)
+    wait_for_text(page, f"Done: {EPOCHS} epochs", timeout=SLOW_S)
     wait_ready(page)
     job = ws.store.jobs(kind="pretrain", limit=1)[0]
-    assert job["status"] == "done" and job["params"]["backbone"] == "resnet18-std" and job["params"]["epochs"] == 2
+    assert job["status"] == "done" and job["params"]["backbone"] == "resnet18-std"
+    assert job["params"]["epochs"] == EPOCHS and job["result"]["epochs"] == EPOCHS
     assert ws.store.latest_artifact("encoder") is not None
     no_exception(page)
     screenshot(page, "pretrain")
@@ -134,13 +141,16 @@ def test_the_whole_journey_in_a_browser(app_factory, page, tmp_path):
     no_exception(page)
     screenshot(page, "explore")
 
-    # -- suggestions, then the Label page with the keyboard -------------------------------------
-    out = subprocess.run([sys.executable, "-m", "sslapp", "suggest", str(ws.root), "--budget", "8", "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=SLOW_S)
-    assert out.returncode == 0, out.stderr
-    suggested = [s["item_id"] for s in json.loads(out.stdout)]
-    assert suggested and not set(suggested) & set(chosen)
+    # -- Label page: ask for suggestions, then label them with the keyboard -----------------------
     nav(page, "Label")
+    wait_for_text(page, "No active-learning suggestions yet")
+    fill_number(page, "label_suggest_budget", 8)
+    page.locator(".st-key-label_suggest button").click()
+    wait_for(lambda: ws.store.open_suggestions(), timeout=SLOW_S, what="suggestions")
+    page.get_by_text("No active-learning suggestions yet").wait_for(state="detached", timeout=SLOW_S * 1000)
+    wait_ready(page)
+    suggested = [s["item_id"] for s in ws.store.open_suggestions()]
+    assert len(suggested) == 8 and not set(suggested) & set(chosen)
     page.get_by_text("Classes: create, rename, merge, delete").click()
     fill_number(page, "label_new_class_name", "cool")
     page.locator(".st-key-label_add_class button").click()
@@ -152,12 +162,12 @@ def test_the_whole_journey_in_a_browser(app_factory, page, tmp_path):
         item = label_with_key(page, key)
         assert item in suggested  # the queue is the suggestions, in their order
         keyed[item] = {"1": "warm", "2": "cool"}[key]
-    page.keyboard.press("u")  # undo the last one, then label it again
+    page.keyboard.press("u")  # undo the last one: it comes back as the current image; label it again
+    wait_for_text(page, "Undid label of 1 image(s)")
     wait_ready(page)
     last = list(keyed)[-1]
     assert last not in {r["item_id"] for r in ws.store.labels()}
-    page.keyboard.press("2")
-    wait_ready(page)
+    assert label_with_key(page, "2") == last
     keyed[last] = "cool"
     labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
     for item, name in keyed.items():
