@@ -49,9 +49,9 @@ def app_factory(tmp_path):
     """Start apps on fresh workspaces; every one (and its worker) is stopped at teardown."""
     started: list[AppServer] = []
 
-    def make(workspace: Path | None = None, **env: str) -> AppServer:
+    def make(workspace: Path | None = None, args: list[str] | None = None, **env: str) -> AppServer:
         ws = workspace or tmp_path / f"ws{len(started)}"
-        server = AppServer(ws, ARTIFACTS / "logs" / tmp_path.name, extra_env=env)
+        server = AppServer(ws, ARTIFACTS / "logs" / tmp_path.name, extra_env=env, extra_args=args)
         started.append(server)
         server.start()
         return server

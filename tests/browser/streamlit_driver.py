@@ -75,10 +75,12 @@ def kill_worker(workspace: Path) -> int | None:
 class AppServer:
     """The app as a user starts it, in its own process group, on a free local port."""
 
-    def __init__(self, workspace: Path, log_dir: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, workspace: Path, log_dir: Path, extra_env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None):
         self.workspace = Path(workspace)
         self.log_dir = Path(log_dir)
         self.extra_env = extra_env or {}
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.starts = 0
@@ -95,7 +97,7 @@ class AppServer:
         log = open(self.log_dir / f"streamlit-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
+             "--server.address", "127.0.0.1", "--server.headless", "true", *self.extra_args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()
