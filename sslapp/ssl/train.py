@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from sslapp.ssl import ddp
-from sslapp.ssl.backbones import BACKBONES, RESNETS, VIT_SPECS, build_backbone
+from sslapp.ssl.backbones import BACKBONES, RESNETS, VIT_SPECS, build_backbone, is_backbone_name
 from sslapp.workspace import Workspace
 
 CHECKPOINT_VERSION = 1
@@ -272,7 +272,7 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
     main = dist_info.is_main
     if config.method not in METHODS:
         raise PretrainError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}.")
-    if config.backbone != "auto" and config.backbone not in BACKBONES:
+    if config.backbone != "auto" and not is_backbone_name(config.backbone):
         raise PretrainError(f"unknown backbone {config.backbone!r}; choose one of: auto, {', '.join(BACKBONES)}.")
     if config.epochs is not None and config.epochs < 1:
         raise PretrainError(f"--epochs must be at least 1 (got {config.epochs}).")
@@ -354,6 +354,7 @@ class _Loop:
         self.spec = self.method.view_spec(plan["train_size"])
         self.batch = int(plan["batch_size"])
         self.optimizer = build_optimizer(self.method, self.batch, config.lr)
+        self.clip_grad = float(self.method.optimizer_config().get("clip_grad") or 0.0)
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.model = self.method
@@ -683,6 +684,8 @@ class _Loop:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.method.on_after_backward(self.epoch)
+        if self.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.clip_grad)
         self.optimizer.step()
         total = int(self.total_epochs * (self.n // self.dist.world_size // self.batch))
         self.method.on_step_end(self.step, max(total, self.step + 1))
