@@ -243,15 +243,16 @@ def _undo(ws: Workspace) -> None:
 def _bulk_actions(ws: Workspace, m: MapData, ids: list[int], classes: list[dict]) -> None:
     """Actions run as button callbacks, before the rerun, so the map and grid show their effect at once."""
     names = [c["name"] for c in classes]
-    c1, c2, c3, c4, c5 = st.columns([2, 2, 1.4, 1.2, 0.8], vertical_alignment="bottom")
+    c1, c2 = st.columns(2, vertical_alignment="bottom")
     choice = c1.selectbox("Class", [*names, NEW_CLASS], key="explore_class", index=0 if names else None,
                           placeholder="Pick a class")
     c2.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
+    c3, c4, c5 = st.columns([1.4, 1.2, 0.8], vertical_alignment="bottom")
     c3.button(f"Label {len(ids)} selected", key="explore_apply_label", type="primary", disabled=not ids,
-              on_click=_apply_label, args=(ws, m))
+              on_click=_apply_label, args=(ws, m), width="stretch")
     c4.button("Remove labels", key="explore_remove_labels", disabled=not ids, on_click=_remove_labels,
-              args=(ws, m))
-    c5.button("Undo", key="explore_undo", on_click=_undo, args=(ws,))
+              args=(ws, m), width="stretch")
+    c5.button("Undo", key="explore_undo", on_click=_undo, args=(ws,), width="stretch")
     warn = st.session_state.pop("explore_warn", None)
     if warn:
         st.warning(warn)
