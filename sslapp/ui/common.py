@@ -10,6 +10,7 @@ import streamlit as st
 from sslapp.workspace import Workspace, WorkspaceError, child_workspace, open_workspace
 
 WORKSPACES_HOME = Path(os.environ.get("SSLAPP_HOME", "workspaces"))
+DEFAULT_WORKSPACE = "default"
 
 
 @st.cache_resource(show_spinner=False)
@@ -18,15 +19,15 @@ def _open_cached(path: str) -> Workspace:
 
 
 def current_workspace() -> Workspace | None:
-    """The workspace this browser session works in (from SSLAPP_WORKSPACE, the URL or the sidebar)."""
+    """The workspace this browser session works in: SSLAPP_WORKSPACE, the URL, the sidebar, or `default`."""
     path = os.environ.get("SSLAPP_WORKSPACE") or st.session_state.get("workspace_path")
     if path is None and "ws" in st.query_params:
         try:
             path = str(child_workspace(WORKSPACES_HOME, st.query_params["ws"]))
         except WorkspaceError:
             path = None
-    if path is None:
-        return None
+    if path is None:  # first visit: a default workspace, so the sample data is one click away
+        path = str(child_workspace(WORKSPACES_HOME, DEFAULT_WORKSPACE))
     st.session_state["workspace_path"] = path
     return _open_cached(path)
 
@@ -37,9 +38,13 @@ def workspace_picker() -> None:
         st.sidebar.caption(f"Workspace: `{os.environ['SSLAPP_WORKSPACE']}`")
         return
     WORKSPACES_HOME.mkdir(parents=True, exist_ok=True)
+    current_workspace()  # opens (or creates) the default on a first visit, so the picker shows it
     existing = sorted(p.name for p in WORKSPACES_HOME.iterdir() if (p / "sslapp.db").exists())
     current = st.session_state.get("workspace_path")
     current_name = Path(current).name if current else None
+    switched_to = st.session_state.pop("ws_switched_to", None)
+    if switched_to in existing:  # a workspace was just created: show it as the open one
+        st.session_state["ws_select"] = switched_to
     with st.sidebar:
         st.subheader("Workspace")
         if existing:
@@ -49,7 +54,7 @@ def workspace_picker() -> None:
             if choice and choice != current_name:
                 _switch(choice)
         with st.form("new_ws", clear_on_submit=True, border=False):
-            name = st.text_input("New workspace", placeholder="my-project")
+            name = st.text_input("New workspace", placeholder="my-project", key="ws_new_name")
             if st.form_submit_button("Create") and name:
                 _switch(name)
 
@@ -62,6 +67,7 @@ def _switch(name: str) -> None:
         return
     open_workspace(path, create=True)
     st.session_state["workspace_path"] = str(path)
+    st.session_state["ws_switched_to"] = name
     st.query_params["ws"] = name
     st.rerun()
 
