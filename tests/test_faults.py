@@ -117,9 +117,11 @@ def file_hashes(folder: Path, pattern: str) -> dict[str, str]:
 KILL_POINTS = ["setup", "training", "checkpoint-write", "training", "checkpoint-write"]
 
 
-def _checkpoint_count(ws, job_id: int) -> int:
+def _newest_checkpoint_id(ws, job_id: int) -> int:
+    """Id of the run's newest checkpoint row (old rows are pruned, so a count would stall)."""
     run = ws.store.run_for_job(job_id)
-    return len(ws.store.checkpoints(run["id"])) if run else 0
+    rows = ws.store.checkpoints(run["id"]) if run else []
+    return max((int(r["id"]) for r in rows), default=0)
 
 
 def _temp_checkpoints(ws) -> set[Path]:
@@ -132,8 +134,8 @@ def _wait_kill_point(ws, job_id: int, attempt: int, point: str, rng: random.Rand
     if point == "setup":
         delay = rng.uniform(0.0, 1.5)
     elif point == "training":
-        start = _checkpoint_count(ws, job_id)
-        wait_for(lambda: _checkpoint_count(ws, job_id) > start, what="a new checkpoint", timeout=180)
+        start = _newest_checkpoint_id(ws, job_id)
+        wait_for(lambda: _newest_checkpoint_id(ws, job_id) > start, what="a new checkpoint", timeout=180)
         delay = rng.uniform(0.0, 1.0)
     else:
         stale = _temp_checkpoints(ws)  # left by an earlier kill
@@ -157,7 +159,7 @@ def test_pretraining_survives_sigkill_at_random_points(tmp_path):
     cat = ws.store.class_id("cat", create=True)
     ws.store.set_labels(items[:4], cat)
     expected = label_map(ws)
-    epochs = 5
+    epochs = 8  # enough steps that no kill point can come after the end, even on a fast machine
     job_id = ws.store.enqueue_job("pretrain", {**TINY_PRETRAIN, "epochs": epochs, "checkpoint_every_s": 2.0})
     log = ws.job_log_path(job_id)
     seen: dict[str, str] = {}  # checkpoint file -> sha256 when first seen; files never change after
