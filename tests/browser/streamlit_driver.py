@@ -164,9 +164,17 @@ def open_page(page, app: AppServer, path: str = "", timeout: float = 60.0) -> No
 
 
 def nav(page, title: str, timeout: float = 60.0) -> None:
-    """Go to a page through the sidebar, as a user does (keeps the browser session)."""
+    """Go to a page through the sidebar, as a user does (keeps the browser session).
+
+    Waits for the address to change to the page's url_path (title in lower case; the default page
+    is "/") and for the page's own title, so the next step never acts on the previous page.
+    """
+    import re
+
+    path = "" if title.lower() == DEFAULT_PAGE else title.lower()
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
-    page.wait_for_url(lambda url: True)
+    page.wait_for_url(re.compile(rf"://[^/]+/{path}(\?.*)?$"), timeout=timeout * 1000)
+    page.locator('[data-testid="stMain"] h1').filter(has_text=title).first.wait_for(timeout=timeout * 1000)
     wait_ready(page, timeout)
 
 
