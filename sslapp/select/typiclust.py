@@ -51,8 +51,12 @@ class TypiClustStrategy(Strategy):
             c = int(clusters[idx])
             score = float(utilities[i, idx])
             if c in labelled_clusters:
-                reason = f"typical image of cluster {c} ({sizes[c]} images)"
+                reason = f"typical image of cluster {c} ({_images(sizes[c])})"
             else:
-                reason = f"most typical of cluster {c} ({sizes[c]} images, none labelled yet)"
+                reason = f"most typical of cluster {c} ({_images(sizes[c])}, none labelled yet)"
             out.append(Suggestion(int(idx), reason, score))
         return out
+
+
+def _images(n: int) -> str:
+    return f"{n} image" if n == 1 else f"{n} images"

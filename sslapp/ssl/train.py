@@ -429,6 +429,8 @@ class _Loop:
         run_dir = self.ws.checkpoints_dir / f"run-{self.rep.run_id}"
         path = run_dir / f"{tag}-e{self.epoch:04d}-s{self.step:07d}.pt"
         save_checkpoint_atomic(self._state(), path)
+        for stale in run_dir.glob("*.pt.tmp"):  # half-writes of a killed earlier attempt (one writer: rank 0)
+            stale.unlink(missing_ok=True)
         rel = str(path.relative_to(self.ws.root))
         if self.rep.run_id is not None:
             self.ws.store.add_checkpoint(self.rep.run_id, self.epoch, self.step, rel)

@@ -157,20 +157,28 @@ def _upcoming(ws: Workspace, queue: list[tuple[int, str]]) -> None:
             st.caption(f"#{item_id}", help=reason)
 
 
+def _add_class(ws: Workspace, existing: set[str]) -> None:
+    """Button callback: create the typed class and clear the box for the next one."""
+    name = st.session_state.get("label_new_class_name", "").strip()
+    if not name:
+        st.session_state["label_class_warn"] = "Type a class name first."
+    elif name in existing:
+        st.session_state["label_class_warn"] = f"A class named '{name}' already exists."
+    else:
+        ws.store.class_id(name, create=True)
+        st.session_state["label_new_class_name"] = ""
+
+
 def _classes_panel(ws: Workspace, classes: list[dict]) -> None:
     store = ws.store
     by_name = {c["name"]: c for c in classes}
     with st.expander("Classes: create, rename, merge, delete", expanded=not classes):
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        name = c1.text_input("New class", key="label_new_class_name", placeholder="e.g. cat")
-        if c2.button("Add class", key="label_add_class"):
-            if not name.strip():
-                st.warning("Type a class name first.")
-            elif name.strip() in by_name:
-                st.warning(f"A class named '{name.strip()}' already exists.")
-            else:
-                store.class_id(name, create=True)
-                st.rerun()
+        c1.text_input("New class", key="label_new_class_name", placeholder="e.g. cat")
+        c2.button("Add class", key="label_add_class", on_click=_add_class, args=(ws, set(by_name)))
+        warn = st.session_state.pop("label_class_warn", None)
+        if warn:
+            st.warning(warn)
         if not classes:
             return
         st.markdown(" · ".join(f"**{c['name']}** ({c['n_labels']})" for c in classes))
