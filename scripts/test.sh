@@ -9,4 +9,4 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "could not install chromium; browser tests will be skipped" >&2
 fi
 .venv/bin/ruff check sslapp tests benchmarks app.py
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@"

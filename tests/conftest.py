@@ -43,8 +43,20 @@ def _stray_workers() -> list[int]:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the other may still be running tests
+        return
     for pid in _stray_workers():
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`-n 2 --dist loadgroup`): browser tests run one after another on one worker
+    (each starts an app, a worker and chromium), and every other file stays on one worker so its
+    module-scoped fixtures (a shared export, a shared workspace) are built once."""
+    for item in items:
+        path = Path(str(item.fspath))
+        group = "browser" if path.parent.name == "browser" else path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
