@@ -53,6 +53,8 @@ def test_empty_workspace_offers_sample_data_and_it_arrives(page_ws):
     deadline = time.monotonic() + 10
     while not (page_ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert at.checkbox(key="sample_labels").value is False  # by default the user labels a handful
+    at.checkbox(key="sample_labels").check()
     button = next(b for b in at.button if b.label == "Load sample data")
     button.click()
     at.run()

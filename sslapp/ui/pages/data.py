@@ -79,12 +79,12 @@ def start_ingest(ws: Workspace, paths: list[str], labels_from_dirs: bool, cleanu
     return job_id
 
 
-def _load_sample(ws: Workspace) -> None:
+def _load_sample(ws: Workspace, with_labels: bool) -> None:
     folder = sample_data_dir()
     if not folder.is_dir():
         st.error(f"The sample data folder {folder} is missing; reinstall sslapp from a clone of the repository.")
         return
-    start_ingest(ws, [str(folder)], labels_from_dirs=True, cleanup=False, base=str(folder.parent))
+    start_ingest(ws, [str(folder)], labels_from_dirs=with_labels, cleanup=False, base=str(folder.parent))
 
 
 def _counts(ws: Workspace) -> dict[str, int]:
@@ -218,11 +218,15 @@ def render() -> None:
     if counts["items"] == 0 and not busy:
         with st.container(border=True):
             st.subheader("This workspace is empty")
-            st.write("Try sslapp right away with the bundled sample: 300 CIFAR-10 images in 10 labelled classes "
+            st.write("Try sslapp right away with the bundled sample: 300 CIFAR-10 images in 10 classes "
                      "(see sample_data/README.md for license and attribution). Or add your own images below.")
+            with_labels = st.checkbox(
+                "Also import its class labels", key="sample_labels",
+                help="Off: start unlabelled and label a handful yourself, as with your own images. "
+                     "On: every image comes labelled from its folder name, to check what sslapp reaches.")
             if st.button("Load sample data", type="primary", icon=":material/download_for_offline:",
                          key="load_sample"):
-                _load_sample(ws)
+                _load_sample(ws, with_labels)
                 st.rerun()
     with st.expander("Add images", expanded=counts["items"] == 0):
         _add_images(ws)
