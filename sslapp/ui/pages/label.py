@@ -238,10 +238,10 @@ def _suggest_panel(ws: Workspace) -> None:
         if c3.button("Suggest", key="label_suggest", type="primary"):
             ws.store.enqueue_job("suggest", {"budget": int(budget), "strategy": strategy})
             ensure_worker(ws)
-        _suggest_status(ws)
+        busy = bool(ws.store.jobs(kind="suggest", statuses=("queued", "running"), limit=1))
+        st.fragment(run_every=1.0 if busy else None)(_suggest_status)(ws)  # polls only while a job runs
 
 
-@st.fragment(run_every=1.0)
 def _suggest_status(ws: Workspace) -> None:
     jobs = ws.store.jobs(kind="suggest", limit=1)
     if not jobs:
