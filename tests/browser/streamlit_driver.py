@@ -205,6 +205,7 @@ def label_with_key(page, key: str) -> int:
     item = int(match.group(1))
     page.evaluate("() => { const a = document.activeElement;"  # keys go to the page, not to a text box
                   " if (a && ['INPUT', 'TEXTAREA'].includes(a.tagName)) a.blur(); }")
+    page.locator('[data-testid="stMain"] h1').first.click()  # the page, not the browser chrome, has focus
     page.keyboard.press(key)
     wait_for_text(page, f"#{item} → ")
     wait_ready(page)
