@@ -25,14 +25,14 @@ from sslapp.select import select  # noqa: E402
 
 
 def features_of(ws, provisional: bool = False) -> np.ndarray:
-    from sslapp.embed.embed import choose_model, encoder_features, load_model, provisional_features
+    from sslapp.embed.embed import provisional_features
+    from sslapp.features.service import best_embedding
     from sslapp.ingest.cache import read_cache
 
     rows = np.array([p[1] for p in ws.store.item_ids_and_cache_index()], np.int64)
-    choice = choose_model(ws, provisional=provisional)
-    if choice.source == "provisional":
+    if provisional:
         return provisional_features(read_cache(ws), rows, dim=64)  # as the label-efficiency bench
-    return encoder_features(load_model(ws, choice), read_cache(ws), rows)
+    return best_embedding(ws).features
 
 
 def run(features, y, strategy, options, checkpoints, round_size, seed):

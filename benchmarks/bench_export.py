@@ -26,7 +26,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.data import load_dataset, synthetic_images  # noqa: E402
+from benchmarks.data import load_dataset  # noqa: E402
+from sslapp.bench.data import synthetic_images  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,6 @@ TARGET_S = 0.5
 
 
 def build_workspace(n: int):
-    from sslapp.embed.embed import ModelChoice, save_embeddings
     from sslapp.embed.job import save_map
     from sslapp.workspace import open_workspace
 
@@ -39,8 +38,7 @@ def build_workspace(n: int):
     cluster = rng.integers(0, k, n).astype(np.int32)
     xy = (centres[cluster] + rng.normal(size=(n, 2))).astype(np.float32)
     ids = np.arange(1, n + 1)
-    emb = save_embeddings(ws, 1, ids, np.zeros((n, 2), np.float32), ModelChoice("provisional"))
-    save_map(ws, 1, ids, xy, cluster, {"embeddings_artifact_id": emb, "k": k, "method": "kmeans",
+    save_map(ws, 1, ids, xy, cluster, {"k": k, "method": "kmeans",
                                         "provisional": True, "source": "provisional", "encoder_artifact_id": None,
                                         "n_items": n, "max_item_id": n})
     cat, dog = ws.store.class_id("cat", create=True), ws.store.class_id("dog", create=True)

@@ -29,7 +29,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.data import load_dataset, workspace_from_arrays  # noqa: E402
+from benchmarks.data import load_dataset  # noqa: E402
+from sslapp.bench.data import workspace_from_arrays  # noqa: E402
 
 
 @torch.no_grad()

@@ -27,7 +27,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.data import load_dataset, synthetic_images, workspace_from_arrays  # noqa: E402
+from benchmarks.data import load_dataset  # noqa: E402
+from sslapp.bench.data import synthetic_images, workspace_from_arrays  # noqa: E402
 
 
 def _model(backbone: str):

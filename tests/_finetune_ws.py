@@ -47,5 +47,7 @@ def make_workspace(root, per_class: int = 20, labels_per_class: dict[str, int] |
     encoder = Encoder(EncoderConfig("resnet18-std", CACHE, CACHE, method="simclr"))
     save_encoder(encoder, ws.checkpoints_dir / "encoder.safetensors")
     run = ws.store.create_run("pretrain", {"method": "simclr"})
-    ws.store.add_artifact("encoder", "checkpoints/encoder.safetensors", {"method": "simclr"}, run)
+    ws.store.add_artifact("encoder", "checkpoints/encoder.safetensors", {"method": "simclr",
+                                                                      "backbone": "resnet18-std"}, run)
+    ws.store.set_setting("features.starts", [])  # this encoder is the only candidate: tests know its features
     return ws, truth

@@ -44,13 +44,14 @@ def test_tiny_run_with_seconds_of_pretraining_gives_json_of_the_documented_shape
     assert code == 0, err
     data = json.loads(out)
     assert set(data) == {"results", "baselines", "pretrain"}
-    assert set(data["pretrain"]) == {"method", "seconds"} and "simclr" in data["pretrain"]["method"]
+    assert set(data["pretrain"]) == {"method", "seconds", "epochs"} and "simclr" in data["pretrain"]["method"]
+    assert {r["embedding"] for r in data["results"]} == {"app"}  # the app's own choice by default
     rows = {(r["strategy"], r["budget"]): r for r in data["results"]}
     assert set(rows) == {("auto", 6), ("auto", 12), ("random", 6), ("random", 12)}
     for (strategy, budget), r in rows.items():
         assert r["labels"] == budget and 0.0 <= r["accuracy"] <= 1.0
         assert ("accuracy_std" in r) == (strategy == "random")  # random is averaged over 3 seeds
-        assert set(r) <= {"strategy", "budget", "labels", "accuracy", "accuracy_std"}
+        assert set(r) <= {"embedding", "strategy", "budget", "labels", "accuracy", "accuracy_std"}
     names = {b["name"] for b in data["baselines"]}
     assert {"raw-pixels-random", "raw-pixels-typical", "embeddings-rf-random", "embeddings-rf-auto"} <= names
     for b in data["baselines"]:

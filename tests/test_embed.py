@@ -12,7 +12,7 @@ from embed_helpers import make_workspace
 from sklearn.metrics import adjusted_rand_score
 
 from sslapp.embed.clusters import cluster, hdbscan, kmeans
-from sslapp.embed.embed import choose_model, load_npz, provisional_features
+from sslapp.embed.embed import load_npz, provisional_features
 from sslapp.embed.maps import load_map, map_status
 from sslapp.embed.umap_map import fit_map
 
@@ -56,40 +56,57 @@ def test_provisional_features_separate_colours(tmp_path):
     assert adjusted_rand_score(y, kmeans(f, k=3).labels) > 0.9
 
 
-def test_embed_job_provisional_then_encoder(tmp_path):
-    """The real job end to end (UMAP path): files, artifacts, clusters; then a newer encoder makes it stale."""
+def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
+    """The real job end to end (UMAP path): a pixel map first, then the chosen encoder's map; a newer
+    encoder makes it stale, and once labels measure it better, the next job uses it."""
     from sslapp.cli.common import run_job_in_foreground
+    from sslapp.features.service import CHOICE_SETTING
     from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
 
     ws, truth = make_workspace(tmp_path, per_class=40)
-    assert choose_model(ws).source == "provisional"
     job = run_job_in_foreground(ws, "embed", {})
     assert job["status"] == "done", job["error"]
     r = job["result"]
-    assert r["provisional"] and r["source"] == "provisional" and r["layout"] == "umap" and r["n_items"] == 120
-    emb = ws.store.latest_artifact("embeddings")
-    assert emb["meta"]["source"] == "provisional" and emb["meta"]["n_items"] == 120
-    data = load_npz(ws.root / emb["path"])
-    assert data["features"].shape[0] == 120 and set(data["item_ids"]) == {i for i, _ in ws.store.item_ids_and_cache_index()}
+    assert not r["provisional"] and r["source"] == "encoder" and r["layout"] == "umap" and r["n_items"] == 120
+    maps = ws.store.artifacts("map")
+    assert [m["meta"]["provisional"] for m in maps] == [False, True]  # newest first: pixels came first
+    starts = {a["meta"]["start"]: a for a in ws.store.artifacts("encoder")}
+    assert set(starts) == {"imagenet", "patches"}
+    chosen = starts["imagenet"]  # colour images and no labels yet: the ImageNet start, by the measured prior
+    assert r["encoder_artifact_id"] == chosen["id"]
+    embs = {a["meta"]["encoder_artifact_id"]: a for a in ws.store.artifacts("embeddings")}
+    assert set(embs) == {chosen["id"], starts["patches"]["id"]}  # every candidate embedded once
+    data = load_npz(ws.root / embs[chosen["id"]]["path"])
+    assert data["features"].shape == (120, 1280)
+    assert set(data["item_ids"]) == {i for i, _ in ws.store.item_ids_and_cache_index()}
     m = load_map(ws)
-    assert m.meta["embeddings_artifact_id"] == emb["id"] and m.meta["provisional"] is True
+    assert m.meta["encoder_artifact_id"] == chosen["id"]
+    assert m.meta["embedding_name"] == "ImageNet EfficientNet-Lite0 (frozen)"
     assert m.xy.shape == (120, 2) and np.isfinite(m.xy).all()
     y = [truth[ws.store.item(int(i))["source"]] for i in m.item_ids]
-    assert m.meta["k"] == 3 and adjusted_rand_score(y, m.cluster) > 0.9
+    assert m.meta["k"] == 3 and adjusted_rand_score(y, m.cluster) > 0.9, adjusted_rand_score(y, m.cluster)
     assert not map_status(ws, m.artifact).stale
+    assert ws.store.get_setting(CHOICE_SETTING)["encoder_artifact_id"] == chosen["id"]
+    patches = chosen  # below: the chosen start
 
-    # a trained encoder appears: the map turns stale, and the next job uses the encoder
+    # a trained encoder appears: the map says so; with no labels to measure it, the start stays in use
     enc = Encoder(EncoderConfig(backbone="resnet18-std", input_size=16, train_size=16))
     save_encoder(enc, ws.checkpoints_dir / "enc.safetensors")
-    enc_id = ws.store.add_artifact("encoder", "checkpoints/enc.safetensors", {})
+    enc_id = ws.store.add_artifact("encoder", "checkpoints/enc.safetensors", {"method": "simclr"}, run_id=None)
     assert any("newer encoder" in s for s in map_status(ws, m.artifact).stale_reasons)
     job = run_job_in_foreground(ws, "embed", {"clusters": "hdbscan"})
     assert job["status"] == "done", job["error"]
     meta = load_map(ws).meta
-    assert meta["source"] == "encoder" and meta["encoder_artifact_id"] == enc_id and not meta["provisional"]
-    assert meta["method"] == "hdbscan"
+    assert meta["encoder_artifact_id"] == patches["id"] and meta["method"] == "hdbscan"
+    choice = ws.store.get_setting(CHOICE_SETTING)
+    assert {c["encoder_artifact_id"] for c in choice["candidates"]} == {*(a["id"] for a in starts.values()), enc_id}
+    assert "nothing can be measured" in choice["reason"]
+    # the user pins the new encoder: it is used, and its features are cached at its width
+    ws.store.set_setting("features.pinned", enc_id)
+    job = run_job_in_foreground(ws, "embed", {})
+    assert load_map(ws).meta["encoder_artifact_id"] == enc_id
     assert load_npz(ws.root / ws.store.latest_artifact("embeddings")["path"])["features"].shape == (120, 512)
-    assert len(list(ws.embeddings_dir.glob("map-*.npz"))) == 2  # versioned, the old map is kept
+    assert len(list(ws.embeddings_dir.glob("map-*.npz"))) == 4  # versioned: every map is kept
 
 
 def test_embed_cli_json_and_errors(tmp_path):
@@ -98,7 +115,8 @@ def test_embed_cli_json_and_errors(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
-    assert r["k"] == 2 and r["n_items"] == 12 and r["layout"] == "pca" and r["provisional"]
+    assert r["k"] == 2 and r["n_items"] == 12 and r["layout"] == "pca" and not r["provisional"]
+    assert r["embedding_name"]  # the map says which embedding it shows
     bad = subprocess.run([*cmd[:-2], "--k", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--k" in bad.stderr
     empty = subprocess.run([sys.executable, "-m", "sslapp", "embed", str(tmp_path / "nothing")],

@@ -13,6 +13,7 @@ APP = "from sslapp.ui.pages import explore\nexplore.render()\n"
 def page(tmp_path, monkeypatch):
     ws, truth = make_workspace(tmp_path, per_class=4)  # 12 images: the map uses PCA, no UMAP compile
     monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
+    ws.store.set_setting("features.starts", ["patches"])  # fast; the ImageNet start has its own tests
     return ws, truth
 
 
@@ -34,7 +35,7 @@ def test_selection_from_session_state_is_labelled_in_one_action_and_undone(page)
     ws, truth = page
     assert run_job_in_foreground(ws, "embed", {"k": 3})["status"] == "done"
     at = run(AppTest.from_string(APP))
-    assert any("provisional" in w.value for w in at.warning)
+    assert any("**Embedding:** patch dictionary of your images" in m.value for m in at.markdown)
     assert any("Select points on the map" in i.value for i in at.info)  # nothing selected: a hint, no crash
     assert at.button(key="explore_apply_label").disabled
 

@@ -188,7 +188,12 @@ def test_model_json_and_labels_complete(built):
     assert m["classes"] == CLASSES and m["kind"] == "classifier" and m["sslapp_version"] == __version__
     assert m["input"]["size"] == 24 and m["input"]["shape"] == ["batch", 3, 24, 24]
     assert m["normalisation"]["mean"] == [0.485, 0.456, 0.406] and m["normalisation"]["resize_to"] == 32
-    assert m["preprocessing"]["resample"] == "bicubic" and len(m["preprocessing"]["steps"]) >= 6
+    assert m["preprocessing"]["resample"] == "bicubic" and m["preprocessing"]["jpeg_draft_min_side"] == 48
+    from sslapp.ingest import decode
+
+    canonical = decode.describe(24)["steps"]  # stated by the module that does it, not restated
+    assert m["preprocessing"]["steps"][:len(canonical)] == canonical
+    assert m["labels"]["propagate_threshold"] == 0.9
     assert m["backbone"] == "resnet18-std" and m["ssl_method"] == "simclr"
     assert m["estimated_accuracy"]["mean"] == 0.8 and m["estimated_accuracy"]["std"] == 0.05
     assert m["training_data"]["items_in_workspace"] == 16 and m["training_data"]["n_labels"] == 12
@@ -199,7 +204,10 @@ def test_model_json_and_labels_complete(built):
     assert set(m["files"]) == expected_files
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert on_disk - expected_files == {p for p in on_disk if p.startswith("imagefolder/")} | {"model.json"}
-    assert all(v < 1e-4 for v in m["verified_max_abs_diff"].values())
+    check = m["verification"]  # every model file, safetensors included, on real cached images
+    assert check["inputs"] == "workspace images" and check["note"] is None and check["n_inputs"] == 3
+    assert set(check["max_abs_diff"]) == {f for f in expected_files if f.endswith((".onnx", ".pt", ".safetensors"))}
+    assert all(v < 1e-4 for v in check["max_abs_diff"].values())
     assert not [p for p in on_disk if p.endswith((".pkl", ".pth", ".pickle"))]
     # labels: user, imported and (confident only) propagated rows
     rows = list(csv.DictReader(open(out / "labels.csv", encoding="utf-8")))
@@ -218,6 +226,7 @@ def test_model_json_and_labels_complete(built):
     assert sorted(tree) == CLASSES and sum(map(len, tree.values())) == 12 and len(tree["dog"]) == 5
     readme = (out / "README.md").read_text()
     assert "80.0% ± 5.0%" in readme and "predict_onnx.py" in readme and "ort.InferenceSession" in readme
+    assert "3 cached workspace images" in readme and "confidence >= 0.9" in readme and "$" not in readme
 
 
 def test_existing_out_dir_needs_overwrite(built, tmp_path, capsys):
@@ -292,6 +301,8 @@ def test_encoder_only(tmp_path, capsys):
     assert "--encoder-only" in capsys.readouterr().err and not (tmp_path / "out").exists()
     m = export_workspace(ws, tmp_path / "out", formats="onnx,safetensors", encoder_only=True)
     assert m["kind"] == "encoder" and m["classes"] == [] and m["estimated_accuracy"] is None
+    assert m["labels"]["propagate_threshold"] is None  # no classifier: no machine guesses in the labels
+    assert "No `propagated` rows" in (tmp_path / "out" / "README.md").read_text()
     assert set(read_manifest(tmp_path / "out")["files"]) == {"encoder.onnx", "encoder.safetensors", "labels.csv",
                                                            "labels.json", "README.md"}
     import onnxruntime as ort
@@ -341,6 +352,48 @@ def test_full_disk_leaves_no_complete_looking_export(built, tmp_path, capsys):
     assert before == {p.name: p.read_bytes() for p in previous.iterdir() if p.suffix in (".json", ".csv")}
 
 
+def test_unreadable_cache_check_says_it_used_noise(built, tmp_path, monkeypatch):
+    """A damaged cache does not block an export, but the manifest, card and log say what was checked."""
+    from sslapp.export.export import export_workspace
+    from sslapp.ingest import cache
+
+    def damaged(ws):
+        raise cache.CacheError("the cache was damaged")
+
+    monkeypatch.setattr(cache, "read_cache", damaged)
+    said: list[str] = []
+    m = export_workspace(built["ws"], tmp_path / "out", formats="safetensors", progress=said.append)
+    check = m["verification"]
+    assert check["inputs"] == "random noise" and "CacheError: the cache was damaged" in check["note"]
+    assert set(check["max_abs_diff"]) == {"classifier.safetensors", "encoder.safetensors"}
+    assert any(s.startswith("warning:") and "random noise" in s for s in said)
+    assert "random-noise inputs, not workspace images" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_unfaithful_safetensors_fails_the_export(built, tmp_path, monkeypatch):
+    """The safetensors file is loaded back and checked like the others: a wrong one stops the export."""
+    import copy
+
+    import torch
+
+    from sslapp.export import export as export_mod
+    from sslapp.export.export import export_workspace
+    from sslapp.export.manifest import ExportError
+
+    real = export_mod.write_safetensors
+
+    def off_by_one(module, path):
+        bad = copy.deepcopy(module)
+        with torch.no_grad():
+            next(bad.parameters()).add_(1.0)
+        real(bad, path)
+
+    monkeypatch.setattr(export_mod, "write_safetensors", off_by_one)
+    with pytest.raises(ExportError, match="classifier.safetensors disagrees with the torch model"):
+        export_workspace(built["ws"], tmp_path / "out", formats="safetensors")
+    assert list(tmp_path.iterdir()) == []  # no partial folder left
+
+
 def test_real_finetune_job_predictions_match_export(tmp_path):
     """The journey: the finetune job stores the predictions the app shows; `predict` on the files agrees."""
     from sslapp.cli.common import run_job_in_foreground
@@ -364,8 +417,9 @@ def test_real_finetune_job_predictions_match_export(tmp_path):
 def test_imagefolder_names_are_safe_and_export_names_stay_inside(tmp_path):
     from _export_ws import make_images
 
+    from sslapp.export.imagefolder import write_imagefolder
     from sslapp.export.job import export_target
-    from sslapp.export.labels import label_rows, write_imagefolder
+    from sslapp.export.labels import label_rows
     from sslapp.export.manifest import ExportError
     from sslapp.ingest.ingest import ingest
     from sslapp.workspace import open_workspace

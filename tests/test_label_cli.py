@@ -9,6 +9,8 @@ import sys
 
 from embed_helpers import make_workspace
 
+from sslapp.export.labels import FIELDS
+
 
 def sslapp(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sslapp", *args], capture_output=True, text=True, timeout=60)
@@ -49,14 +51,21 @@ def test_import_reports_bad_rows_keeps_good_ones_and_round_trips(tmp_path):
     out = sslapp("labels", str(ws.root), "--export", str(tmp_path / "out.csv"), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["labels"] == 3
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
-    assert rows[0].keys() == {"item_id", "source_path", "class", "label_source"}
-    assert {r["source_path"]: r["class"] for r in rows} == {items[0]["source"]: "cat", items[1]["source"]: "dog",
-                                                           items[3]["source"]: "cat"}
+    assert tuple(rows[0]) == FIELDS  # the one schema, the same as an export's labels.csv
+    assert {r["path"]: r["class"] for r in rows} == {items[0]["source"]: "cat", items[1]["source"]: "dog",
+                                                    items[3]["source"]: "cat"}
+    assert {r["source"] for r in rows} == {"imported"}
     assert sslapp("labels", str(ws.root), "--export", str(tmp_path / "out.json")).returncode == 0
-    assert len(json.loads((tmp_path / "out.json").read_text())) == 3
+    as_json = json.loads((tmp_path / "out.json").read_text())
+    assert [{k: "" if v is None else str(v) for k, v in r.items()} for r in as_json] == rows
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
     ws.store.remove_labels([items[0]["id"], items[1]["id"], items[3]["id"]])
+    # a machine guess (an export's `propagated` row) is left out, never imported as a person's label
+    with (tmp_path / "out.csv").open("a", encoding="utf-8") as f:
+        f.write(f"{items[5]['id']},{items[5]['source']},dog,propagated,0.97,,\n")
     out = sslapp("label", str(ws.root), "--csv", str(tmp_path / "out.csv"), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["labelled"] == 3, out.stderr
+    assert json.loads(out.stdout)["propagated_left_out"] == 1 and "left out 1 row" in out.stderr
     assert {r["item_id"]: r["class_name"] for r in ws.store.labels()} == {
         items[0]["id"]: "cat", items[1]["id"]: "dog", items[3]["id"]: "cat"}
 

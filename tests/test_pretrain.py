@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.data import synthetic_images, workspace_from_arrays
+from sslapp.bench.data import synthetic_images, workspace_from_arrays
 from sslapp.ssl.methods import METHODS
 from sslapp.ssl.probe import collapse_std, knn_accuracy
 from sslapp.ssl.train import PretrainError, load_checkpoint, pretrain

@@ -3,14 +3,23 @@ and two real processes writing labels at the same time."""
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
+import re
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from sslapp.jobs.states import ACTIVE_JOB_STATES, FINAL_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.store import Store
 from sslapp.store.db import MIGRATIONS
 from sslapp.workspace import open_workspace
+
+# sha256 of each released migration: a workspace written by an older sslapp only opens if these stay as they were.
+RELEASED_MIGRATIONS = ["9f773e8a01f1b9a57b713a27e8480402b649d4cdc90c247aa536c5b1e740ce4d"]
 
 
 def _items(store: Store, n: int, start: int = 0) -> list[int]:
@@ -109,3 +118,71 @@ def test_two_processes_label_at_once_and_nothing_is_lost(tmp_path):
     assert len(labels) == 400
     assert ws.store.label_counts() == {"a": 200, "b": 200}
     assert len(ws.store.label_history(limit=1000)) == 400
+
+
+def test_released_migrations_are_never_edited():
+    assert len(MIGRATIONS) >= len(RELEASED_MIGRATIONS)
+    for number, digest in enumerate(RELEASED_MIGRATIONS):
+        assert hashlib.sha256(MIGRATIONS[number].encode()).hexdigest() == digest, (
+            f"migration {number + 1} was released; append a new migration instead of editing it")
+
+
+def test_a_database_written_by_the_first_schema_opens_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)  # written by hand, as the first release left it: no Store involved
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO items(source, sha256, width, height, cache_index, added_at) "
+                 "VALUES('a.png', 'ab', 8, 8, 0, 1.0)")
+    conn.execute("INSERT INTO classes(name, created_at) VALUES('cat', 1.0)")
+    conn.execute("INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(1, 1, 'user', 1.0)")
+    conn.execute("INSERT INTO jobs(kind, status, created_at) VALUES('embed', 'paused', 1.0)")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.schema_version() == len(MIGRATIONS)
+    assert store.label_counts() == {"cat": 1} and store.items()[0]["label"] == "cat"
+    assert store.resume_job(1) and store.job(1)["status"] == JobState.QUEUED
+
+
+def test_table_groups_share_one_transaction(tmp_path):
+    store = Store(tmp_path / "t.db")
+    with pytest.raises(RuntimeError), store.transaction():
+        _items(store, 2)
+        store.enqueue_job("embed")
+        store.set_setting("x", 1)
+        raise RuntimeError("roll it all back")
+    assert store.count_items() == 0 and store.jobs() == [] and store.get_setting("x") is None
+
+
+def test_job_states_through_the_queue(tmp_path):
+    store = Store(tmp_path / "q.db")
+    a, b = store.enqueue_job("embed"), store.enqueue_job("embed")
+    assert store.request_job_stop(a, "pause") and store.job_status(a) == JobState.PAUSED
+    assert store.claim_job(b, pid=1)["status"] == JobState.RUNNING
+    assert store.request_job_stop(b, "cancel") and store.job_status(b) == JobState.CANCELLING
+    assert type(store.job_status(b)) is str  # stored as plain text, not an enum repr
+    assert [j["id"] for j in store.jobs(statuses=ACTIVE_JOB_STATES)] == [b]
+    store.finish_job(b, JobState.CANCELLED)
+    assert store.job_status(b) == "cancelled" and store.job_status(b) in FINAL_JOB_STATES
+    assert all(store.resume_job(j) for j in (a, b)) and {store.job_status(j) for j in (a, b)} == {"queued"}
+    assert set(RESUMABLE_JOB_STATES) == {"paused", "interrupted", "failed", "cancelled"}
+    assert {str(s) for s in JobState} == {"queued", "running", "pausing", "cancelling", "paused", "cancelled",
+                                          "done", "failed", "interrupted"}
+
+
+def test_old_import_paths_and_constants_still_work():
+    from sslapp.store import db
+    assert tuple(db.ACTIVE_JOB_STATES) == ("queued", "running", "cancelling", "pausing")
+    assert tuple(db.FINAL_JOB_STATES) == ("done", "failed", "cancelled")
+    LABEL_SOURCES, BUSY_TIMEOUT_MS = db.LABEL_SOURCES, db.BUSY_TIMEOUT_MS
+    assert LABEL_SOURCES == ("user", "imported", "propagated") and BUSY_TIMEOUT_MS == 60_000
+
+
+def test_only_the_store_imports_sqlite3_and_job_states_stay_light():
+    root = Path(__file__).resolve().parents[1] / "sslapp"
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.parent.name != "store" and re.search(r"^\s*(import|from)\s+sqlite3\b", p.read_text(), re.M)]
+    assert offenders == []
+    code = "import sys, sslapp.jobs.states; assert not {'sqlite3', 'torch'} & set(sys.modules), sys.modules.keys()"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root.parent)

@@ -42,6 +42,7 @@ def workspace(tmp_path):
             Image.fromarray(a).save(root / f"{name}{i}.png")
     ws = open_workspace(tmp_path / "ws", cache_size=16)
     ingest(ws, [str(root)], base=str(root), workers=1)
+    ws.store.set_setting("features.starts", ["patches"])  # fast; the ImageNet start has its own tests
     return ws
 
 
@@ -64,32 +65,33 @@ def test_suggest_json_never_repeats_labelled_or_skipped_items(workspace):
     assert all(r["strategy"] == "margin" and r["reason"].startswith("model unsure") for r in rows)
     taken = {by_source[s] for s in ("red0.png", "green0.png", "blue0.png", "red1.png", "green1.png")}
     assert not taken & {r["item_id"] for r in rows}
-    assert "provisional" in out.stderr  # no embeddings yet: said so, and still suggested
+    assert "patch dictionary" in out.stderr  # which embedding, and why, is said
     assert [s["item_id"] for s in ws.store.open_suggestions()] == [r["item_id"] for r in rows]
 
 
-def test_suggest_uses_the_embeddings_artifact_and_flags_stale_or_missing(workspace, capsys):
-    from sslapp.embed.embed import ModelChoice, save_embeddings
+def test_suggest_uses_the_chosen_embedding_and_extends_it_to_new_images(workspace, tmp_path, capsys):
+    from sslapp.features.service import CHOICE_SETTING
+    from sslapp.ingest.ingest import ingest
 
     ws = workspace
-    ids = [r["id"] for r in ws.store.items()]
-    rng = np.random.default_rng(1)
-    # A (fake) trained encoder's embeddings covering all but the last image.
-    enc = ws.store.add_artifact("encoder", "checkpoints/enc.safetensors", {})
-    save_embeddings(ws, 1, ids[:-1], rng.normal(size=(len(ids) - 1, 8)).astype(np.float32),
-                    ModelChoice("encoder", ws.store.artifacts("encoder")[0]))
     out = sslapp_here(capsys, "suggest", str(ws.root), "--budget", "50", "--strategy", "typiclust", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
-    assert len(rows) == len(ids) - 1 and ids[-1] not in {r["item_id"] for r in rows}
-    assert "1 images were added after the last embedding" in out.stderr
-    assert "only 44 images" in out.stderr
-    assert "older model" not in out.stderr
-    ws.store.add_artifact("encoder", "checkpoints/enc2.safetensors", {})
-    out = sslapp_here(capsys, "suggest", str(ws.root), "--budget", "3")
+    assert len(rows) == 45 and "only 45 images" in out.stderr
+    choice = ws.store.get_setting(CHOICE_SETTING)
+    emb = ws.store.latest_artifact("embeddings")
+    assert emb["meta"]["encoder_artifact_id"] == choice["encoder_artifact_id"] and emb["meta"]["n_items"] == 45
+    # one more image: its features are added to the cache (not recomputed for all), and it can be suggested
+    extra = tmp_path / "more"
+    extra.mkdir()
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(extra / "white.png")
+    ingest(ws, [str(extra)], base=str(extra), workers=1)
+    out = sslapp_here(capsys, "suggest", str(ws.root), "--budget", "46", "--json")
     assert out.returncode == 0, out.stderr
-    assert f"older model (encoder {enc}" in out.stderr
-    assert len(out.stdout.strip().splitlines()) == 3 and "most typical of cluster" in out.stdout
+    assert len(json.loads(out.stdout)) == 46
+    grown = ws.store.latest_artifact("embeddings")
+    assert grown["id"] != emb["id"] and grown["meta"]["n_items"] == 46
+    assert not (ws.root / emb["path"]).exists()  # the smaller cache file was replaced
 
 
 def test_suggest_bad_input(tmp_path, workspace):

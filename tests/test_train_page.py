@@ -32,7 +32,7 @@ def test_empty_workspace_explains_what_is_missing(tmp_path, monkeypatch):
     at = _app()
     assert not at.exception
     text = _texts(at)
-    assert "at least 2 classes" in text and "pretrain first" in text
+    assert "at least 2 classes" in text and "**Embedding:** not chosen yet" in text
     assert next(b for b in at.button if b.label == "Train").disabled
 
 
@@ -49,7 +49,7 @@ def test_train_button_runs_a_job_and_shows_honest_results(trained_page):
     assert not at.exception
     text = _texts(at)
     assert "Only one label for **blue**" in text  # flagged before training
-    assert "older than the newest encoder" in text  # no embeddings from this encoder yet
+    assert "**Embedding:** not chosen yet" in text  # the worker has not measured one yet
     worker = threading.Thread(target=run_worker, args=(ws,),
                               kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
     worker.start()
@@ -71,6 +71,7 @@ def test_train_button_runs_a_job_and_shows_honest_results(trained_page):
     text = _texts(at)
     assert "from 7 labels" in text and "not a test accuracy" in text
     assert "Only one label for 'blue'" in text  # the run's own warning
+    assert "**Embedding:** SimCLR resnet18-std" in text  # which embedding, measured or chosen
     assert at.get("plotly_chart"), "confusion matrix missing"
     frames = at.dataframe
     per_class = next(f.value for f in frames if "recall" in f.value.columns)

@@ -99,44 +99,76 @@ def prepare_workspace(images_dir: Path, truth_map: dict[str, str], workspace: Pa
     return ws, Truth(item_ids, y, classes)
 
 
-def pretrain_and_embed(ws, minutes: float, seed: int, say: Say, method: str = "simclr",
-                       reuse_encoder: bool = False) -> tuple[np.ndarray, dict]:
-    """Features for every item (ordered by item id) and {"method", "seconds"} of the pretraining.
 
-    `reuse_encoder`: a workspace kept from an earlier run (--workspace) keeps its encoder, so other
-    strategies can be compared on the same embeddings without pretraining again.
-    """
-    from sslapp.embed.embed import choose_model, encoder_features, load_model, provisional_features
+
+EMBEDDINGS = ("app", "pixels", "patches", "imagenet", "ssl", "continued")
+
+
+def _pretrained(ws, config: dict, say: Say) -> tuple[dict, dict]:
+    """Run one pretraining in the workspace; (its newest encoder artifact, info)."""
+    from sslapp.ssl.train import pretrain
+
+    started = time.monotonic()
+    say(f"pretraining {config.get('method')} {config.get('backbone', 'auto')} for {config['minutes']:g} min"
+        + (f" from {config['init']}" if config.get("init") else ""))
+    summary = pretrain(ws, {**config, "probe": False})
+    run_arts = [a for a in ws.store.artifacts("encoder", limit=100_000) if a.get("run_id") == summary.get("run_id")]
+    if not run_arts:
+        raise BenchError("pretraining finished without saving an encoder; give it more minutes")
+    seconds = round(time.monotonic() - started, 1)
+    say(f"pretrained {summary.get('backbone')} for {summary.get('epochs')} epochs ({seconds:.0f}s)")
+    return run_arts[0], {"method": f"{summary.get('method')} {summary.get('backbone', '')}".strip(),
+                         "epochs": summary.get("epochs"), "seconds": seconds}
+
+
+def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say, method: str = "simclr",
+                   reuse_encoder: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
+    """{kind: features} for every item (store order), the pretraining info, and for "app" the candidates
+    the app chooses among, with the prior it uses before labels: {"features", "names", "prior"}."""
+    from sslapp.embed.embed import provisional_features
+    from sslapp.features.choose import is_grayscale, prior_index
+    from sslapp.features.service import describe, encoders, ensure_starting_encoders, features_for
     from sslapp.ingest.cache import read_cache
 
     pairs = ws.store.item_ids_and_cache_index()
     rows = np.array([p[1] for p in pairs], np.int64)
-    started = time.monotonic()
-    existing = ws.store.latest_artifact("encoder")
-    if reuse_encoder and minutes > 0 and existing is not None:
-        run = ws.store.run(existing["run_id"]) if existing.get("run_id") else None
-        elapsed = ((run or {}).get("summary") or {}).get("elapsed_s")
-        meta = existing.get("meta") or {}
-        feats = encoder_features(load_model(ws, choose_model(ws)), read_cache(ws), rows)
-        say(f"reusing encoder {existing['path']} ({meta.get('method')}, {meta.get('epoch')} epochs)")
-        return feats, {"method": f"{meta.get('method', '?')} {meta.get('backbone', '')} (reused)".strip(),
-                       "seconds": elapsed}
-    if minutes <= 0:
-        say(f"no pretraining (--pretrain-minutes 0): provisional pixel embedding (PCA-{PROVISIONAL_DIM})")
-        feats = provisional_features(read_cache(ws), rows, dim=PROVISIONAL_DIM, seed=seed)
-        return feats, {"method": f"none (provisional pixel embedding, PCA-{PROVISIONAL_DIM})", "seconds": round(time.monotonic() - started, 1)}
-    from sslapp.ssl.train import pretrain
-
-    say(f"pretraining {method} for {minutes:g} min")
-    summary = pretrain(ws, {"method": method, "minutes": float(minutes), "seed": seed, "probe": False})
-    seconds = round(time.monotonic() - started, 1)
-    choice = choose_model(ws)
-    if choice.source == "provisional":
-        raise BenchError("pretraining finished without saving an encoder; give it more minutes")
-    feats = encoder_features(load_model(ws, choice), read_cache(ws), rows)
-    say(f"pretrained {summary.get('backbone')} for {summary.get('epochs')} epochs ({seconds:.0f}s); embedded")
-    return feats, {"method": f"{summary.get('method', method)} {summary.get('backbone', '')}".strip(),
-                   "seconds": seconds}
+    out: dict[str, np.ndarray] = {}
+    info: dict[str, Any] = {"method": "none", "seconds": 0.0}
+    ensure_starting_encoders(ws, seed=seed)
+    starts = {(a.get("meta") or {}).get("start"): a for a in encoders(ws)}
+    ssl_art = None
+    if minutes > 0 and ("ssl" in kinds or "app" in kinds):
+        runs = [a for a in encoders(ws) if a.get("run_id") is not None
+                and (a.get("meta") or {}).get("init") != "imagenet"]
+        if reuse_encoder and runs:
+            ssl_art = runs[-1]
+            info = {"method": f"{(ssl_art.get('meta') or {}).get('method')} (reused)", "seconds": None}
+            say(f"reusing encoder {ssl_art['path']}")
+        else:
+            ssl_art, info = _pretrained(ws, {"method": method, "minutes": float(minutes), "seed": seed}, say)
+    for kind in kinds:
+        if kind == "pixels":
+            out[kind] = provisional_features(read_cache(ws), rows, dim=PROVISIONAL_DIM, seed=seed)
+        elif kind in ("patches", "imagenet"):
+            if kind not in starts:
+                raise BenchError(f"the {kind} start is not available here")
+            out[kind] = features_for(ws, starts[kind]).features
+        elif kind == "ssl" and ssl_art is not None:
+            out[kind] = features_for(ws, ssl_art).features
+        elif kind == "continued":
+            art, cinfo = _pretrained(ws, {"method": method, "minutes": float(minutes), "seed": seed,
+                                          "backbone": "efficientnet-lite0", "init": "imagenet"}, say)
+            info["continued"] = cinfo
+            out[kind] = features_for(ws, art).features
+    app = None
+    if "app" in kinds:  # what the app's default setup has: the starts, plus the default pretraining run
+        arts = [a for a in encoders(ws) if (a.get("meta") or {}).get("start")
+                or (ssl_art is not None and a["id"] == ssl_art["id"])]
+        feats = [features_for(ws, a).features for a in arts]
+        prior = prior_index([(a.get("meta") or {}).get("start") for a in arts], is_grayscale(read_cache(ws)))
+        app = {"features": feats, "names": [describe(a) for a in arts], "prior": prior}
+        say(f"app candidates: {', '.join(app['names'])}; before labels: {app['names'][prior]}")
+    return out, info, app
 
 
 # -- classifiers ----------------------------------------------------------------------------
@@ -177,10 +209,29 @@ def accuracy(pred: np.ndarray, y: np.ndarray, revealed: np.ndarray) -> float:
     return float((pred[mask] == y[mask]).mean()) if mask.any() else float("nan")
 
 
+
+
 # -- the simulated user ---------------------------------------------------------------------
-def simulate(strategy: str, features: np.ndarray, y: np.ndarray, budgets: list[int], seed: int,
-             round_size: int, on_budget: Callable[[int, np.ndarray], None]) -> None:
-    """Ask for suggestions in rounds of at most `round_size`, reveal them; call on_budget at each budget."""
+FeaturesAt = Callable[[np.ndarray], np.ndarray]
+
+
+def fixed(features: np.ndarray) -> FeaturesAt:
+    return lambda revealed: features
+
+
+def app_choice(app: dict[str, Any], y: np.ndarray) -> FeaturesAt:
+    """The app's embedding for the labels revealed so far (`sslapp.features.choose`, as the worker does)."""
+    from sslapp.features.choose import choose
+
+    def at(revealed: np.ndarray) -> np.ndarray:
+        return app["features"][choose(app["features"], revealed, y[revealed], app["prior"], app["names"]).index]
+    return at
+
+
+def simulate(strategy: str, features_at: FeaturesAt, y: np.ndarray, budgets: list[int], seed: int,
+             round_size: int, on_budget: Callable[[int, np.ndarray, np.ndarray], None]) -> None:
+    """Ask for suggestions in rounds of at most `round_size`, reveal them; call on_budget at each budget
+    with the revealed rows and the features the app uses then."""
     from sslapp.select import select
 
     unknown = np.flatnonzero(y < 0)
@@ -189,11 +240,12 @@ def simulate(strategy: str, features: np.ndarray, y: np.ndarray, budgets: list[i
         while len(revealed) < budget:
             need = min(round_size, budget - len(revealed))
             idx = np.array(revealed, np.int64)
-            sel = select(strategy, features, idx, y[idx], need, exclude=unknown, seed=seed)
+            sel = select(strategy, features_at(idx), idx, y[idx], need, exclude=unknown, seed=seed)
             if not sel.suggestions:
                 break
             revealed += sel.indices
-        on_budget(budget, np.array(revealed, np.int64))
+        done = np.array(revealed, np.int64)
+        on_budget(budget, done, features_at(done))
 
 
 def raw_pixels(ws, seed: int) -> np.ndarray:
@@ -219,7 +271,8 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                          strategies: Sequence[str] = ("auto", "random"), pretrain_minutes: float = 10.0,
                          workspace: str | Path | None = None, seed: int = 0, random_seeds: int = 3,
                          round_size: int = 20, cache_size: int = 32, method: str = "simclr",
-                         reuse_encoder: bool = False, say: Say = lambda m: None) -> dict[str, Any]:
+                         reuse_encoder: bool = False, embeddings: Sequence[str] = ("app",),
+                         say: Say = lambda m: None) -> dict[str, Any]:
     """The whole benchmark; returns {"results": [...], "baselines": [...], "pretrain": {...}}."""
     from sslapp.select import STRATEGIES
 
@@ -231,6 +284,12 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
         raise BenchError(f"unknown strategies {', '.join(bad)}; choose from {', '.join(STRATEGIES)}")
+    embeddings = list(dict.fromkeys(embeddings))
+    unknown = [e for e in embeddings if e not in EMBEDDINGS]
+    if unknown or not embeddings:
+        raise BenchError(f"unknown embeddings {', '.join(unknown) or '(none)'}; choose from {', '.join(EMBEDDINGS)}")
+    if "ssl" in embeddings and pretrain_minutes <= 0:
+        raise BenchError("the ssl embedding needs --pretrain-minutes above 0")
     if random_seeds < 1:
         raise BenchError("random seeds must be at least 1")
     truth_map = read_truth(truth_csv)
@@ -244,42 +303,47 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
         if budgets[-1] >= n_known:
             raise BenchError(f"the largest budget ({budgets[-1]}) must be below the number of labelled images "
                              f"({n_known}) so something is left to score")
-        features, pretrain_info = pretrain_and_embed(ws, pretrain_minutes, seed, say, method, reuse_encoder)
+        feats, pretrain_info, app = embeddings_for(ws, embeddings, pretrain_minutes, seed, say, method,
+                                                   reuse_encoder)
         raw = raw_pixels(ws, seed)
         y = truth.y
         results: list[dict[str, Any]] = []
         base: dict[tuple[str, int], list[float]] = {}
+        for embedding in embeddings:
+            features_at = app_choice(app, y) if embedding == "app" else fixed(feats[embedding])
 
-        def score(strategy: str, run_seed: int, table: dict[int, list[float]], counts: dict[int, int]):
-            def on_budget(budget: int, revealed: np.ndarray) -> None:
-                labels = y[revealed]
-                acc = accuracy(app_predict(features, revealed, labels, run_seed), y, revealed)
-                table.setdefault(budget, []).append(acc)
-                counts[budget] = len(revealed)
-                rf = accuracy(sklearn_predict("rf", features, revealed, labels, run_seed), y, revealed)
-                base.setdefault((f"embeddings-rf-{strategy}", budget), []).append(rf)
-                if strategy == "random":
-                    lr = accuracy(sklearn_predict("lr", raw, revealed, labels, run_seed), y, revealed)
-                    base.setdefault(("raw-pixels-random", budget), []).append(lr)
-                say(f"{strategy} seed {run_seed}: {len(revealed)} labels -> accuracy {acc:.3f} (rf {rf:.3f})")
-            return on_budget
+            def score(strategy: str, run_seed: int, table: dict[int, list[float]], counts: dict[int, int],
+                      embedding: str = embedding):
+                def on_budget(budget: int, revealed: np.ndarray, features: np.ndarray) -> None:
+                    labels = y[revealed]
+                    acc = accuracy(app_predict(features, revealed, labels, run_seed), y, revealed)
+                    table.setdefault(budget, []).append(acc)
+                    counts[budget] = len(revealed)
+                    if embedding == embeddings[0]:
+                        rf = accuracy(sklearn_predict("rf", features, revealed, labels, run_seed), y, revealed)
+                        base.setdefault((f"embeddings-rf-{strategy}", budget), []).append(rf)
+                    if strategy == "random" and embedding == embeddings[0]:
+                        lr = accuracy(sklearn_predict("lr", raw, revealed, labels, run_seed), y, revealed)
+                        base.setdefault(("raw-pixels-random", budget), []).append(lr)
+                    say(f"{embedding} {strategy} seed {run_seed}: {len(revealed)} labels -> accuracy {acc:.3f}")
+                return on_budget
 
-        for strategy in strategies:
-            seeds = [seed + k for k in range(random_seeds)] if strategy == "random" else [seed]
-            table: dict[int, list[float]] = {}
-            counts: dict[int, int] = {}
-            for s in seeds:
-                simulate(strategy, features, y, budgets, s, round_size, score(strategy, s, table, counts))
-            for budget in budgets:
-                results.append({"strategy": strategy, "budget": budget, "labels": counts[budget],
-                                **_mean_row(table[budget])})
+            for strategy in strategies:
+                seeds = [seed + k for k in range(random_seeds)] if strategy == "random" else [seed]
+                table: dict[int, list[float]] = {}
+                counts: dict[int, int] = {}
+                for s in seeds:
+                    simulate(strategy, features_at, y, budgets, s, round_size, score(strategy, s, table, counts))
+                for b in budgets:
+                    results.append({"embedding": embedding, "strategy": strategy, "budget": b,
+                                    "labels": counts[b], **_mean_row(table[b])})
         if "random" not in strategies:  # the raw-pixel reference always uses random picks
             for k in range(random_seeds):
-                simulate("random", raw, y, budgets, seed + k, round_size,
-                         lambda b, r, s=seed + k: base.setdefault(("raw-pixels-random", b), []).append(
+                simulate("random", fixed(raw), y, budgets, seed + k, round_size,
+                         lambda b, r, f, s=seed + k: base.setdefault(("raw-pixels-random", b), []).append(
                              accuracy(sklearn_predict("lr", raw, r, y[r], s), y, r)))
-        simulate("typiclust", raw, y, budgets, seed, round_size,
-                 lambda b, r: base.setdefault(("raw-pixels-typical", b), []).append(
+        simulate("typiclust", fixed(raw), y, budgets, seed, round_size,
+                 lambda b, r, f: base.setdefault(("raw-pixels-typical", b), []).append(
                      accuracy(sklearn_predict("lr", raw, r, y[r], seed), y, r)))
         baselines = [{"name": name, "budget": budget, **_mean_row(values)}
                      for (name, budget), values in sorted(base.items(), key=lambda kv: (kv[0][0], kv[0][1]))]

@@ -22,14 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train and export, one workspace folder per project.")
     parser.add_argument("--version", action="version", version=f"sslapp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"sslapp.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"sslapp.cli.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.register(sub)
+    for name in COMMANDS:  # a missing module is a broken install: let the import error say so
+        importlib.import_module(f"sslapp.cli.{name}").register(sub)
     return parser
 
 

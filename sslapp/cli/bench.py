@@ -24,6 +24,10 @@ def register(sub) -> None:
     le.add_argument("--strategies", default="auto,random", help="comma-separated (default auto,random)")
     le.add_argument("--pretrain-minutes", type=float, default=10.0, metavar="M",
                     help="SSL pretraining time budget; 0 uses the provisional pixel embedding (default 10)")
+    le.add_argument("--embeddings", default="app",
+                    help="comma-separated rows to score: app (the app's own choice, as a user gets it), pixels, "
+                         "patches, imagenet, ssl (pretrained from scratch), continued (SSL from ImageNet weights); "
+                         "default app")
     le.add_argument("--method", default="simclr", help="SSL method to pretrain with (default simclr)")
     le.add_argument("--workspace", default=None, metavar="DIR",
                     help="keep the workspace here (default: a temporary folder, removed afterwards)")
@@ -51,13 +55,15 @@ def run_label_efficiency(args) -> int:
             strategies=[s.strip() for s in args.strategies.split(",") if s.strip()],
             pretrain_minutes=args.pretrain_minutes, workspace=args.workspace, seed=args.seed,
             random_seeds=args.random_seeds, round_size=args.round_size, cache_size=args.cache_size,
-            method=args.method, reuse_encoder=args.reuse_encoder, say=say)
+            method=args.method, reuse_encoder=args.reuse_encoder,
+            embeddings=[e.strip() for e in args.embeddings.split(",") if e.strip()], say=say)
     except BenchError as exc:
         raise CLIError(str(exc), 2) from exc
-    lines = [f"pretrain: {out['pretrain']['method']} ({out['pretrain']['seconds']}s)", "strategy      budget labels accuracy"]
+    lines = [f"pretrain: {out['pretrain']['method']} ({out['pretrain']['seconds']}s)", "embedding  strategy      budget labels accuracy"]
     for r in out["results"]:
         spread = f" ± {r['accuracy_std']:.3f}" if "accuracy_std" in r else ""
-        lines.append(f"{r['strategy']:<13} {r['budget']:>6} {r['labels']:>6} {r['accuracy']:.3f}{spread}")
+        lines.append(f"{r['embedding']:<10} {r['strategy']:<13} {r['budget']:>6} {r['labels']:>6} "
+                     f"{r['accuracy']:.3f}{spread}")
     lines.append("baseline                budget accuracy")
     for b in out["baselines"]:
         spread = f" ± {b['accuracy_std']:.3f}" if "accuracy_std" in b else ""

@@ -11,8 +11,9 @@ def register(sub) -> None:
     p.add_argument("--mode", default="auto", choices=["auto", "linear", "full"],
                    help="linear: probe on frozen embeddings; full: fine-tune the encoder; auto: linear unless "
                         "a GPU and >= 20 labels per class")
-    p.add_argument("--propagate", default="auto", choices=["auto", "on", "off", "spreading", "self-training"],
-                   help="use the unlabelled images through label spreading or self-training (auto: measured)")
+    p.add_argument("--propagate", default="auto", choices=["auto", "on", "off", "poisson", "spreading", "self-training"],
+                   help="use the unlabelled images through Poisson learning, label spreading or self-training "
+                        "(auto: measured)")
     p.add_argument("--epochs", type=int, default=None, help="full mode: most epochs (early stopping may end sooner)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -14,7 +14,11 @@ def register(sub) -> None:
                        "trains with DistributedDataParallel and only rank 0 writes.")
     p.add_argument("workspace")
     p.add_argument("--method", default="simclr", help="simclr, mocov3, byol, swav, dino, mae or rotation")
-    p.add_argument("--backbone", default="auto", help="auto, resnet18/34/50 (+ -std), vit-tiny, vit-small")
+    p.add_argument("--backbone", default="auto",
+                   help="auto, resnet18/34/50 (+ -std), vit-tiny, vit-small, efficientnet-lite0")
+    p.add_argument("--init", default="auto",
+                   help="starting weights: auto (ImageNet where they ship), scratch, imagenet, or a weights file "
+                        "(.pt/.pth/.safetensors state dict of the same backbone)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="train for N epochs")
     length.add_argument("--minutes", type=float, help="train for about M minutes (default on CPU with auto: 10)")
@@ -34,7 +38,7 @@ def register(sub) -> None:
 
 
 def _params(args) -> dict:
-    params = {"method": args.method, "backbone": args.backbone, "epochs": args.epochs, "minutes": args.minutes,
+    params = {"method": args.method, "backbone": args.backbone, "init": args.init, "epochs": args.epochs, "minutes": args.minutes,
               "batch_size": args.batch_size, "train_size": args.train_size, "lr": args.lr,
               "device": args.device, "seed": args.seed, "compile": args.compile, "threads": args.threads,
               "probe": not args.no_probe, "probe_size": args.probe_size}

@@ -1,4 +1,6 @@
-"""Feature vectors for every item: from the newest encoder, or a cheap provisional embedding.
+"""Feature arrays: an encoder run over cache rows, and the cheap provisional pixel embedding.
+
+Which encoder, and caching its features, is `sslapp.features.service`'s job.
 
 The provisional embedding (PCA of 16x16 area-downsampled pixels) exists so a user sees a map
 seconds after an upload, before any pretraining. It was chosen over a random-init CNN's pooled
@@ -9,15 +11,10 @@ features because it separated the sample classes at least as well at a fraction 
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-
-from sslapp.workspace import Workspace
 
 PROVISIONAL_SIDE = 16
 PROVISIONAL_DIM = 32  # enough for a first look; UMAP's neighbour search stays cheap
@@ -25,31 +22,6 @@ PCA_FIT_SAMPLE = 5000
 CHUNK = 2048
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class ModelChoice:
-    """Which model embeds the items: source is 'encoder', 'classifier' or 'provisional'."""
-
-    source: str
-    artifact: dict[str, Any] | None = None
-
-    @property
-    def artifact_id(self) -> int | None:
-        return None if self.artifact is None else int(self.artifact["id"])
-
-
-def choose_model(ws: Workspace, provisional: bool = False) -> ModelChoice:
-    """The newest trained model: a classifier newer than the newest encoder wins."""
-    if provisional:
-        return ModelChoice("provisional")
-    encoder = ws.store.latest_artifact("encoder")
-    classifier = ws.store.latest_artifact("classifier")
-    if classifier is not None and (encoder is None or classifier["id"] > encoder["id"]):
-        return ModelChoice("classifier", classifier)
-    if encoder is not None:
-        return ModelChoice("encoder", encoder)
-    return ModelChoice("provisional")
 
 
 def _rows(images: np.ndarray, rows: np.ndarray | None, start: int, stop: int) -> np.ndarray:
@@ -100,20 +72,6 @@ def provisional_features(images: np.ndarray, rows: np.ndarray | None = None, dim
     return out
 
 
-def load_model(ws: Workspace, choice: ModelChoice, device: str = "cpu"):
-    """The encoder module for `choice` (a classifier contributes its encoder)."""
-    path = ws.root / choice.artifact["path"]
-    if not path.exists():
-        raise FileNotFoundError(f"the {choice.source} file {path} is missing; train it again or remove the artifact")
-    if choice.source == "classifier":
-        from sslapp.finetune.model import load_classifier
-
-        return load_classifier(path, map_location=device).encoder
-    from sslapp.ssl.encoder import load_encoder
-
-    return load_encoder(path, map_location=device)
-
-
 def default_device() -> str:
     import torch
 
@@ -150,24 +108,14 @@ def encoder_features(model, images: np.ndarray, rows: np.ndarray | None = None, 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
     """Write an .npz atomically (temp file, then rename), never pickling objects."""
+    from sslapp.atomic import write_bytes_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
-
-
-def save_embeddings(ws: Workspace, number: int, item_ids: Sequence[int], features: np.ndarray,
-                    choice: ModelChoice, run_id: int | None = None) -> int:
-    """embeddings/emb-<number>.npz plus an 'embeddings' artifact; returns the artifact id."""
-    rel = f"embeddings/emb-{number}.npz"
-    save_npz(ws.root / rel, item_ids=np.asarray(item_ids, np.int64), features=features.astype(np.float32))
-    meta = {"source": choice.source, "encoder_artifact_id": choice.artifact_id, "n_items": len(item_ids),
-            "dim": int(features.shape[1]) if features.ndim == 2 else 0}
-    return ws.store.add_artifact("embeddings", rel, meta, run_id=run_id)

@@ -1,7 +1,8 @@
 """The "embed" job: embed every item, lay out the 2-D map, cluster it; all saved as versioned files.
 
-params: {"clusters": "kmeans"|"hdbscan", "k": int|None, "provisional": bool}. Files are
-`embeddings/emb-<run>.npz` and `embeddings/map-<run>.npz`, each registered as an artifact of the run.
+params: {"clusters": "kmeans"|"hdbscan", "k": int|None, "provisional": bool}. The features come
+from `sslapp.features.service` (cached per encoder); the map is `embeddings/map-<run>.npz`, an
+artifact of the run. A run that starts with no map saves two: pixels first, then the chosen one.
 """
 
 from __future__ import annotations
@@ -12,21 +13,13 @@ from typing import Any
 import numpy as np
 
 from sslapp.embed.clusters import cluster
-from sslapp.embed.embed import (
-    choose_model,
-    default_device,
-    encoder_features,
-    load_model,
-    provisional_features,
-    save_embeddings,
-    save_npz,
-)
+from sslapp.embed.embed import provisional_features, save_npz
 from sslapp.embed.umap_map import fit_map
 from sslapp.jobs.context import JobContext
 from sslapp.workspace import Workspace
 
 
-def save_map(ws: Workspace, number: int, item_ids: np.ndarray, xy: np.ndarray, labels: np.ndarray,
+def save_map(ws: Workspace, number: int | str, item_ids: np.ndarray, xy: np.ndarray, labels: np.ndarray,
              meta: dict[str, Any], run_id: int | None = None) -> int:
     rel = f"embeddings/map-{number}.npz"
     save_npz(ws.root / rel, item_ids=np.asarray(item_ids, np.int64), xy=xy.astype(np.float32),
@@ -46,56 +39,57 @@ def _validate(params: dict[str, Any]) -> tuple[str, int | None, bool]:
     return method, k, bool(params.get("provisional", False))
 
 
+def _map_and_save(ctx: JobContext, item_ids: np.ndarray, features: np.ndarray, method: str, k: int | None,
+                  meta: dict[str, Any], run_id: int, started: float) -> dict[str, Any]:
+    """Lay out, cluster and save one map of `features`; returns its summary."""
+    ws, n = ctx.workspace, len(item_ids)
+    t0 = time.monotonic()
+    ctx.check_stop()
+    ctx.progress(force=True, message=f"laying out the map of {n} images ({meta['embedding_name']})")
+    xy, layout = fit_map(features)
+    ctx.check_stop()
+    ctx.progress(force=True, message=f"clustering ({method})")
+    clustering = cluster(features, xy, method=method, k=k)
+    meta = {**meta, "k": clustering.k, "method": clustering.method, "layout": layout, "n_items": n,
+            "max_item_id": int(item_ids.max()),
+            "silhouette": {str(key): round(v, 4) for key, v in clustering.scores.items()}}
+    name = f"{run_id}-pixels" if meta["provisional"] else str(run_id)
+    map_id = save_map(ws, name, item_ids, xy, clustering.labels, meta, run_id=run_id)
+    ctx.progress(force=True, step=n, steps=n, message=f"map ready: {n} images, {clustering.k} clusters")
+    return {**meta, "map_artifact_id": map_id, "map_s": round(time.monotonic() - t0, 2),
+            "seconds": round(time.monotonic() - started, 2)}
+
+
 def run_embed_job(ctx: JobContext) -> dict[str, Any]:
+    """A provisional pixel map first when there is no map yet (seconds), then the map of the
+    embedding `sslapp.features.service.best_embedding` chooses, which replaces it when ready."""
+    from sslapp.features.service import best_embedding, current_items
     from sslapp.ingest.cache import read_cache
 
     ws, store = ctx.workspace, ctx.workspace.store
     method, k, provisional = _validate(ctx.params)
     started = time.monotonic()
-    pairs = store.item_ids_and_cache_index()
-    if not pairs:
-        raise ValueError("the workspace has no images yet; add images on the Data page or with `sslapp ingest`")
-    item_ids = np.array([p[0] for p in pairs], np.int64)
-    rows = np.array([p[1] for p in pairs], np.int64)
+    item_ids, rows = current_items(ws)
     n = len(item_ids)
-    choice = choose_model(ws, provisional=provisional)
-    run_id = store.create_run("embed", {**ctx.params, "source": choice.source,
-                                        "encoder_artifact_id": choice.artifact_id}, job_id=ctx.job_id)
+    run_id = store.create_run("embed", dict(ctx.params), job_id=ctx.job_id)
     try:
-        images = read_cache(ws)
-        ctx.log.info("embedding %d items with %s (artifact %s)", n, choice.source, choice.artifact_id)
-
-        def report(done: int, total: int) -> None:
-            ctx.progress(step=done, steps=total, message=f"embedding {done}/{total} ({choice.source})")
-
-        ctx.progress(force=True, step=0, steps=n, message=f"embedding {n} images ({choice.source})")
-        if choice.source == "provisional":
-            features = provisional_features(images, rows, progress=report)
-        else:
-            device = default_device()
-            model = load_model(ws, choice, device=device)
-            features = encoder_features(model, images, rows, device=device, progress=report,
-                                        check_stop=ctx.check_stop)
-        t_embed = time.monotonic() - started
-        emb_id = save_embeddings(ws, run_id, item_ids, features, choice, run_id=run_id)
-        ctx.check_stop()
-        ctx.progress(force=True, message=f"laying out the map of {n} images")
-        xy, layout = fit_map(features)
-        t_map = time.monotonic() - started - t_embed
-        ctx.check_stop()
-        ctx.progress(force=True, message=f"clustering ({method})")
-        clustering = cluster(features, xy, method=method, k=k)
-        meta = {"embeddings_artifact_id": emb_id, "k": clustering.k, "method": clustering.method,
-                "layout": layout, "provisional": choice.source == "provisional", "source": choice.source,
-                "encoder_artifact_id": choice.artifact_id, "n_items": n, "max_item_id": int(item_ids.max()),
-                "silhouette": {str(key): round(v, 4) for key, v in clustering.scores.items()}}
-        map_id = save_map(ws, run_id, item_ids, xy, clustering.labels, meta, run_id=run_id)
-        seconds = round(time.monotonic() - started, 2)
-        summary = {**meta, "map_artifact_id": map_id, "seconds": seconds, "embed_s": round(t_embed, 2),
-                   "map_s": round(t_map, 2)}
+        summary: dict[str, Any] = {}
+        if provisional or store.latest_artifact("map") is None:
+            ctx.progress(force=True, step=0, steps=n, message=f"a first map of {n} images from pixels")
+            features = provisional_features(read_cache(ws), rows)
+            summary = _map_and_save(ctx, item_ids, features, method, k, {
+                "provisional": True, "source": "provisional", "embedding_name": "pixels (first look)",
+                "encoder_artifact_id": None}, run_id, started)
+        if not provisional:
+            emb = best_embedding(ws, progress=lambda **v: ctx.progress(force=True, **v), check_stop=ctx.check_stop)
+            for note in emb.notes:
+                ctx.log.info(note)
+            summary = _map_and_save(ctx, emb.item_ids, emb.features, method, k, {
+                "provisional": False, "source": "encoder", "encoder_artifact_id": int(emb.artifact["id"]),
+                "embedding_name": emb.name, "embedding_reason": emb.notes[-1] if emb.notes else ""},
+                run_id, started)
         store.update_run(run_id, status="done", summary=summary)
-        ctx.progress(force=True, step=n, steps=n, message=f"map ready: {n} images, {clustering.k} clusters")
-        ctx.log.info("map %s ready in %.2fs: %s", map_id, seconds, summary)
+        ctx.log.info("map %s ready in %.2fs: %s", summary["map_artifact_id"], summary["seconds"], summary)
         return summary
     except BaseException:
         store.update_run(run_id, status="failed")

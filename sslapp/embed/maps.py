@@ -56,8 +56,9 @@ def load_map(ws: Workspace, artifact: dict[str, Any] | None = None) -> MapData |
 
 
 def map_status(ws: Workspace, artifact: dict[str, Any]) -> MapStatus:
-    """Provisional and stale reasons: images added or removed since, or a newer trained model."""
-    from sslapp.embed.embed import choose_model
+    """Provisional and stale reasons: images added or removed since, another embedding chosen since,
+    or an encoder (a finished pretraining) that no choice has measured yet."""
+    from sslapp.features.service import CHOICE_SETTING
 
     meta = artifact.get("meta") or {}
     reasons = []
@@ -65,7 +66,13 @@ def map_status(ws: Workspace, artifact: dict[str, Any]) -> MapStatus:
     if n_now != meta.get("n_items"):
         diff = n_now - int(meta.get("n_items") or 0)
         reasons.append(f"{abs(diff)} image(s) {'added' if diff > 0 else 'removed'} since this map was made")
-    newest = choose_model(ws)
-    if newest.artifact_id is not None and newest.artifact_id != meta.get("encoder_artifact_id"):
-        reasons.append(f"a newer {newest.source} (artifact {newest.artifact_id}) is available")
+    choice = ws.store.get_setting(CHOICE_SETTING) or {}
+    chosen = choice.get("encoder_artifact_id")
+    if not meta.get("provisional") and chosen is not None and chosen != meta.get("encoder_artifact_id"):
+        reasons.append(f"the app now uses another embedding ({choice.get('name')})")
+    newest = ws.store.latest_artifact("encoder")
+    measured = {c.get("encoder_artifact_id") for c in choice.get("candidates", [])}
+    if newest is not None and measured and max(measured) < newest["id"] and \
+            newest["id"] != meta.get("encoder_artifact_id"):
+        reasons.append("a newer encoder is ready to be compared")
     return MapStatus(bool(meta.get("provisional")), reasons)

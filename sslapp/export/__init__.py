@@ -1,5 +1,7 @@
 """Export: the fine-tuned model (ONNX, TorchScript, safetensors), its encoder, labels and a model card.
 
-This package's `manifest` and `predict` modules import no torch, so `sslapp predict` stays light;
-`export` (which writes the models) imports torch.
+`export` runs an export from the parts: `writers` (model files), `verify` (each file checked
+against the torch model), `labels` (the one label file schema) and `imagefolder`, `model_json`
+(the manifest) and `model_card`. `manifest`, `labels`, `model_json`, `model_card` and `predict`
+import no torch, so `sslapp predict` and `sslapp labels` stay light.
 """

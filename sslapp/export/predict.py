@@ -15,15 +15,11 @@ from typing import Any
 import numpy as np
 
 from sslapp.export.manifest import ONNX_INPUT, read_manifest, require_onnx_classifier, verify_checksum
+from sslapp.ingest.arrays import to_nchw_float
 from sslapp.ingest.decode import BadImage, decode_image
 from sslapp.ingest.sources import iter_sources
 
 BATCH = 32
-
-
-def to_input(arrays: np.ndarray) -> np.ndarray:
-    """uint8 (B, S, S, 3) -> float32 (B, 3, S, S) in [0, 1], the model's input (as the app feeds it)."""
-    return np.ascontiguousarray(arrays.transpose(0, 3, 1, 2)).astype(np.float32) / np.float32(255.0)
 
 
 class Predictor:
@@ -48,7 +44,7 @@ class Predictor:
         """Class probabilities (B, C) for uint8 (B, S, S, 3) arrays from the canonical preprocessing."""
         if arrays.ndim != 4 or arrays.shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"expected uint8 arrays (B, {self.size}, {self.size}, 3), got {arrays.shape}")
-        return self.session.run(None, {ONNX_INPUT: to_input(arrays)})[0]
+        return self.session.run(None, {ONNX_INPUT: to_nchw_float(arrays)})[0]
 
     def decoded(self, paths: Iterable[str | os.PathLike],
                 errors: list[dict[str, str]] | None = None) -> Iterator[tuple[str, np.ndarray]]:

@@ -1,6 +1,6 @@
 """The "finetune" job: labels in, a classifier, honest estimates and predictions for every item out.
 
-params: {"mode": "auto"|"linear"|"full", "propagate": "auto"|true|false|"spreading"|"self-training",
+params: {"mode": "auto"|"linear"|"full", "propagate": "auto"|true|false|"poisson"|"spreading"|"self-training",
 "epochs": int (full mode), "seed": int}.
 
 `auto` picks the linear probe unless a GPU is present and every labelled class has at least
@@ -26,7 +26,6 @@ from sslapp.finetune.api import PSEUDO_WEIGHT, _fit, resolve_propagation
 from sslapp.finetune.evaluate import check_labels, cross_validate
 from sslapp.finetune.propagate import knn_graph, pseudo_labels
 from sslapp.jobs.context import JobContext
-from sslapp.workspace import Workspace
 
 MODES = ("auto", "linear", "full")
 FULL_MIN_PER_CLASS = 20
@@ -57,66 +56,6 @@ def normalize_propagate(value: Any) -> bool | str:
     return {"on": True, "true": True, "off": False, "false": False, "none": False}.get(text, text)
 
 
-def latest_encoder(ws: Workspace) -> dict[str, Any]:
-    art = ws.store.latest_artifact("encoder")
-    if art is None:
-        raise FinetuneError("No pretrained encoder yet: pretrain first (Pretrain page or `sslapp pretrain`), "
-                            "then train on your labels.")
-    if not (ws.root / art["path"]).exists():
-        raise FinetuneError(f"The encoder file {art['path']} is missing from the workspace; pretrain again.")
-    return art
-
-
-def embeddings_for(ws: Workspace, encoder_art: dict[str, Any], item_ids: np.ndarray, rows: np.ndarray, images,
-                   ctx: JobContext | None = None) -> tuple[np.ndarray, str]:
-    """Features of `item_ids` from the latest *pretrained* encoder.
-
-    The stored embeddings are used when they come from this very encoder and cover every item.
-    Embeddings from a fine-tuned classifier are not: its encoder has seen the labels, which would
-    make the cross-validated estimate optimistic. Otherwise features are computed here and kept in
-    `embeddings/finetune-encoder-<id>.npz` (not an artifact: the map keeps its own embeddings), so
-    the next training reuses them.
-    """
-    from sslapp.embed.embed import encoder_features, load_npz, save_npz
-    from sslapp.ssl.encoder import load_encoder
-
-    def lookup(ids: np.ndarray, feats: np.ndarray) -> np.ndarray | None:
-        index = {int(i): k for k, i in enumerate(ids)}
-        if all(int(i) in index for i in item_ids):
-            return feats[[index[int(i)] for i in item_ids]].astype(np.float32)
-        return None
-
-    art = ws.store.latest_artifact("embeddings")
-    meta = (art or {}).get("meta") or {}
-    if art is not None and meta.get("source") == "encoder" and meta.get("encoder_artifact_id") == encoder_art["id"] \
-            and (ws.root / art["path"]).exists():
-        data = load_npz(ws.root / art["path"])
-        found = lookup(data["item_ids"], data["features"])
-        if found is not None:
-            return found, f"embeddings artifact {art['id']}"
-        reason = "the stored embeddings miss images added since"
-    elif art is None:
-        reason = "no embeddings stored yet"
-    elif meta.get("source") == "classifier":
-        reason = "the stored embeddings come from a fine-tuned classifier, not the pretrained encoder"
-    else:
-        reason = "the stored embeddings are older than the encoder"
-    own = ws.embeddings_dir / f"finetune-encoder-{encoder_art['id']}.npz"
-    if own.exists():
-        data = load_npz(own)
-        found = lookup(data["item_ids"], data["features"])
-        if found is not None:
-            return found, f"features of encoder {encoder_art['id']} computed by an earlier training"
-    if ctx:
-        ctx.log.info("computing embeddings with encoder %s: %s", encoder_art["id"], reason)
-        ctx.progress(force=True, message=f"embedding {len(rows)} images ({reason})")
-    encoder = load_encoder(ws.root / encoder_art["path"])
-    feats = encoder_features(encoder, images, rows, check_stop=ctx.check_stop if ctx else None,
-                             progress=(lambda d, t: ctx.progress(step=d, steps=t)) if ctx else None)
-    save_npz(own, item_ids=np.asarray(item_ids, np.int64), features=feats.astype(np.float32))
-    return feats, f"computed with encoder {encoder_art['id']} ({reason})"
-
-
 def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     import torch
 
@@ -128,8 +67,8 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     started = time.monotonic()
     seed = int(params.get("seed", 0))
     propagate = normalize_propagate(params.get("propagate", "auto"))
-    if propagate not in (True, False, "auto", "spreading", "self-training"):
-        raise FinetuneError(f"propagate must be auto, on, off, spreading or self-training, not {propagate!r}")
+    if propagate not in (True, False, "auto", "spreading", "poisson", "self-training"):
+        raise FinetuneError(f"propagate must be auto, on, off, poisson, spreading or self-training, not {propagate!r}")
     if params.get("mode", "auto") not in MODES:
         raise FinetuneError(f"mode must be one of {', '.join(MODES)}, not {params.get('mode')!r}")
 
@@ -160,9 +99,14 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     run_id = store.create_run("finetune", {**params, "mode": mode, "propagate": propagate}, job_id=ctx.job_id)
     try:
         images = read_cache(ws)
-        encoder_art = latest_encoder(ws)
         ctx.progress(force=True, message=f"{mode} mode: {len(labels)} labels, {len(names)} classes")
-        features, features_source = embeddings_for(ws, encoder_art, item_ids, rows, images, ctx)
+        from sslapp.features.service import best_embedding
+
+        embedding = best_embedding(ws, progress=lambda **v: ctx.progress(force=True, **v), check_stop=ctx.check_stop)
+        encoder_art = embedding.artifact
+        if not np.array_equal(embedding.item_ids, item_ids):
+            raise FinetuneError("the images changed while training started; train again")
+        features, features_source = embedding.features, embedding.name
         ctx.check_stop()
         ctx.progress(force=True, message="choosing how to use the unlabelled images")
         graph = knn_graph(features) if propagate is not False and len(features) > len(labels) else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,6 +21,17 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")  # MPO opens through JPE
 MAX_PIXELS = 64_000_000  # width x height above this is treated as a decompression bomb
 MIN_SIDE = 8
 THUMB_SIDE = 96
+# The parameters of the canonical preprocessing. The code below uses these, and `describe`
+# states them for the export manifest, so the description cannot drift from what is done.
+DRAFT_FACTOR = 2  # JPEGs whose shorter side is >= DRAFT_FACTOR * size decode in draft (DCT-scaled) mode
+RESAMPLE = Image.Resampling.BICUBIC
+BACKGROUND = (255, 255, 255, 255)  # transparent pixels are composited over white
+SIXTEEN_BIT_DIVISOR = 257.0  # 16-bit range to 8-bit
+PREPROCESSING: dict[str, Any] = {
+    "formats": list(FORMATS), "first_frame": True, "exif_transpose": True, "jpeg_draft_factor": DRAFT_FACTOR,
+    "alpha": "composite over white", "sixteen_bit_divisor": SIXTEEN_BIT_DIVISOR, "crop": "centre square",
+    "resample": RESAMPLE.name.lower(), "dtype": "uint8",
+}
 
 # Checked on the declared size before decoding; Pillow's own MAX_IMAGE_PIXELS guard stays as a backstop.
 
@@ -83,7 +95,7 @@ def _load(img: Image.Image, draft_to: int | None) -> tuple[Image.Image, tuple[in
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
-        if draft_to and img.format in ("JPEG", "MPO") and min(img.size) >= 2 * draft_to:
+        if draft_to and img.format in ("JPEG", "MPO") and min(img.size) >= DRAFT_FACTOR * draft_to:
             img.draft("RGB", (draft_to, draft_to))  # DCT-domain downscale: big photos decode fast
         img.load()
         loaded = img.size
@@ -108,7 +120,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         if mode == "F" and arr.size and np.nanmax(arr) <= 1.0:
             arr = arr * 255.0
         elif mode != "F" and arr.size and arr.max() > 255:
-            arr = arr / 257.0  # 16-bit range to 8-bit
+            arr = arr / SIXTEEN_BIT_DIVISOR
         arr = np.clip(np.nan_to_num(arr), 0, 255).round().astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "P" and "transparency" in img.info:
@@ -117,7 +129,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "RGBa", "La"):
         rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        background = Image.new("RGBA", rgba.size, BACKGROUND)
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
 
@@ -148,7 +160,7 @@ def prepare(data: bytes, size: int, thumb_side: int | None = THUMB_SIDE) -> Prep
         thumb = buf.getvalue()
     square = center_square(img)
     if square.size != (size, size):
-        square = square.resize((size, size), Image.Resampling.BICUBIC)
+        square = square.resize((size, size), RESAMPLE)
     arr = np.asarray(square, dtype=np.uint8)
     return Prepared(array=arr, width=width, height=height, format=fmt, thumb_jpeg=thumb)
 
@@ -162,3 +174,20 @@ def decode_file(path, size: int) -> np.ndarray:
     """`decode_image` of a file on disk."""
     with open(path, "rb") as f:
         return decode_image(f.read(), size)
+
+
+def describe(size: int) -> dict[str, Any]:
+    """The canonical preprocessing at `size` px, as fields and as numbered-step text (for model.json)."""
+    names = [f if f != "WEBP" else "WebP" for f in FORMATS]
+    steps = [
+        f"Decode the file with Pillow ({', '.join(names[:-1])} or {names[-1]}) and take its first frame.",
+        f"A JPEG whose shorter side is at least {DRAFT_FACTOR * size} px is decoded in Pillow's draft mode "
+        f"(img.draft('RGB', ({size}, {size}))), as sslapp does.",
+        "Apply the EXIF orientation (PIL.ImageOps.exif_transpose).",
+        "Convert to 8-bit RGB; transparent pixels are composited over white; 16-bit images are scaled by "
+        f"1/{SIXTEEN_BIT_DIVISOR:g}.",
+        "Crop the centred square whose side is min(width, height).",
+        f"Resize to {size} x {size} px with {RESAMPLE.name.lower()} resampling (PIL.Image.Resampling."
+        f"{RESAMPLE.name}) -> uint8 array.",
+    ]
+    return {**PREPROCESSING, "size": size, "jpeg_draft_min_side": DRAFT_FACTOR * size, "steps": steps}

@@ -1,4 +1,8 @@
-"""Job kinds and the handler that runs each; handlers are imported lazily in the worker."""
+"""Job kinds and the handler that runs each, plus idle-time warm-ups; all imported lazily in the worker.
+
+The worker knows only these "module:function" strings, never a feature package, so adding a job kind
+or a warm-up is one line here.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,29 @@ HANDLERS: dict[str, str] = {
     "ingest": "sslapp.ingest.job:run_ingest_job",
 }
 
+# "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the
+# first job that needs it starts fast. A failure is logged, never raised.
+WARM_UPS: list[str] = ["sslapp.embed.umap_map:warm_up"]
+
+
+def _load(target: str) -> Callable[..., Any]:
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
 
 def handler_for(kind: str) -> Callable[[Any], dict[str, Any]]:
     if kind not in HANDLERS:
         raise KeyError(f"Unknown job kind {kind!r}; known kinds: {', '.join(sorted(HANDLERS))}.")
-    module, _, func = HANDLERS[kind].partition(":")
-    return getattr(importlib.import_module(module), func)
+    return _load(HANDLERS[kind])
+
+
+def warm_ups() -> list[tuple[str, Callable[[], Any]]]:
+    """(name, function) of each warm-up whose module imports; one that does not is skipped, as the
+    feature it speeds up is not installed either."""
+    loaded = []
+    for target in WARM_UPS:
+        try:
+            loaded.append((target, _load(target)))
+        except ImportError:
+            continue
+    return loaded

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sslapp.jobs.context import JobContext, JobStopped
-from sslapp.jobs.registry import handler_for
+from sslapp.jobs.registry import handler_for, warm_ups
 from sslapp.workspace import Workspace
 
 HEARTBEAT_S = 2.0
@@ -98,15 +98,21 @@ def execute_job(ws: Workspace, job: dict[str, Any], as_worker: bool = False) -> 
 
 
 def _warm_up() -> None:
-    """Compile UMAP's numba code while idle, so the first map appears fast."""
+    """Run the registry's warm-ups (e.g. UMAP's numba compile) while idle, so first uses are fast.
+
+    A warm-up only saves time later: its failure is logged and the worker carries on.
+    """
+    log = logging.getLogger("sslapp.worker")
     try:
-        from sslapp.embed.umap_map import warm_up
-    except ImportError:
-        return
-    try:
-        warm_up()
+        loaded = warm_ups()
     except Exception:
-        logging.getLogger("sslapp.worker").exception("UMAP warm-up failed")
+        log.exception("loading the warm-ups failed")
+        return
+    for name, func in loaded:
+        try:
+            func()
+        except Exception:
+            log.exception("warm-up %s failed", name)
 
 
 def _acquire_lock(ws: Workspace):

@@ -23,7 +23,10 @@ VIT_SPECS = {  # name: (hidden_dim, layers, heads, mlp_dim)
     "vit-small": (384, 12, 6, 1536),
 }
 RESNETS = ("resnet18", "resnet34", "resnet50")
-BACKBONES = (*RESNETS, *(f"{r}-std" for r in RESNETS), *VIT_SPECS)
+# ImageNet-pretrained networks whose weights ship inside a pip package (sslapp.ssl.weights); timm builds them.
+PRETRAINED = {"efficientnet-lite0": ("tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
+PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.features.patches), fitted, not trained
+BACKBONES = (*RESNETS, *(f"{r}-std" for r in RESNETS), *VIT_SPECS, *PRETRAINED)
 
 
 @dataclass
@@ -71,6 +74,27 @@ class ViT(torchvision.models.VisionTransformer):
         return self.heads(enc.ln(enc.layers(enc.dropout(tokens)))[:, 0])
 
 
+class TimmNet(nn.Module):
+    """A timm network fed sslapp's ImageNet-normalised input, converted to the normalisation its
+    weights were trained with (EfficientNet-Lite's TF weights expect [-1, 1]), so views, encoders
+    and exports keep one preprocessing. State-dict keys are timm's under `net.`."""
+
+    def __init__(self, timm_name: str, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        import timm
+
+        self.net = timm.create_model(timm_name, pretrained=False, num_classes=0)
+        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+
+        scale = torch.tensor(IMAGENET_STD) / torch.tensor(std)
+        shift = (torch.tensor(IMAGENET_MEAN) - torch.tensor(mean)) / torch.tensor(std)
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * self.scale + self.shift)
+
+
 def parse_vit_name(name: str) -> tuple[str, int | None] | None:
     """"vit-tiny" -> ("vit-tiny", None); "vit-tiny-p4" -> ("vit-tiny", 4) (explicit patch side); else None."""
     base, _, patch = name.rpartition("-p")
@@ -81,14 +105,25 @@ def parse_vit_name(name: str) -> tuple[str, int | None] | None:
 
 def is_backbone_name(name: str) -> bool:
     """Whether `build_backbone` knows `name` (one of BACKBONES, or a ViT with a patch suffix)."""
-    return name in BACKBONES or parse_vit_name(name) is not None
+    return name in BACKBONES or name == PATCHES or parse_vit_name(name) is not None
 
 
-def build_backbone(name: str, image_size: int) -> Backbone:
+def build_backbone(name: str, image_size: int, **options) -> Backbone:
     """The backbone called `name` for square inputs of `image_size` px, randomly initialised.
 
     ViT names take an optional patch suffix (`vit-tiny-p4`); by default `vit_patch_size` picks it.
+    Pretrained networks start random here too: `sslapp.ssl.weights.init_backbone` loads weights.
+    `options` size the fitted patch encoder (`sslapp.features.patches.PatchCodes`).
     """
+    if name == PATCHES:
+        from sslapp.features.patches import PatchCodes
+
+        module = PatchCodes(**options)
+        return Backbone(module, module.dim, name, image_size)
+    if name in PRETRAINED:
+        timm_name, mean, std = PRETRAINED[name]
+        module = TimmNet(timm_name, mean, std)
+        return Backbone(module, module.net.num_features, name, image_size)
     vit_name = parse_vit_name(name)
     if vit_name is not None:
         base, patch = vit_name

@@ -39,7 +39,7 @@ class Encoder(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.config = config
-        bb = build_backbone(config.backbone, config.train_size)
+        bb = build_backbone(config.backbone, config.train_size, **config.extra.get("backbone_options", {}))
         self.backbone = bb.module
         self.dim = bb.dim
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)

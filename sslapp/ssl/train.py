@@ -2,7 +2,8 @@
 
 The hot loop never touches PIL or DataLoader workers: an epoch is a seeded permutation of the
 cache rows; a batch is one fancy-index into the (RAM- or GPU-resident) uint8 array, moved to the
-device in one copy, and `sslapp.ssl.augment.make_views` builds every view there with kornia.
+device in one copy, and `sslapp.ssl.augment.make_views` builds every view there with batched torch
+ops (kornia is only the tests' reference).
 
 Position is counted in samples within the epoch, so a resumed run (after pause, cancel or a
 killed worker) replays the same permutation from the saved offset with the saved optimizer,
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from sslapp.ssl import ddp
-from sslapp.ssl.backbones import BACKBONES, RESNETS, VIT_SPECS, build_backbone, is_backbone_name
+from sslapp.ssl.backbones import BACKBONES, PRETRAINED, RESNETS, VIT_SPECS, build_backbone, is_backbone_name
 from sslapp.workspace import Workspace
 
 CHECKPOINT_VERSION = 1
@@ -63,6 +64,7 @@ class PretrainError(RuntimeError):
 class PretrainConfig:
     method: str = "simclr"
     backbone: str = "auto"
+    init: str = "auto"  # "auto", "scratch", "imagenet" or a weights file (sslapp.ssl.weights)
     epochs: int | None = None
     minutes: float | None = None
     batch_size: int | None = None
@@ -100,7 +102,7 @@ def resolve_device(name: str) -> torch.device:
 
 def auto_plan(method: str, backbone: str, cache_size: int, n_images: int, device: torch.device,
               train_size: int | None = None, batch_size: int | None = None, epochs: int | None = None,
-              minutes: float | None = None) -> dict[str, Any]:
+              minutes: float | None = None, init: str = "auto") -> dict[str, Any]:
     """Fill in what the user left to `auto`; the CPU choices come from docs/benchmarks.md.
 
     On a CPU the standard-stem ResNet-18 at 32 px runs ~10x faster than the small-stem one (its
@@ -110,6 +112,8 @@ def auto_plan(method: str, backbone: str, cache_size: int, n_images: int, device
     """
     cuda = device.type == "cuda"
     vit = method in VIT_METHODS
+    if backbone == "auto" and init == "imagenet":
+        backbone = next(iter(PRETRAINED))
     if backbone == "auto":
         if vit:
             backbone = "vit-small" if cuda else "vit-tiny"
@@ -117,6 +121,8 @@ def auto_plan(method: str, backbone: str, cache_size: int, n_images: int, device
             backbone = "resnet18" if cache_size <= 64 else "resnet50"
         else:
             backbone = "resnet18-std"
+    if train_size is None and backbone in PRETRAINED:
+        train_size = 128  # where its ImageNet features are measured best per second (features.service)
     if train_size is None:
         if cuda:
             train_size = min(cache_size, 64 if backbone in RESNETS[:1] else 224)
@@ -125,14 +131,33 @@ def auto_plan(method: str, backbone: str, cache_size: int, n_images: int, device
         if backbone in VIT_SPECS:
             train_size = max(16, train_size // 8 * 8)
     if batch_size is None:
-        batch_size = 256 if cuda or backbone.endswith("-std") else 128
+        batch_size = 256 if cuda or backbone.endswith("-std") else 64 if backbone in PRETRAINED else 128
     if epochs is None and minutes is None:
         if cuda:
             epochs = int(min(200, max(20, round(2_000_000 / max(n_images, 1)))))
         else:
             minutes = 10.0  # a CPU user gets useful features in minutes, not hours
     return {"backbone": backbone, "train_size": int(train_size), "batch_size": int(batch_size),
-            "epochs": epochs, "minutes": minutes}
+            "epochs": epochs, "minutes": minutes, "init": resolve_init(backbone, init)}
+
+
+def _init_problem(backbone: str, init: str) -> str | None:
+    """What is wrong with starting `backbone` from `init`, or None (names from sslapp.catalogue)."""
+    from sslapp.catalogue import INITS, init_problem
+
+    if init in INITS:
+        return init_problem(backbone, init)
+    if not Path(init).expanduser().is_file():
+        return (f"--init {init!r} is neither one of {', '.join(INITS)} nor an existing weights file "
+                "(.pt, .pth or .safetensors)")
+    return None
+
+
+def resolve_init(backbone: str, init: str) -> str:
+    """"auto" -> ImageNet weights where they ship for this backbone, else scratch."""
+    from sslapp.ssl.weights import default_init
+
+    return default_init(backbone) if init == "auto" else init
 
 
 def lr_at(progress: float, warmup: float, base: float) -> float:
@@ -274,6 +299,9 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
         raise PretrainError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}.")
     if config.backbone != "auto" and not is_backbone_name(config.backbone):
         raise PretrainError(f"unknown backbone {config.backbone!r}; choose one of: auto, {', '.join(BACKBONES)}.")
+    init_error = _init_problem(config.backbone, config.init)
+    if init_error:
+        raise PretrainError(init_error)
     if config.epochs is not None and config.epochs < 1:
         raise PretrainError(f"--epochs must be at least 1 (got {config.epochs}).")
     if config.minutes is not None and config.minutes <= 0:
@@ -295,7 +323,7 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
     if n == 0:
         raise PretrainError("the workspace has no images; add some on the Data page or with `sslapp ingest`.")
     plan = auto_plan(config.method, config.backbone, ws.cache_size, n, device, config.train_size,
-                     config.batch_size, config.epochs, config.minutes)
+                     config.batch_size, config.epochs, config.minutes, config.init)
     reporter_ctx = ctx
     if checkpoint is not None:
         plan = checkpoint["plan"]
@@ -338,7 +366,11 @@ class _Loop:
         np.random.seed(config.seed % 2 ** 32)
         try:
             backbone = build_backbone(plan["backbone"], plan["train_size"])
-        except ValueError as exc:
+            if checkpoint is None:  # a resumed run restores its own weights
+                from sslapp.ssl.weights import init_backbone
+
+                init_backbone(backbone, plan.get("init", "scratch"))
+        except ValueError as exc:  # includes WeightsError
             raise PretrainError(str(exc)) from exc
         try:
             self.method = build_method(config.method, backbone, **config.hparams)
@@ -447,7 +479,8 @@ class _Loop:
 
         enc = Encoder(EncoderConfig(backbone=self.plan["backbone"], input_size=self.ws.cache_size,
                                     train_size=self.plan["train_size"], method=self.config.method,
-                                    extra={"epoch": self.epoch, "run_id": self.rep.run_id}))
+                                    extra={"epoch": self.epoch, "run_id": self.rep.run_id,
+                                           "init": self.plan.get("init", "scratch")}))
         source = self.method.encoder
         source = getattr(source, "_orig_mod", source)
         enc.backbone.load_state_dict({k: v.detach().float().cpu() for k, v in source.state_dict().items()})

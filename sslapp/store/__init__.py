@@ -1,4 +1,4 @@
-"""The workspace database: the single source of truth. All SQL lives in `db.py`."""
+"""The workspace database: the single source of truth, and the only package that imports sqlite3."""
 
 from sslapp.store.db import Store
 

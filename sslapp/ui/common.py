@@ -95,3 +95,19 @@ def job_status_line(job: dict) -> str:
     if p.get("message"):
         parts.append(str(p["message"]))
     return " · ".join(parts)
+
+
+def embedding_line(ws: Workspace, encoder_id: int | None = None, name: str | None = None) -> str:
+    """Which embedding is in use and why, in words (from the worker's last measured choice)."""
+    from sslapp.features.service import CHOICE_SETTING
+
+    choice = ws.store.get_setting(CHOICE_SETTING) or {}
+    if not choice and name is None:
+        return "**Embedding:** not chosen yet (the worker chooses it when it makes the map or suggestions)."
+    used = name or choice.get("name")
+    line = f"**Embedding:** {used}"
+    if choice and (encoder_id is None or choice.get("encoder_artifact_id") == encoder_id):
+        line += f" — {choice.get('reason', '')}"
+    elif choice:
+        line += f" (the app has since chosen {choice.get('name')}; refresh to use it)"
+    return line

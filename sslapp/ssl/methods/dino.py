@@ -8,19 +8,18 @@ local crops by interpolating its position embedding). The last head layer is fro
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any
 
 import torch
 from lightly.loss import DINOLoss
 from lightly.models.modules import DINOProjectionHead
-from lightly.models.utils import deactivate_requires_grad, update_momentum
-from lightly.utils.scheduler import cosine_schedule
+from lightly.models.utils import deactivate_requires_grad
 from torch import Tensor
 
 from sslapp.ssl.backbones import Backbone
 from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32, is_vit, local_crop_size
+from sslapp.ssl.methods.momentum import frozen_copy, momentum_update
 
 
 class DINO(SSLMethod):
@@ -36,11 +35,10 @@ class DINO(SSLMethod):
         vit = is_vit(backbone)
         self.patch = backbone.module.patch_size if vit else 1
         self.projection_head = self._head(backbone.dim, vit)
-        self.teacher_backbone = copy.deepcopy(self.backbone)
+        self.teacher_backbone = frozen_copy(self.backbone)
         # The head's weight-normalised last layer cannot be deep-copied: build a twin and copy weights.
         self.teacher_head = self._head(backbone.dim, vit)
         self.teacher_head.load_state_dict(self.projection_head.state_dict())
-        deactivate_requires_grad(self.teacher_backbone)
         deactivate_requires_grad(self.teacher_head)
         self.momentum = hp["momentum_start"]
         self.criterion = DINOLoss(
@@ -78,9 +76,9 @@ class DINO(SSLMethod):
         self.projection_head.cancel_last_layer_gradients(epoch)
 
     def on_step_end(self, step: int, total_steps: int) -> None:
-        self.momentum = cosine_schedule(step, total_steps, self.hparams["momentum_start"], self.hparams["momentum_end"])
-        update_momentum(self.backbone, self.teacher_backbone, m=self.momentum)
-        update_momentum(self.projection_head, self.teacher_head, m=self.momentum)
+        self.momentum = momentum_update(
+            [(self.backbone, self.teacher_backbone), (self.projection_head, self.teacher_head)],
+            step, total_steps, self.hparams["momentum_start"], self.hparams["momentum_end"])
 
     def optimizer_config(self) -> dict[str, Any]:
         if is_vit(self.backbone_info):

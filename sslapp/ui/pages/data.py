@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import streamlit as st
 
 from sslapp.jobs.launcher import ensure_worker
+from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import require_workspace, thumb_path
 from sslapp.workspace import Workspace
 
@@ -24,7 +25,7 @@ MAX_UPLOAD_TOTAL_MB = 4096
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif"]
 PAGE_SIZE = 48
 GRID_COLUMNS = 8
-ACTIVE = ("queued", "running", "pausing", "cancelling")
+ACTIVE = ACTIVE_JOB_STATES
 _UNSAFE_CHARS = re.compile(r"[^\w.\- ]+")
 
 
@@ -130,14 +131,14 @@ def _job_panel(ws: Workspace) -> None:
     if st.session_state.get("ingest_seen") != job_id:  # just finished: refresh counts and the grid once
         st.session_state["ingest_seen"] = job_id
         st.rerun(scope="app")
-    if job["status"] == "done":
+    if job["status"] == JobState.DONE:
         report = job.get("result") or {}
         if report.get("added", 0) == 0 and report.get("duplicates", 0) == 0:
             st.warning("No usable images were found; see the reasons below.")
         else:
             st.success(f"Job {job_id} finished.", icon=":material/check_circle:")
         _report(report, title=f"Job {job_id}")
-    elif job["status"] == "failed":
+    elif job["status"] == JobState.FAILED:
         st.error(f"Adding images failed (job {job_id}): {job.get('error')}. Nothing already in the workspace "
                  "changed; fix the cause and try again.")
     else:

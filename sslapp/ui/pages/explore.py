@@ -13,7 +13,8 @@ import numpy as np
 import streamlit as st
 
 from sslapp.embed.maps import MapData, load_map, map_status
-from sslapp.ui.common import job_status_line, require_workspace, thumb_path
+from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.ui.common import embedding_line, job_status_line, require_workspace, thumb_path
 from sslapp.ui.map import (
     COLOR_MODES,
     MAX_CLOSEUP,
@@ -95,7 +96,7 @@ def _coloring(ws: Workspace, m: MapData, mode: str, classes: list[dict]) -> Colo
 def _map_header(ws: Workspace) -> MapData | None:
     """Map status (provisional, stale), the compute/refresh buttons and the running embed job."""
     store = ws.store
-    running = store.jobs(kind="embed", statuses=("queued", "running", "cancelling", "pausing"), limit=1)
+    running = store.jobs(kind="embed", statuses=ACTIVE_JOB_STATES, limit=1)
     artifact = store.latest_artifact("map")
     cols = st.columns([4, 1])
     if running:
@@ -104,18 +105,20 @@ def _map_header(ws: Workspace) -> MapData | None:
         if store.count_items() == 0:
             st.info("No images yet. Add images on the Data page first.")
             return None
-        cols[0].info("There is no map yet. Compute one: it takes seconds with a provisional pixel embedding, "
-                     "and uses your pretrained encoder once there is one.")
+        cols[0].info("There is no map yet. Compute one: a first look from pixels comes in seconds, then the "
+                     "map of the best embedding the app has (ImageNet features or a patch dictionary learned from "
+                     "your images, later your own pretraining) replaces it.")
     else:
         status = map_status(ws, artifact)
         meta = artifact.get("meta") or {}
         if status.provisional:
-            cols[0].warning("This map is **provisional**: it is built from downsampled pixels, not a trained "
-                            "encoder. Pretrain (Pretrain page) and refresh the map for groups that follow content.")
+            cols[0].warning("This map is **provisional**: a first look built from downsampled pixels. Refresh the "
+                            "map to see the app's chosen embedding.")
         if status.stale:
             cols[0].warning("This map is **stale**: " + "; ".join(status.stale_reasons) + ". Re-embed to update it.")
-        cols[0].caption(f"Map {artifact['id']}: {meta.get('n_items')} images · {meta.get('k')} clusters "
-                        f"({meta.get('method')}) · embedding from {meta.get('source')}")
+        cols[0].caption(f"{meta.get('n_items')} images · {meta.get('k')} clusters ({meta.get('method')})")
+        if not status.provisional:
+            cols[0].markdown(embedding_line(ws, meta.get("encoder_artifact_id"), meta.get("embedding_name")))
     with cols[1]:
         method = st.selectbox("Clusters", ["kmeans", "hdbscan"], key="explore_cluster_method",
                               label_visibility="collapsed")
@@ -141,10 +144,10 @@ def _job_progress(ws: Workspace, job_id: int) -> None:
     job = ws.store.job(job_id)
     if job is None:
         return
-    if job["status"] in ("queued", "running", "cancelling", "pausing"):
+    if job["status"] in ACTIVE_JOB_STATES:
         st.info("Computing the map… " + job_status_line(job))
         return
-    if job["status"] == "failed":
+    if job["status"] == JobState.FAILED:
         st.error(f"The map job failed: {job['error']}")
     st.rerun()  # done: show the new map
 

@@ -9,10 +9,11 @@ import streamlit as st
 
 from sslapp.export.manifest import FORMATS, MODEL_FILES
 from sslapp.jobs.launcher import ensure_worker
+from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, require_workspace
 from sslapp.workspace import Workspace
 
-ACTIVE = ("queued", "running", "pausing", "cancelling")
+ACTIVE = ACTIVE_JOB_STATES
 FORMAT_NAMES = {"onnx": "ONNX (onnxruntime, any language)", "torchscript": "TorchScript (PyTorch, no sslapp)",
                 "safetensors": "safetensors weights (sslapp's model classes)"}
 
@@ -78,9 +79,9 @@ def _status(ws: Workspace) -> None:
         st.info(job_status_line(job))
         if st.session_state.get("export_seen_active") != job["id"]:
             st.session_state["export_seen_active"] = job["id"]
-    elif job["status"] == "done" and job.get("result"):
+    elif job["status"] == JobState.DONE and job.get("result"):
         _downloads(ws, job["result"])
-    elif job["status"] == "failed":
+    elif job["status"] == JobState.FAILED:
         st.error(f"The export failed: {job.get('error')}")
     else:
         st.info(job_status_line(job))

@@ -15,6 +15,7 @@ import streamlit as st
 
 from sslapp.embed.maps import load_map
 from sslapp.jobs.launcher import ensure_worker
+from sslapp.jobs.states import JobState
 from sslapp.select import STRATEGIES
 from sslapp.ui.common import job_status_line, require_workspace, thumb_path
 from sslapp.workspace import Workspace
@@ -238,7 +239,7 @@ def _suggest_panel(ws: Workspace) -> None:
         if c3.button("Suggest", key="label_suggest", type="primary"):
             ws.store.enqueue_job("suggest", {"budget": int(budget), "strategy": strategy})
             ensure_worker(ws)
-        busy = bool(ws.store.jobs(kind="suggest", statuses=("queued", "running"), limit=1))
+        busy = bool(ws.store.jobs(kind="suggest", statuses=(JobState.QUEUED, JobState.RUNNING), limit=1))
         st.fragment(run_every=1.0 if busy else None)(_suggest_status)(ws)  # polls only while a job runs
 
 
@@ -247,12 +248,12 @@ def _suggest_status(ws: Workspace) -> None:
     if not jobs:
         return
     job = jobs[0]
-    if job["status"] in ("queued", "running"):
+    if job["status"] in (JobState.QUEUED, JobState.RUNNING):
         st.caption(job_status_line(job))
         st.session_state["label_suggest_waiting"] = job["id"]
-    elif job["status"] == "failed":
+    elif job["status"] == JobState.FAILED:
         st.error(f"Suggestions failed: {job['error']}")
-    elif job["status"] == "done":
+    elif job["status"] == JobState.DONE:
         for note in (job.get("result") or {}).get("notes", []):
             st.info(note)
         if st.session_state.pop("label_suggest_waiting", None) == job["id"]:

@@ -12,34 +12,16 @@ import math
 
 import streamlit as st
 
+from sslapp import catalogue
 from sslapp.jobs.launcher import ensure_worker
+from sslapp.jobs.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.jobs.worker import reap_dead_jobs
 from sslapp.ui.common import require_workspace
 from sslapp.workspace import Workspace
 
-ACTIVE = ("queued", "running", "pausing", "cancelling")
-RESUMABLE = ("paused", "interrupted", "failed", "cancelled")
-METHOD_HELP = {
-    "simclr": "SimCLR — contrastive, robust default",
-    "mocov3": "MoCo v3 — contrastive with a momentum encoder",
-    "byol": "BYOL — no negatives, momentum teacher",
-    "swav": "SwAV — prototypes and multi-crop",
-    "dino": "DINO — self-distillation, multi-crop",
-    "mae": "MAE — masked autoencoder (ViT only)",
-    "rotation": "Rotation prediction — classic pretext baseline",
-}
-
-
-def _backbones() -> list[str]:
-    from sslapp.ssl.backbones import BACKBONES
-
-    return ["auto", *BACKBONES]
-
-
-def _methods() -> list[str]:
-    from sslapp.ssl.methods import METHODS
-
-    return list(METHODS)
+ACTIVE = ACTIVE_JOB_STATES
+RESUMABLE = RESUMABLE_JOB_STATES
+_INIT_LABELS = {"auto": "auto", "imagenet": "ImageNet weights", "scratch": "from scratch"}
 
 
 def _fmt_eta(seconds) -> str:
@@ -55,7 +37,7 @@ def _current_job(ws: Workspace) -> dict | None:
     if not jobs:
         return None
     job = jobs[0]
-    if job["status"] in ACTIVE or job["status"] in ("paused", "interrupted"):
+    if job["status"] in ACTIVE or job["status"] in HELD_JOB_STATES:
         return job
     if st.session_state.get("pretrain_job") == job["id"]:  # just finished here: show its outcome
         return job
@@ -65,15 +47,19 @@ def _current_job(ws: Workspace) -> dict | None:
 def _start_form(ws: Workspace, disabled: bool) -> None:
     with st.form("pretrain_start", border=True):
         st.subheader("Start pretraining")
-        methods = _methods()
+        methods = catalogue.method_names()
         c1, c2, c3 = st.columns(3)
-        method = c1.selectbox("Method", methods, index=methods.index("simclr") if "simclr" in methods else 0,
-                              format_func=lambda m: METHOD_HELP.get(m, m), key="pt_method")
-        backbone = c2.selectbox("Backbone", _backbones(), index=0, key="pt_backbone",
+        method = c1.selectbox("Method", methods, index=methods.index("simclr"),
+                              format_func=lambda m: catalogue.METHODS.get(m, m), key="pt_method")
+        backbone = c2.selectbox("Backbone", catalogue.backbone_names(), index=0, key="pt_backbone",
                                 help="auto picks by device and image size (see docs/benchmarks.md): on a CPU "
                                 "a standard-stem ResNet-18 at 32 px, on a GPU a small-stem ResNet-18.")
         device = c3.selectbox("Device", ["auto", "cpu", "cuda"], key="pt_device")
-        c4, c5 = st.columns(2)
+        c6, c4, c5 = st.columns(3)
+        init = c6.selectbox("Start from", catalogue.init_names(), index=0, key="pt_init",
+                            format_func=lambda i: _INIT_LABELS.get(i, i),
+                            help=f"ImageNet weights exist for {', '.join(catalogue.IMAGENET_BACKBONES)} only; "
+                            "auto uses them where the backbone has them and starts from scratch otherwise.")
         length = c4.radio("Train for", ["minutes", "epochs"], horizontal=True, key="pt_length")
         amount = c5.number_input("How many", min_value=1, max_value=100_000, value=10, step=1, key="pt_amount")
         with st.expander("Advanced"):
@@ -87,7 +73,11 @@ def _start_form(ws: Workspace, disabled: bool) -> None:
         submitted = st.form_submit_button("Start", type="primary", disabled=disabled,
                                           icon=":material/play_arrow:")
     if submitted:
-        params = {"method": method, "backbone": backbone, "device": device, "seed": int(seed),
+        problem = catalogue.init_problem(backbone, init)
+        if problem:
+            st.error(f"Cannot start: {problem}.", icon=":material/error:")
+            return
+        params = {"method": method, "backbone": backbone, "init": init, "device": device, "seed": int(seed),
                   "compile": bool(compile_), length: int(amount) if length == "epochs" else float(amount)}
         if batch:
             params["batch_size"] = int(batch)
@@ -156,7 +146,7 @@ def _job_panel(ws: Workspace) -> None:
         if p.get("epoch") is not None and epochs:
             done = min(1.0, max(0.0, ((p["epoch"] - 1) + (p.get("step", 0) / max(p.get("steps") or 1, 1))) / epochs))
             st.progress(done, text=f"epoch {p['epoch']} of {epochs} · step {p.get('step', 0)} of {p.get('steps', '?')}")
-        elif status == "queued":
+        elif status == JobState.QUEUED:
             st.caption("Waiting for the worker to pick it up…")
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Loss", f"{p['loss']:.4f}" if isinstance(p.get("loss"), int | float) else "—")
@@ -165,21 +155,21 @@ def _job_panel(ws: Workspace) -> None:
         c4.metric("Batch", p.get("batch_size", "—"))
         if p.get("message"):
             st.caption(p["message"])
-        if status == "interrupted":
+        if status == JobState.INTERRUPTED:
             st.warning("The worker stopped while running this job (killed or crashed). Resume continues from its "
                        "last checkpoint.", icon=":material/restart_alt:")
-        elif status == "failed":
+        elif status == JobState.FAILED:
             st.error(f"Pretraining failed: {job.get('error')}")
-        elif status == "done" and job.get("result"):
+        elif status == JobState.DONE and job.get("result"):
             r = job["result"]
             st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s')} img/s. The encoder is ready for "
                        "Explore and Train.", icon=":material/check_circle:")
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-        if status in ("queued", "running", "pausing"):
+        if status in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSING):
             if b1.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop:"):
                 ws.store.request_job_stop(job["id"], "cancel")
                 st.rerun(scope="fragment")
-            if status == "running" and b2.button("Pause", key=f"pause_{job['id']}", icon=":material/pause:"):
+            if status == JobState.RUNNING and b2.button("Pause", key=f"pause_{job['id']}", icon=":material/pause:"):
                 ws.store.request_job_stop(job["id"], "pause")
                 st.rerun(scope="fragment")
         if status in RESUMABLE:
@@ -188,7 +178,7 @@ def _job_panel(ws: Workspace) -> None:
                     st.session_state["pretrain_job"] = job["id"]
                     ensure_worker(ws)
                 st.rerun(scope="app")
-            if status in ("paused", "interrupted") and b2.button("Discard", key=f"discard_{job['id']}"):
+            if status in HELD_JOB_STATES and b2.button("Discard", key=f"discard_{job['id']}"):
                 ws.store.request_job_stop(job["id"], "cancel")
                 st.rerun(scope="app")
         run = ws.store.run_for_job(job["id"])
@@ -235,7 +225,7 @@ def render() -> None:
     current = _current_job(ws)
     busy = current is not None and current["status"] in ACTIVE
     st.fragment(_job_panel, run_every=1.0 if busy else None)(ws)
-    blocked = current is not None and current["status"] in (*ACTIVE, "paused", "interrupted")
+    blocked = current is not None and current["status"] in (*ACTIVE, *HELD_JOB_STATES)
     if blocked:
         st.caption("One pretraining job at a time: cancel, discard or finish the current one to start another.")
     _start_form(ws, disabled=blocked)

@@ -11,17 +11,18 @@ from typing import Any
 
 import streamlit as st
 
-from sslapp.ui.common import job_status_line, require_workspace
+from sslapp.jobs.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
+from sslapp.ui.common import embedding_line, job_status_line, require_workspace
 from sslapp.workspace import Workspace
 
-ACTIVE = ("queued", "running", "cancelling", "pausing")
+ACTIVE = ACTIVE_JOB_STATES
 TRUSTED_SOURCES = ("user", "imported")
 MODE_HELP = {
     "auto": "Linear probe unless a GPU is present and every class has at least 20 labels.",
     "linear": "Logistic regression on the frozen embeddings: seconds, best with few labels.",
     "full": "Fine-tune the whole encoder with augmentation and early stopping: minutes, needs more labels.",
 }
-PROPAGATE_OPTIONS = {"auto": "auto (measured per workspace)", "on": "on (label spreading)", "off": "off"}
+PROPAGATE_OPTIONS = {"auto": "auto (measured per workspace)", "on": "on (Poisson learning)", "off": "off"}
 
 
 def _label_counts(ws: Workspace) -> dict[str, int]:
@@ -46,17 +47,6 @@ def _readiness(ws: Workspace, counts: dict[str, int]) -> tuple[bool, list[str], 
     if empty and len(with_labels) >= 2:
         notices.append("No labels yet for " + ", ".join(f"**{k}**" for k in empty) +
                        ": left out of the classifier.")
-    encoder = ws.store.latest_artifact("encoder")
-    if encoder is None:
-        problems.append("No pretrained encoder yet: pretrain first on the Pretrain page.")
-    else:
-        emb = ws.store.latest_artifact("embeddings")
-        meta = (emb or {}).get("meta") or {}
-        # artifact ids only grow: embeddings made before the newest encoder existed are stale
-        if emb is None or (meta.get("encoder_artifact_id") or 0) < encoder["id"]:
-            notices.append("The stored embeddings are older than the newest encoder (or missing): training "
-                           "computes fresh features itself, which takes a little longer. Re-embed on the "
-                           "Explore page to update the map too.")
     return not problems, problems, notices
 
 
@@ -92,9 +82,9 @@ def _job_panel(ws: Workspace) -> None:
     if st.session_state.get("finetune_seen") != job_id:  # just finished: redraw the results once
         st.session_state["finetune_seen"] = job_id
         st.rerun(scope="app")
-    if job["status"] == "failed":
+    if job["status"] == JobState.FAILED:
         st.error(f"Training failed (job {job_id}): {job.get('error')}")
-    elif job["status"] in ("cancelled", "paused", "interrupted"):
+    elif job["status"] in STOPPED_JOB_STATES:
         st.warning(f"Training job {job_id} was {job['status']}; the previous classifier (if any) is unchanged.")
 
 
@@ -138,9 +128,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     current = {k: v for k, v in counts.items() if v > 0}
     if trained and current != trained:
         st.info("Labels changed since this classifier was trained: train again to use them.")
-    encoder = ws.store.latest_artifact("encoder")
-    if encoder is not None and summary.get("encoder_artifact_id") not in (None, encoder["id"]):
-        st.info("A newer pretrained encoder exists than the one this classifier was built on: train again.")
+    st.markdown(embedding_line(ws, summary.get("encoder_artifact_id"), summary.get("features")))
     if est.get("confusion"):
         left, right = st.columns([3, 2])
         with left:
@@ -170,6 +158,7 @@ def render() -> None:
         st.warning(p)
     for n in notices:
         st.info(n)
+    st.markdown(embedding_line(ws))
     busy = bool(ws.store.jobs(kind="finetune", statuses=ACTIVE, limit=1))
     with st.container(border=True):
         left, right = st.columns(2)
@@ -177,8 +166,9 @@ def render() -> None:
                           captions=[MODE_HELP[m] for m in MODE_HELP])
         propagate = right.selectbox("Use unlabelled images", list(PROPAGATE_OPTIONS), key="train_propagate",
                                     format_func=PROPAGATE_OPTIONS.get,
-                                    help="Label spreading over the kNN graph of the embeddings; 'auto' checks "
-                                         "by cross-validation whether it helps here.")
+                                    help="Poisson learning or label spreading over the kNN graph of the "
+                                         "embeddings; 'auto' uses Poisson learning with few labels and lets "
+                                         "cross-validation choose once every class has 3.")
         if st.button("Train", type="primary", icon=":material/school:", disabled=not ready or busy, key="train"):
             _start(ws, mode, propagate)
             st.rerun()

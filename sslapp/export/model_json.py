@@ -1,0 +1,82 @@
+"""The content of `model.json`: what the model is, what it takes, what it was trained on, how it checked out.
+
+The preprocessing is not restated here: its fields and steps come from the modules that do it
+(`sslapp.ingest.decode` for file -> uint8, `sslapp.ingest.arrays` for uint8 -> float input), and
+the in-model steps from the encoder's own config. No torch import: the models are passed in.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from sslapp import __version__
+from sslapp.export.manifest import FORMAT_NAME, FORMAT_VERSION, ONNX_INPUT, ONNX_OUTPUT
+from sslapp.ingest import arrays, decode
+from sslapp.workspace import Workspace
+
+
+def preprocessing(cfg: Any, size: int, head_l2: bool | None) -> dict[str, Any]:
+    """The `preprocessing` entry: its fields and every step from file to output; `head_l2` None: an encoder."""
+    canonical = decode.describe(size)
+    train = int(cfg.train_size)
+    inside = (f"Inside the model: bilinear resize to {train} x {train} px (align_corners=False), then "
+              if train != size else "Inside the model: ") + f"normalise with mean {list(cfg.mean)} and std {list(cfg.std)}."
+    steps = [*canonical.pop("steps"), arrays.describe(size), inside]
+    if head_l2 is not None:
+        steps.append("Inside the model: the encoder's features are " + ("L2-normalised, then " if head_l2 else "")
+                     + "fed to a linear head; softmax gives the probabilities.")
+    return {"steps": steps, **canonical, "scale": arrays.SCALE}
+
+
+def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, classes: list[str],
+                   formats: tuple[str, ...], head_l2: bool, clf_art: dict | None, enc_art: dict | None,
+                   rows: list[dict[str, Any]], threshold: float | None, tree: dict | None,
+                   verification: dict[str, Any]) -> dict[str, Any]:
+    """model.json without its `files` entry (added once every file is written and hashed)."""
+    clf_meta = (clf_art or {}).get("meta") or {}
+    enc_meta = (enc_art or {}).get("meta") or {}
+    cv = clf_meta.get("cv") or {}
+    size, train = int(cfg.input_size), int(cfg.train_size)
+    is_clf = kind == "classifier"
+    counts = clf_meta.get("label_counts") or {}
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "sslapp_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "kind": kind,
+        "classes": classes,
+        "formats": list(formats),
+        "input": {"name": ONNX_INPUT, "shape": ["batch", 3, size, size], "dtype": "float32", "range": [0.0, 1.0],
+                  "layout": arrays.LAYOUT, "channels": arrays.CHANNELS, "size": size},
+        "output": {"name": ONNX_OUTPUT[kind], "shape": ["batch", len(classes) if is_clf else feature_dim],
+                   "meaning": "class probabilities (softmax applied inside the model), in the order of 'classes'"
+                   if is_clf else "feature vector (the encoder's embedding)"},
+        "preprocessing": preprocessing(cfg, size, head_l2 if is_clf else None),
+        "normalisation": {"inside_model": True, "resize_to": train, "resize_mode": "bilinear",
+                          "mean": list(cfg.mean), "std": list(cfg.std)},
+        "head": {"type": "linear", "feature_normalisation": "l2" if head_l2 else "none", "softmax": True}
+        if is_clf else None,
+        "backbone": cfg.backbone,
+        "feature_dim": feature_dim,
+        "ssl_method": cfg.method,
+        "training_data": {
+            "items_in_workspace": ws.store.count_items(),
+            "labels_per_class": counts,
+            "n_labels": cv.get("n_labels", sum(counts.values()) or None),
+            "fine_tuning": clf_meta.get("mode"),
+            "propagation": clf_meta.get("propagation"),
+            "pretraining": {k: v for k, v in enc_meta.items() if isinstance(v, str | int | float | bool)},
+        },
+        "estimated_accuracy": {"mean": cv.get("mean"), "std": cv.get("std"), "low": cv.get("low"),
+                               "high": cv.get("high"), "n_labels": cv.get("n_labels"), "scheme": cv.get("scheme"),
+                               "text": cv.get("text"),
+                               "how": "cross-validation on the labelled images (mean and spread over folds)"}
+        if cv.get("mean") is not None else None,
+        "labels": {"rows": len(rows), "by_source": dict(Counter(r["source"] for r in rows)),
+                   "propagate_threshold": threshold},
+        "imagefolder": tree,
+        "verification": verification,
+    }

@@ -1,0 +1,108 @@
+"""Verification: every exported model file is loaded back and run against the app's torch model.
+
+The inputs are real cached images of the workspace (what the model sees in the app). When the
+cache cannot supply them, random noise is used instead, and the result says so (model.json, the
+model card and the progress log): noise checks the arithmetic, not the images the model is for.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sslapp.export.manifest import ONNX_INPUT, ExportError
+from sslapp.export.writers import quiet
+from sslapp.ingest.arrays import to_nchw_float
+from sslapp.workspace import Workspace
+
+MAX_ABS_DIFF = 1e-4
+N_EXAMPLES = 3
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CheckInputs:
+    """The batch the exported files are checked on, and what it is."""
+
+    x: torch.Tensor  # float32 (n, 3, S, S) in [0, 1]
+    source: str  # "workspace images" or "random noise"
+    note: str | None = None  # why noise was used
+
+
+def check_inputs(ws: Workspace, size: int, n: int = N_EXAMPLES) -> CheckInputs:
+    """`n` cached images spread over the workspace, or seeded noise with the reason the cache was not used."""
+    try:
+        from sslapp.ingest.cache import read_cache
+
+        cache = read_cache(ws)
+        if not len(cache):
+            note = "the workspace has no cached images"
+        elif cache.shape[1] != size:
+            note = f"the cache holds {cache.shape[1]} px images but the model takes {size} px"
+        else:
+            rows = np.asarray(cache[np.linspace(0, len(cache) - 1, n).astype(int)])
+            return CheckInputs(torch.from_numpy(to_nchw_float(rows)), "workspace images")
+    except Exception as exc:  # a damaged cache must not block an export, but the result must say so
+        note = f"the image cache could not be read ({exc.__class__.__name__}: {exc})"
+    log.warning("export check uses random noise: %s", note)
+    return CheckInputs(torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)),
+                       "random noise", note)
+
+
+def reference_output(module: nn.Module, x: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        return module(x).numpy()
+
+
+def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {ONNX_INPUT: x.numpy()})[0]
+
+
+def _run_torchscript(path: Path, x: torch.Tensor) -> np.ndarray:
+    with quiet():  # only the file this export has just written is loaded, never a user's
+        loaded = torch.jit.load(str(path), map_location="cpu")
+    with torch.inference_mode():
+        return loaded(x).numpy()
+
+
+def _run_safetensors(path: Path, x: torch.Tensor, part: str) -> np.ndarray:
+    from sslapp.finetune.model import load_classifier
+    from sslapp.ssl.encoder import load_encoder
+
+    model = load_classifier(path) if part == "classifier" else load_encoder(path)
+    with torch.inference_mode():
+        return model.eval()(x).numpy()
+
+
+def max_abs_diff(fmt: str, part: str, path: Path, x: torch.Tensor, expected: np.ndarray) -> float:
+    """Largest absolute difference between the file's outputs on `x` and the torch model's."""
+    if fmt == "onnx":
+        got = _run_onnx(path, x)
+    elif fmt == "torchscript":
+        got = _run_torchscript(path, x)
+    elif fmt == "safetensors":
+        got = _run_safetensors(path, x, part)
+    else:
+        raise ValueError(f"no check for format {fmt!r}")
+    return float(np.abs(got - expected).max())
+
+
+def require_faithful(name: str, diff: float) -> None:
+    if not diff <= MAX_ABS_DIFF:  # NaN fails too
+        raise ExportError(f"{name} disagrees with the torch model by {diff:.2e} (limit {MAX_ABS_DIFF:g}); "
+                          "this backbone does not export faithfully. Please report it.")
+
+
+def summary(inputs: CheckInputs, diffs: dict[str, float]) -> dict[str, Any]:
+    """The `verification` entry of model.json."""
+    return {"inputs": inputs.source, "n_inputs": int(inputs.x.shape[0]), "note": inputs.note,
+            "limit": MAX_ABS_DIFF, "max_abs_diff": diffs}

@@ -1,0 +1,96 @@
+"""Model writers: one torch module -> one ONNX, TorchScript or safetensors file.
+
+They write into the exporter's private temporary folder (published as a whole by renaming it),
+so they write plain files. Each turns a full disk into a plain OSError, which the CLI reports
+as such: no writer may abort the process or hide the errno in another exception type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sslapp import __version__
+from sslapp.export.manifest import ONNX_INPUT
+from sslapp.finetune.model import Classifier, save_classifier
+from sslapp.ssl.encoder import Encoder, save_encoder
+
+ONNX_OPSET = 18
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the exporters' deprecation and tracer chatter; failures still raise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def write_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_name: str) -> None:
+    """Single-file ONNX with a dynamic batch dimension (legacy exporter; torch.export-based as fallback)."""
+    import onnx
+
+    kwargs = dict(input_names=[ONNX_INPUT], output_names=[output_name], opset_version=ONNX_OPSET)
+    with quiet():
+        try:
+            torch.onnx.export(module, (example,), str(path), dynamo=False, do_constant_folding=True,
+                              dynamic_axes={ONNX_INPUT: {0: "batch"}, output_name: {0: "batch"}}, **kwargs)
+        except OSError:  # a full disk is not the exporter's fault: no retry
+            raise
+        except Exception:  # the legacy exporter is gone or failed: use torch.export
+            for leftover in path.parent.glob(path.name + "*"):
+                leftover.unlink()
+            batch = torch.export.Dim("batch", min=1)
+            program = torch.onnx.export(module, (example,), dynamo=True, external_data=False, verbose=False,
+                                        dynamic_shapes=({0: batch},), **kwargs)
+            program.save(str(path), external_data=False)
+    from onnx.external_data_helper import uses_external_data
+
+    bare = onnx.load(str(path), load_external_data=False)
+    external = {e.value for t in bare.graph.initializer if uses_external_data(t)
+                for e in t.external_data if e.key == "location"}
+    model = onnx.load(str(path))  # pulls in the external data, if any
+    onnx.checker.check_model(model)
+    if external:  # inline it: the export promises one self-contained file
+        onnx.save_model(model, str(path), save_as_external_data=False)
+        for location in external:
+            (path.parent / location).unlink(missing_ok=True)
+
+
+def write_torchscript(module: nn.Module, example: torch.Tensor, path: Path, extra: dict[str, str]) -> None:
+    """Traced TorchScript with `extra` as files inside the archive (classes, input size)."""
+    with quiet():
+        traced = torch.jit.trace(module, (example,), check_trace=False)
+        buffer = io.BytesIO()  # torch.jit.save to a path aborts the process on a full disk; Python raises
+        torch.jit.save(traced, buffer, _extra_files={k: v.encode() for k, v in extra.items()})
+    with open(path, "wb") as f:
+        f.write(buffer.getbuffer())
+
+
+@contextlib.contextmanager
+def _io_errors_as_oserror():
+    """safetensors reports a full disk as SafetensorError('... I/O error: ... (os error 28)'): make it OSError."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:
+        found = re.search(r"I/O error: (.*) \(os error (\d+)\)", str(exc))
+        if found is None:
+            raise
+        raise OSError(int(found.group(2)), found.group(1)) from exc
+
+
+def write_safetensors(module: Classifier | Encoder, path: Path) -> None:
+    """sslapp's own weights file (config and classes in the header; nothing pickled)."""
+    with _io_errors_as_oserror():
+        if isinstance(module, Classifier):
+            save_classifier(module, path, {"sslapp_version": __version__})
+        else:
+            save_encoder(module, path, {"sslapp_version": __version__})

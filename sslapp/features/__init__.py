@@ -1,0 +1,1 @@
+"""Features: every embedding the app can use, computed and chosen in one place."""

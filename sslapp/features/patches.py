@@ -1,0 +1,146 @@
+"""Whitened-patch dictionary features (Coates, Lee & Ng, AISTATS 2011): a strong embedding in
+seconds, learned from the user's own images without a training loop.
+
+Random 6x6 patches are brightness/contrast normalised and ZCA-whitened, k-means finds a
+dictionary of K atoms, and every patch position is coded with the "triangle" activation
+max(0, mean_k(d) - d_k) of its distances to the atoms, sum-pooled over the four image quadrants
+and projected by PCA. The whole encoder is one `nn.Module` (`PatchCodes`) with fitted buffers,
+so it is saved, embedded, fine-tuned on and exported exactly like a trained encoder. On cifar10-5k
+it reaches kNN 0.489 against 0.362 for PCA of pixels (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PATCH = 6
+ATOMS = 512
+DIMS = 256
+SIZE = 32  # images are coded at this side (the encoder resizes to it)
+CONTRAST_EPS = 10.0  # on 0-255 pixel values, as in the paper
+WHITEN_EPS = 0.1
+FIT_PATCHES = 100_000
+KMEANS_ITERS = 10
+FIT_IMAGES = 5000
+
+
+class PatchCodes(nn.Module):
+    """(B, 3, S, S) ImageNet-normalised images -> (B, dims) patch-dictionary features."""
+
+    def __init__(self, atoms: int = ATOMS, patch: int = PATCH, dims: int = DIMS):
+        super().__init__()
+        self.atoms, self.patch, self.dim = int(atoms), int(patch), int(dims)
+        p = 3 * self.patch * self.patch
+        self.register_buffer("whiten", torch.eye(p))  # (P, P) ZCA matrix
+        self.register_buffer("whiten_mean", torch.zeros(p))
+        self.register_buffer("centroids", torch.zeros(self.atoms, p))
+        self.register_buffer("pca_mean", torch.zeros(4 * self.atoms))
+        self.register_buffer("pca_components", torch.zeros(self.dim, 4 * self.atoms))
+        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+
+        self.register_buffer("in_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def whitened(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, P, S-p+1, S-p+1): every patch normalised and whitened, by convolution."""
+        x = (x * self.in_std + self.in_mean) * 255.0
+        p, n = self.patch, 3 * self.patch * self.patch
+        mu = F.avg_pool2d(x.mean(1, keepdim=True), p, stride=1)
+        sq = F.avg_pool2d((x * x).mean(1, keepdim=True), p, stride=1)
+        sd = torch.sqrt((sq - mu * mu).clamp_min(0) * n / (n - 1) + CONTRAST_EPS)
+        weight = self.whiten.t().reshape(n, 3, p, p)
+        raw = F.conv2d(x, weight)
+        colsum = self.whiten.sum(0).view(1, n, 1, 1)
+        offset = (self.whiten_mean @ self.whiten).view(1, n, 1, 1)
+        return (raw - mu * colsum) / sd - offset
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 4K) triangle codes sum-pooled over the four quadrants, before PCA."""
+        z = self.whitened(x)
+        norms = (self.centroids ** 2).sum(1)
+        d = F.conv2d(z, self.centroids.view(self.atoms, -1, 1, 1) * -2.0, norms)  # |c|^2 - 2 z.c
+        d = d.add_((z * z).sum(1, keepdim=True)).clamp_min_(0).sqrt_()
+        f = d.neg_().add_(d.mean(1, keepdim=True).neg_()).neg_().relu_()  # max(0, mean(d) - d), in place
+        return F.adaptive_avg_pool2d(f, 2).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.codes(x) - self.pca_mean) @ self.pca_components.t()
+
+
+def _random_patches(x: torch.Tensor, count: int, patch: int, gen: torch.Generator) -> torch.Tensor:
+    """`count` random (3*p*p) patches, in the channel-major order `F.unfold` and conv weights use."""
+    b, _, s, _ = x.shape
+    img = torch.randint(0, b, (count,), generator=gen)
+    r = torch.randint(0, s - patch + 1, (count,), generator=gen)
+    c = torch.randint(0, s - patch + 1, (count,), generator=gen)
+    ar = torch.arange(patch)
+    rows = (r[:, None] + ar[None, :])[:, None, :, None]
+    cols = (c[:, None] + ar[None, :])[:, None, None, :]
+    chans = torch.arange(3)[None, :, None, None]
+    return x[img[:, None, None, None], chans, rows, cols].reshape(count, -1)
+
+
+def _kmeans(points: torch.Tensor, k: int, iters: int, gen: torch.Generator) -> torch.Tensor:
+    """Lloyd's k-means from random points; an atom that loses all its points restarts on a random one."""
+    centroids = points[torch.randperm(len(points), generator=gen)[:k]].clone()
+    sq = (points * points).sum(1, keepdim=True)
+    for _ in range(iters):
+        assign = torch.cat([(sq[i:i + 20000] - 2 * points[i:i + 20000] @ centroids.t()
+                             + (centroids * centroids).sum(1)).argmin(1) for i in range(0, len(points), 20000)])
+        sums = torch.zeros_like(centroids).index_add_(0, assign, points)
+        counts = torch.bincount(assign, minlength=k).float()
+        empty = counts == 0
+        centroids = sums / counts.clamp_min(1).unsqueeze(1)
+        if empty.any():
+            centroids[empty] = points[torch.randint(0, len(points), (int(empty.sum()),), generator=gen)]
+    return centroids
+
+
+def _in_batches(fn, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else x.new_zeros(0)
+
+
+@torch.inference_mode()
+def fit_patch_codes(images: torch.Tensor, atoms: int = ATOMS, patch: int = PATCH, dims: int = DIMS,
+                    seed: int = 0, fit_patches: int = FIT_PATCHES) -> tuple[PatchCodes, torch.Tensor]:
+    """Fit whitening, dictionary and PCA on ImageNet-normalised images (B, 3, S, S).
+
+    Returns the fitted module and its features of `images` (computed once, reused by the caller).
+    """
+    if images.shape[0] < 2:
+        raise ValueError("patch features need at least 2 images")
+    gen = torch.Generator().manual_seed(seed)
+    module = PatchCodes(atoms=atoms, patch=patch, dims=dims)
+    x255 = (images * module.in_std + module.in_mean) * 255.0
+    pts = _random_patches(x255, fit_patches, patch, gen).double()
+    n = pts.shape[1]
+    pts = (pts - pts.mean(1, keepdim=True)) / torch.sqrt(pts.var(1, keepdim=True) + CONTRAST_EPS)
+    mean = pts.mean(0)
+    cov = torch.cov((pts - mean).t())
+    evals, evecs = torch.linalg.eigh(cov)
+    whiten = evecs @ torch.diag(1.0 / torch.sqrt(evals.clamp_min(0) + WHITEN_EPS)) @ evecs.t()
+    white = ((pts - mean) @ whiten).float()
+    module.whiten.copy_(whiten.float())
+    module.whiten_mean.copy_(mean.float())
+    module.centroids.copy_(_kmeans(white, min(atoms, len(white)), KMEANS_ITERS, gen))
+    assert module.whiten.shape == (n, n)
+    codes = _in_batches(module.codes, images)
+    k = min(dims, codes.shape[0] - 1, codes.shape[1])
+    centre = codes.mean(0)
+    _, s, v = torch.pca_lowrank(codes - centre, q=k, center=False, niter=4)
+    # whitened PCA: every component at unit variance (kNN 0.504 vs 0.425 unwhitened on cifar10-5k)
+    scale = (s[:k] / max(1.0, (len(codes) - 1) ** 0.5)).clamp_min(1e-6)
+    module.pca_mean.copy_(centre)
+    module.pca_components.zero_()
+    module.pca_components[:k] = v[:, :k].t() / scale[:, None]
+    return module.eval(), (codes - centre) @ module.pca_components.t()
+
+
+def fit_sample(n: int, seed: int, limit: int = FIT_IMAGES) -> np.ndarray:
+    """Rows (sorted) of the images the dictionary is fitted on: all of them up to `limit`."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))

@@ -1,0 +1,167 @@
+"""Classes and labels, with the label history that makes every label action undoable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sslapp.store.connection import Connection, _now
+
+LABEL_SOURCES = ("user", "imported", "propagated")
+
+
+class LabelsTable(Connection):
+    """Classes, the current label of each item, and the history of label actions (for undo)."""
+
+    # -- classes ---------------------------------------------------------------------
+    def classes(self) -> list[dict[str, Any]]:
+        """Classes in creation order with their label counts."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT c.id, c.name, c.created_at, COUNT(l.item_id) AS n_labels FROM classes c "
+            "LEFT JOIN labels l ON l.class_id=c.id GROUP BY c.id ORDER BY c.id")]
+
+    def class_id(self, name: str, create: bool = False) -> int | None:
+        name = name.strip()
+        row = self.conn.execute("SELECT id FROM classes WHERE name=?", (name,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        if not create:
+            return None
+        if not name:
+            raise ValueError("A class name cannot be empty.")
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM classes WHERE name=?", (name,)).fetchone()
+            if row is not None:
+                return int(row[0])
+            return int(conn.execute("INSERT INTO classes(name, created_at) VALUES(?, ?)",
+                                    (name, _now())).lastrowid)
+
+    def rename_class(self, class_id: int, new_name: str) -> None:
+        new_name = new_name.strip()
+        if not new_name:
+            raise ValueError("A class name cannot be empty.")
+        with self.transaction() as conn:
+            clash = conn.execute("SELECT id FROM classes WHERE name=? AND id!=?", (new_name, class_id)).fetchone()
+            if clash is not None:
+                raise ValueError(f"A class named {new_name!r} already exists; merge the classes instead.")
+            conn.execute("UPDATE classes SET name=? WHERE id=?", (new_name, class_id))
+
+    def merge_classes(self, source_id: int, target_id: int) -> int:
+        """Move every label of `source_id` to `target_id` (undoable), then drop the source class."""
+        if source_id == target_id:
+            return 0
+        with self.transaction():
+            items = [r[0] for r in self.conn.execute("SELECT item_id FROM labels WHERE class_id=?", (source_id,))]
+            self.set_labels(items, target_id, source=None, action="merge")
+            self.conn.execute("DELETE FROM classes WHERE id=?", (source_id,))
+        return len(items)
+
+    def delete_class(self, class_id: int) -> int:
+        """Remove the class and its labels; the label history keeps what they were."""
+        with self.transaction():
+            items = [r[0] for r in self.conn.execute("SELECT item_id FROM labels WHERE class_id=?", (class_id,))]
+            self.remove_labels(items, action="delete-class")
+            self.conn.execute("DELETE FROM predictions WHERE class_id=?", (class_id,))
+            self.conn.execute("DELETE FROM classes WHERE id=?", (class_id,))
+        return len(items)
+
+    # -- labels ----------------------------------------------------------------------
+    def _next_action_id(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(action_id), 0) + 1 FROM label_history").fetchone()[0])
+
+    def set_labels(self, item_ids: Sequence[int], class_id: int, source: str | None = "user",
+                   action: str = "label") -> int:
+        """Label items now (one undoable action). `source=None` keeps each item's current source."""
+        if source is not None and source not in LABEL_SOURCES:
+            raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {source!r}")
+        item_ids = list(dict.fromkeys(int(i) for i in item_ids))
+        if not item_ids:
+            return 0
+        now = _now()
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM classes WHERE id=?", (class_id,)).fetchone() is None:
+                raise ValueError(f"No class with id {class_id}.")
+            action_id = self._next_action_id()
+            for item_id in item_ids:
+                old = conn.execute("SELECT class_id, source FROM labels WHERE item_id=?", (item_id,)).fetchone()
+                new_source = source or (old["source"] if old else "user")
+                conn.execute(
+                    "INSERT INTO label_history(action_id, action, item_id, old_class_id, old_source, "
+                    "new_class_id, new_source, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                    (action_id, action, item_id, old["class_id"] if old else None,
+                     old["source"] if old else None, class_id, new_source, now))
+                conn.execute(
+                    "INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(?, ?, ?, ?) "
+                    "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, "
+                    "source=excluded.source, updated_at=excluded.updated_at",
+                    (item_id, class_id, new_source, now))
+                conn.execute("DELETE FROM skipped WHERE item_id=?", (item_id,))
+        return len(item_ids)
+
+    def remove_labels(self, item_ids: Sequence[int], action: str = "unlabel") -> int:
+        item_ids = list(dict.fromkeys(int(i) for i in item_ids))
+        now = _now()
+        removed = 0
+        with self.transaction() as conn:
+            action_id = self._next_action_id()
+            for item_id in item_ids:
+                old = conn.execute("SELECT class_id, source FROM labels WHERE item_id=?", (item_id,)).fetchone()
+                if old is None:
+                    continue
+                conn.execute(
+                    "INSERT INTO label_history(action_id, action, item_id, old_class_id, old_source, "
+                    "new_class_id, new_source, created_at) VALUES(?, ?, ?, ?, ?, NULL, NULL, ?)",
+                    (action_id, action, item_id, old["class_id"], old["source"], now))
+                conn.execute("DELETE FROM labels WHERE item_id=?", (item_id,))
+                removed += 1
+        return removed
+
+    def undo_last_label_action(self) -> dict[str, Any] | None:
+        """Revert the newest label action that is not undone yet; returns what was undone."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT action_id, action FROM label_history WHERE undone=0 "
+                               "ORDER BY action_id DESC LIMIT 1").fetchone()
+            if row is None:
+                return None
+            rows = conn.execute("SELECT * FROM label_history WHERE action_id=? ORDER BY id DESC",
+                                (row["action_id"],)).fetchall()
+            for h in rows:
+                if h["old_class_id"] is None:
+                    conn.execute("DELETE FROM labels WHERE item_id=?", (h["item_id"],))
+                    continue
+                if conn.execute("SELECT 1 FROM classes WHERE id=?", (h["old_class_id"],)).fetchone() is None:
+                    # the class was deleted since: bring it back under its old id so the label returns
+                    conn.execute("INSERT INTO classes(id, name, created_at) VALUES(?, ?, ?)",
+                                 (h["old_class_id"], f"restored-{h['old_class_id']}", _now()))
+                conn.execute(
+                    "INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(?, ?, ?, ?) "
+                    "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, "
+                    "source=excluded.source, updated_at=excluded.updated_at",
+                    (h["item_id"], h["old_class_id"], h["old_source"], _now()))
+            conn.execute("UPDATE label_history SET undone=1 WHERE action_id=?", (row["action_id"],))
+        return {"action_id": row["action_id"], "action": row["action"], "items": len(rows)}
+
+    def labels(self, sources: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Current labels: item_id, source name of the item, class name, class_id, label source."""
+        sql = ("SELECT l.item_id, i.source AS item_source, i.cache_index, c.id AS class_id, c.name AS class_name, "
+               "l.source, l.updated_at FROM labels l JOIN items i ON i.id=l.item_id "
+               "JOIN classes c ON c.id=l.class_id WHERE i.status='active'")
+        args: list[Any] = []
+        if sources is not None:
+            sql += f" AND l.source IN ({','.join('?' * len(sources))})"
+            args = list(sources)
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY l.item_id", args)]
+
+    def label_counts(self) -> dict[str, int]:
+        return {r["name"]: r["n_labels"] for r in self.classes()}
+
+    def label_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT * FROM label_history ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def unlabeled_ids(self, include_skipped: bool = False) -> list[int]:
+        sql = ("SELECT id FROM items i WHERE status='active' AND NOT EXISTS "
+               "(SELECT 1 FROM labels l WHERE l.item_id=i.id)")
+        if not include_skipped:
+            sql += " AND NOT EXISTS (SELECT 1 FROM skipped s WHERE s.item_id=i.id)"
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY id")]

@@ -1,0 +1,205 @@
+"""Architecture rules, checked on the source so a change that breaks a boundary fails here.
+
+Most rules read imports with `ast` (every import, also inside functions, except where said),
+so they run in well under a second and import none of the code they check.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "sslapp"
+MAX_LINES = 400
+# Modules still over MAX_LINES while they are being split (store/db.py and export/export.py already
+# were). This list only shrinks: never add to it; remove a name as soon as its module is split
+# (test_known_long_modules_are_still_long fails until you do), and delete it once empty.
+KNOWN_LONG = {"sslapp/ssl/train.py"}
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _product_files() -> list[Path]:
+    """The shipped code: the package and the Streamlit entry point (tests and benchmarks drive the
+    app from outside, so they may import streamlit and read the database directly)."""
+    return sorted(PACKAGE.rglob("*.py")) + [ROOT / "app.py"]
+
+
+def _load_time_nodes(tree: ast.AST):
+    """The nodes that run when the module is imported: not function bodies, not `if TYPE_CHECKING:`."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from (n for child in node.orelse for n in [child, *_load_time_nodes(child)])
+            continue
+        yield node
+        yield from _load_time_nodes(node)
+
+
+@cache
+def _imports(path: Path, top_level_only: bool = False) -> frozenset[str]:
+    """Absolute names of the modules `path` imports (relative imports resolved); with
+    `top_level_only`, only the imports that run when the module is imported."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    nodes = _load_time_nodes(tree) if top_level_only else ast.walk(tree)
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            names.add(module)
+            # `from sslapp.ui import common` imports the submodule sslapp.ui.common too
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return frozenset(names)
+
+
+def _imports_any(path: Path, roots: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in _imports(path) if n.split(".")[0] in roots)
+
+
+def test_only_the_ui_imports_streamlit():
+    allowed = (PACKAGE / "ui", ROOT / "app.py")
+    bad = {_rel(p): _imports_any(p, ("streamlit",)) for p in _product_files()
+           if not any(p == a or a in p.parents for a in allowed)}
+    assert not {k: v for k, v in bad.items() if v}, "streamlit outside sslapp/ui and app.py"
+
+
+def test_only_the_store_imports_sqlite3():
+    store = PACKAGE / "store"
+    bad = {_rel(p): _imports_any(p, ("sqlite3",)) for p in _product_files() if store not in p.parents}
+    assert not {k: v for k, v in bad.items() if v}, "sqlite3 outside sslapp/store: go through ws.store"
+
+
+def test_the_job_worker_names_no_feature_package():
+    """Job kinds and warm-ups live in sslapp.jobs.registry as strings; the rest of sslapp.jobs knows
+    only the workspace, so a feature package can change without touching the worker."""
+    allowed = ("sslapp.jobs", "sslapp.workspace", "sslapp.store")
+    bad = {}
+    for path in sorted((PACKAGE / "jobs").glob("*.py")):
+        found = [n for n in _imports_any(path, ("sslapp",)) if n != "sslapp" and not n.startswith(allowed)]
+        if found:
+            bad[_rel(path)] = found
+    assert not bad
+
+
+def test_tests_do_not_import_benchmarks():
+    bad = {_rel(p): _imports_any(p, ("benchmarks",)) for p in sorted((ROOT / "tests").rglob("*.py"))}
+    assert not {k: v for k, v in bad.items() if v}, "move what tests need into sslapp or a tests helper"
+
+
+def _lengths() -> dict[str, int]:
+    return {_rel(p): len(p.read_text(encoding="utf-8").splitlines()) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_no_module_is_too_long():
+    too_long = {name: n for name, n in _lengths().items() if n > MAX_LINES and name not in KNOWN_LONG}
+    assert not too_long, f"split these modules (at most {MAX_LINES} lines each)"
+
+
+def test_known_long_modules_are_still_long():
+    lengths = _lengths()
+    split = sorted(name for name in KNOWN_LONG if lengths.get(name, 0) <= MAX_LINES)
+    assert not split, "short enough now: remove these from KNOWN_LONG"
+
+
+def _ui_modules() -> list[str]:
+    return [_module_name(p) for p in sorted((PACKAGE / "ui").rglob("*.py"))]
+
+
+def test_ui_modules_load_without_torch():
+    """Loading the app's pages must not load torch (seconds and hundreds of MB per session): they list
+    names from sslapp.catalogue and import the heavy code inside the functions that need it."""
+    modules = [*_ui_modules(), "sslapp.catalogue"]
+    script = ("import importlib, json, sys\n"
+              f"for name in {modules!r}:\n"
+              "    importlib.import_module(name)\n"
+              "print(json.dumps(sorted(m for m in ('torch', 'torchvision', 'lightly') if m in sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def _top_level_closure(start: list[str]) -> dict[str, str]:
+    """Every sslapp module reachable from `start` by top-level imports: {module: who imported it}."""
+    seen: dict[str, str] = {name: "" for name in start}
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        path = _path_of(name)
+        if path is None:
+            continue
+        for imported in _imports(path, top_level_only=True):
+            parts = imported.split(".")
+            for i in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
+                module = ".".join(parts[:i])
+                if parts[0] == "sslapp" and module not in seen and _path_of(module):
+                    seen[module] = name
+                    todo.append(module)
+    return seen
+
+
+def _path_of(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def test_ui_reaches_no_torch_through_top_level_imports():
+    """The same rule read statically, naming the import chain that would pull torch in."""
+    reached = _top_level_closure(_ui_modules())
+    bad = {}
+    for name, importer in reached.items():
+        heavy = [n for n in _imports(_path_of(name), top_level_only=True) if n.split(".")[0] in ("torch", "torchvision")]
+        if heavy:
+            bad[name] = {"imports": heavy, "reached from": importer}
+    assert not bad
+
+
+def test_catalogue_imports_nothing_heavy():
+    assert not [n for n in _imports(PACKAGE / "catalogue.py") if n.split(".")[0] not in ("__future__",)]
+
+
+def test_every_cli_subcommand_module_exists_and_a_missing_one_fails(monkeypatch):
+    cli = importlib.import_module("sslapp.cli")
+    assert all(_path_of(f"sslapp.cli.{name}") for name in cli.COMMANDS)
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, "no_such_command"])
+    with pytest.raises(ModuleNotFoundError):
+        cli.build_parser()
+
+
+def test_the_job_registry_names_real_functions():
+    """Every handler and warm-up string points at a function defined at the top of an existing module
+    (read statically: importing them would load torch and umap)."""
+    registry = importlib.import_module("sslapp.jobs.registry")
+    missing = []
+    for target in [*registry.HANDLERS.values(), *registry.WARM_UPS]:
+        module, _, func = target.partition(":")
+        path = _path_of(module)
+        tree = ast.parse(path.read_text(encoding="utf-8")) if path else None
+        if tree is None or not any(isinstance(n, ast.FunctionDef) and n.name == func for n in tree.body):
+            missing.append(target)
+    assert not missing
