@@ -19,10 +19,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "sslapp"
 MAX_LINES = 400
-# Modules still over MAX_LINES while they are being split (store/db.py and export/export.py already
-# were). This list only shrinks: never add to it; remove a name as soon as its module is split
-# (test_known_long_modules_are_still_long fails until you do), and delete it once empty.
-KNOWN_LONG = {"sslapp/ssl/train.py"}
 
 
 def _rel(path: Path) -> str:
@@ -114,14 +110,8 @@ def _lengths() -> dict[str, int]:
 
 
 def test_no_module_is_too_long():
-    too_long = {name: n for name, n in _lengths().items() if n > MAX_LINES and name not in KNOWN_LONG}
+    too_long = {name: n for name, n in _lengths().items() if n > MAX_LINES}
     assert not too_long, f"split these modules (at most {MAX_LINES} lines each)"
-
-
-def test_known_long_modules_are_still_long():
-    lengths = _lengths()
-    split = sorted(name for name in KNOWN_LONG if lengths.get(name, 0) <= MAX_LINES)
-    assert not split, "short enough now: remove these from KNOWN_LONG"
 
 
 def _ui_modules() -> list[str]:

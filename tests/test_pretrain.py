@@ -18,9 +18,10 @@ import pytest
 import torch
 
 from sslapp.bench.data import synthetic_images, workspace_from_arrays
+from sslapp.ssl.checkpoint import load_checkpoint
 from sslapp.ssl.methods import METHODS
 from sslapp.ssl.probe import collapse_std, knn_accuracy
-from sslapp.ssl.train import PretrainError, load_checkpoint, pretrain
+from sslapp.ssl.train import PretrainError, pretrain
 
 TINY = {"epochs": 1, "batch_size": 8, "probe_size": 16, "seed": 3}
 

@@ -38,6 +38,23 @@ def test_typical_picks_take_one_image_per_well_separated_cluster():
         assert "most typical of cluster" in sel.suggestions[0].reason
 
 
+def test_cold_start_picks_cover_every_class_of_an_unbalanced_set():
+    """1 pick per class must not land twice in one class and miss another, even when the classes are
+    of very different sizes (UMAP-space clusters from 200 images on: `cluster_space`)."""
+    from sslapp.select.typiclust import UMAP_MIN_ITEMS
+
+    rng = np.random.default_rng(0)
+    sizes = [120, 80, 60, 40, 30, 20, 15, 10]
+    centers = rng.normal(size=(len(sizes), 24)) * 10
+    x = np.concatenate([c + rng.normal(size=(n, 24)) for c, n in zip(centers, sizes, strict=True)]).astype(np.float32)
+    y = np.repeat(np.arange(len(sizes)), sizes)
+    assert len(x) >= UMAP_MIN_ITEMS
+    for strategy in ("typiclust", "auto"):
+        for seed in range(2):
+            picks = select(strategy, x, [], [], len(sizes), seed=seed).indices
+            assert sorted(y[picks].tolist()) == list(range(len(sizes))), (strategy, seed, y[picks])
+
+
 def test_typiclust_covers_the_clusters_without_labels_first():
     x, y = blobs(n_clusters=6, per=30)
     labeled = np.array([0, 30, 60])  # clusters 0, 1, 2 labelled

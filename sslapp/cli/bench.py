@@ -23,7 +23,8 @@ def register(sub) -> None:
     le.add_argument("--budgets", default="10,50,100", help="label budgets, comma-separated (default 10,50,100)")
     le.add_argument("--strategies", default="auto,random", help="comma-separated (default auto,random)")
     le.add_argument("--pretrain-minutes", type=float, default=10.0, metavar="M",
-                    help="SSL pretraining time budget; 0 uses the provisional pixel embedding (default 10)")
+                    help="SSL pretraining time budget (default 10); 0 skips pretraining: the app then chooses "
+                         "among its starting encoders (ImageNet, patch dictionary)")
     le.add_argument("--embeddings", default="app",
                     help="comma-separated rows to score: app (the app's own choice, as a user gets it), pixels, "
                          "patches, imagenet, ssl (pretrained from scratch), continued (SSL from ImageNet weights); "

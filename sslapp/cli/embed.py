@@ -1,4 +1,8 @@
-"""`sslapp embed WORKSPACE [--clusters kmeans|hdbscan] [--k K] [--provisional] [--json]`: embeddings + map."""
+"""`sslapp embed WORKSPACE [--clusters kmeans|hdbscan] [--k K] [--use ENCODER|auto] [--provisional] [--json]`.
+
+Embeds every image with the workspace's chosen embedding (`sslapp.features.service`), lays out the
+map and clusters it. `--use` pins an encoder artifact (see `sslapp info`) or goes back to `auto`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ def register(sub) -> None:
                    help="k-means (k chosen by silhouette unless --k) or HDBSCAN on the map")
     p.add_argument("--k", type=int, default=None, help="number of k-means clusters (default: automatic)")
     p.add_argument("--provisional", action="store_true",
-                   help="use the cheap pixel embedding even when a trained encoder exists")
+                   help="only the quick pixel map (seconds), not the chosen embedding's")
+    p.add_argument("--use", metavar="ENCODER|auto",
+                   help="pin the encoder artifact every step uses (map, suggestions, classifier), or 'auto' to "
+                        "let the app choose by measurement again")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -26,6 +33,17 @@ def run(args) -> int:
     ws = workspace_arg(args.workspace)
     if ws.store.count_items() == 0:
         raise CLIError(f"{ws.root} has no images yet; add some with `sslapp ingest {ws.root} FOLDER`", 1)
+    if args.use is not None:
+        from sslapp.features.service import PINNED_SETTING
+
+        if args.use == "auto":
+            ws.store.set_setting(PINNED_SETTING, None)
+        else:
+            ids = {a["id"] for a in ws.store.artifacts("encoder", limit=100_000)}
+            if not args.use.isdigit() or int(args.use) not in ids:
+                raise CLIError(f"--use {args.use!r}: no encoder artifact with that id; `sslapp info {ws.root}` lists "
+                               "them, or use 'auto'", 2)
+            ws.store.set_setting(PINNED_SETTING, int(args.use))
     params = {"clusters": args.clusters, "k": args.k, "provisional": args.provisional}
     say(f"embedding {ws.store.count_items()} images in {ws.root}")
     job = run_job_in_foreground(ws, "embed", params)
@@ -33,7 +51,7 @@ def run(args) -> int:
         raise CLIError(f"embed job {job.get('id')} {job.get('status')}: {job.get('error') or ''}".strip(), 1)
     r = job["result"]
     text = (f"map {r['map_artifact_id']}: {r['n_items']} images, {r['k']} clusters ({r['method']}), "
-            f"embedding from {r['source']}{' (provisional: pretrain for a better map)' if r['provisional'] else ''}, "
+            f"embedding: {r.get('embedding_name')}{'' if r['provisional'] else ' (' + r.get('embedding_reason', '') + ')'}, "
             f"{r['seconds']} s")
     emit({"job": job["id"], **r}, args.json, text)
     return 0

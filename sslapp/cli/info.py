@@ -15,10 +15,23 @@ def register(sub) -> None:
 @handle_errors
 def run(args) -> int:
     ws = workspace_arg(args.workspace)
+    from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING, describe, encoders
+
     info = {"workspace": str(ws.root), "cache_size": ws.cache_size, **ws.store.info()}
+    choice = ws.store.get_setting(CHOICE_SETTING) or {}
+    scores = {c["encoder_artifact_id"]: c.get("score") for c in choice.get("candidates", [])}
+    info["encoders"] = [{"id": a["id"], "name": describe(a), "score": scores.get(a["id"]),
+                         "in_use": a["id"] == choice.get("encoder_artifact_id")} for a in encoders(ws)]
+    info["embedding"] = {"in_use": choice.get("name"), "reason": choice.get("reason"),
+                         "pinned": ws.store.get_setting(PINNED_SETTING)}
     lines = [f"workspace {info['workspace']}", f"items     {info['items']}", f"labels    {info['labels']}"]
     lines += [f"  {name}: {n}" for name, n in info["labels_per_class"].items()]
     lines.append("jobs      " + (", ".join(f"{k}: {v}" for k, v in info["jobs"].items()) or "none"))
     lines += [f"run {r['id']} {r['kind']} {r['status']}" for r in info["latest_runs"]]
+    lines.append("encoders  " + ("" if info["encoders"] else "none yet (made when the worker first needs features)"))
+    lines += [f"  {e['id']}: {e['name']}" + (f", {e['score']:.0%} on your labels" if e["score"] is not None else "")
+              + ("  <- in use" if e["in_use"] else "") for e in info["encoders"]]
+    if info["embedding"]["reason"]:
+        lines.append(f"embedding {info['embedding']['reason']}")
     emit(info, args.json, "\n".join(lines))
     return 0

@@ -215,11 +215,13 @@ def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
 
 
 def user_labels(ws: Workspace, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """(rows into `item_ids`, class index, classes) of the labels a person gave (not propagated ones)."""
+    """(rows into `item_ids`, class index, classes) of the labels a person gave (not propagated ones),
+    oldest first: `sslapp.features.choose` scores embeddings on the first labels of each class."""
     classes = list(ws.store.classes())
     index = {int(c["id"]): k for k, c in enumerate(classes)}
     row_of = {int(i): k for k, i in enumerate(item_ids)}
-    rows = [(row_of[int(r["item_id"])], index[int(r["class_id"])]) for r in ws.store.labels(sources=("user", "imported"))
+    given = sorted(ws.store.labels(sources=("user", "imported")), key=lambda r: (r["updated_at"], r["item_id"]))
+    rows = [(row_of[int(r["item_id"])], index[int(r["class_id"])]) for r in given  # oldest first
             if int(r["item_id"]) in row_of and int(r["class_id"]) in index]
     idx = np.array([r for r, _ in rows], np.int64)
     return idx, np.array([c for _, c in rows], np.int64), classes

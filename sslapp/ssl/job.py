@@ -43,4 +43,21 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
         store.update_run(run_id, status="failed", summary={"error": str(exc) or exc.__class__.__name__})
         raise
     store.update_run(run_id, status="done", summary={k: v for k, v in result.items() if k != "messages"})
+    result["embedding_verdict"] = _verdict(ctx, run_id)
     return result
+
+
+def _verdict(ctx: JobContext, run_id: int) -> str | None:
+    """Whether the app now uses this run's encoder, said plainly: a pretraining run never replaces a
+    better embedding the workspace already has (`sslapp.features.choose`)."""
+    from sslapp.features.service import best_embedding
+
+    try:
+        emb = best_embedding(ctx.workspace, check_stop=ctx.check_stop)
+    except Exception as exc:  # the run itself succeeded; the comparison is a bonus
+        ctx.log.warning("could not compare the new encoder with the others: %s", exc)
+        return None
+    if emb.artifact.get("run_id") == run_id:
+        return f"The app now uses this encoder: {emb.notes[-1] if emb.notes else ''}"
+    return (f"The app keeps using {emb.name}, not this encoder: {emb.notes[-1] if emb.notes else ''}. "
+            "Label a few images per class so it can measure again, or pin an encoder with `sslapp embed --use`.")

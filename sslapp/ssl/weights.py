@@ -73,12 +73,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        if "weights_only" in str(exc) or "Unpickl" in type(exc).__name__:
+        if "Unsupported global" in str(exc) or "Unsupported class" in str(exc):
             raise WeightsError(
                 f"{path} is a pickle that holds more than weights (a whole model object or custom classes), and "
                 "sslapp never unpickles code. Save just the weights: torch.save(model.state_dict(), 'w.pt') or "
                 "safetensors.torch.save_file(model.state_dict(), 'w.safetensors').") from exc
-        raise WeightsError(f"{path} cannot be read as PyTorch weights ({type(exc).__name__}: {exc})") from exc
+        raise WeightsError(f"{path} cannot be read as PyTorch weights: it is damaged or not a PyTorch file "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
     for _ in range(3):  # checkpoints often nest the weights: {"state_dict": {...}}, {"model": {...}}
         if isinstance(data, Mapping) and not _is_flat(data):
             inner = next((data[k] for k in _WRAPPERS if k in data and isinstance(data[k], Mapping)), None)

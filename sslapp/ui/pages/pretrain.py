@@ -162,8 +162,9 @@ def _job_panel(ws: Workspace) -> None:
             st.error(f"Pretraining failed: {job.get('error')}")
         elif status == JobState.DONE and job.get("result"):
             r = job["result"]
-            st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s')} img/s. The encoder is ready for "
-                       "Explore and Train.", icon=":material/check_circle:")
+            verdict = r.get("embedding_verdict")
+            st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s')} img/s. "
+                       + (verdict or "The encoder is ready for Explore and Train."), icon=":material/check_circle:")
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
         if status in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSING):
             if b1.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop:"):

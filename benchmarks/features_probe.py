@@ -1,0 +1,153 @@
+"""The measurements behind the features issue, on frozen features of the shared datasets.
+
+    .venv/bin/python benchmarks/features_probe.py embed      # features of mnist-3k, cifar10-5k, pneumoniamnist
+    .venv/bin/python benchmarks/features_probe.py knn        # kNN (k=20, cosine, 5-fold, all labels)
+    .venv/bin/python benchmarks/features_probe.py propagate  # none / spreading / Poisson at 1, 3, 10 labels per class
+    .venv/bin/python benchmarks/features_probe.py coldstart  # classes covered and accuracy of 1-per-class picks
+
+Images go through the app's preprocessing (64 px cache, bicubic) and the app's own encoders
+(`sslapp.features`), so the figures are what a workspace gets. Features are kept in --cache
+(default /tmp/features_probe) between subcommands. Prints the load average first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SETS = {"mnist": 3000, "cifar10": 5000, "pneumoniamnist": 1148}
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def embed(cache: Path) -> None:
+    import torch
+    from PIL import Image
+
+    from sslapp.embed.embed import provisional_features
+    from sslapp.features.patches import fit_patch_codes
+    from sslapp.features.service import IMAGENET_BACKBONE, IMAGENET_SIZE, PATCH_SIZE
+    from sslapp.ingest.arrays import to_nchw_float
+    from sslapp.ssl.backbones import Backbone
+    from sslapp.ssl.encoder import Encoder, EncoderConfig
+    from sslapp.ssl.weights import init_backbone
+
+    for name, n in SETS.items():
+        x = np.load(DATA / name / "images.npy")[:n]
+        np.save(cache / f"{name}_y.npy", np.load(DATA / name / "labels.npy")[:n])
+        rgb = np.stack([np.asarray(Image.fromarray(a.squeeze()).convert("RGB").resize((64, 64), Image.BICUBIC))
+                        for a in x])
+        t = torch.from_numpy(to_nchw_float(rgb))
+        enc = Encoder(EncoderConfig(IMAGENET_BACKBONE, 64, IMAGENET_SIZE))
+        init_backbone(Backbone(enc.backbone, enc.dim, IMAGENET_BACKBONE, IMAGENET_SIZE), "imagenet")
+        start = time.monotonic()
+        with torch.inference_mode():
+            f = torch.cat([enc.eval()(t[i:i + 200]) for i in range(0, n, 200)]).numpy()
+        print(f"{name} imagenet {time.monotonic() - start:.1f}s", flush=True)
+        np.save(cache / f"{name}_imagenet.npy", f)
+        enc = Encoder(EncoderConfig("patches", 64, PATCH_SIZE))
+        start = time.monotonic()
+        with torch.inference_mode():
+            _, f = fit_patch_codes(enc.preprocess(t))
+        print(f"{name} patches {time.monotonic() - start:.1f}s", flush=True)
+        np.save(cache / f"{name}_patches.npy", f.numpy())
+        np.save(cache / f"{name}_pixels.npy", provisional_features(rgb, dim=64))
+
+
+def _load(cache: Path, name: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    return np.load(cache / f"{name}_{kind}.npy"), np.load(cache / f"{name}_y.npy")
+
+
+def knn(cache: Path) -> None:
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    for name in SETS:
+        for kind in ("pixels", "patches", "imagenet"):
+            f, y = _load(cache, name, kind)
+            f = f / np.linalg.norm(f, axis=1, keepdims=True)
+            acc = cross_val_score(KNeighborsClassifier(20, metric="cosine"), f, y, cv=5).mean()
+            print(f"{name} {kind} kNN {acc:.3f}", flush=True)
+
+
+def _per_class(y: np.ndarray, per: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), per, replace=False) for c in np.unique(y)])
+
+
+def _rest(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    mask = np.ones(len(y), bool)
+    mask[idx] = False
+    return mask
+
+
+def propagate(cache: Path) -> None:
+    from sslapp.finetune.api import _fit
+    from sslapp.finetune.poisson import poisson_distribution
+    from sslapp.finetune.propagate import knn_graph
+
+    for name in SETS:
+        for kind in ("pixels", "patches", "imagenet"):
+            f, y = _load(cache, name, kind)
+            c = int(y.max()) + 1
+            graph = knn_graph(f)
+            for per in (1, 3, 10):
+                res: dict[str, list[float]] = {}
+                for seed in range(3):
+                    idx = _per_class(y, per, seed)
+                    m = _rest(y, idx)
+                    for method in (None, "spreading", "poisson"):
+                        probe, _ = _fit(f, idx, y[idx], c, method, 0, graph)
+                        res.setdefault(str(method), []).append(float((probe.predict_proba(f).argmax(1)[m] == y[m]).mean()))
+                    d = poisson_distribution(graph.weights, idx, y[idx], c)
+                    res.setdefault("poisson-transductive", []).append(float((d.argmax(1)[m] == y[m]).mean()))
+                print(name, kind, per, {k: round(float(np.mean(v)), 3) for k, v in res.items()}, flush=True)
+
+
+def coldstart(cache: Path) -> None:
+    from sslapp.finetune.api import train_on_embeddings
+    from sslapp.select import select
+    from sslapp.select import typiclust as tc
+
+    def accuracy(f, idx, y):
+        seen, local = np.unique(y[idx], return_inverse=True)
+        if len(seen) < 2:
+            return 1 / len(np.unique(y))
+        pred = seen[train_on_embeddings(f, idx, local, n_classes=len(seen)).argmax(1)]
+        m = _rest(y, idx)
+        return float((pred[m] == y[m]).mean())
+
+    for name, kind in (("cifar10", "imagenet"), ("mnist", "patches"), ("pneumoniamnist", "imagenet")):
+        f, y = _load(cache, name, kind)
+        budget = int(y.max()) + 1 if len(np.unique(y)) > 2 else 10
+        res: dict[str, list[tuple[int, float]]] = {}
+        for seed in range(3):
+            for space, limit in (("features", 10 ** 9), ("umap-10d", 0)):
+                tc.UMAP_MIN_ITEMS = limit
+                idx = np.array(select("typiclust", f, [], [], budget, seed=seed).indices)
+                res.setdefault(f"typiclust on {space}", []).append((len(np.unique(y[idx])), accuracy(f, idx, y)))
+            idx = np.random.default_rng(seed).choice(len(f), budget, replace=False)
+            res.setdefault("random", []).append((len(np.unique(y[idx])), accuracy(f, idx, y)))
+        print(name, kind, budget, {k: (round(np.mean([a for a, _ in v]), 1), round(np.mean([b for _, b in v]), 3))
+                                   for k, v in res.items()}, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["embed", "knn", "propagate", "coldstart"])
+    ap.add_argument("--cache", default="/tmp/features_probe")
+    args = ap.parse_args()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} load average {os.getloadavg()}", flush=True)
+    {"embed": embed, "knn": knn, "propagate": propagate, "coldstart": coldstart}[args.what](cache)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The files a pretraining run leaves: checkpoints (written atomically, read without unpickling) and its encoder.
+
+Checkpoints are written to `<name>.tmp`, fsynced and renamed, so a crash or a full disk never
+leaves half a checkpoint; they hold only state dicts and plain numbers, so they load with
+``torch.load(weights_only=True)``. The newest KEEP_CHECKPOINTS of a run are kept. The encoder is
+also saved as safetensors at every epoch end for the Explore and Train pages.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sslapp.ssl.plan import PretrainError
+from sslapp.workspace import Workspace
+
+CHECKPOINT_VERSION = 1
+KEEP_CHECKPOINTS = 2
+
+
+def save_checkpoint_atomic(state: dict[str, Any], path: Path) -> None:
+    """Write to `<path>.tmp` then rename, so a crash or a full disk never leaves half a checkpoint.
+
+    The checkpoint is serialised in memory first so a failing write surfaces as a plain OSError
+    (ENOSPC, EFBIG) instead of an error from inside torch's zip writer.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        full = exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+        what = "the disk is full" if full else f"the file could not be written ({exc.strerror or exc})"
+        raise PretrainError(f"could not write checkpoint {path.name}: {what}. The previous checkpoint is "
+                            "kept; free some space (or pick another workspace disk) and resume the job.") from exc
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint as plain state dicts and numbers (weights_only: nothing is unpickled)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise PretrainError(f"checkpoint {path} is missing; start a new pretraining run.") from exc
+    except Exception as exc:  # truncated or foreign file
+        raise PretrainError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: {exc}); "
+                            "start a new pretraining run.") from exc
+
+
+def publish_checkpoint(ws: Workspace, run_id: int | None, state: dict[str, Any], tag: str,
+                       epoch: int, step: int) -> str:
+    """Write `state` as the run's newest checkpoint, record it and prune older ones; its workspace path.
+
+    Only rank 0 calls this (one writer), so any `*.pt.tmp` left in the run's folder is a half-write
+    of a killed earlier attempt and is removed.
+    """
+    run_dir = ws.checkpoints_dir / f"run-{run_id}"
+    path = run_dir / f"{tag}-e{epoch:04d}-s{step:07d}.pt"
+    save_checkpoint_atomic(state, path)
+    for stale in run_dir.glob("*.pt.tmp"):
+        stale.unlink(missing_ok=True)
+    rel = str(path.relative_to(ws.root))
+    if run_id is not None:
+        ws.store.add_checkpoint(run_id, epoch, step, rel)
+        for old in ws.store.checkpoints(run_id)[:-KEEP_CHECKPOINTS]:
+            if old["path"] != rel:
+                (ws.root / old["path"]).unlink(missing_ok=True)
+            ws.store.delete_checkpoint(old["id"])
+    return rel
+
+
+def publish_encoder(ws: Workspace, run_id: int | None, method: str, plan: dict[str, Any],
+                    encoder: torch.nn.Module, epoch: int, step: int, previous: str | None) -> str:
+    """Save the backbone as the run's encoder (replacing `previous`) and record it; its workspace path."""
+    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+
+    enc = Encoder(EncoderConfig(backbone=plan["backbone"], input_size=ws.cache_size,
+                                train_size=plan["train_size"], method=method,
+                                extra={"epoch": epoch, "run_id": run_id, "init": plan.get("init", "scratch")}))
+    source = getattr(encoder, "_orig_mod", encoder)  # unwrap torch.compile
+    enc.backbone.load_state_dict({k: v.detach().float().cpu() for k, v in source.state_dict().items()})
+    run_dir = ws.checkpoints_dir / f"run-{run_id}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f"encoder-e{epoch:04d}.safetensors"
+    try:
+        save_encoder(enc, path)
+    except OSError as exc:
+        raise PretrainError(f"could not write the encoder {path.name}: {exc.strerror or exc}. "
+                            "The previous encoder and checkpoint are kept; free some space and resume.") from exc
+    rel = str(path.relative_to(ws.root))
+    if previous and previous != rel:
+        (ws.root / previous).unlink(missing_ok=True)
+    if run_id is not None:
+        ws.store.add_artifact("encoder", rel, {"method": method, **plan, "epoch": epoch, "step": step}, run_id)
+    return rel
