@@ -68,10 +68,12 @@ def knn(cache: Path) -> None:
     from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
+    from sslapp.vectors import l2_normalize
+
     for name in SETS:
         for kind in ("pixels", "patches", "imagenet"):
             f, y = _load(cache, name, kind)
-            f = f / np.linalg.norm(f, axis=1, keepdims=True)
+            f = l2_normalize(f)
             acc = cross_val_score(KNeighborsClassifier(20, metric="cosine"), f, y, cv=5).mean()
             print(f"{name} {kind} kNN {acc:.3f}", flush=True)
 
@@ -88,7 +90,7 @@ def _rest(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def propagate(cache: Path) -> None:
-    from sslapp.finetune.api import _fit
+    from sslapp.finetune.api import fit_with_pseudo_labels
     from sslapp.finetune.poisson import poisson_distribution
     from sslapp.finetune.propagate import knn_graph
 
@@ -103,7 +105,7 @@ def propagate(cache: Path) -> None:
                     idx = _per_class(y, per, seed)
                     m = _rest(y, idx)
                     for method in (None, "spreading", "poisson"):
-                        probe, _ = _fit(f, idx, y[idx], c, method, 0, graph)
+                        probe, _ = fit_with_pseudo_labels(f, idx, y[idx], c, method, 0, graph)
                         res.setdefault(str(method), []).append(float((probe.predict_proba(f).argmax(1)[m] == y[m]).mean()))
                     d = poisson_distribution(graph.weights, idx, y[idx], c)
                     res.setdefault("poisson-transductive", []).append(float((d.argmax(1)[m] == y[m]).mean()))

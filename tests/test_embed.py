@@ -71,11 +71,11 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     maps = ws.store.artifacts("map")
     assert [m["meta"]["provisional"] for m in maps] == [False, True]  # newest first: pixels came first
     starts = {a["meta"]["start"]: a for a in ws.store.artifacts("encoder")}
-    assert set(starts) == {"imagenet", "patches"}
+    assert set(starts) == {"imagenet", "patches", "pixels"}
     chosen = starts["imagenet"]  # colour images and no labels yet: the ImageNet start, by the measured prior
     assert r["encoder_artifact_id"] == chosen["id"]
     embs = {a["meta"]["encoder_artifact_id"]: a for a in ws.store.artifacts("embeddings")}
-    assert set(embs) == {chosen["id"], starts["patches"]["id"]}  # every candidate embedded once
+    assert set(embs) == {a["id"] for a in starts.values()}  # every candidate embedded once
     data = load_npz(ws.root / embs[chosen["id"]]["path"])
     assert data["features"].shape == (120, 1280)
     assert set(data["item_ids"]) == {i for i, _ in ws.store.item_ids_and_cache_index()}

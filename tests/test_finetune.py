@@ -178,7 +178,7 @@ def test_propagation_and_probe_probabilities():
     # binary: our softmax head reproduces sklearn's sigmoid probabilities
     two = y < 2
     probe = LinearProbe(2).fit(X[two], y[two])
-    from sslapp.finetune.linear import l2_normalize
+    from sslapp.vectors import l2_normalize
 
     ref = LogisticRegression(C=probe.C, class_weight="balanced", max_iter=2000).fit(l2_normalize(X[two]), y[two])
     assert np.allclose(probe.predict_proba(X[two]), ref.predict_proba(l2_normalize(X[two])), atol=1e-6)

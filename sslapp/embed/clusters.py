@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sslapp.vectors import l2_normalize
+
 K_RANGE = (2, 12)
 SILHOUETTE_SAMPLE = 1500
 MINIBATCH_ABOVE = 20_000
@@ -28,7 +30,7 @@ def _reduce(features: np.ndarray, dim: int = 32, seed: int = 0) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     x = np.nan_to_num(np.asarray(features, np.float32))
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = l2_normalize(x, dtype=np.float32)
     k = min(dim, x.shape[0], x.shape[1])
     if x.shape[1] > dim and x.shape[0] > dim:
         x = PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)

@@ -71,26 +71,21 @@ def run_embed_job(ctx: JobContext) -> dict[str, Any]:
     started = time.monotonic()
     item_ids, rows = current_items(ws)
     n = len(item_ids)
-    run_id = store.create_run("embed", dict(ctx.params), job_id=ctx.job_id)
-    try:
-        summary: dict[str, Any] = {}
+    with ctx.run("embed", dict(ctx.params)) as run:
         if provisional or store.latest_artifact("map") is None:
             ctx.progress(force=True, step=0, steps=n, message=f"a first map of {n} images from pixels")
             features = provisional_features(read_cache(ws), rows)
-            summary = _map_and_save(ctx, item_ids, features, method, k, {
+            run.summary = _map_and_save(ctx, item_ids, features, method, k, {
                 "provisional": True, "source": "provisional", "embedding_name": "pixels (first look)",
-                "encoder_artifact_id": None}, run_id, started)
+                "encoder_artifact_id": None}, run.id, started)
         if not provisional:
             emb = best_embedding(ws, progress=lambda **v: ctx.progress(force=True, **v), check_stop=ctx.check_stop)
             for note in emb.notes:
                 ctx.log.info(note)
-            summary = _map_and_save(ctx, emb.item_ids, emb.features, method, k, {
+            run.summary = _map_and_save(ctx, emb.item_ids, emb.features, method, k, {
                 "provisional": False, "source": "encoder", "encoder_artifact_id": int(emb.artifact["id"]),
                 "embedding_name": emb.name, "embedding_reason": emb.notes[-1] if emb.notes else ""},
-                run_id, started)
-        store.update_run(run_id, status="done", summary=summary)
-        ctx.log.info("map %s ready in %.2fs: %s", summary["map_artifact_id"], summary["seconds"], summary)
-        return summary
-    except BaseException:
-        store.update_run(run_id, status="failed")
-        raise
+                run.id, started)
+    summary = run.summary
+    ctx.log.info("map %s ready in %.2fs: %s", summary["map_artifact_id"], summary["seconds"], summary)
+    return summary

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sslapp.vectors import l2_normalize
+
 MIN_UMAP_ITEMS = 15
 EXACT_KNN_MAX = 20_000  # up to here exact cosine neighbours (sklearn, brute force) beat NN-descent
 PCA_FIRST_DIM = 50  # UMAP's neighbour search is cheaper on PCA-reduced features
@@ -43,11 +45,6 @@ def _pca(features: np.ndarray, dim: int, seed: int) -> np.ndarray:
     return out
 
 
-def _unit(features: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return (features / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
             n_epochs: int | None = None) -> tuple[np.ndarray, str]:
     """(N, D) features -> ((N, 2) float32 map, method) with method 'umap' or 'pca'."""
@@ -60,7 +57,7 @@ def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
         return _pca(features - features.mean(axis=0), 2, seed), "pca"
     x = features
     if x.shape[1] > PCA_FIRST_DIM and n > PCA_FIRST_DIM:
-        x = _pca(_unit(x), PCA_FIRST_DIM, seed)  # fewer dims: a faster neighbour search, same neighbours
+        x = _pca(l2_normalize(x, dtype=np.float32), PCA_FIRST_DIM, seed)  # fewer dims: a faster neighbour search, same neighbours
     import warnings
 
     import umap

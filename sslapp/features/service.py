@@ -29,7 +29,8 @@ IMAGENET_SIZE = 128
 PATCH_SIZE = 32
 CHOICE_SETTING = "features.choice"
 PINNED_SETTING = "features.pinned"  # an encoder artifact id the user chose, or None
-STARTS_SETTING = "features.starts"  # which starting encoders to make: ["imagenet", "patches"]
+STARTS_SETTING = "features.starts"  # which starting encoders to make (default STARTS)
+STARTS = ("imagenet", "patches", "pixels")
 
 
 @dataclass
@@ -58,6 +59,8 @@ def describe(artifact: dict[str, Any]) -> str:
         return "ImageNet EfficientNet-Lite0 (frozen)"
     if start == "patches":
         return "patch dictionary of your images"
+    if start == "pixels":
+        return "pixels (PCA)"
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
             "rotation": "rotation"}.get(method, method)
@@ -155,17 +158,60 @@ def _save_start(ws: Workspace, encoder, start: str, extra: dict[str, Any]) -> di
     return {"id": art_id, "path": rel, "meta": meta, "run_id": None, "kind": "encoder"}
 
 
+def _fit_start(ws: Workspace, start: str, progress: Progress | None, seed: int) -> dict[str, Any]:
+    """Fit a starting encoder without a training loop (patch dictionary or pixel PCA) on up to 5,000
+    images; when that is every image, its features are cached too."""
+    import torch
+
+    from sslapp.features.patches import fit_sample
+    from sslapp.ingest.arrays import to_nchw_float
+    from sslapp.ingest.cache import read_cache
+    from sslapp.ssl.encoder import Encoder, EncoderConfig
+
+    item_ids, rows = current_items(ws)
+    sample = fit_sample(len(rows), seed)
+    if start == "patches":
+        from sslapp.features.patches import ATOMS, DIMS, PATCH, fit_patch_codes
+
+        options, size = {"atoms": ATOMS, "patch": PATCH, "dims": DIMS}, PATCH_SIZE
+        fit = lambda x: fit_patch_codes(x, seed=seed, **options)  # noqa: E731
+        what = "learning a patch dictionary"
+    else:
+        from sslapp.features.pixels import DIMS as PIXEL_DIMS
+        from sslapp.features.pixels import SIDE, fit_pixel_pca
+
+        options, size = {"side": SIDE, "dims": PIXEL_DIMS}, ws.cache_size
+        fit = lambda x: fit_pixel_pca(x, **options)  # noqa: E731
+        what = "fitting a pixel PCA"
+    if progress:
+        progress(message=f"{what} on {len(sample)} of your images")
+    enc = Encoder(EncoderConfig(start, ws.cache_size, size, method=start,
+                                extra={"start": start, "backbone_options": options}))
+    with torch.inference_mode():
+        x = enc.preprocess(torch.from_numpy(to_nchw_float(np.asarray(read_cache(ws)[rows[sample]]))))
+    fitted, feats = fit(x)
+    enc.backbone.load_state_dict(fitted.state_dict())
+    art = _save_start(ws, enc.eval(), start, options)
+    if len(sample) == len(rows):  # the fit already embedded every image: cache it
+        from sslapp.embed.embed import save_npz
+
+        rel = f"embeddings/enc-{art['id']}-{int(time.time() * 1000)}.npz"
+        save_npz(ws.root / rel, item_ids=item_ids, features=feats.numpy().astype(np.float32))
+        ws.store.add_artifact("embeddings", rel, {"source": "encoder", "encoder_artifact_id": art["id"],
+                                                  "n_items": int(len(item_ids)), "dim": int(feats.shape[1])})
+    return art
+
+
 def wanted_starts(ws: Workspace) -> list[str]:
     from sslapp.ssl.weights import imagenet_available
 
-    wanted = ws.store.get_setting(STARTS_SETTING, ["imagenet", "patches"])
+    wanted = ws.store.get_setting(STARTS_SETTING, list(STARTS))
     return [s for s in wanted if s != "imagenet" or imagenet_available(IMAGENET_BACKBONE)]
 
 
 def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
                              check_stop: Callable[[], None] | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Make the starting encoders this workspace lacks; returns the new artifacts."""
-    import torch
 
     from sslapp.ssl.encoder import Encoder, EncoderConfig
 
@@ -185,31 +231,8 @@ def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
 
             init_backbone(Backbone(enc.backbone, enc.dim, IMAGENET_BACKBONE, IMAGENET_SIZE), "imagenet")
             made.append(_save_start(ws, enc.eval(), "imagenet", {"init": "imagenet"}))
-        elif start == "patches":
-            from sslapp.features.patches import ATOMS, DIMS, PATCH, fit_patch_codes, fit_sample
-            from sslapp.ingest.cache import read_cache
-
-            item_ids, rows = current_items(ws)
-            if progress:
-                progress(message=f"learning a patch dictionary from {min(len(rows), 5000)} of your images")
-            sample = fit_sample(len(rows), seed)
-            options = {"atoms": ATOMS, "patch": PATCH, "dims": DIMS}
-            enc = Encoder(EncoderConfig("patches", ws.cache_size, PATCH_SIZE, method="patches",
-                                        extra={"start": "patches", "backbone_options": options}))
-            from sslapp.ingest.arrays import to_nchw_float
-
-            with torch.inference_mode():
-                x = enc.preprocess(torch.from_numpy(to_nchw_float(np.asarray(read_cache(ws)[rows[sample]]))))
-            fitted, feats = fit_patch_codes(x, seed=seed, **options)
-            enc.backbone.load_state_dict(fitted.state_dict())
-            art = _save_start(ws, enc.eval(), "patches", options)
-            if len(sample) == len(rows):  # the fit already embedded every image: cache it
-                from sslapp.embed.embed import save_npz
-
-                rel = f"embeddings/enc-{art['id']}-{int(time.time() * 1000)}.npz"
-                save_npz(ws.root / rel, item_ids=item_ids, features=feats.numpy().astype(np.float32))
-                ws.store.add_artifact("embeddings", rel, {"source": "encoder", "encoder_artifact_id": art["id"],
-                                                          "n_items": int(len(item_ids)), "dim": int(feats.shape[1])})
+        elif start in ("patches", "pixels"):
+            art = _fit_start(ws, start, progress, seed)
             made.append(art)
     return made
 

@@ -85,16 +85,27 @@ def _transductive(method: str | None, features: np.ndarray, labeled_idx: np.ndar
     return dist[labeled_idx[te]]
 
 
-def _fit(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int, method: str | None,
-         seed: int, graph=None) -> tuple[LinearProbe, PseudoLabels | None]:
-    pseudo = pseudo_labels(method, features, labeled_idx, labels, n_classes, seed=seed, graph=graph) \
-        if method else None
-    X, y, w = features[labeled_idx], labels, np.ones(len(labels))
+def join_pseudo_labels(labeled_idx: np.ndarray, labels: np.ndarray, pseudo: PseudoLabels | None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row index, class, sample weight) of the labels followed by the pseudo-labels: weight 1 for a
+    person's label, PSEUDO_WEIGHT times the confidence for a pseudo-label. Both modes train on this."""
+    idx, y, w = np.asarray(labeled_idx), np.asarray(labels), np.ones(len(labels))
     if pseudo is not None and len(pseudo):
-        X = np.concatenate([X, features[pseudo.index]])
+        idx = np.concatenate([idx, pseudo.index])
         y = np.concatenate([y, pseudo.labels])
         w = np.concatenate([w, PSEUDO_WEIGHT * pseudo.confidence])
-    return LinearProbe(n_classes, seed=seed).fit(X, y, sample_weight=w), pseudo
+    return idx, y, w
+
+
+def fit_with_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int,
+                           method: str | None, seed: int, graph=None, pseudo: PseudoLabels | None = None
+                           ) -> tuple[LinearProbe, PseudoLabels | None]:
+    """The linear probe on the labels plus the pseudo-labels of `method` (None: labels only);
+    `pseudo` skips deriving them again when the caller already has them."""
+    if pseudo is None and method:
+        pseudo = pseudo_labels(method, features, labeled_idx, labels, n_classes, seed=seed, graph=graph)
+    idx, y, w = join_pseudo_labels(labeled_idx, labels, pseudo)
+    return LinearProbe(n_classes, seed=seed).fit(features[idx], y, sample_weight=w), pseudo
 
 
 def fit_probe(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, *, n_classes: int | None = None,
@@ -111,7 +122,7 @@ def fit_probe(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
     graph = knn_graph(features) if propagate not in (False, None, "off", "none", "false", "self-training") \
         and len(features) > len(labels) else None
     method, _ = resolve_propagation(propagate, features, labeled_idx, labels, n_classes, seed, graph)
-    return _fit(features, labeled_idx, labels, n_classes, method, seed, graph)
+    return fit_with_pseudo_labels(features, labeled_idx, labels, n_classes, method, seed, graph)
 
 
 def train_on_embeddings(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, *,

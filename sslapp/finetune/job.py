@@ -18,14 +18,15 @@ confidence for every item, and the run summary (estimate, confusion matrix, per-
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sslapp.finetune.api import PSEUDO_WEIGHT, _fit, resolve_propagation
+from sslapp.finetune.api import fit_with_pseudo_labels, join_pseudo_labels, resolve_propagation
 from sslapp.finetune.evaluate import check_labels, cross_validate
-from sslapp.finetune.propagate import knn_graph, pseudo_labels
-from sslapp.jobs.context import JobContext
+from sslapp.finetune.propagate import PseudoLabels, knn_graph, pseudo_labels
+from sslapp.jobs.context import JobContext, Run
 
 MODES = ("auto", "linear", "full")
 FULL_MIN_PER_CLASS = 20
@@ -56,23 +57,59 @@ def normalize_propagate(value: Any) -> bool | str:
     return {"on": True, "true": True, "off": False, "false": False, "none": False}.get(text, text)
 
 
-def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
-    import torch
+@dataclass
+class _Labels:
+    """The trusted labels as arrays over the cached items (classes 0..C-1 are the labelled ones)."""
 
-    from sslapp.finetune.model import Classifier, save_classifier
-    from sslapp.ingest.cache import read_cache
-    from sslapp.ssl.encoder import load_encoder
+    names: list[str]
+    class_ids: list[int]
+    item_ids: np.ndarray  # every item, in cache order
+    rows: np.ndarray  # cache row of each item
+    labeled_idx: np.ndarray  # positions in item_ids of the labelled items
+    labels: np.ndarray  # class of each labelled item
+    counts: dict[str, int]
+    warnings: list[str]
 
-    ws, store, params = ctx.workspace, ctx.workspace.store, ctx.params
-    started = time.monotonic()
-    seed = int(params.get("seed", 0))
+
+@dataclass
+class _Plan:
+    """How this job trains: mode and propagation, and the embedding both are decided on."""
+
+    mode: str
+    mode_reason: str
+    propagate: bool | str
+    seed: int
+    features: Any = None
+    features_source: str = ""
+    encoder_art: Any = None
+    graph: Any = None
+    method: str | None = None
+    prop_reason: str = ""
+
+
+@dataclass
+class _Fitted:
+    """What either mode hands to `_save`: the classifier, its probabilities for every item, the estimate."""
+
+    model: Any
+    proba: np.ndarray
+    estimate: Any
+    pseudo: PseudoLabels | None
+    history: dict[str, Any]
+
+
+def _check_params(params: dict[str, Any]) -> tuple[int, bool | str]:
+    """(seed, propagate), refusing bad values before anything is read or recorded."""
     propagate = normalize_propagate(params.get("propagate", "auto"))
     if propagate not in (True, False, "auto", "spreading", "poisson", "self-training"):
         raise FinetuneError(f"propagate must be auto, on, off, poisson, spreading or self-training, not {propagate!r}")
     if params.get("mode", "auto") not in MODES:
         raise FinetuneError(f"mode must be one of {', '.join(MODES)}, not {params.get('mode')!r}")
+    return int(params.get("seed", 0)), propagate
 
-    # -- the labels -----------------------------------------------------------------------
+
+def _read_labels(store: Any) -> _Labels:
+    """The labels a person gave, on items still in the cache; at least two classes of them."""
     label_rows = store.labels(sources=TRUSTED_SOURCES)
     all_classes = store.classes()
     used = [c for c in all_classes if any(r["class_id"] == c["id"] for r in label_rows)]
@@ -94,128 +131,159 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     empty = [c["name"] for c in all_classes if c["id"] not in pos_of]
     warnings = list(check.messages) + ([f"No labels yet for {', '.join(repr(n) for n in empty)}: "
                                         "left out of the classifier."] if empty else [])
+    return _Labels(names, class_ids, item_ids, rows, labeled_idx, labels, counts, warnings)
 
-    mode, mode_reason = resolve_mode(params.get("mode", "auto"), min(counts.values()), torch.cuda.is_available())
-    run_id = store.create_run("finetune", {**params, "mode": mode, "propagate": propagate}, job_id=ctx.job_id)
-    try:
+
+def _embed_and_propagate(ctx: JobContext, lab: _Labels, plan: _Plan) -> None:
+    """Fill `plan` with the embedding the app uses, its kNN graph and the propagation method."""
+    from sslapp.features.service import best_embedding
+
+    embedding = best_embedding(ctx.workspace, progress=lambda **v: ctx.progress(force=True, **v),
+                               check_stop=ctx.check_stop)
+    if not np.array_equal(embedding.item_ids, lab.item_ids):
+        raise FinetuneError("the images changed while training started; train again")
+    plan.encoder_art, plan.features, plan.features_source = embedding.artifact, embedding.features, embedding.name
+    ctx.check_stop()
+    ctx.progress(force=True, message="choosing how to use the unlabelled images")
+    features = plan.features
+    plan.graph = knn_graph(features) if plan.propagate is not False and len(features) > len(lab.labels) else None
+    plan.method, plan.prop_reason = resolve_propagation(plan.propagate, features, lab.labeled_idx, lab.labels,
+                                                        len(lab.names), plan.seed, plan.graph)
+    ctx.log.info("mode %s (%s); propagation %s (%s)", plan.mode, plan.mode_reason, plan.method, plan.prop_reason)
+
+
+def _fold_progress(ctx: JobContext):
+    return lambda i, k: ctx.progress(step=i, steps=k, message=f"cross-validation fold {i}/{k}")
+
+
+def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fitted:
+    """The probe, cross-validated, then put on the encoder as the classifier's head."""
+    import torch
+
+    from sslapp.finetune.model import Classifier
+
+    features, n = plan.features, len(lab.names)
+
+    def fit_predict(tr, te):
+        ctx.check_stop()
+        probe, _ = fit_with_pseudo_labels(features, lab.labeled_idx[tr], lab.labels[tr], n, plan.method, plan.seed,
+                                          plan.graph)
+        return probe.predict_proba(features[lab.labeled_idx[te]])
+
+    ctx.progress(force=True, message="cross-validating on the labelled images")
+    estimate = cross_validate(lab.labels, fit_predict, n, class_names=lab.names, seed=plan.seed,
+                              on_fold=_fold_progress(ctx))
+    probe, pseudo = fit_with_pseudo_labels(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed,
+                                           plan.graph)
+    model = Classifier(encoder, lab.names, normalize=True)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(probe.coef_).float())
+        model.head.bias.copy_(torch.from_numpy(probe.intercept_).float())
+    with torch.no_grad():  # the head on the stored features: what the exported model computes
+        f = torch.nn.functional.normalize(torch.from_numpy(features).float(), dim=1)
+        proba = torch.softmax(model.head(f), dim=1).numpy()
+    return _Fitted(model, proba, estimate, pseudo, {})
+
+
+def _fit_full(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any, images: np.ndarray, run_id: int) -> _Fitted:
+    """The whole encoder fine-tuned, cross-validated with fewer folds (each is a training)."""
+    from sslapp.finetune.full import FullConfig, fine_tune, predict_images
+
+    params, n = ctx.params, len(lab.names)
+    config = FullConfig(epochs=int(params.get("epochs", FullConfig.epochs)))
+    if "min_steps_per_epoch" in params:
+        config.min_steps_per_epoch = int(params["min_steps_per_epoch"])
+
+    def pseudo_for(positions: np.ndarray) -> PseudoLabels | None:
+        return pseudo_labels(plan.method, plan.features, lab.labeled_idx[positions], lab.labels[positions], n,
+                             seed=plan.seed, graph=plan.graph) if plan.method else None
+
+    def train_on(positions: np.ndarray, pseudo: PseudoLabels | None, on_epoch=None):
+        idx, y, w = join_pseudo_labels(lab.labeled_idx[positions], lab.labels[positions], pseudo)
+        return fine_tune(encoder, images, lab.rows[idx], y, lab.names, sample_weight=w, config=config,
+                         seed=plan.seed, on_epoch=on_epoch, check_stop=ctx.check_stop)
+
+    def fit_predict(tr, te):
+        # a fold derives its pseudo-labels from its own training labels only, so the
+        # held-out labels never leak into the model that is tested on them
+        model_k, _ = train_on(tr, pseudo_for(tr))
+        return predict_images(model_k, images, lab.rows[lab.labeled_idx[te]])
+
+    def on_epoch(rec):
+        ctx.progress(epoch=rec["epoch"], epochs=rec["epochs"], loss=rec["train_loss"],
+                     message=f"fine-tuning epoch {rec['epoch']}/{rec['epochs']}")
+        ctx.workspace.store.log_metrics({k: v for k, v in rec.items() if k in ("train_loss", "val_loss", "val_accuracy")},
+                                        run_id=run_id, job_id=ctx.job_id, epoch=rec["epoch"])
+
+    everything = np.arange(len(lab.labels))
+    pseudo = pseudo_for(everything)
+    ctx.progress(force=True, message="cross-validating the fine-tune on the labelled images")
+    estimate = cross_validate(lab.labels, fit_predict, n, class_names=lab.names, seed=plan.seed,
+                              max_folds=FULL_CV_FOLDS, loo_up_to=0, on_fold=_fold_progress(ctx))
+    model, history = train_on(everything, pseudo, on_epoch)
+    ctx.progress(force=True, message=f"predicting {len(lab.rows)} images")
+    proba = predict_images(model, images, lab.rows, check_stop=ctx.check_stop)
+    return _Fitted(model, proba, estimate, pseudo, history)
+
+
+def _save(ctx: JobContext, run: Run, lab: _Labels, plan: _Plan, fit: _Fitted, started: float) -> dict[str, Any]:
+    """Classifier file and artifact, predictions, metrics and the run summary; returns the job result."""
+    from sslapp.finetune.model import save_classifier
+
+    ctx.check_stop()
+    ws, store, names, mode = ctx.workspace, ctx.workspace.store, lab.names, plan.mode
+    rel = f"checkpoints/classifier-{run.id}.safetensors"
+    est = fit.estimate.to_dict()
+    cv = {k: est[k] for k in ("mean", "std", "low", "high", "n_labels", "n_tested", "folds", "scheme", "text")}
+    save_classifier(fit.model.cpu(), ws.root / rel, {"sslapp_mode": mode, "sslapp_run": str(run.id)})
+    pred, conf = fit.proba.argmax(axis=1), fit.proba.max(axis=1)
+    store.save_predictions(run.id, [(int(i), lab.class_ids[int(c)], float(p))
+                                    for i, c, p in zip(lab.item_ids, pred, conf, strict=True)])
+    predicted_counts = {names[c]: int(n) for c, n in enumerate(np.bincount(pred, minlength=len(names)))}
+    meta = {"classes": names, "class_ids": lab.class_ids, "mode": mode, "cv": cv, "label_counts": lab.counts,
+            "encoder_artifact_id": plan.encoder_art["id"], "propagation": plan.method, "normalize": "l2"}
+    art_id = store.add_artifact("classifier", rel, meta, run_id=run.id)
+    run.summary = {
+        "mode": mode, "mode_reason": plan.mode_reason, "classes": names, "class_ids": lab.class_ids,
+        "label_counts": lab.counts, "estimate": est, "cv": cv, "warnings": lab.warnings,
+        "propagation": {"asked": plan.propagate, "method": plan.method, "reason": plan.prop_reason,
+                        "pseudo_labels": int(len(fit.pseudo)) if fit.pseudo is not None else 0},
+        "features": plan.features_source, "encoder_artifact_id": plan.encoder_art["id"],
+        "classifier": rel, "classifier_artifact_id": art_id, "predicted_counts": predicted_counts,
+        "mean_confidence": float(conf.mean()) if len(conf) else None,
+        "history": fit.history, "seconds": round(time.monotonic() - started, 2),
+    }
+    metrics = {"cv_accuracy": est["mean"], "cv_std": est["std"]} if est["mean"] is not None else {}
+    metrics.update({"n_labels": float(len(lab.labels)), "mean_confidence": float(conf.mean())})
+    store.log_metrics(metrics, run_id=run.id, job_id=ctx.job_id)
+    return {"run": run.id, "mode": mode, "classes": names, "classifier": rel, "classifier_artifact_id": art_id,
+            "estimate": {k: est[k] for k in ("mean", "std", "n_labels", "low", "high", "text")},
+            "propagation": plan.method, "warnings": lab.warnings}
+
+
+def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
+    """Labels in, mode and propagation chosen, the linear or full fit, everything saved as one run."""
+    import torch
+
+    from sslapp.ingest.cache import read_cache
+    from sslapp.ssl.encoder import load_encoder
+
+    ws, params = ctx.workspace, ctx.params
+    started = time.monotonic()
+    seed, propagate = _check_params(params)
+    lab = _read_labels(ws.store)
+    mode, mode_reason = resolve_mode(params.get("mode", "auto"), min(lab.counts.values()), torch.cuda.is_available())
+    plan = _Plan(mode, mode_reason, propagate, seed)
+    with ctx.run("finetune", {**params, "mode": mode, "propagate": propagate}) as run:
         images = read_cache(ws)
-        ctx.progress(force=True, message=f"{mode} mode: {len(labels)} labels, {len(names)} classes")
-        from sslapp.features.service import best_embedding
-
-        embedding = best_embedding(ws, progress=lambda **v: ctx.progress(force=True, **v), check_stop=ctx.check_stop)
-        encoder_art = embedding.artifact
-        if not np.array_equal(embedding.item_ids, item_ids):
-            raise FinetuneError("the images changed while training started; train again")
-        features, features_source = embedding.features, embedding.name
-        ctx.check_stop()
-        ctx.progress(force=True, message="choosing how to use the unlabelled images")
-        graph = knn_graph(features) if propagate is not False and len(features) > len(labels) else None
-        method, prop_reason = resolve_propagation(propagate, features, labeled_idx, labels, len(names), seed, graph)
-        ctx.log.info("mode %s (%s); propagation %s (%s)", mode, mode_reason, method, prop_reason)
-
-        encoder = load_encoder(ws.root / encoder_art["path"])
+        ctx.progress(force=True, message=f"{mode} mode: {len(lab.labels)} labels, {len(lab.names)} classes")
+        _embed_and_propagate(ctx, lab, plan)
+        encoder = load_encoder(ws.root / plan.encoder_art["path"])
         if mode == "linear":
-            def fit_predict(tr, te):
-                ctx.check_stop()
-                probe, _ = _fit(features, labeled_idx[tr], labels[tr], len(names), method, seed, graph)
-                return probe.predict_proba(features[labeled_idx[te]])
-
-            ctx.progress(force=True, message="cross-validating on the labelled images")
-            estimate = cross_validate(labels, fit_predict, len(names), class_names=names, seed=seed,
-                                      on_fold=lambda i, k: ctx.progress(step=i, steps=k,
-                                                                        message=f"cross-validation fold {i}/{k}"))
-            probe, pseudo = _fit(features, labeled_idx, labels, len(names), method, seed, graph)
-            model = Classifier(encoder, names, normalize=True)
-            with torch.no_grad():
-                model.head.weight.copy_(torch.from_numpy(probe.coef_).float())
-                model.head.bias.copy_(torch.from_numpy(probe.intercept_).float())
-            with torch.no_grad():  # the head on the stored features: what the exported model computes
-                f = torch.nn.functional.normalize(torch.from_numpy(features).float(), dim=1)
-                proba = torch.softmax(model.head(f), dim=1).numpy()
-            history: dict[str, Any] = {}
+            fit = _fit_linear(ctx, lab, plan, encoder)
         else:
-            from sslapp.finetune.full import FullConfig, fine_tune, predict_images
-
-            config = FullConfig(epochs=int(params.get("epochs", FullConfig.epochs)))
-            if "min_steps_per_epoch" in params:
-                config.min_steps_per_epoch = int(params["min_steps_per_epoch"])
-            pseudo = pseudo_labels(method, features, labeled_idx, labels, len(names), seed=seed,
-                                   graph=graph) if method else None
-
-            def train_on(positions: np.ndarray, on_epoch=None):
-                idx, y, w = labeled_idx[positions], labels[positions], np.ones(len(positions))
-                if pseudo is not None and len(pseudo):
-                    idx = np.concatenate([idx, pseudo.index])
-                    y = np.concatenate([y, pseudo.labels])
-                    w = np.concatenate([w, PSEUDO_WEIGHT * pseudo.confidence])
-                return fine_tune(encoder, images, rows[idx], y, names, sample_weight=w, config=config, seed=seed,
-                                 on_epoch=on_epoch, check_stop=ctx.check_stop)
-
-            def fit_predict(tr, te):
-                # a fold derives its pseudo-labels from its own training labels only, so the
-                # held-out labels never leak into the model that is tested on them
-                nonlocal pseudo
-                saved = pseudo
-                pseudo = pseudo_labels(method, features, labeled_idx[tr], labels[tr], len(names),
-                                       seed=seed, graph=graph) if method else None
-                try:
-                    model_k, _ = train_on(tr)
-                finally:
-                    pseudo = saved
-                return predict_images(model_k, images, rows[labeled_idx[te]])
-
-            ctx.progress(force=True, message="cross-validating the fine-tune on the labelled images")
-            estimate = cross_validate(labels, fit_predict, len(names), class_names=names, seed=seed,
-                                      max_folds=FULL_CV_FOLDS, loo_up_to=0,
-                                      on_fold=lambda i, k: ctx.progress(step=i, steps=k,
-                                                                        message=f"cross-validation fold {i}/{k}"))
-
-            def on_epoch(rec):
-                ctx.progress(epoch=rec["epoch"], epochs=rec["epochs"], loss=rec["train_loss"],
-                             message=f"fine-tuning epoch {rec['epoch']}/{rec['epochs']}")
-                store.log_metrics({k: v for k, v in rec.items() if k in ("train_loss", "val_loss", "val_accuracy")},
-                                  run_id=run_id, job_id=ctx.job_id, epoch=rec["epoch"])
-
-            model, history = train_on(np.arange(len(labels)), on_epoch)
-            ctx.progress(force=True, message=f"predicting {len(rows)} images")
-            proba = predict_images(model, images, rows, check_stop=ctx.check_stop)
-
-        # -- save: classifier, predictions, summary ---------------------------------------
-        ctx.check_stop()
-        rel = f"checkpoints/classifier-{run_id}.safetensors"
-        est = estimate.to_dict()
-        cv = {"mean": est["mean"], "std": est["std"], "low": est["low"], "high": est["high"],
-              "n_labels": est["n_labels"], "n_tested": est["n_tested"], "folds": est["folds"],
-              "scheme": est["scheme"], "text": est["text"]}
-        save_classifier(model.cpu(), ws.root / rel, {"sslapp_mode": mode, "sslapp_run": str(run_id)})
-        pred = proba.argmax(axis=1)
-        conf = proba.max(axis=1)
-        store.save_predictions(run_id, [(int(i), class_ids[int(c)], float(p))
-                                        for i, c, p in zip(item_ids, pred, conf, strict=True)])
-        predicted_counts = {names[c]: int(n) for c, n in enumerate(np.bincount(pred, minlength=len(names)))}
-        meta = {"classes": names, "class_ids": class_ids, "mode": mode, "cv": cv, "label_counts": counts,
-                "encoder_artifact_id": encoder_art["id"], "propagation": method, "normalize": "l2"}
-        art_id = store.add_artifact("classifier", rel, meta, run_id=run_id)
-        summary = {
-            "mode": mode, "mode_reason": mode_reason, "classes": names, "class_ids": class_ids,
-            "label_counts": counts, "estimate": est, "cv": cv, "warnings": warnings,
-            "propagation": {"asked": propagate, "method": method, "reason": prop_reason,
-                            "pseudo_labels": int(len(pseudo)) if pseudo is not None else 0},
-            "features": features_source, "encoder_artifact_id": encoder_art["id"],
-            "classifier": rel, "classifier_artifact_id": art_id, "predicted_counts": predicted_counts,
-            "mean_confidence": float(conf.mean()) if len(conf) else None,
-            "history": history, "seconds": round(time.monotonic() - started, 2),
-        }
-        metrics = {"cv_accuracy": est["mean"], "cv_std": est["std"]} if est["mean"] is not None else {}
-        metrics.update({"n_labels": float(len(labels)), "mean_confidence": float(conf.mean())})
-        store.log_metrics(metrics, run_id=run_id, job_id=ctx.job_id)
-        store.update_run(run_id, status="done", summary=summary)
-        ctx.progress(force=True, message=f"classifier ready: {est['text']}")
-        ctx.log.info("classifier %s ready: %s", rel, est["text"])
-        return {"run": run_id, "mode": mode, "classes": names, "classifier": rel, "classifier_artifact_id": art_id,
-                "estimate": {"mean": est["mean"], "std": est["std"], "n_labels": est["n_labels"],
-                             "low": est["low"], "high": est["high"], "text": est["text"]},
-                "propagation": method, "warnings": warnings}
-    except BaseException:
-        store.update_run(run_id, status="failed")
-        raise
+            fit = _fit_full(ctx, lab, plan, encoder, images, run.id)
+        result = _save(ctx, run, lab, plan, fit, started)
+    ctx.progress(force=True, message=f"classifier ready: {result['estimate']['text']}")
+    ctx.log.info("classifier %s ready: %s", result["classifier"], result["estimate"]["text"])
+    return result

@@ -10,15 +10,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from sslapp.vectors import l2_normalize
+
 # Bias given to classes that have no training labels: their softmax probability is exactly 0.
 ABSENT_CLASS_BIAS = -1e4
-
-
-def l2_normalize(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Row-wise L2 normalisation, matching torch.nn.functional.normalize(eps=1e-12)."""
-    features = np.asarray(features, dtype=np.float64)
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return features / np.maximum(norms, eps)
 
 
 class LinearProbe:

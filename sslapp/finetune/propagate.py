@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.semi_supervised import LabelSpreading
 
-from sslapp.finetune.linear import LinearProbe, l2_normalize
+from sslapp.finetune.linear import LinearProbe
+from sslapp.vectors import l2_normalize
 
 METHODS = ("spreading", "poisson", "self-training")
 # Poisson pseudo-labels for the whole pool: better than the most confident half in 18 of 24 settings

@@ -30,6 +30,12 @@ FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BM
               "TIFF": ".tif", "GIF": ".gif"}
 
 
+def thumb_file(thumbs_dir: str | os.PathLike[str], sha256: str) -> str:
+    """An item's thumbnail, named by its content hash in one of 256 folders (first two hex digits):
+    the one place the layout is written, for ingestion that writes it and the pages that read it."""
+    return os.path.join(thumbs_dir, sha256[:2], f"{sha256}.jpg")
+
+
 def _prepare_one(args: tuple[bytes, int, str, str | None]) -> tuple[str, Any]:
     """Decode one image and write its thumbnail and original (runs in a pool process).
 
@@ -131,7 +137,7 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                 todo = [(item, sha) for item, sha in todo if sha not in stored]
                 jobs = []
                 for item, sha in todo:
-                    thumb = os.path.join(thumbs, sha[:2], f"{sha}.jpg")
+                    thumb = thumb_file(thumbs, sha)
                     ensure_dir(os.path.dirname(thumb))
                     original = None
                     if keep_originals:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,14 @@ class JobStopped(Exception):
     def __init__(self, how: str):
         super().__init__(how)
         self.how = how  # "cancel" or "pause"
+
+
+@dataclass
+class Run:
+    """The run a job records: its id, and the summary the job body fills (written when it ends well)."""
+
+    id: int
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,3 +63,28 @@ class JobContext:
         how = self.stop_requested()
         if how:
             raise JobStopped(how)
+
+    @contextmanager
+    def run(self, kind: str, params: dict[str, Any], run_id: int | None = None) -> Iterator[Run]:
+        """Record the body as a run, so every job keeps its run row the same way.
+
+        A new run of `kind` with `params`, or the existing `run_id` (a resumed job continues its own
+        run) set back to running. Normal exit: "done" with `run.summary`; `JobStopped`: "cancelled"
+        or "paused"; any other exception: "failed" with {"error": message}. Exceptions re-raise.
+        """
+        store = self.workspace.store
+        if run_id is None:
+            run_id = store.create_run(kind, params, job_id=self.job_id)
+        else:
+            store.update_run(run_id, status="running")
+        run = Run(id=int(run_id))
+        try:
+            yield run
+        except JobStopped as stop:
+            # as the job row ends (`sslapp.jobs.worker.execute_job`)
+            store.update_run(run.id, status="cancelled" if stop.how == "cancel" else "paused")
+            raise
+        except BaseException as exc:
+            store.update_run(run.id, status="failed", summary={"error": str(exc) or exc.__class__.__name__})
+            raise
+        store.update_run(run.id, status="done", summary=run.summary)

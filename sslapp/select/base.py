@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sslapp.vectors import l2_normalize
+
 MISSING = np.nan
 
 
@@ -65,9 +67,7 @@ def y_with_missing(n: int, labeled_idx: np.ndarray, labels: np.ndarray) -> np.nd
 
 def normalise(features: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32); zero rows stay zero."""
-    x = np.asarray(features, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    return l2_normalize(features, dtype=np.float32)
 
 
 def reduce_dims(x: np.ndarray, dims: int, seed: int) -> np.ndarray:

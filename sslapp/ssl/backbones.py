@@ -26,6 +26,7 @@ RESNETS = ("resnet18", "resnet34", "resnet50")
 # ImageNet-pretrained networks whose weights ship inside a pip package (sslapp.ssl.weights); timm builds them.
 PRETRAINED = {"efficientnet-lite0": ("tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
 PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.features.patches), fitted, not trained
+PIXELS = "pixels"  # PCA of downsampled pixels (sslapp.features.pixels), fitted, not trained
 BACKBONES = (*RESNETS, *(f"{r}-std" for r in RESNETS), *VIT_SPECS, *PRETRAINED)
 
 
@@ -105,7 +106,7 @@ def parse_vit_name(name: str) -> tuple[str, int | None] | None:
 
 def is_backbone_name(name: str) -> bool:
     """Whether `build_backbone` knows `name` (one of BACKBONES, or a ViT with a patch suffix)."""
-    return name in BACKBONES or name == PATCHES or parse_vit_name(name) is not None
+    return name in BACKBONES or parse_vit_name(name) is not None  # fitted encoders (patches, pixels) train no weights
 
 
 def build_backbone(name: str, image_size: int, **options) -> Backbone:
@@ -115,6 +116,11 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
     Pretrained networks start random here too: `sslapp.ssl.weights.init_backbone` loads weights.
     `options` size the fitted patch encoder (`sslapp.features.patches.PatchCodes`).
     """
+    if name == PIXELS:
+        from sslapp.features.pixels import PixelPCA
+
+        module = PixelPCA(**options)
+        return Backbone(module, module.dim, name, image_size)
     if name == PATCHES:
         from sslapp.features.patches import PatchCodes
 

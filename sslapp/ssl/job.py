@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sslapp.jobs.context import JobContext, JobStopped
+from sslapp.jobs.context import JobContext
 
 
 def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
@@ -13,7 +13,7 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
     The run is marked done, failed, cancelled or paused with the job, and its summary holds the
     result, so the Pretrain page lists past runs without reading job rows.
     """
-    from sslapp.ssl.train import PretrainConfig, PretrainError, pretrain
+    from sslapp.ssl.train import PretrainConfig, pretrain
 
     ws = ctx.workspace
     store = ws.store
@@ -27,23 +27,10 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
             ctx.log.info("resuming run %s from %s", run["id"], ck["path"])
         else:
             ctx.log.info("run %s has no checkpoint yet; starting it over", run["id"])
-        store.update_run(run["id"], status="running")
-        run_id = run["id"]
-    else:
-        run_id = store.create_run("pretrain", config.to_params(), ctx.job_id)
-    try:
-        result = pretrain(ws, config, ctx=ctx, run_id=run_id, resume_from=resume_from)
-    except JobStopped as stop:
-        store.update_run(run_id, status="cancelled" if stop.how == "cancel" else "paused")
-        raise
-    except PretrainError as exc:
-        store.update_run(run_id, status="failed", summary={"error": str(exc)})
-        raise
-    except Exception as exc:
-        store.update_run(run_id, status="failed", summary={"error": str(exc) or exc.__class__.__name__})
-        raise
-    store.update_run(run_id, status="done", summary={k: v for k, v in result.items() if k != "messages"})
-    result["embedding_verdict"] = _verdict(ctx, run_id)
+    with ctx.run("pretrain", config.to_params(), run_id=run["id"] if run is not None else None) as record:
+        result = pretrain(ws, config, ctx=ctx, run_id=record.id, resume_from=resume_from)
+        record.summary = {k: v for k, v in result.items() if k != "messages"}
+    result["embedding_verdict"] = _verdict(ctx, record.id)
     return result
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from sslapp.ingest.ingest import thumb_file
 from sslapp.workspace import Workspace, WorkspaceError, child_workspace, open_workspace
 
 WORKSPACES_HOME = Path(os.environ.get("SSLAPP_HOME", "workspaces"))
@@ -82,9 +83,8 @@ def require_workspace() -> Workspace:
 
 
 def thumb_path(ws: Workspace, item: dict) -> Path:
-    """Thumbnail file of an item (written by ingestion, named by content hash)."""
-    sha = item["sha256"]
-    return ws.thumbs_dir / sha[:2] / f"{sha}.jpg"
+    """Thumbnail file of an item, where ingestion wrote it (`sslapp.ingest.ingest.thumb_file`)."""
+    return Path(thumb_file(ws.thumbs_dir, item["sha256"]))
 
 
 def job_status_line(job: dict) -> str:
