@@ -106,11 +106,22 @@ def _cached(ws: Workspace, encoder_id: int) -> tuple[dict[str, Any], dict[str, n
     return None
 
 
+def _store_features(ws: Workspace, encoder: dict[str, Any], item_ids: np.ndarray, features: np.ndarray) -> None:
+    """Cache an encoder's features as `embeddings/enc-<id>-<ms>.npz`, an 'embeddings' artifact."""
+    from sslapp.embed.embed import save_npz
+
+    rel = f"embeddings/enc-{encoder['id']}-{int(time.time() * 1000)}.npz"
+    save_npz(ws.root / rel, item_ids=np.asarray(item_ids, np.int64), features=np.asarray(features, np.float32))
+    ws.store.add_artifact("embeddings", rel, {"source": "encoder", "encoder_artifact_id": int(encoder["id"]),
+                                              "n_items": int(len(item_ids)), "dim": int(features.shape[1])},
+                          run_id=encoder.get("run_id"))
+
+
 def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | None = None,
                  check_stop: Callable[[], None] | None = None) -> Embedding:
     """The encoder's features of every current item: loaded when cached, else computed (only for the
     items the cache misses) and cached as an 'embeddings' artifact."""
-    from sslapp.embed.embed import encoder_features, save_npz
+    from sslapp.embed.embed import encoder_features
     from sslapp.ingest.cache import read_cache
     from sslapp.ssl.encoder import load_encoder
 
@@ -134,11 +145,7 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
                                progress=(lambda d, t: progress(step=d, steps=t)) if progress else None)
         all_ids = np.concatenate([have_ids, item_ids[missing]])
         all_feats = new if have is None or len(have) == 0 else np.concatenate([have, new])
-        rel = f"embeddings/enc-{artifact['id']}-{int(time.time() * 1000)}.npz"
-        save_npz(ws.root / rel, item_ids=all_ids, features=all_feats.astype(np.float32))
-        ws.store.add_artifact("embeddings", rel, {"source": "encoder", "encoder_artifact_id": int(artifact["id"]),
-                                                  "n_items": int(len(all_ids)), "dim": int(all_feats.shape[1])},
-                              run_id=artifact.get("run_id"))
+        _store_features(ws, artifact, all_ids, all_feats)
         if cached is not None:
             (ws.root / cached[0]["path"]).unlink(missing_ok=True)
         have_ids, have = all_ids, all_feats
@@ -193,12 +200,7 @@ def _fit_start(ws: Workspace, start: str, progress: Progress | None, seed: int) 
     enc.backbone.load_state_dict(fitted.state_dict())
     art = _save_start(ws, enc.eval(), start, options)
     if len(sample) == len(rows):  # the fit already embedded every image: cache it
-        from sslapp.embed.embed import save_npz
-
-        rel = f"embeddings/enc-{art['id']}-{int(time.time() * 1000)}.npz"
-        save_npz(ws.root / rel, item_ids=item_ids, features=feats.numpy().astype(np.float32))
-        ws.store.add_artifact("embeddings", rel, {"source": "encoder", "encoder_artifact_id": art["id"],
-                                                  "n_items": int(len(item_ids)), "dim": int(feats.shape[1])})
+        _store_features(ws, art, item_ids, feats.numpy())
     return art
 
 
@@ -212,7 +214,6 @@ def wanted_starts(ws: Workspace) -> list[str]:
 def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
                              check_stop: Callable[[], None] | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Make the starting encoders this workspace lacks; returns the new artifacts."""
-
     from sslapp.ssl.encoder import Encoder, EncoderConfig
 
     have = {(a.get("meta") or {}).get("start") for a in encoders(ws)}
@@ -232,8 +233,7 @@ def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
             init_backbone(Backbone(enc.backbone, enc.dim, IMAGENET_BACKBONE, IMAGENET_SIZE), "imagenet")
             made.append(_save_start(ws, enc.eval(), "imagenet", {"init": "imagenet"}))
         elif start in ("patches", "pixels"):
-            art = _fit_start(ws, start, progress, seed)
-            made.append(art)
+            made.append(_fit_start(ws, start, progress, seed))
     return made
 
 
