@@ -70,6 +70,7 @@ def fill_number(page, key, value):
     box = page.locator(f".st-key-{key} input")
     box.fill(str(value))
     box.press("Tab")
+    wait_ready(page)  # the rerun that commits the value ends before the next click (a full run lost a typed class)
 
 
 @pytest.mark.slow
