@@ -283,6 +283,22 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     return chosen
 
 
+def current_embedding(ws: Workspace, progress: Progress | None = None,
+                      check_stop: Callable[[], None] | None = None) -> Embedding:
+    """The embedding last chosen (`features.choice`), read from its cache without scoring the candidates
+    again: what quick readers (more like this, near-duplicates, label review) use. Falls back to
+    `best_embedding` when nothing was chosen yet or the chosen encoder is gone."""
+    choice = ws.store.get_setting(CHOICE_SETTING) or {}
+    pinned = ws.store.get_setting(PINNED_SETTING)
+    wanted = pinned if pinned is not None else choice.get("encoder_artifact_id")
+    arts = [a for a in encoders(ws) if a["id"] == wanted] if wanted is not None else []
+    if not arts:
+        return best_embedding(ws, progress=progress, check_stop=check_stop)
+    emb = features_for(ws, arts[0], progress, check_stop)
+    emb.notes = [choice.get("reason", "")] if choice.get("encoder_artifact_id") == wanted else ["chosen by you"]
+    return emb
+
+
 def _record(ws: Workspace, embs: list[Embedding], index: int, reason: str, scores: list[float | None],
             n_scored: int) -> None:
     ws.store.set_setting(CHOICE_SETTING, {
