@@ -1,11 +1,13 @@
 """sslapp: the Streamlit app. Run with `bash scripts/app.sh` (or `streamlit run app.py`)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from sslapp.ui.common import workspace_picker
 from sslapp.ui.pages import data, explore, export, label, pretrain, train
 
-st.set_page_config(page_title="sslapp", page_icon=":material/label:", layout="wide")
+st.set_page_config(page_title="sslapp", page_icon=str(Path(__file__).parent / "sslapp" / "ui" / "icon.png"), layout="wide")
 workspace_picker()
 pages = [
     st.Page(data.render, title="Data", icon=":material/photo_library:", url_path="data", default=True),

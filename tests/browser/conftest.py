@@ -20,6 +20,7 @@ from streamlit_driver import (  # noqa: E402
     CHROMIUM_ARGS,
     AppServer,
     chromium_available,
+    leaves_machine,
     screenshot,
 )
 
@@ -79,10 +80,16 @@ _OUTCOME = pytest.StashKey()
 
 @pytest.fixture
 def page(browser, request):
-    """A fresh browser context; on failure its last screen is kept as FAILED-<test>.png."""
+    """A fresh browser context; on failure its last screen is kept as FAILED-<test>.png.
+
+    Every request the page makes is checked: one to a host other than 127.0.0.1 fails the test, as
+    the app promises that nothing leaves the machine (fonts and icons included)."""
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
     context.set_default_timeout(float(os.environ.get("SSLAPP_BROWSER_TIMEOUT_MS", "60000")))
+    outside: list[str] = []
+    context.on("request", lambda req: outside.append(req.url) if leaves_machine(req.url) else None)
     pg = context.new_page()
+    pg.outside_requests = outside  # tests may look, the teardown asserts
     yield pg
     report = request.node.stash.get(_OUTCOME, None)
     if report is not None and report.failed:
@@ -91,3 +98,4 @@ def page(browser, request):
         except Exception:  # the page may be gone; the failure itself is what matters
             pass
     context.close()
+    assert not outside, f"the page made requests that leave 127.0.0.1: {sorted(set(outside))[:10]}"

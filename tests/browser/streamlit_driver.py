@@ -248,5 +248,18 @@ def publish_screenshots(names: list[str]) -> list[Path]:
     return out
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def leaves_machine(url: str) -> bool:
+    """Whether a request goes anywhere but this machine (data: and blob: URLs stay in the page)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension"):
+        return False
+    return (parts.hostname or "") not in {h.strip("[]") for h in LOCAL_HOSTS}
+
+
 def chromium_available() -> bool:
     return CHROMIUM.exists() and shutil.which(str(CHROMIUM)) is not None
