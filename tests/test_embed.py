@@ -33,6 +33,23 @@ def test_kmeans_picks_k_and_recovers_blobs():
     assert list(np.bincount(c.labels)) == sorted(np.bincount(c.labels), reverse=True)  # largest first
 
 
+def test_automatic_k_finds_the_kinds_inside_two_far_apart_groups():
+    """Two far-apart groups of three kinds each: silhouette said 2 (the old rule, and what the issue
+    saw on cifar10); the kNN graph's eigengap says 6, and k-means on the map recovers them."""
+    rng = np.random.default_rng(1)
+    supers = rng.normal(size=(2, 32)) * 40
+    centres = np.concatenate([s + rng.normal(size=(3, 32)) * 6 for s in supers])
+    x = np.concatenate([c + rng.normal(size=(80, 32)) for c in centres]).astype(np.float32)
+    y = np.repeat(np.arange(6), 80)
+    from sslapp.embed.clusters import _reduce, choose_k
+
+    assert choose_k(_reduce(x))[0] == 2  # the old rule
+    c = kmeans(x)
+    assert c.k == 6 and max(c.scores, key=c.scores.get) == 6
+    xy, _ = fit_map(x)
+    assert adjusted_rand_score(y, kmeans(x, xy=xy).labels) > 0.9
+
+
 def test_small_inputs_do_not_crash():
     assert fit_map(np.zeros((0, 8)))[0].shape == (0, 2)
     xy, method = fit_map(np.random.default_rng(0).normal(size=(5, 8)))

@@ -35,7 +35,7 @@ def test_typical_picks_take_one_image_per_well_separated_cluster():
     for strategy in ("typiclust", "auto"):
         sel = select(strategy, x, [], [], 6, seed=0)
         assert sorted(y[sel.indices].tolist()) == list(range(6)), strategy
-        assert "most typical of cluster" in sel.suggestions[0].reason
+        assert "most typical of a group of" in sel.suggestions[0].reason
 
 
 def test_cold_start_picks_cover_every_class_of_an_unbalanced_set():

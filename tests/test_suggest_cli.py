@@ -99,3 +99,20 @@ def test_suggest_bad_input(tmp_path, workspace):
     assert out.returncode == 2 and "not an sslapp workspace" in out.stderr
     out = sslapp("suggest", str(workspace.root), "--budget", "0")
     assert out.returncode == 2 and "--budget must be at least 1" in out.stderr
+
+
+def test_reasons_name_the_cluster_the_map_shows(workspace, capsys):
+    """The map's clusters, not the strategy's own finer groups, are what a reason names."""
+    from sslapp.embed.maps import load_map
+
+    ws = workspace
+    assert sslapp_here(capsys, "embed", str(ws.root), "--k", "3").returncode == 0
+    m = load_map(ws)
+    cluster_of = dict(zip(m.item_ids.tolist(), m.cluster.tolist(), strict=True))
+    out = sslapp_here(capsys, "suggest", str(ws.root), "--budget", "4", "--strategy", "typiclust", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 4
+    for r in rows:
+        assert r["reason"].endswith(f"(map cluster {cluster_of[r['item_id']]})"), r["reason"]
+        assert "cluster" not in r["reason"].replace("(map cluster", "")

@@ -13,7 +13,7 @@ def register(sub) -> None:
     p = sub.add_parser("embed", help="embed every image with the newest encoder, lay out the map, cluster it")
     p.add_argument("workspace")
     p.add_argument("--clusters", choices=["kmeans", "hdbscan"], default="kmeans",
-                   help="k-means (k chosen by silhouette unless --k) or HDBSCAN on the map")
+                   help="k-means on the map (k read off the kNN graph unless --k) or HDBSCAN on the map")
     p.add_argument("--k", type=int, default=None, help="number of k-means clusters (default: automatic)")
     p.add_argument("--provisional", action="store_true",
                    help="only the quick pixel map (seconds), not the chosen embedding's")

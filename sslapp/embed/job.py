@@ -52,7 +52,7 @@ def _map_and_save(ctx: JobContext, item_ids: np.ndarray, features: np.ndarray, m
     clustering = cluster(features, xy, method=method, k=k)
     meta = {**meta, "k": clustering.k, "method": clustering.method, "layout": layout, "n_items": n,
             "max_item_id": int(item_ids.max()),
-            "silhouette": {str(key): round(v, 4) for key, v in clustering.scores.items()}}
+            "k_scores": {str(key): round(v, 4) for key, v in clustering.scores.items()}}
     name = f"{run_id}-pixels" if meta["provisional"] else str(run_id)
     map_id = save_map(ws, name, item_ids, xy, clustering.labels, meta, run_id=run_id)
     ctx.progress(force=True, step=n, steps=n, message=f"map ready: {n} images, {clustering.k} clusters")

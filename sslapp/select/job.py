@@ -28,6 +28,20 @@ def load_features(ws: Workspace, progress=None, check_stop=None):
     return best_embedding(ws, progress=progress, check_stop=check_stop)
 
 
+def map_clusters(ws: Workspace) -> dict[int, str]:
+    """item id -> " (map cluster 3)" from the newest map, so a reason names the clusters the Explore
+    page shows; empty when there is no map."""
+    from sslapp.embed.maps import load_map
+
+    try:
+        m = load_map(ws)
+    except (OSError, ValueError, KeyError):
+        return {}
+    if m is None:
+        return {}
+    return {int(i): f" (map cluster {int(c)})" for i, c in zip(m.item_ids, m.cluster, strict=True) if c >= 0}
+
+
 def suggest_for_workspace(ws: Workspace, budget: int = DEFAULT_BUDGET, strategy: str = "auto", seed: int = 0,
                           progress=None) -> dict[str, Any]:
     """Compute and store one suggestion batch; returns the job result (batch, suggestions, notes)."""
@@ -56,7 +70,9 @@ def suggest_for_workspace(ws: Workspace, budget: int = DEFAULT_BUDGET, strategy:
         progress(message=f"choosing {budget} images ({strategy})")
     selection = select(strategy, feats.features, labeled_idx, labels, budget, exclude=exclude,
                        class_names=[c["name"] for c in classes], n_classes=len(classes) or None, seed=seed)
-    rows = [(int(feats.item_ids[s.index]), selection.strategy, s.reason) for s in selection.suggestions]
+    on_map = map_clusters(ws)
+    rows = [(int(feats.item_ids[s.index]), selection.strategy, s.reason + on_map.get(int(feats.item_ids[s.index]), ""))
+            for s in selection.suggestions]
     batch = store.save_suggestions(rows) if rows else None
     notes = feats.notes + selection.notes
     return {"batch": batch, "count": len(rows), "strategy": strategy, "used": selection.strategy,

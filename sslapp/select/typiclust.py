@@ -69,10 +69,10 @@ class TypiClustStrategy(Strategy):
         for i, idx in enumerate(np.asarray(picks, dtype=np.int64)):
             c = int(clusters[idx])
             score = float(utilities[i, idx])
-            if c in labelled_clusters:
-                reason = f"typical image of cluster {c} ({_images(sizes[c])})"
+            if c in labelled_clusters:  # TypiClust's own groups are finer than the map's: don't number them
+                reason = f"typical of a group of {_images(sizes[c])} that look alike"
             else:
-                reason = f"most typical of cluster {c} ({_images(sizes[c])}, none labelled yet)"
+                reason = f"most typical of a group of {_images(sizes[c])} that look alike, none labelled yet"
             out.append(Suggestion(int(idx), reason, score))
         return out
 
