@@ -70,10 +70,40 @@ def test_start_runs_a_job_and_the_page_shows_its_outcome(page_ws):
     assert not at.exception
     assert any("Done: 1 epochs" in s.value for s in at.success)
     labels = [m.label for m in at.metric]
-    assert "Embedding spread (std × √D)" in labels and "kNN accuracy (labelled items)" in labels
+    assert "Feature spread (1 = even, 0 = collapsed)" in labels
+    assert "Nearest-neighbour accuracy on your labels" in labels
     assert not at.warning  # a healthy probe: no collapse warning
-    assert len(at.dataframe) == 1  # past runs
-    assert any("Latest encoder" in c.value for c in at.caption)
+    assert len(at.dataframe) == 2  # encoders and past runs
+    past = at.dataframe[1].value
+    assert list(past["status"]) == ["done"] and "run" not in past.columns and "job" not in past.columns
+    encoders = at.dataframe[0].value
+    assert any(name.startswith("SimCLR") for name in encoders["encoder"])  # kept beside the starting ones
+    assert (encoders["in use"] == "✓").sum() == 1
+    assert any("Embedding:" in m.value for m in at.markdown)
+    text = " ".join(str(e.value) for e in at.markdown) + " ".join(str(c.value) for c in at.caption)
+    assert "artifact" not in text and "Job " not in text  # plain words, no internal ids
+
+
+def test_pinning_an_encoder_redraws_the_map_with_it(page_ws):
+    """Encoders do not silently replace each other: the user can pin one, and the map follows."""
+    from sslapp.features.service import PINNED_SETTING, encoders
+
+    page_ws.store.set_setting("features.starts", ["pixels", "patches"])
+    from sslapp.features.service import ensure_starting_encoders
+
+    ensure_starting_encoders(page_ws)
+    at = _app()
+    assert not at.exception
+    pick = at.selectbox(key="pt_encoder_pick")
+    assert pick.value is None  # automatic by default
+    patches = next(a["id"] for a in encoders(page_ws) if a["meta"]["start"] == "patches")
+    pick.set_value(patches).run()
+    assert not at.exception
+    assert page_ws.store.get_setting(PINNED_SETTING) == patches
+    assert [j["kind"] for j in page_ws.store.jobs()] == ["embed"]
+    pick = at.selectbox(key="pt_encoder_pick")
+    pick.set_value(None).run()
+    assert page_ws.store.get_setting(PINNED_SETTING) is None
 
 
 def test_start_from_imagenet_needs_a_backbone_with_weights(page_ws):

@@ -276,9 +276,11 @@ class Loop:
             eta = (1 - done) * self.total_epochs * self.n_rank * self.dist.world_size / max(ips, 1e-6)
         self.rep.metrics({"loss": win.mean, "images_per_s": ips,
                           "lr": self.optimizer.param_groups[0]["lr"]}, self.step, self.epoch)
+        # the card shows the same average speed as the summary (steps after the warm-up), not this window's
+        average = self.steady_images / self.steady_s if self.steady_s > 0 else ips
         self.rep.progress(epoch=self.epoch + 1, epochs=self._epochs_shown(), step=self.offset // self.batch,
                           steps=self.steps_per_epoch, global_step=self.step, loss=round(win.mean, 5),
-                          images_per_s=round(ips, 1), eta_s=round(eta, 1), batch_size=self.batch)
+                          images_per_s=round(average, 1), eta_s=round(eta, 1), batch_size=self.batch)
         win.reset()
         self.last_report = now
 

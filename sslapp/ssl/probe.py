@@ -119,9 +119,11 @@ class ProbeResult:
         return out
 
     def message(self) -> str:
-        text = f"probe: std {self.std:.4f} ({self.std_ratio:.2f} of uniform)"
+        text = f"check after this epoch: feature spread {self.std_ratio:.2f} (1 = evenly spread, 0 = collapsed)"
         if self.knn_acc is not None:
-            text += f", kNN acc {self.knn_acc:.3f} on {self.n_labelled} labelled"
+            text += f", nearest-neighbour accuracy {self.knn_acc:.0%} on your {self.n_labelled} labelled images"
+        else:
+            text += "; label a few images to see how well these features tell your classes apart"
         if self.collapsed:
             text += (" — WARNING: the representation has collapsed (all images map to nearly the same "
                      "point); lower the learning rate, use a larger batch or another method")

@@ -9,6 +9,7 @@ its last checkpoint. Nothing here trains.
 from __future__ import annotations
 
 import math
+import time
 
 import streamlit as st
 
@@ -16,12 +17,15 @@ from sslapp import catalogue
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.jobs.worker import reap_dead_jobs
-from sslapp.ui.common import require_workspace
+from sslapp.ui.common import embedding_line, require_workspace
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
 RESUMABLE = RESUMABLE_JOB_STATES
 _INIT_LABELS = {"auto": "auto", "imagenet": "ImageNet weights", "scratch": "from scratch"}
+_STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
+                 "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
+                 "failed": "failed", "interrupted": "interrupted"}
 
 
 def _fmt_eta(seconds) -> str:
@@ -45,7 +49,7 @@ def _current_job(ws: Workspace) -> dict | None:
 
 
 def _start_form(ws: Workspace, disabled: bool) -> None:
-    with st.form("pretrain_start", border=True):
+    with st.form("pretrain_start", border=True, enter_to_submit=False):  # Enter in "How many" must not start a run
         st.subheader("Start pretraining")
         methods = catalogue.method_names()
         c1, c2, c3 = st.columns(3)
@@ -112,16 +116,19 @@ def _probe(ws: Workspace, run_id: int) -> None:
     collapsed = ws.store.metrics(run_id, "probe_collapsed")
     raw = ws.store.metrics(run_id, "probe_std")
     c1, c2 = st.columns(2)
-    c1.metric("Embedding spread (std × √D)", f"{stds[-1]['value']:.2f}",
+    c1.metric("Feature spread (1 = even, 0 = collapsed)", f"{stds[-1]['value']:.2f}",
               delta=f"{stds[-1]['value'] - stds[-2]['value']:+.2f}" if len(stds) > 1 else None,
-              help="Per-dimension std of the L2-normalised embeddings, times √D: about 1 when features "
-                   f"spread well, near 0 when they collapse. Raw std {raw[-1]['value']:.4f}." if raw else None)
+              help="How evenly the images' features spread over the feature space after each epoch. Near 0 "
+                   "means every image looks the same to the encoder (a collapse)."
+                   + (f" Raw per-dimension spread {raw[-1]['value']:.4f}." if raw else ""))
     if knn:
-        c2.metric("kNN accuracy (labelled items)", f"{knn[-1]['value']:.1%}",
-                  delta=f"{knn[-1]['value'] - knn[-2]['value']:+.1%}" if len(knn) > 1 else None,
-                  help="20-nearest-neighbour accuracy, cosine, 5-fold, on the items you labelled.")
+        c2.metric("Nearest-neighbour accuracy on your labels", f"{knn[-1]['value']:.0%}",
+                  delta=f"{knn[-1]['value'] - knn[-2]['value']:+.0%}" if len(knn) > 1 else None,
+                  help="How often an image's 20 most similar labelled images (by these features) share its "
+                       "label, each epoch; 5-fold, so no image votes for itself.")
     else:
-        c2.caption("Label a few images to see kNN accuracy here each epoch.")
+        c2.caption("Label a few images per class to see, each epoch, how well these features tell your "
+                   "classes apart.")
     if collapsed and collapsed[-1]["value"] > 0:
         st.warning("The representation has collapsed: all images map to nearly the same point, so the features "
                    "are useless. Cancel and try a lower learning rate, a larger batch or another method "
@@ -141,7 +148,10 @@ def _job_panel(ws: Workspace) -> None:
     st.session_state["pretrain_seen_status"] = {job["id"]: status}
     params = job.get("params") or {}
     with st.container(border=True):
-        st.subheader(f"Job {job['id']}: {params.get('method', 'simclr')} · {params.get('backbone', 'auto')} · {status}")
+        method = catalogue.METHODS.get(params.get("method", "simclr"), params.get("method", "simclr"))
+        started = time.strftime("%H:%M", time.localtime(job["created_at"])) if job.get("created_at") else ""
+        st.subheader(f"{method} · {params.get('backbone', 'auto')} backbone · {_STATUS_WORDS.get(status, status)}",
+                     help=f"started at {started}" if started else None)
         epochs = p.get("epochs")
         if p.get("epoch") is not None and epochs:
             done = min(1.0, max(0.0, ((p["epoch"] - 1) + (p.get("step", 0) / max(p.get("steps") or 1, 1))) / epochs))
@@ -150,7 +160,10 @@ def _job_panel(ws: Workspace) -> None:
             st.caption("Waiting for the worker to pick it up…")
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Loss", f"{p['loss']:.4f}" if isinstance(p.get("loss"), int | float) else "—")
-        c2.metric("Images / s", f"{p['images_per_s']:.0f}" if p.get("images_per_s") else "—")
+        result = job.get("result") or {}
+        ips = result.get("images_per_s") if status == JobState.DONE else p.get("images_per_s")
+        c2.metric("Images / s (average)", f"{ips:.0f}" if ips else "—",
+                  help="Training images per second since the first step, the same figure the summary reports.")
         c3.metric("ETA", _fmt_eta(p.get("eta_s")) if status in ACTIVE else "—")
         c4.metric("Batch", p.get("batch_size", "—"))
         if p.get("message"):
@@ -163,7 +176,7 @@ def _job_panel(ws: Workspace) -> None:
         elif status == JobState.DONE and job.get("result"):
             r = job["result"]
             verdict = r.get("embedding_verdict")
-            st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s')} img/s. "
+            st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s') or 0:.0f} images/s. "
                        + (verdict or "The encoder is ready for Explore and Train."), icon=":material/check_circle:")
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
         if status in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSING):
@@ -200,17 +213,65 @@ def _past_runs(ws: Workspace) -> None:
     for r in runs:
         s, prm = r.get("summary") or {}, r.get("params") or {}
         probe = s.get("probe") or {}
-        rows.append({"run": r["id"], "job": r["job_id"], "status": r["status"],
-                     "method": s.get("method", prm.get("method")), "backbone": s.get("backbone", prm.get("backbone")),
-                     "epochs": s.get("epochs"), "img/s": s.get("images_per_s"), "loss": s.get("loss"),
-                     "kNN acc": probe.get("knn_acc"), "spread": probe.get("std_ratio"),
+        knn = probe.get("knn_acc")
+        rows.append({"started": time.strftime("%d %b %H:%M", time.localtime(r["created_at"])),
+                     "status": _STATUS_WORDS.get(r["status"], r["status"]),
+                     "method": catalogue.METHODS.get(s.get("method", prm.get("method")), prm.get("method")),
+                     "backbone": s.get("backbone", prm.get("backbone")),
+                     "start from": _INIT_LABELS.get(prm.get("init", "auto"), prm.get("init")),
+                     "epochs": s.get("epochs"),
+                     "images / s": round(s["images_per_s"]) if s.get("images_per_s") else None,
+                     "neighbour accuracy": f"{knn:.0%}" if knn is not None else "— (no labels)",
+                     "feature spread": round(probe["std_ratio"], 2) if probe.get("std_ratio") is not None else None,
                      "note": s.get("error") or s.get("stopped") or ""})
+    st.dataframe(rows, hide_index=True, width="stretch",
+                 column_config={"note": st.column_config.TextColumn(width="large")})
+
+
+def _encoders(ws: Workspace) -> None:
+    """Every encoder the workspace keeps, with its measured score, and which one the app uses: a new
+    run never silently replaces a better one; the user may pin any."""
+    from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING, describe, encoders
+
+    arts = encoders(ws)
+    if not arts:
+        return
+    choice = ws.store.get_setting(CHOICE_SETTING) or {}
+    scores = {c["encoder_artifact_id"]: c.get("score") for c in choice.get("candidates", [])}
+    st.subheader("Encoders")
+    st.markdown(embedding_line(ws))
+    rows = [{"encoder": describe(a), "made": time.strftime("%d %b %H:%M", time.localtime(a["created_at"])),
+             "score on your labels": f"{scores[a['id']]:.0%}" if scores.get(a["id"]) is not None else "—",
+             "in use": "✓" if a["id"] == choice.get("encoder_artifact_id") else ""} for a in arts]
     st.dataframe(rows, hide_index=True, width="stretch")
-    enc = ws.store.latest_artifact("encoder")
-    if enc is not None:
-        meta = enc.get("meta") or {}
-        st.caption(f"Latest encoder: `{enc['path']}` ({meta.get('method')}, {meta.get('backbone')}, epoch "
-                   f"{meta.get('epoch')}). Explore and Train use it.")
+    pinned = ws.store.get_setting(PINNED_SETTING)
+    options = [None] + [a["id"] for a in arts]
+    names = {a["id"]: f"{describe(a)} (made {time.strftime('%d %b %H:%M', time.localtime(a['created_at']))})"
+             for a in arts}
+    picked = st.selectbox("Encoder for the map, suggestions and classifier", options,
+                          index=options.index(pinned) if pinned in options else 0,
+                          format_func=lambda i: "automatic: the best measured on your labels" if i is None else names[i],
+                          key="pt_encoder_pick",
+                          help="The score is the accuracy of graph-based learning, cross-validated on your first "
+                               "labels of each class. Automatic keeps the current one unless another is better.")
+    if picked != pinned:
+        ws.store.set_setting(PINNED_SETTING, picked)
+        ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})
+        ensure_worker(ws)
+        st.toast("The map is being redrawn with the encoder you chose.")
+
+
+def _live(ws: Workspace) -> None:
+    """Everything that changes while a run goes: its card, whether Start is allowed, the encoders and
+    past runs. One fragment, so a page (re)loaded mid-run still turns fresh when the run ends."""
+    _job_panel(ws)
+    current = _current_job(ws)
+    blocked = current is not None and current["status"] in (*ACTIVE, *HELD_JOB_STATES)
+    if blocked:
+        st.caption("One pretraining job at a time: cancel, discard or finish the current one to start another.")
+    _start_form(ws, disabled=blocked)
+    _encoders(ws)
+    _past_runs(ws)
 
 
 def render() -> None:
@@ -225,9 +286,4 @@ def render() -> None:
     reap_dead_jobs(ws)
     current = _current_job(ws)
     busy = current is not None and current["status"] in ACTIVE
-    st.fragment(_job_panel, run_every=1.0 if busy else None)(ws)
-    blocked = current is not None and current["status"] in (*ACTIVE, *HELD_JOB_STATES)
-    if blocked:
-        st.caption("One pretraining job at a time: cancel, discard or finish the current one to start another.")
-    _start_form(ws, disabled=blocked)
-    _past_runs(ws)
+    st.fragment(_live, run_every=1.0 if busy else None)(ws)
