@@ -3,8 +3,9 @@
 With 20 labels there is no test set to spare, so the estimate is cross-validation on the
 labelled set: every labelled image is predicted once by a model that never saw its label
 (unlabelled images may still be used, as they are when the app trains). The figure comes with
-its uncertainty, "71% ± 9%, from 20 labels", where ± is one standard error from the Wilson
-score interval (still non-zero at 100%), and the 95% Wilson interval is kept beside it.
+its uncertainty, "71% (95% interval 50-86%), from 20 labels": the 95% Wilson score interval
+(sensible at 100%), the one spread every page, the CLI and the model card show. `std` (one
+standard error, the interval's half-width / 1.96) is kept for programs.
 Nothing here is a test accuracy, and nothing is computed on the labels a model trained on.
 """
 
@@ -115,8 +116,8 @@ class CVEstimate:
     def text(self) -> str:
         if self.mean is None:
             return self.messages[0] if self.messages else "No accuracy estimate yet: too few labels."
-        return (f"{100 * self.mean:.0f}% ± {100 * self.std:.0f}%, from {self.n_labels} labels "
-                f"({self.scheme} cross-validation; 95% interval {100 * self.low:.0f}-{100 * self.high:.0f}%)")
+        return (f"{100 * self.mean:.0f}% (95% interval {100 * self.low:.0f}-{100 * self.high:.0f}%), from "
+                f"{self.n_labels} labels ({self.scheme} cross-validation)")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "text": self.text()}
