@@ -68,6 +68,8 @@ def test_empty_workspace_offers_sample_data_and_it_arrives(page_ws):
     assert job["pid"] == os.getpid()  # run by the in-process worker, not a launched one
     expected = len(list(data_page.sample_data_dir().rglob("*.png")))
     assert job["result"]["added"] == expected >= 100
+    maps = page_ws.store.jobs(kind="embed")  # the first map is queued right after the images arrive
+    assert [m["id"] for m in maps] == [job["result"]["map_job"]] and maps[0]["status"] == "queued"
     at.run()
     assert not at.exception
     assert _metric(at, "Images") == f"{expected:,}"

@@ -311,3 +311,15 @@ def test_two_processes_ingest_at_once_without_mixing_rows(ws, tmp_path):
     assert sorted(i["cache_index"] for i in ws.store.items()) == list(range(40))
     for item in ws.store.items():  # every row holds the pixels of its own file
         assert np.array_equal(cache[item["cache_index"]], decode_file(item["source"], ws.cache_size))
+
+
+def test_queue_map_never_queues_a_second_map(tmp_path):
+    from sslapp.ingest.job import queue_map
+    from sslapp.workspace import open_workspace
+
+    ws = open_workspace(tmp_path / "ws")
+    first = queue_map(ws)
+    assert isinstance(first, int)
+    assert queue_map(ws) is None  # one is already waiting
+    ws.store.claim_job(first, 1)
+    assert queue_map(ws) is None  # one is being drawn

@@ -1,6 +1,8 @@
 """The `ingest` job: the app saves uploads under the workspace's tmp/ and the worker ingests them.
 
-params: {"paths": [...], "labels_from_dirs": bool, "cleanup": bool, "base": str | None}.
+params: {"paths": [...], "labels_from_dirs": bool, "cleanup": bool, "base": str | None, "map_after": bool}.
+With `map_after` (the app sets it), new images queue an "embed" job right away, so the map (a pixel
+map in seconds, then the chosen embedding's) is being drawn before the user opens Explore.
 With `cleanup`, the uploaded files are deleted once the job is done or cancelled (a paused or failed
 job keeps them, so it can be resumed), and only paths inside the workspace's tmp/ folder: a job can
 never delete a user's own folder. A cancelled ingest commits nothing.
@@ -58,4 +60,15 @@ def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
                  len(report["skipped"]))
     for entry in report["skipped"]:
         ctx.log.info("skipped %s: %s", entry["source"], entry["reason"])
+    if ctx.params.get("map_after") and report["added"]:
+        report["map_job"] = queue_map(ws)
     return report
+
+
+def queue_map(ws) -> int | None:
+    """Queue a map of every image unless one is already queued or being drawn; the job id, or None."""
+    from sslapp.jobs.states import ACTIVE_JOB_STATES
+
+    if ws.store.jobs(kind="embed", statuses=list(ACTIVE_JOB_STATES), limit=1):
+        return None
+    return ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})

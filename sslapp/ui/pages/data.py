@@ -74,7 +74,7 @@ def save_uploads(ws: Workspace, files) -> Path:
 def start_ingest(ws: Workspace, paths: list[str], labels_from_dirs: bool, cleanup: bool,
                  base: str | None = None) -> int:
     job_id = ws.store.enqueue_job("ingest", {"paths": paths, "labels_from_dirs": labels_from_dirs,
-                                             "cleanup": cleanup, "base": base})
+                                             "cleanup": cleanup, "base": base, "map_after": True})
     ensure_worker(ws)
     st.session_state["ingest_job"] = job_id
     return job_id
