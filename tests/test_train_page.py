@@ -79,3 +79,55 @@ def test_train_button_runs_a_job_and_shows_honest_results(trained_page):
     assert per_class.set_index("class").loc["blue", "note"] == "single label"
     counts = next(f.value for f in frames if "predicted images" in f.value.columns)
     assert counts["predicted images"].sum() == 24
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_review_galleries_show_doubts_and_likely_errors_and_a_click_fixes_the_label(tmp_path, monkeypatch):
+    from sslapp.cli.common import run_job_in_foreground
+    from sslapp.curate.review_job import REVIEW_SETTING
+
+    ws, truth = make_workspace(tmp_path, per_class=8, labels_per_class={"red": 6, "green": 6, "blue": 6})
+    planted = next(i for i, t in truth.items() if t == "red" and ws.store.item(i)["label"] == "red")
+    ws.store.set_labels([planted], ws.store.class_id("green"), source="user")  # a wrong label
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
+    job = run_job_in_foreground(ws, "finetune", {"mode": "linear", "propagate": "off"})
+    assert job["status"] == "done", job["error"]
+    at = _app()
+    assert not at.exception
+    text = _texts(at)
+    assert "have not been checked yet" in text and "Images it is least sure about" in text
+    # the unlabelled image the classifier is least sure about is one click from a label
+    first = next(b for b in at.button if b.label.startswith("Label as ") and b.key.startswith("uns_fix_"))
+    item_id, predicted = int(first.key.rsplit("_", 1)[1]), first.label.removeprefix("Label as ")
+    first.click()
+    at.run()
+    assert not at.exception
+    assert ws.store.item(item_id)["label"] == predicted and ws.store.item(item_id)["label_source"] == "user"
+    source = ws.store.item(item_id)["source"]
+    assert [s.value for s in at.success] == [f"Labelled **{source}** as **{predicted}**."]  # words, not ids
+    # "Check my labels" asks the worker for a review; the page shows what it found
+    worker = threading.Thread(target=run_worker, args=(ws,),
+                              kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not (ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _button(at, "Check my labels").click()
+    at.run()
+    assert not at.exception
+    worker.join(timeout=60)
+    jobs = ws.store.jobs(kind="review")
+    assert len(jobs) == 1 and ws.store.job(jobs[0]["id"])["status"] == "done", ws.store.job(jobs[0]["id"])["error"]
+    review = ws.store.get_setting(REVIEW_SETTING)
+    assert review["rows"][0]["item"] == planted and review["rows"][0]["suggested"] == "red"
+    at = _app()
+    assert not at.exception
+    assert "Labelled **green**, looks like **red**" in _texts(at)
+    _button(at, "Change to red").click()
+    at.run()
+    assert not at.exception
+    assert ws.store.item(planted)["label"] == "red"
+    assert "Labelled **green**, looks like **red**" not in _texts(at)

@@ -15,13 +15,16 @@ def register(sub) -> None:
 @handle_errors
 def run(args) -> int:
     ws = workspace_arg(args.workspace)
+    from sslapp.features.imported import unusable_reason
     from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING, describe, encoders
 
     info = {"workspace": str(ws.root), "cache_size": ws.cache_size, **ws.store.info()}
     choice = ws.store.get_setting(CHOICE_SETTING) or {}
     scores = {c["encoder_artifact_id"]: c.get("score") for c in choice.get("candidates", [])}
+    ids = [i for i, _ in ws.store.item_ids_and_cache_index()]
     info["encoders"] = [{"id": a["id"], "name": describe(a), "score": scores.get(a["id"]),
-                         "in_use": a["id"] == choice.get("encoder_artifact_id")} for a in encoders(ws)]
+                         "in_use": a["id"] == choice.get("encoder_artifact_id"),
+                         "left_out": unusable_reason(ws, a, ids)} for a in encoders(ws)]
     info["embedding"] = {"in_use": choice.get("name"), "reason": choice.get("reason"),
                          "pinned": ws.store.get_setting(PINNED_SETTING)}
     lines = [f"workspace {info['workspace']}", f"items     {info['items']}", f"labels    {info['labels']}"]
@@ -30,7 +33,8 @@ def run(args) -> int:
     lines += [f"run {r['id']} {r['kind']} {r['status']}" for r in info["latest_runs"]]
     lines.append("encoders  " + ("" if info["encoders"] else "none yet (made when the worker first needs features)"))
     lines += [f"  {e['id']}: {e['name']}" + (f", {e['score']:.0%} on your labels" if e["score"] is not None else "")
-              + ("  <- in use" if e["in_use"] else "") for e in info["encoders"]]
+              + ("  <- in use" if e["in_use"] else "") + (f"  (left out: {e['left_out']})" if e["left_out"] else "")
+              for e in info["encoders"]]
     if info["embedding"]["reason"]:
         lines.append(f"embedding {info['embedding']['reason']}")
     emit(info, args.json, "\n".join(lines))

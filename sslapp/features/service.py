@@ -6,7 +6,9 @@ the benchmark all see the same features:
 - the *starting* encoders, made without a training loop right after ingest: ImageNet
   EfficientNet-Lite0 (frozen, weights from a pip package) and the whitened-patch dictionary
   fitted on the user's own images (`sslapp.features.patches`);
-- every pretraining run's newest encoder.
+- every pretraining run's newest encoder;
+- vectors the user computed elsewhere and imported (`sslapp.features.imported`), served from
+  their stored file; a candidate only while they cover every image.
 Which one is used is measured (`sslapp.features.choose`) and recorded in the setting
 `features.choice`, which the pages read without importing torch.
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sslapp.features import imported
 from sslapp.workspace import Workspace
 
 Progress = Callable[..., None]
@@ -61,6 +64,8 @@ def describe(artifact: dict[str, Any]) -> str:
         return "patch dictionary of your images"
     if start == "pixels":
         return "pixels (PCA)"
+    if start == "imported":
+        return imported.describe_imported(meta)
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
             "rotation": "rotation"}.get(method, method)
@@ -78,14 +83,15 @@ def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encoders(ws: Workspace) -> list[dict[str, Any]]:
-    """The candidate encoders, oldest first: each starting encoder and each pretraining run's newest
-    encoder whose file still exists."""
+    """The candidate encoders, oldest first: each starting encoder, each pretraining run's newest
+    encoder and the newest import of each name, whose file still exists."""
     seen: set[Any] = set()
     out = []
     for art in ws.store.artifacts("encoder", limit=100_000):  # newest first
         meta = art.get("meta") or {}
-        group = ("start", meta.get("start")) if meta.get("start") else ("run", art.get("run_id"), art["id"]
-                                                                         if art.get("run_id") is None else None)
+        start = meta.get("start")
+        group = ("start", start, meta.get("name") if start == "imported" else None) if start else \
+            ("run", art.get("run_id"), art["id"] if art.get("run_id") is None else None)
         if group in seen or not (ws.root / art["path"]).exists():
             continue
         seen.add(group)
@@ -126,6 +132,8 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
     from sslapp.ssl.encoder import load_encoder
 
     item_ids, rows = current_items(ws)
+    if imported.is_imported(artifact):  # served from its own file; nothing computes it
+        return Embedding(artifact, item_ids, imported.features_of(ws, artifact, item_ids))
     cached = _cached(ws, int(artifact["id"]))
     have_ids = np.zeros(0, np.int64)
     have = None
@@ -253,12 +261,21 @@ def user_labels(ws: Workspace, item_ids: np.ndarray) -> tuple[np.ndarray, np.nda
 def best_embedding(ws: Workspace, progress: Progress | None = None,
                    check_stop: Callable[[], None] | None = None) -> Embedding:
     """The embedding every consumer uses: the pinned encoder if the user chose one, else the measured
-    best of the candidates (starting encoders made first when missing). Records `features.choice`."""
+    best of the candidates (starting encoders made first when missing; imported vectors that miss
+    images are left out, with a note). Records `features.choice`."""
     from sslapp.features.choose import choose, is_grayscale, prior_index
     from sslapp.ingest.cache import read_cache
 
     ensure_starting_encoders(ws, progress=progress, check_stop=check_stop)
-    arts = encoders(ws)
+    item_ids, _ = current_items(ws)
+    arts, emb_notes, left_out = [], [], set()
+    for art in encoders(ws):
+        why = imported.unusable_reason(ws, art, item_ids)
+        if why:
+            emb_notes.append(why)
+            left_out.add(art["id"])
+        else:
+            arts.append(art)
     if not arts:
         raise ValueError("no encoder is available: pretrain one (Pretrain page or `sslapp pretrain`), or reinstall "
                          "sslapp so its ImageNet weights are there")
@@ -267,11 +284,11 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
         chosen = [a for a in arts if a["id"] == pinned]
         if chosen:
             emb = features_for(ws, chosen[0], progress, check_stop)
+            emb.notes = emb_notes + ["chosen by you"]
             _record(ws, [emb], 0, "chosen by you", [None], 0)
             return emb
-        emb_notes = [f"the encoder you chose (artifact {pinned}) is gone; choosing by measurement again"]
-    else:
-        emb_notes = []
+        emb_notes.append(f"the encoder you chose (artifact {pinned}) {'is left out' if pinned in left_out else 'is gone'}"
+                         "; choosing by measurement again")
     embs = [features_for(ws, a, progress, check_stop) for a in arts]
     idx, labels, _ = user_labels(ws, embs[0].item_ids)
     starts = [(a.get("meta") or {}).get("start") for a in arts]
@@ -292,7 +309,7 @@ def current_embedding(ws: Workspace, progress: Progress | None = None,
     pinned = ws.store.get_setting(PINNED_SETTING)
     wanted = pinned if pinned is not None else choice.get("encoder_artifact_id")
     arts = [a for a in encoders(ws) if a["id"] == wanted] if wanted is not None else []
-    if not arts:
+    if not arts or imported.unusable_reason(ws, arts[0], current_items(ws)[0]):
         return best_embedding(ws, progress=progress, check_stop=check_stop)
     emb = features_for(ws, arts[0], progress, check_stop)
     emb.notes = [choice.get("reason", "")] if choice.get("encoder_artifact_id") == wanted else ["chosen by you"]
@@ -306,3 +323,32 @@ def _record(ws: Workspace, embs: list[Embedding], index: int, reason: str, score
         "n_scored": n_scored, "at": time.time(),
         "candidates": [{"encoder_artifact_id": int(e.artifact["id"]), "name": e.name,
                         "score": None if s is None else round(float(s), 4)} for e, s in zip(embs, scores, strict=True)]})
+
+
+def encoder_module(ws: Workspace, artifact: dict[str, Any]):
+    """The module that computes `artifact`'s features from images (`load_encoder`); for imported vectors,
+    which nothing computes, a `VectorsOnly` stand-in that a classifier head can be trained and saved
+    with (`sslapp.features.imported.export_problem` keeps such a classifier out of exports)."""
+    if imported.is_imported(artifact):
+        return VectorsOnly(artifact, ws.cache_size)
+    from sslapp.ssl.encoder import load_encoder
+
+    return load_encoder(ws.root / artifact["path"])
+
+
+class VectorsOnly:
+    """Stands in for the encoder of imported vectors: their `dim` and a config (backbone 'imported'), so
+    `Classifier(VectorsOnly(...), classes)` trains and saves a head; it refuses images."""
+
+    def __init__(self, artifact: dict[str, Any], input_size: int):
+        from sslapp.ssl.encoder import EncoderConfig
+
+        meta = artifact.get("meta") or {}
+        self.dim = int(meta["dim"])
+        self.config = EncoderConfig("imported", int(input_size), int(input_size), method="imported",
+                                    extra={"start": "imported", "encoder_artifact_id": int(artifact["id"])})
+        self.name = describe(artifact)
+
+    def __call__(self, x):
+        raise ValueError(f"{self.name} cannot be computed from images; train on an image encoder "
+                         "(`sslapp embed WS --use auto`) for a model that takes images")

@@ -19,6 +19,7 @@ HANDLERS: dict[str, str] = {
     "export": "sslapp.export.job:run_export_job",
     "sleep": "sslapp.jobs.builtin:run_sleep_job",
     "ingest": "sslapp.ingest.job:run_ingest_job",
+    "review": "sslapp.curate.review_job:run_review_job",
 }
 
 # "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the

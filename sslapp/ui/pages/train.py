@@ -3,6 +3,8 @@
 The page only asks: it enqueues a "finetune" job and polls it with a fragment. Everything it
 shows comes from the job's run summary: the cross-validated estimate with its spread and label
 count, the confusion matrix and per-class figures from held-out predictions, prediction counts.
+Below a trained classifier, `sslapp.ui.review` shows likely label errors (a "review" job) and the
+images the classifier disagrees with or is least sure about, each one click from a corrected label.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from sslapp.jobs.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
+from sslapp.ui import review
 from sslapp.ui.common import embedding_line, job_status_line, require_workspace
 from sslapp.workspace import Workspace
 
@@ -147,6 +150,9 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
                      key="predicted_counts")
         if summary.get("mean_confidence") is not None:
             st.caption(f"Mean confidence {summary['mean_confidence']:.2f}. Features: {summary.get('features')}.")
+    names = [c["name"] for c in ws.store.classes()]
+    review.label_errors(ws, names)
+    review.classifier_doubts(ws, run, names)
 
 
 def render() -> None:

@@ -1,0 +1,49 @@
+"""`sslapp review WORKSPACE [--top N] [--seed S] [--json]`: labels that are likely wrong, most suspicious first.
+
+Runs the "review" job in this process (features of the workspace's current embedding, out-of-fold
+predictions, cleanlab's label quality; see `sslapp.curate.label_issues`) and prints one line per
+label, or with --json a list of {item, path, label, suggested, score}: score in [0, 1], higher =
+more likely wrong; suggested = the class the features point to. Notes go to stderr. Fails (exit 1)
+with what is missing when there are too few labels to check.
+"""
+
+from __future__ import annotations
+
+from sslapp.cli.common import CLIError, emit, handle_errors, run_job_in_foreground, say, workspace_arg
+
+
+def register(sub) -> None:
+    p = sub.add_parser("review", help="find labels that are likely wrong",
+                       description="Rank your labels by how likely each one is wrong: every labelled image is "
+                       "predicted by a model that did not see its label, and cleanlab scores how well the "
+                       "label fits. Needs at least 2 labels in each of 2 classes.")
+    p.add_argument("workspace")
+    p.add_argument("--top", type=int, default=None, metavar="N", help="show only the N most suspicious labels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print a JSON list of {item, path, label, suggested, score}")
+    p.set_defaults(func=run)
+
+
+@handle_errors
+def run(args) -> int:
+    from sslapp.curate.review_job import label_problem
+
+    if args.top is not None and args.top < 1:
+        raise CLIError(f"--top must be at least 1 (got {args.top})", 2)
+    ws = workspace_arg(args.workspace)
+    problem = label_problem(ws)
+    if problem:
+        raise CLIError(problem)
+    job = run_job_in_foreground(ws, "review", {"seed": args.seed})
+    if job.get("status") != "done":
+        raise CLIError(f"review job {job.get('id')} {job.get('status')}: {job.get('error') or 'no result'}")
+    result = job["result"]
+    say(f"checked {result['n_labels']} labels with {result['embedding']} ({result['route']})")
+    for note in result["notes"]:
+        say(f"note: {note}")
+    rows = result["rows"][:args.top] if args.top else result["rows"]
+    text = "\n".join(f"{r['score']:.2f}  {r['label']} -> {r['suggested']}  {r['path']} (item {r['item']})"
+                     if r["suggested"] != r["label"] else f"{r['score']:.2f}  {r['label']} (fits)  {r['path']} "
+                     f"(item {r['item']})" for r in rows)
+    emit(rows, args.json, text or "no labels to show")
+    return 0
