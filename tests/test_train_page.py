@@ -67,7 +67,9 @@ def test_train_button_runs_a_job_and_shows_honest_results(trained_page):
     at = _app()
     assert not at.exception
     metric = next(m for m in at.metric if m.label == "Estimated accuracy")
-    assert "±" in metric.value
+    assert metric.value.endswith("%") and "±" not in metric.value  # one spread everywhere: the 95% interval
+    assert metric.proto.delta.startswith("95% interval ")
+    assert "95% interval" in _texts(at) and "run " not in _texts(at)  # words, not run ids
     text = _texts(at)
     assert "from 7 labels" in text and "not a test accuracy" in text
     assert "Only one label for 'blue'" in text  # the run's own warning

@@ -9,6 +9,7 @@ images the classifier disagrees with or is least sure about, each one click from
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
@@ -111,12 +112,15 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     run = runs[0]
     summary = run["summary"] or {}
     est = summary.get("estimate") or {}
-    st.subheader(f"Classifier from run {run['id']} ({summary.get('mode')} mode)")
+    trained = time.strftime("%d %b %H:%M", time.localtime(run["created_at"]))
+    mode = {"linear": "a linear probe", "full": "a full fine-tune"}.get(summary.get("mode"), summary.get("mode"))
+    st.subheader(f"Classifier trained {trained} ({mode})")
     a, b, c = st.columns(3)
     if est.get("mean") is not None:
-        a.metric("Estimated accuracy", f"{100 * est['mean']:.0f}% ± {100 * est['std']:.0f}%",
+        a.metric("Estimated accuracy", f"{100 * est['mean']:.0f}%",
+                 delta=f"95% interval {100 * est['low']:.0f}-{100 * est['high']:.0f}%", delta_color="off",
                  help="Cross-validation on your labelled images: each was predicted by a model that did not "
-                      "see its label. ± is one standard error; this is not a test accuracy.")
+                      "see its label. The range is a 95% interval; this is not a test accuracy.")
         st.caption(f"{est['text']}. Cross-validation on the labelled images only; not a test accuracy.")
     else:
         a.metric("Estimated accuracy", "—")
