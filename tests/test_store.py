@@ -19,7 +19,8 @@ from sslapp.store.db import MIGRATIONS
 from sslapp.workspace import open_workspace
 
 # sha256 of each released migration: a workspace written by an older sslapp only opens if these stay as they were.
-RELEASED_MIGRATIONS = ["9f773e8a01f1b9a57b713a27e8480402b649d4cdc90c247aa536c5b1e740ce4d"]
+RELEASED_MIGRATIONS = ["9f773e8a01f1b9a57b713a27e8480402b649d4cdc90c247aa536c5b1e740ce4d",
+                       "13c5a819ede8fd8486d2f82c976a32c9073924bd4ae7116d42b614b92e69eb01"]
 
 
 def _items(store: Store, n: int, start: int = 0) -> list[int]:
@@ -186,3 +187,63 @@ def test_only_the_store_imports_sqlite3_and_job_states_stay_light():
     assert offenders == []
     code = "import sys, sslapp.jobs.states; assert not {'sqlite3', 'torch'} & set(sys.modules), sys.modules.keys()"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root.parent)
+
+
+def test_undo_one_action_keeps_newer_work_and_drops_emptied_implicit_classes(tmp_path):
+    store = Store(tmp_path / "u.db")
+    ids = _items(store, 4)
+    cat = store.class_id("cat", create=True)
+    bird = store.class_id("bird", create=True, implicit=True)  # made on the way while labelling
+    store.set_labels([ids[0]], bird)
+    a1 = store.last_action_id()
+    store.set_labels([ids[1]], cat)
+    a2 = store.last_action_id()
+    assert a2 == a1 + 1
+    undone = store.undo_label_action(a1)  # an older action of one tab, under a newer one of another
+    assert undone == {"action_id": a1, "action": "label", "items": 1, "kept": 0, "removed_classes": ["bird"]}
+    assert store.label_counts() == {"cat": 1} and store.class_id("bird") is None
+    assert store.undo_label_action(a1) is None  # undone already
+    store.undo_label_action(a2)
+    assert store.label_counts() == {"cat": 0}  # made on purpose: kept when empty
+
+    store.set_labels([ids[2]], cat)
+    a3 = store.last_action_id()
+    dog = store.class_id("dog", create=True)
+    store.set_labels([ids[2]], dog)  # changed since, e.g. in another tab
+    undone = store.undo_label_action(a3)
+    assert (undone["items"], undone["kept"]) == (0, 1)
+    assert {r["item_id"]: r["class_name"] for r in store.labels()} == {ids[2]: "dog"}  # newer work kept
+
+    owl = store.class_id("owl", create=True, implicit=True)
+    store.set_labels([ids[3]], owl)
+    assert store.undo_last_label_action()["removed_classes"] == ["owl"]  # the global undo does the same
+    assert store.remove_labels([ids[0]]) == 0 and store.last_action_id() is None  # nothing written, no id
+    assert store.set_labels([], cat) == 0 and store.last_action_id() is None
+
+
+def test_add_classes_on_purpose(tmp_path):
+    store = Store(tmp_path / "c.db")
+    ids = _items(store, 1)
+    fox = store.class_id("fox", create=True, implicit=True)
+    assert store.add_classes(["cat", " dog ", "cat", "", "fox"]) == {"created": ["cat", "dog"], "existing": ["fox"]}
+    assert [(c["name"], c["implicit"]) for c in store.classes()] == [("fox", 0), ("cat", 0), ("dog", 0)]
+    store.set_labels(ids, fox)
+    store.undo_last_label_action()
+    assert store.class_id("fox") == fox  # named on purpose since: it stays
+
+
+def test_classes_from_the_first_schema_are_kept_when_emptied(tmp_path):
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO items(source, sha256, width, height, cache_index, added_at) "
+                 "VALUES('a.png', 'ab', 8, 8, 0, 1.0)")
+    conn.execute("INSERT INTO classes(name, created_at) VALUES('cat', 1.0)")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.classes()[0]["implicit"] == 0
+    store.set_labels([1], store.class_id("cat"))
+    store.undo_last_label_action()
+    assert store.label_counts() == {"cat": 0}

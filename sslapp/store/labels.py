@@ -1,4 +1,9 @@
-"""Classes and labels, with the label history that makes every label action undoable."""
+"""Classes and labels, with the label history that makes every label action undoable.
+
+A class is made on purpose (`add_classes`, or `class_id(name, create=True)`) or on the way while
+labelling (`class_id(name, create=True, implicit=True)`, e.g. a new name typed when labelling a
+selection); an implicit class that an undo leaves empty is removed with it.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,12 @@ class LabelsTable(Connection):
     def classes(self) -> list[dict[str, Any]]:
         """Classes in creation order with their label counts."""
         return [dict(r) for r in self.conn.execute(
-            "SELECT c.id, c.name, c.created_at, COUNT(l.item_id) AS n_labels FROM classes c "
+            "SELECT c.id, c.name, c.created_at, c.implicit, COUNT(l.item_id) AS n_labels FROM classes c "
             "LEFT JOIN labels l ON l.class_id=c.id GROUP BY c.id ORDER BY c.id")]
 
-    def class_id(self, name: str, create: bool = False) -> int | None:
+    def class_id(self, name: str, create: bool = False, implicit: bool = False) -> int | None:
+        """The id of the class called `name`; `create` makes it when missing (`implicit`: on the way
+        while labelling, so an undo that empties it removes it)."""
         name = name.strip()
         row = self.conn.execute("SELECT id FROM classes WHERE name=?", (name,)).fetchone()
         if row is not None:
@@ -33,8 +40,25 @@ class LabelsTable(Connection):
             row = conn.execute("SELECT id FROM classes WHERE name=?", (name,)).fetchone()
             if row is not None:
                 return int(row[0])
-            return int(conn.execute("INSERT INTO classes(name, created_at) VALUES(?, ?)",
-                                    (name, _now())).lastrowid)
+            return int(conn.execute("INSERT INTO classes(name, created_at, implicit) VALUES(?, ?, ?)",
+                                    (name, _now(), int(implicit))).lastrowid)
+
+    def add_classes(self, names: Sequence[str]) -> dict[str, list[str]]:
+        """Make classes on purpose (they stay when empty); returns {"created": [...], "existing": [...]}.
+
+        Names are stripped, empty ones and repeats dropped; an existing implicit class becomes a kept one.
+        """
+        out: dict[str, list[str]] = {"created": [], "existing": []}
+        with self.transaction() as conn:
+            for name in dict.fromkeys(n.strip() for n in names if n.strip()):
+                row = conn.execute("SELECT id FROM classes WHERE name=?", (name,)).fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO classes(name, created_at, implicit) VALUES(?, ?, 0)", (name, _now()))
+                    out["created"].append(name)
+                else:
+                    conn.execute("UPDATE classes SET implicit=0 WHERE id=?", (row[0],))
+                    out["existing"].append(name)
+        return out
 
     def rename_class(self, class_id: int, new_name: str) -> None:
         new_name = new_name.strip()
@@ -67,13 +91,21 @@ class LabelsTable(Connection):
 
     # -- labels ----------------------------------------------------------------------
     def _next_action_id(self) -> int:
-        return int(self.conn.execute("SELECT COALESCE(MAX(action_id), 0) + 1 FROM label_history").fetchone()[0])
+        action_id = int(self.conn.execute("SELECT COALESCE(MAX(action_id), 0) + 1 FROM label_history").fetchone()[0])
+        self._local.action_id = action_id
+        return action_id
+
+    def last_action_id(self) -> int | None:
+        """The id of the newest label action written by this thread (set, remove, merge, delete-class):
+        what a page keeps to undo its own actions with `undo_label_action`."""
+        return getattr(self._local, "action_id", None)
 
     def set_labels(self, item_ids: Sequence[int], class_id: int, source: str | None = "user",
                    action: str = "label") -> int:
         """Label items now (one undoable action). `source=None` keeps each item's current source."""
         if source is not None and source not in LABEL_SOURCES:
             raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {source!r}")
+        self._local.action_id = None  # last_action_id() names this call's action, or none
         item_ids = list(dict.fromkeys(int(i) for i in item_ids))
         if not item_ids:
             return 0
@@ -99,6 +131,7 @@ class LabelsTable(Connection):
         return len(item_ids)
 
     def remove_labels(self, item_ids: Sequence[int], action: str = "unlabel") -> int:
+        self._local.action_id = None
         item_ids = list(dict.fromkeys(int(i) for i in item_ids))
         now = _now()
         removed = 0
@@ -114,32 +147,70 @@ class LabelsTable(Connection):
                     (action_id, action, item_id, old["class_id"], old["source"], now))
                 conn.execute("DELETE FROM labels WHERE item_id=?", (item_id,))
                 removed += 1
+        if not removed:  # no row written: the id is still free and the next action will take it
+            self._local.action_id = None
         return removed
 
     def undo_last_label_action(self) -> dict[str, Any] | None:
         """Revert the newest label action that is not undone yet; returns what was undone."""
         with self.transaction() as conn:
-            row = conn.execute("SELECT action_id, action FROM label_history WHERE undone=0 "
+            row = conn.execute("SELECT action_id FROM label_history WHERE undone=0 "
                                "ORDER BY action_id DESC LIMIT 1").fetchone()
-            if row is None:
-                return None
-            rows = conn.execute("SELECT * FROM label_history WHERE action_id=? ORDER BY id DESC",
-                                (row["action_id"],)).fetchall()
-            for h in rows:
-                if h["old_class_id"] is None:
-                    conn.execute("DELETE FROM labels WHERE item_id=?", (h["item_id"],))
+            return None if row is None else self._revert(conn, int(row["action_id"]), only_unchanged=False)
+
+    def undo_label_action(self, action_id: int) -> dict[str, Any] | None:
+        """Revert one action (e.g. a tab's own newest), None if it is unknown or undone already.
+
+        Items whose label changed since (another tab, a later action) keep their newer label and are
+        counted in `kept`: undoing an older action never overwrites newer work.
+        """
+        with self.transaction() as conn:
+            live = conn.execute("SELECT 1 FROM label_history WHERE action_id=? AND undone=0 LIMIT 1",
+                                (int(action_id),)).fetchone()
+            return None if live is None else self._revert(conn, int(action_id), only_unchanged=True)
+
+    def _revert(self, conn, action_id: int, only_unchanged: bool) -> dict[str, Any]:
+        rows = conn.execute("SELECT * FROM label_history WHERE action_id=? ORDER BY id DESC", (action_id,)).fetchall()
+        reverted = kept = 0
+        for h in rows:
+            if only_unchanged:
+                now = conn.execute("SELECT class_id, source FROM labels WHERE item_id=?", (h["item_id"],)).fetchone()
+                if (tuple(now) if now else (None, None)) != (h["new_class_id"], h["new_source"]):
+                    kept += 1
                     continue
-                if conn.execute("SELECT 1 FROM classes WHERE id=?", (h["old_class_id"],)).fetchone() is None:
-                    # the class was deleted since: bring it back under its old id so the label returns
-                    conn.execute("INSERT INTO classes(id, name, created_at) VALUES(?, ?, ?)",
-                                 (h["old_class_id"], f"restored-{h['old_class_id']}", _now()))
-                conn.execute(
-                    "INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(?, ?, ?, ?) "
-                    "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, "
-                    "source=excluded.source, updated_at=excluded.updated_at",
-                    (h["item_id"], h["old_class_id"], h["old_source"], _now()))
-            conn.execute("UPDATE label_history SET undone=1 WHERE action_id=?", (row["action_id"],))
-        return {"action_id": row["action_id"], "action": row["action"], "items": len(rows)}
+            reverted += 1
+            if h["old_class_id"] is None:
+                conn.execute("DELETE FROM labels WHERE item_id=?", (h["item_id"],))
+                continue
+            if conn.execute("SELECT 1 FROM classes WHERE id=?", (h["old_class_id"],)).fetchone() is None:
+                # the class was deleted since: bring it back under its old id so the label returns
+                conn.execute("INSERT INTO classes(id, name, created_at, implicit) VALUES(?, ?, ?, 1)",
+                             (h["old_class_id"], f"restored-{h['old_class_id']}", _now()))
+            conn.execute(
+                "INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, "
+                "source=excluded.source, updated_at=excluded.updated_at",
+                (h["item_id"], h["old_class_id"], h["old_source"], _now()))
+        conn.execute("UPDATE label_history SET undone=1 WHERE action_id=?", (action_id,))
+        removed = self._drop_emptied_implicit(conn, {h["new_class_id"] for h in rows if h["new_class_id"]})
+        return {"action_id": action_id, "action": rows[0]["action"], "items": reverted, "kept": kept,
+                "removed_classes": removed}
+
+    @staticmethod
+    def _drop_emptied_implicit(conn, class_ids: set[int]) -> list[str]:
+        """Remove implicit classes left without labels and without a live action that names them."""
+        removed = []
+        for class_id in sorted(class_ids):
+            row = conn.execute(
+                "SELECT name FROM classes c WHERE id=? AND implicit=1 "
+                "AND NOT EXISTS (SELECT 1 FROM labels WHERE class_id=c.id) "
+                "AND NOT EXISTS (SELECT 1 FROM label_history WHERE undone=0 "
+                "AND (old_class_id=c.id OR new_class_id=c.id))", (class_id,)).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM predictions WHERE class_id=?", (class_id,))
+                conn.execute("DELETE FROM classes WHERE id=?", (class_id,))
+                removed.append(row["name"])
+        return removed
 
     def labels(self, sources: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Current labels: item_id, source name of the item, class name, class_id, label source."""

@@ -129,6 +129,10 @@ MIGRATIONS: list[str] = [
         report TEXT NOT NULL
     );
     """,
+    # 2: a class made on the way by labelling (not on purpose) goes away when undo empties it
+    """
+    ALTER TABLE classes ADD COLUMN implicit INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -1,61 +1,48 @@
 """The Label page: one image at a time from a queue, one click or one key per label.
 
-Keys (Streamlit's native button shortcuts, no extra component): 1-9 label the current image with
-the first nine classes, S skips it, U undoes the last action. The queue is the open active-learning
-suggestions, or, until there are any, unlabelled images taken round-robin over the map's clusters
-(random order when there is no map). Every label is written to the database at once and the
-queue is read back from it on each run, so a refresh loses nothing and two tabs never overwrite
-each other's work (they only may show the same next image).
+Keys (Streamlit's native button shortcuts, no extra component): 1-9 and 0 label the current image
+with the first ten classes, then letters (shown on each button; `sslapp.ui.label_classes`), S skips,
+U undoes this tab's last action. The queue (`sslapp.ui.label_queue`) is one ordered list: what Undo
+took back, the open active-learning suggestions, then our own picks; the page serves its head and
+shows the rest as "Up next", and asks the worker for the next batch by itself when it runs short.
+Every label is written to the database at once and the queue is read back on each run, so a
+refresh loses nothing and two tabs never overwrite each other's work.
+
+Each image's buttons carry the image's id in their keys, so a key pressed twice before the page is
+redrawn acts on the image it was pressed on, never on the next one the user has not seen yet.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import re
+
 import streamlit as st
 
-from sslapp.embed.maps import load_map
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import JobState
 from sslapp.select import STRATEGIES
 from sslapp.ui.common import job_status_line, require_workspace, thumb_path
+from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
+from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.workspace import Workspace
 
-UPCOMING = 12
-UNDO = "label_undo_stack"  # this tab's own actions: ("label", None) or ("skip", item_id)
+AGAIN = "label_again"  # items this tab took back with Undo, served first (newest first)
+AUTO = "label_auto_suggest"
 
-
-def build_queue(ws: Workspace, limit: int = UPCOMING + 1, seed: int = 0) -> list[tuple[int, str]]:
-    """(item id, why it is next) for the next `limit` images to label."""
-    sugg = ws.store.open_suggestions()
-    if sugg:
-        return [(int(s["item_id"]), f"{s['strategy']}: {s['reason']}") for s in sugg[:limit]]
-    todo = np.array(ws.store.unlabeled_ids(), np.int64)
-    if len(todo) == 0:
-        return []
-    rng = np.random.default_rng(seed)
-    m = load_map(ws)
-    if m is not None and len(m.item_ids):
-        rows = m.rows_of(todo)
-        on_map = m.item_ids[rows]
-        clusters = m.cluster[rows]
-        per_cluster = []
-        for c in np.unique(clusters):
-            members = on_map[clusters == c]
-            per_cluster.append((int(c), members[np.random.default_rng(seed + int(c) + 1).permutation(len(members))]))
-        out: list[tuple[int, str]] = []
-        depth = 0
-        while len(out) < limit and any(depth < len(mem) for _, mem in per_cluster):
-            for c, mem in per_cluster:
-                if depth < len(mem) and len(out) < limit:
-                    name = "noise" if c < 0 else f"cluster {c}"
-                    out.append((int(mem[depth]), f"{name}: one per cluster in turn, so every group gets labels"))
-            depth += 1
-        if len(out) < limit:  # images added since the map was made
-            missing = np.setdiff1d(todo, on_map)
-            out += [(int(i), "new image, not on the map yet") for i in rng.permutation(missing)[:limit - len(out)]]
-        return out
-    return [(int(i), "random unlabelled image (compute a map for cluster-balanced picks)")
-            for i in rng.permutation(todo)[:limit]]
+# Runs in the page (not in an iframe) each time a new image or class list is drawn: the page takes the
+# keyboard, so the keys work at once (e.g. right after adding classes, the emptied box keeps the cursor),
+# unless the user is typing text into a box.
+FOCUS_JS = """<script>/* sslapp label focus NONCE */
+(() => {
+  const a = document.activeElement;
+  const box = a && (a.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(a.tagName));
+  const typing = box && (a.tagName === "TEXTAREA" || (a.tagName === "INPUT" && ["text", "search"].includes(a.type)
+    && a.getAttribute("role") !== "combobox")) && String(a.value || "").trim();
+  if (typing) return;
+  if (box) a.blur();
+  window.focus();
+})();
+</script>"""
 
 
 def progress_line(classes: list[dict]) -> str:
@@ -64,76 +51,102 @@ def progress_line(classes: list[dict]) -> str:
     return f"{total} labelled · {len(classes)} classes · {few} with fewer than 2 labels"
 
 
-def _target(ws: Workspace, item_id: int) -> int | None:
-    """The image a key press means: the one drawn, unless this tab just handled it.
+def short_name(source: str) -> str:
+    """The file's own name, without folders or archive (a folder name may be the answer)."""
+    return re.split(r"[/\\]|\.zip:", source or "")[-1]
 
-    Two quick presses can reach the server before the page is redrawn; the second then still
-    carries the first image's id, and the user meant the next image in the queue.
+
+def _mine() -> set[int]:
+    return {item for _, _, item in st.session_state.get(UNDO, []) if item is not None}
+
+
+def _gone(ws: Workspace, item_id: int) -> bool:
+    """Whether a key press for `item_id` comes too late: the item is labelled or skipped by now.
+
+    A press for an image this tab already handled is dropped without a word (two quick presses);
+    one labelled elsewhere in the meantime says so.
     """
-    stack = st.session_state.get(UNDO) or []
-    if stack and stack[-1][1] == item_id:
-        queue = build_queue(ws, limit=1)
-        return queue[0][0] if queue else None
-    return item_id
+    item = ws.store.item(item_id)
+    if item is None:
+        return True
+    if item["label"] is None and item_id not in ws.store.skipped_ids():
+        return False
+    if item_id not in _mine():
+        st.session_state["label_msg"] = (f"#{item_id} was labelled '{item['label']}' elsewhere in the meantime; "
+                                         "kept that label. Here is the next image." if item["label"] else
+                                         f"#{item_id} was skipped elsewhere in the meantime. Here is the next image.")
+    return True
 
 
 def _label(ws: Workspace, item_id: int, class_id: int, name: str) -> None:
-    item_id = _target(ws, item_id)
-    if item_id is None:
-        return
-    current = ws.store.item(item_id)
-    if current is not None and current["label"] is not None:
-        # another tab (or the Explore page) labelled it since this page was drawn: keep that label
-        st.session_state["label_msg"] = (f"#{item_id} was labelled '{current['label']}' elsewhere in the "
-                                         "meantime; kept that label. Here is the next image.")
+    if _gone(ws, item_id):
         return
     ws.store.set_labels([item_id], class_id, source="user", action="label")
-    st.session_state.setdefault(UNDO, []).append(("label", item_id))
+    st.session_state.setdefault(UNDO, []).append(("label", ws.store.last_action_id(), item_id))
     st.session_state["label_msg"] = f"#{item_id} → {name}"
 
 
 def _skip(ws: Workspace, item_id: int) -> None:
-    item_id = _target(ws, item_id)
-    if item_id is None:
+    if _gone(ws, item_id):
         return
     ws.store.skip_items([item_id])
-    st.session_state.setdefault(UNDO, []).append(("skip", item_id))
+    st.session_state.setdefault(UNDO, []).append(("skip", None, item_id))
     st.session_state["label_msg"] = f"#{item_id} skipped"
 
 
+def _take_back(item_id: int | None) -> None:
+    if item_id is not None:
+        again = [i for i in st.session_state.get(AGAIN, []) if i != item_id]
+        st.session_state[AGAIN] = [item_id, *again][:50]
+
+
 def _undo(ws: Workspace) -> None:
+    """Undo this tab's newest action (never another tab's)."""
     stack = st.session_state.setdefault(UNDO, [])
-    kind, item_id = stack.pop() if stack else ("label", None)
+    if not stack:
+        st.session_state["label_msg"] = "Nothing to undo in this tab."
+        return
+    kind, action_id, item_id = stack.pop()
     if kind == "skip":
         ws.store.unskip_items([item_id])
+        _take_back(item_id)
         st.session_state["label_msg"] = f"Undid the skip of #{item_id}"
         return
-    undone = ws.store.undo_last_label_action()
-    st.session_state["label_msg"] = ("Nothing to undo." if undone is None
-                                     else f"Undid {undone['action']} of {undone['items']} image(s)")
+    undone = ws.store.undo_label_action(action_id) if action_id is not None else None
+    if undone is None:
+        st.session_state["label_msg"] = "That action was undone elsewhere already."
+        return
+    if undone["items"]:
+        _take_back(item_id)
+    msg = f"Undid {undone['action']} of {undone['items']} image(s)"
+    if undone["kept"]:
+        msg += f"; {undone['kept']} changed since elsewhere and kept their newer label"
+    if undone["removed_classes"]:
+        msg += f"; removed the now empty class {', '.join(undone['removed_classes'])}"
+    st.session_state["label_msg"] = msg
 
 
-def _current(ws: Workspace, queue: list[tuple[int, str]], classes: list[dict]) -> None:
-    item_id, reason = queue[0]
+def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
+    item_id = entry.item_id
     item = ws.store.item(item_id)
     left, right = st.columns([1, 2], gap="large")
     with left:
         path = thumb_path(ws, item) if item else None
         if path is not None and path.exists():
             st.image(str(path), width=260)
-        st.caption(f"#{item_id} · {item['source'] if item else ''}")
-        st.caption(f"Why this one: {reason}")
+        st.caption(f"#{item_id} · {short_name(item['source']) if item else ''}")
+        st.caption(f"Why this one: {entry.reason}")
     with right:
         if not classes:
-            st.info("Create your first classes below (for example 'cat' and 'dog'), then label with 1-9.")
-        cols = st.columns(3)
+            st.info("Create your classes below (for example 'cat, dog, bird'), then label with 1-9, 0 and the "
+                    "letters shown on the buttons.")
+        cols = st.columns(3 if len(classes) <= 9 else 5)
         for i, c in enumerate(classes):
-            shortcut = str(i + 1) if i < 9 else None
-            cols[i % 3].button(f"{i + 1} · {c['name']}" if shortcut else c["name"], key=f"label_class_{c['id']}",
-                               shortcut=shortcut, width="stretch", on_click=_label,
-                               args=(ws, item_id, c["id"], c["name"]))
+            cols[i % len(cols)].button(button_label(i, c["name"]), key=f"label_{item_id}_class_{c['id']}",
+                                       shortcut=class_key(i), width="stretch", on_click=_label,
+                                       args=(ws, item_id, c["id"], c["name"]))
         a, b = st.columns(2)
-        a.button("Skip (S)", key="label_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
+        a.button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
                  width="stretch")
         b.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,), width="stretch")
         msg = st.session_state.pop("label_msg", None)
@@ -141,105 +154,39 @@ def _current(ws: Workspace, queue: list[tuple[int, str]], classes: list[dict]) -
             st.caption(f"Last: {msg}")
 
 
-def _upcoming(ws: Workspace, queue: list[tuple[int, str]]) -> None:
-    if len(queue) < 2:
+def _upcoming(ws: Workspace, entries: list[Entry]) -> None:
+    """The queue after the current image, in the order it will be served."""
+    if not entries:
         return
-    st.markdown("**Up next**")
-    items = {r["id"]: r for r in ws.store.items(ids=[i for i, _ in queue[1:]])}
-    cols = st.columns(6)
-    for n, (item_id, reason) in enumerate(queue[1:]):
-        item = items.get(item_id)
-        if item is None:
-            continue
+    st.markdown("**Up next**, in this order")
+    items = {r["id"]: r for r in ws.store.items(ids=[e.item_id for e in entries])}
+    for n, entry in enumerate(e for e in entries if e.item_id in items):
+        item = items[entry.item_id]
+        if n % 6 == 0:  # one row of six at a time: read left to right, top to bottom
+            cols = st.columns(6)
         with cols[n % 6]:
             path = thumb_path(ws, item)
             if path.exists():
                 st.image(str(path), width="stretch")
-            st.caption(f"#{item_id}", help=reason)
+            st.caption(f"#{entry.item_id}", help=entry.reason)  # short: narrow columns break long words
 
 
-def _add_class(ws: Workspace, existing: set[str]) -> None:
-    """Button callback: create the typed class and clear the box for the next one."""
-    name = st.session_state.get("label_new_class_name", "").strip()
-    if not name:
-        st.session_state["label_class_warn"] = "Type a class name first."
-    elif name in existing:
-        st.session_state["label_class_warn"] = f"A class named '{name}' already exists."
-    else:
-        ws.store.class_id(name, create=True)
-        st.session_state["label_new_class_name"] = ""
-
-
-def _classes_panel(ws: Workspace, classes: list[dict]) -> None:
-    store = ws.store
-    by_name = {c["name"]: c for c in classes}
-    with st.expander("Classes: create, rename, merge, delete", expanded=not classes):
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        c1.text_input("New class", key="label_new_class_name", placeholder="e.g. cat")
-        c2.button("Add class", key="label_add_class", on_click=_add_class, args=(ws, set(by_name)))
-        warn = st.session_state.pop("label_class_warn", None)
-        if warn:
-            st.warning(warn)
-        if not classes:
-            return
-        st.markdown(" · ".join(f"**{c['name']}** ({c['n_labels']})" for c in classes))
-        names = list(by_name)
-        r1, r2, r3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-        old = r1.selectbox("Rename", names, key="label_rename_from")
-        new = r2.text_input("to", key="label_rename_to")
-        if r3.button("Rename", key="label_rename"):
-            try:
-                store.rename_class(by_name[old]["id"], new)
-                st.rerun()
-            except ValueError as exc:
-                st.warning(str(exc))
-        m1, m2, m3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-        src = m1.selectbox("Merge", names, key="label_merge_from")
-        dst = m2.selectbox("into", names, key="label_merge_into", index=min(1, len(names) - 1))
-        if m3.button("Merge", key="label_merge"):
-            if src == dst:
-                st.warning("Pick two different classes to merge.")
-            else:
-                moved = store.merge_classes(by_name[src]["id"], by_name[dst]["id"])
-                st.session_state["label_msg"] = f"Merged {src} into {dst} ({moved} labels moved; Undo restores them)"
-                st.rerun()
-        d1, d2 = st.columns([4, 1], vertical_alignment="bottom")
-        victim = d1.selectbox("Delete", names, key="label_delete_name")
-        pending = st.session_state.get("label_confirm_delete")
-        if d2.button("Delete", key="label_delete"):
-            if by_name[victim]["n_labels"] == 0:
-                store.delete_class(by_name[victim]["id"])
-                st.rerun()
-            st.session_state["label_confirm_delete"] = pending = by_name[victim]["id"]
-        if pending is not None:
-            target = next((c for c in classes if c["id"] == pending), None)
-            if target is None:
-                st.session_state.pop("label_confirm_delete", None)
-                return
-            st.warning(f"Delete **{target['name']}** and remove its {target['n_labels']} label(s)? "
-                       "The label history keeps them, and Undo brings them back.")
-            y, n = st.columns(2)
-            if y.button(f"Yes, delete {target['name']}", key="label_delete_confirm", type="primary"):
-                store.delete_class(pending)
-                st.session_state.pop("label_confirm_delete", None)
-                st.rerun()
-            if n.button("Cancel", key="label_delete_cancel"):
-                st.session_state.pop("label_confirm_delete", None)
-                st.rerun()
-
-
-def _suggest_panel(ws: Workspace) -> None:
+def _suggest_panel(ws: Workspace, queue: Queue, busy: bool) -> None:
     """Ask the worker for the next images to label (active learning), and say how it went."""
-    with st.expander("Suggest the next images (active learning)", expanded=not ws.store.open_suggestions()):
+    with st.expander("Suggest the next images (active learning)", expanded=not queue.open_suggestions and not busy):
         c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
-        budget = c1.number_input("How many", min_value=1, max_value=1000, value=20, key="label_suggest_budget")
+        budget = c1.number_input("How many", min_value=1, max_value=1000, value=DEFAULT_BUDGET,
+                                 key="label_suggest_budget")
         strategy = c2.selectbox("Strategy", sorted(STRATEGIES, key=lambda s: s != "auto"), key="label_suggest_strategy",
                                 help="auto: typical, covering picks while labels are few; then uncertain "
                                      "and diverse ones.")
         if c3.button("Suggest", key="label_suggest", type="primary"):
-            ws.store.enqueue_job("suggest", {"budget": int(budget), "strategy": strategy})
+            ws.store.enqueue_job("suggest", {"budget": int(budget), "strategy": strategy,
+                                             "unlabelled": queue.unlabelled})
             ensure_worker(ws)
-        busy = bool(ws.store.jobs(kind="suggest", statuses=(JobState.QUEUED, JobState.RUNNING), limit=1))
+            busy = True
+        st.checkbox("Keep suggesting: ask for the next batch by itself when fewer than 5 are left", value=True,
+                    key=AUTO)
         st.fragment(run_every=1.0 if busy else None)(_suggest_status)(ws)  # polls only while a job runs
 
 
@@ -260,6 +207,10 @@ def _suggest_status(ws: Workspace) -> None:
             st.rerun()  # the queue above is now the new suggestions
 
 
+def _take_focus(nonce: str) -> None:
+    st.html(FOCUS_JS.replace("NONCE", re.sub(r"[^\w:-]", "", nonce)), unsafe_allow_javascript=True)
+
+
 def render() -> None:
     st.title("Label")
     ws = require_workspace()
@@ -268,17 +219,24 @@ def render() -> None:
     if ws.store.count_items() == 0:
         st.info("No images yet. Add images on the Data page first.")
         return
-    queue = build_queue(ws)
-    if not queue:
+    queue = build_queue(ws, first=st.session_state.get(AGAIN, []))
+    if st.session_state.get(AUTO, True) and refill(ws, queue) is not None:
+        ensure_worker(ws)
+    job = waiting_job(ws)
+    if not queue.entries:
         st.success("Every image is labelled or skipped. Train a classifier on the Train page, or ask for "
                    "new suggestions.")
-        if st.button("Undo (U)", key="label_undo", shortcut="u"):
-            _undo(ws)
-            st.rerun()
+        st.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,))
+        msg = st.session_state.pop("label_msg", None)
+        if msg:
+            st.caption(f"Last: {msg}")
     else:
-        if not ws.store.open_suggestions():
-            st.caption("No active-learning suggestions yet: showing unlabelled images balanced over clusters.")
-        _current(ws, queue, classes)
-        _upcoming(ws, queue)
-    _suggest_panel(ws)
-    _classes_panel(ws, classes)
+        note = queue_note(queue, job, (job or {}).get("params", {}).get("budget"))
+        if note:
+            st.caption(note)
+        _current(ws, queue.entries[0], classes)
+        _upcoming(ws, queue.entries[1:])
+    _suggest_panel(ws, queue, busy=job is not None)
+    classes_panel(ws, classes)
+    head = queue.entries[0].item_id if queue.entries else 0
+    _take_focus(f"{head}:{len(classes)}:{len(st.session_state.get(UNDO, []))}")
