@@ -7,6 +7,9 @@ class folders, ingested with folder labels; the classifier is a random resnet18-
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +113,31 @@ def add_classifier(ws, encoder=None):
     rows = [(i, c, 0.97 if i == unl[0] else 0.5 if i == unl[1] else p) for i, c, p in rows]
     ws.store.save_predictions(run, rows)
     return model
+
+
+def app_probs(ws, model) -> dict[str, np.ndarray]:
+    """What the app computes: the classifier on the cached uint8 rows / 255, by source name."""
+    import torch
+
+    from sslapp.ingest.cache import read_cache
+
+    cache = read_cache(ws)
+    items = ws.store.items()
+    x = torch.from_numpy(np.asarray(cache[[it["cache_index"] for it in items]])).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        probs = model(x).numpy()
+    return {it["source"]: p for it, p in zip(items, probs, strict=True)}
+
+
+def export_cli(args: list[str]) -> dict:
+    """`sslapp export ARGS --json` in this process; returns the manifest it printed."""
+    from sslapp.cli import main
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["export", *args, "--json"]) == 0
+    return json.loads(stdout.getvalue())
+
+
+def total_bytes(manifest: dict) -> int:
+    return sum(f["bytes"] for f in manifest["files"].values())

@@ -1,6 +1,7 @@
 """Export round trip on a real tiny workspace: the app, TorchScript and ONNX give the same answers.
 
-One export (module-scoped) serves most tests; ONNX export of a ResNet takes seconds.
+One full export (`--all`, module-scoped) serves most tests; the default export and the quantized
+ones are checked against it. ONNX export of a ResNet takes seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _export_ws import CLASSES, build_workspace
+from _export_ws import CLASSES, app_probs, build_workspace, export_cli, total_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -26,27 +27,15 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from sslapp.export.export import export_workspace
-
+    """The workspace and its full export: every format, the encoder alone too, and the ImageFolder tree."""
     root = tmp_path_factory.mktemp("export")
     ws, model, images = build_workspace(root)
-    manifest = export_workspace(ws, root / "out", imagefolder=True)
+    manifest = export_cli([str(ws.root), str(root / "out"), "--all", "--imagefolder"])
     return {"root": root, "ws": ws, "model": model, "images": images, "out": root / "out", "manifest": manifest}
 
 
 def _app_probs(built) -> dict[str, np.ndarray]:
-    """What the app computes: the classifier on the cached uint8 rows / 255, by source name."""
-    import torch
-
-    from sslapp.ingest.cache import read_cache
-
-    ws = built["ws"]
-    cache = read_cache(ws)
-    items = ws.store.items()
-    x = torch.from_numpy(np.asarray(cache[[it["cache_index"] for it in items]])).permute(0, 3, 1, 2).float() / 255
-    with torch.no_grad():
-        probs = built["model"](x).numpy()
-    return {it["source"]: p for it, p in zip(items, probs, strict=True)}
+    return app_probs(built["ws"], built["model"])
 
 
 def test_app_torchscript_onnx_agree(built):
@@ -207,6 +196,8 @@ def test_model_json_and_labels_complete(built):
     check = m["verification"]  # every model file, safetensors included, on real cached images
     assert check["inputs"] == "workspace images" and check["note"] is None and check["n_inputs"] == 3
     assert set(check["max_abs_diff"]) == {f for f in expected_files if f.endswith((".onnx", ".pt", ".safetensors"))}
+    assert m["formats"] == ["onnx", "torchscript", "safetensors"] and m["parts"] == ["classifier", "encoder"]
+    assert m["left_out"]["files"] == [] and m["quantized"] is None and m["predict_model"] == "classifier.onnx"
     assert all(v < 1e-4 for v in check["max_abs_diff"].values())
     assert not [p for p in on_disk if p.endswith((".pkl", ".pth", ".pickle"))]
     # labels: user, imported and (confident only) propagated rows
@@ -227,6 +218,33 @@ def test_model_json_and_labels_complete(built):
     readme = (out / "README.md").read_text()
     assert "80.0% ± 5.0%" in readme and "predict_onnx.py" in readme and "ort.InferenceSession" in readme
     assert "3 cached workspace images" in readme and "confidence >= 0.9" in readme and "$" not in readme
+    assert "Every model format was exported" in readme and "`--quantize fp16|int8` away" in readme
+
+
+def test_default_export_is_what_runs_the_model(built, tmp_path):
+    """No options: the ONNX classifier and its safetensors weights only, a third of the full export, and
+    `predict` on it still gives the app's probabilities."""
+    from sslapp.export.predict import predict
+
+    m = export_cli([str(built["ws"].root), str(tmp_path / "out")])
+    assert set(m["files"]) == {"classifier.onnx", "classifier.safetensors", "labels.csv", "labels.json",
+                               "predict_onnx.py", "README.md"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {*m["files"], "model.json"}
+    assert m["formats"] == ["onnx", "safetensors"] and m["parts"] == ["classifier"] and m["quantized"] is None
+    assert m["left_out"]["files"] == ["classifier.torchscript.pt", "encoder.onnx", "encoder.torchscript.pt",
+                                      "encoder.safetensors"] and "--all" in m["left_out"]["how"]
+    full = total_bytes(built["manifest"])
+    assert total_bytes(m) < 0.4 * full  # 2 model files of 6
+    assert set(m["verification"]["max_abs_diff"]) == {"classifier.onnx", "classifier.safetensors"}
+    app = _app_probs(built)
+    results = predict(tmp_path / "out", [built["root"] / "images", built["root"] / "unlabelled"], top_k=3)
+    assert len(results) == 16
+    for r in results:
+        got = np.array([dict(r["top_k"])[c] for c in CLASSES])
+        assert np.abs(got - app[r["path"]]).max() < 1e-4, r["path"]
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "Not in this export" in readme and "`encoder.onnx`" in readme and "--all" in readme
+    assert "$" not in readme and "--model int8" not in readme and "--model fp16" not in readme
 
 
 def test_existing_out_dir_needs_overwrite(built, tmp_path, capsys):
@@ -288,32 +306,6 @@ def test_incomplete_or_foreign_export_is_refused(built, tmp_path, capsys):
     assert "not a folder" in capsys.readouterr().err
 
 
-def test_encoder_only(tmp_path, capsys):
-    from sslapp.cli import main
-    from sslapp.export.export import NoClassifierError, export_workspace
-    from sslapp.export.manifest import ExportError, read_manifest
-    from sslapp.export.predict import predict
-
-    ws, _, _ = build_workspace(tmp_path, with_classifier=False, seed=1)
-    with pytest.raises(NoClassifierError, match="--encoder-only"):
-        export_workspace(ws, tmp_path / "out")
-    assert main(["export", str(ws.root), str(tmp_path / "out"), "--formats", "onnx"]) == 3
-    assert "--encoder-only" in capsys.readouterr().err and not (tmp_path / "out").exists()
-    m = export_workspace(ws, tmp_path / "out", formats="onnx,safetensors", encoder_only=True)
-    assert m["kind"] == "encoder" and m["classes"] == [] and m["estimated_accuracy"] is None
-    assert m["labels"]["propagate_threshold"] is None  # no classifier: no machine guesses in the labels
-    assert "No `propagated` rows" in (tmp_path / "out" / "README.md").read_text()
-    assert set(read_manifest(tmp_path / "out")["files"]) == {"encoder.onnx", "encoder.safetensors", "labels.csv",
-                                                           "labels.json", "README.md"}
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(tmp_path / "out" / "encoder.onnx"), providers=["CPUExecutionProvider"])
-    feats = session.run(None, {"image": np.random.rand(3, 3, 24, 24).astype(np.float32)})[0]
-    assert feats.shape == (3, 512)
-    with pytest.raises(ExportError, match="only the encoder"):
-        predict(tmp_path / "out", [tmp_path / "images"])
-
-
 def _limit_file_size(limit: int):
     old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death, as a full disk
@@ -365,7 +357,7 @@ def test_unreadable_cache_check_says_it_used_noise(built, tmp_path, monkeypatch)
     m = export_workspace(built["ws"], tmp_path / "out", formats="safetensors", progress=said.append)
     check = m["verification"]
     assert check["inputs"] == "random noise" and "CacheError: the cache was damaged" in check["note"]
-    assert set(check["max_abs_diff"]) == {"classifier.safetensors", "encoder.safetensors"}
+    assert set(check["max_abs_diff"]) == {"classifier.safetensors"}  # the encoder alone is opt-in
     assert any(s.startswith("warning:") and "random noise" in s for s in said)
     assert "random-noise inputs, not workspace images" in (tmp_path / "out" / "README.md").read_text()
 
@@ -392,51 +384,3 @@ def test_unfaithful_safetensors_fails_the_export(built, tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="classifier.safetensors disagrees with the torch model"):
         export_workspace(built["ws"], tmp_path / "out", formats="safetensors")
     assert list(tmp_path.iterdir()) == []  # no partial folder left
-
-
-def test_real_finetune_job_predictions_match_export(tmp_path):
-    """The journey: the finetune job stores the predictions the app shows; `predict` on the files agrees."""
-    from sslapp.cli.common import run_job_in_foreground
-    from sslapp.export.export import export_workspace
-    from sslapp.export.predict import predict
-
-    ws, _, _ = build_workspace(tmp_path, with_classifier=False, seed=2)
-    job = run_job_in_foreground(ws, "finetune", {"mode": "linear", "propagate": "off"})
-    assert job["status"] == "done", job["error"]
-    m = export_workspace(ws, tmp_path / "out", formats="onnx")
-    assert m["estimated_accuracy"]["n_labels"] == 12 and m["head"]["feature_normalisation"] == "l2"
-    results = {r["path"]: r for r in predict(tmp_path / "out", [tmp_path / "images", tmp_path / "unlabelled"])}
-    sources = {it["id"]: it["source"] for it in ws.store.items()}
-    shown = ws.store.predictions()
-    assert len(shown) == len(results) == 16
-    for p in shown:
-        r = results[sources[p["item_id"]]]
-        assert r["class"] == p["class_name"] and abs(r["confidence"] - p["confidence"]) < 1e-4
-
-
-def test_imagefolder_names_are_safe_and_export_names_stay_inside(tmp_path):
-    from _export_ws import make_images
-
-    from sslapp.export.imagefolder import write_imagefolder
-    from sslapp.export.job import export_target
-    from sslapp.export.labels import label_rows
-    from sslapp.export.manifest import ExportError
-    from sslapp.ingest.ingest import ingest
-    from sslapp.workspace import open_workspace
-
-    made = make_images(tmp_path)
-    ws = open_workspace(tmp_path / "ws", cache_size=24)
-    ingest(ws, [tmp_path / "unlabelled"], workers=1)
-    ids = [it["id"] for it in ws.store.items()]
-    for item_id, name in zip(ids, ["../evil", "a/b", "a_b", "A_B"], strict=True):
-        ws.store.set_labels([item_id], ws.store.class_id(name, create=True), source="user")
-    rows = label_rows(ws)
-    tree = write_imagefolder(ws, rows, tmp_path / "tree")
-    folders = sorted(p.name for p in (tmp_path / "tree").iterdir())
-    assert len(folders) == 4 and len({f.lower() for f in folders}) == 4
-    assert all(p.resolve().parent == (tmp_path / "tree").resolve() for p in (tmp_path / "tree").iterdir())
-    assert tree["images"] == 4 and len(made["unlabelled"]) == 4
-    assert export_target(ws, "mine").parent == ws.exports_dir.resolve()
-    for bad in ("../out", "/tmp/x", ".."):
-        with pytest.raises(ExportError):
-            export_target(ws, bad)

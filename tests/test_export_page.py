@@ -41,11 +41,16 @@ def test_export_page(tmp_path, monkeypatch):
     deadline = time.monotonic() + 60
     while not worker_alive(ws) and time.monotonic() < deadline:
         time.sleep(0.2)
-    at.multiselect[0].set_value(["onnx"])
-    at.checkbox[0].check()
+    # the default is what runs the model; TorchScript, the encoder alone and a quantized copy are opt-in
+    assert at.multiselect(key="export_formats").value == ["onnx", "safetensors"]
+    assert at.checkbox(key="export_encoder_files").value is False and at.radio(key="export_quantize").value is None
+    at.multiselect(key="export_formats").set_value(["onnx"])
+    at.checkbox(key="export_imagefolder").check()
+    at.radio(key="export_quantize").set_value("fp16")
     at.button[0].click().run()
     jobs = ws.store.jobs(kind="export")
-    assert len(jobs) == 1 and jobs[0]["params"] == {"formats": ["onnx"], "imagefolder": True, "encoder_only": False}
+    assert len(jobs) == 1 and jobs[0]["params"] == {"formats": ["onnx"], "imagefolder": True, "encoder_only": False,
+                                                    "encoder_files": False, "quantize": "fp16"}
     try:
         deadline = time.monotonic() + 240
         while ws.store.job_status(jobs[0]["id"]) not in ("done", "failed") and time.monotonic() < deadline:
@@ -58,9 +63,11 @@ def test_export_page(tmp_path, monkeypatch):
         assert "Export ready" in _texts(at)
         labels = [b.proto.label for b in at.get("download_button")]
         assert labels[0].startswith("Download everything (zip") and "classifier.onnx" in labels
-        assert "labels.csv" in labels
+        assert "labels.csv" in labels and "classifier.fp16.onnx" in labels
+        assert "picks the same class as the full model" in _texts(at) and "MB" in _texts(at)
         out = ws.root / job["result"]["path"]
         assert (out / "classifier.onnx").is_file() and (out / "imagefolder").is_dir()
+        assert not (out / "classifier.safetensors").exists() and not (out / "encoder.onnx").exists()
         assert (ws.root / job["result"]["zip"]).is_file()
         assert ws.store.latest_artifact("export")["path"] == job["result"]["path"]
     finally:

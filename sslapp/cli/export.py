@@ -1,18 +1,35 @@
-"""`sslapp export WORKSPACE OUT_DIR`: write the model (ONNX, TorchScript, safetensors), labels and a model card."""
+"""`sslapp export WORKSPACE OUT_DIR`: write the model, labels and a model card.
+
+By default the ONNX classifier and its safetensors weights; `--formats`, `--encoder-files` and
+`--all` add TorchScript and the encoder alone, `--quantize fp16|int8` a smaller ONNX classifier.
+"""
 
 from __future__ import annotations
 
 import errno
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
+from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, QUANTIZE
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export the fine-tuned model, its encoder and the labels to a folder")
+    p = sub.add_parser("export", help="export the fine-tuned model (ONNX and safetensors by default) and the "
+                                      "labels to a folder")
     p.add_argument("workspace")
     p.add_argument("out_dir", help="folder to create (refused if it exists, unless --overwrite)")
-    p.add_argument("--formats", default="onnx,torchscript,safetensors",
-                   help="comma-separated model formats (default: onnx,torchscript,safetensors)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                       help=f"comma-separated model formats out of {','.join(FORMATS)} (default: "
+                            f"{','.join(DEFAULT_FORMATS)}: the ONNX classifier, and its weights for PyTorch)")
+    which.add_argument("--all", action="store_true",
+                       help="every format, and the encoder alone too (--formats "
+                            f"{','.join(FORMATS)} --encoder-files); several times the size")
+    p.add_argument("--encoder-files", action="store_true",
+                   help="also write the encoder alone (a feature extractor) in each format; the classifier "
+                        "files hold it already")
+    p.add_argument("--quantize", choices=QUANTIZE, default=None,
+                   help="also write a smaller ONNX classifier: fp16 (half the size, near-identical) or int8 "
+                        "(a quarter, calibrated on workspace images); model.json records how well it agrees")
     p.add_argument("--imagefolder", action="store_true",
                    help="also copy the labelled originals into imagefolder/<class>/")
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it holds an earlier export")
@@ -30,9 +47,10 @@ def run(args) -> int:
 
     ws = workspace_arg(args.workspace)
     try:
-        manifest = export_workspace(ws, args.out_dir, formats=args.formats, imagefolder=args.imagefolder,
-                                    overwrite=args.overwrite, encoder_only=args.encoder_only,
-                                    progress=None if args.json else say)
+        manifest = export_workspace(ws, args.out_dir, formats=FORMATS if args.all else args.formats,
+                                    imagefolder=args.imagefolder, overwrite=args.overwrite,
+                                    encoder_only=args.encoder_only, encoder_files=args.all or args.encoder_files,
+                                    quantize=args.quantize, progress=None if args.json else say)
         if args.zip:
             manifest["zip"] = str(zip_export(manifest["path"]))
     except NoClassifierError as exc:
@@ -52,6 +70,10 @@ def run(args) -> int:
         text.append(f"classes: {', '.join(manifest['classes'])}")
     if acc.get("mean") is not None:
         text.append(f"estimated accuracy: {100 * acc['mean']:.1f}% ± {100 * (acc.get('std') or 0):.1f}%")
-    text.append("files: " + ", ".join(sorted(manifest["files"])))
+    total = sum(f["bytes"] for f in manifest["files"].values())
+    text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
+    if q := manifest.get("quantized"):
+        text.append(f"{q['file']}: same class as the full model on {100 * q['top1_agreement']:.1f}% of "
+                    f"{q['n_images']} images, max probability difference {q['max_abs_prob_diff']:.4f}")
     emit(manifest, args.json, "\n".join(text))
     return 0

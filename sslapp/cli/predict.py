@@ -10,6 +10,10 @@ def register(sub) -> None:
     p.add_argument("export_dir", help="a folder written by `sslapp export`")
     p.add_argument("paths", nargs="+", metavar="IMAGES_OR_DIRS", help="image files, folders or zip archives")
     p.add_argument("--top-k", type=int, default=3, help="how many classes to list per image (default 3)")
+    p.add_argument("--model", default=None, metavar="fp32|int8|fp16|FILE",
+                   help="which ONNX classifier of the export to run: fp32 (classifier.onnx), a quantized copy "
+                        "(int8, fp16) or a file name; default: classifier.onnx, or the quantized one if the "
+                        "export has only that")
     p.add_argument("--json", action="store_true",
                    help='print [{"path", "class", "confidence", "top_k": [[class, p], ...]}]')
     p.set_defaults(func=run)
@@ -24,7 +28,7 @@ def run(args) -> int:
         raise CLIError("--top-k must be at least 1", 2)
     errors: list[dict[str, str]] = []
     try:
-        results = predict(args.export_dir, args.paths, top_k=args.top_k, errors=errors)
+        results = predict(args.export_dir, args.paths, top_k=args.top_k, errors=errors, model=args.model)
     except ExportError as exc:
         raise CLIError(str(exc), 2) from None
     for e in errors:

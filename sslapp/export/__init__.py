@@ -1,7 +1,9 @@
-"""Export: the fine-tuned model (ONNX, TorchScript, safetensors), its encoder, labels and a model card.
+"""Export: the fine-tuned model (ONNX and safetensors by default; TorchScript, the encoder alone and
+quantized ONNX copies on request), labels and a model card.
 
 `export` runs an export from the parts: `writers` (model files), `verify` (each file checked
-against the torch model), `labels` (the one label file schema) and `imagefolder`, `model_json`
-(the manifest) and `model_card`. `manifest`, `labels`, `model_json`, `model_card` and `predict`
-import no torch, so `sslapp predict` and `sslapp labels` stay light.
+against the torch model), `quantize` (fp16/int8 ONNX copies and their agreement), `labels` (the one
+label file schema) and `imagefolder`, `model_json` (the manifest) and `model_card`. `manifest`,
+`labels`, `model_json`, `model_card` and `predict` import no torch, so `sslapp predict` and
+`sslapp labels` stay light.
 """

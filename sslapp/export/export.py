@@ -1,13 +1,18 @@
 """`export_workspace`: write a self-contained export folder of a workspace's model and labels.
 
+By default it writes what a user runs: the ONNX classifier (encoder and head in one graph) and its
+safetensors weights for PyTorch users (`DEFAULT_FORMATS`). TorchScript (`formats`), the encoder's
+own files (`encoder_files`) and a quantized ONNX (`quantize`: fp16 or int8, `sslapp.export.quantize`)
+are one option away; every format and part together is `sslapp export --all`.
+
 Everything is written to a hidden temporary folder beside the target and renamed into place at
 the end, with `model.json` (the manifest, listing every file with its size and SHA-256) written
 last: a full disk or a crash leaves no folder that looks like a complete export. Every exported
 model file (ONNX, TorchScript and safetensors alike) is loaded back and run against the torch
 model it came from, and the export fails if they disagree (`sslapp.export.verify`).
 
-The parts: `writers` (model files), `verify` (the check), `labels` and `imagefolder` (label
-files), `model_json` (the manifest) and `model_card` (README.md).
+The parts: `writers` (model files), `verify` (the check), `quantize` (the smaller ONNX copies),
+`labels` and `imagefolder` (label files), `model_json` (the manifest) and `model_card` (README.md).
 """
 
 from __future__ import annotations
@@ -30,9 +35,19 @@ from sslapp.atomic import atomic_path, fsync_path
 from sslapp.export import labels as labels_mod
 from sslapp.export import verify
 from sslapp.export.imagefolder import write_imagefolder
-from sslapp.export.manifest import FORMATS, MANIFEST, MODEL_FILES, ONNX_OUTPUT, ExportError
+from sslapp.export.manifest import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    MANIFEST,
+    MODEL_FILES,
+    ONNX_OUTPUT,
+    QUANTIZE,
+    QUANTIZED_FILES,
+    ExportError,
+)
 from sslapp.export.model_card import model_card
 from sslapp.export.model_json import build_manifest
+from sslapp.export.quantize import POOL, write_quantized
 from sslapp.export.writers import write_onnx, write_safetensors, write_torchscript
 from sslapp.finetune.model import Classifier, load_classifier
 from sslapp.ssl.encoder import Encoder, load_encoder
@@ -124,25 +139,35 @@ def _write_models(tmp: Path, parts: list[tuple[str, nn.Module]], formats: tuple[
     return diffs
 
 
-def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | Sequence[str] = FORMATS,
+def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | Sequence[str] = DEFAULT_FORMATS,
                      imagefolder: bool = False, overwrite: bool = False, encoder_only: bool = False,
+                     encoder_files: bool = False, quantize: str | None = None,
                      propagate_threshold: float | None = labels_mod.DEFAULT_PROPAGATE_THRESHOLD,
                      progress: Callable[[str], None] | None = None,
                      check_stop: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write the export folder `out_dir`; returns its manifest (the content of model.json) plus `path`.
 
+    `formats`: model formats for each part written (default: ONNX and safetensors). A classifier
+    export writes the classifier (encoder and head in one model) and, with `encoder_files`, the
+    encoder alone too; an encoder-only export writes the encoder. `quantize` ("fp16" or "int8")
+    adds a smaller ONNX classifier, with its agreement with the full model in the manifest.
     `propagate_threshold`: unlabelled items the exported classifier predicts with at least this
     confidence go into the label files as `propagated` rows (None: none do).
     Raises `NoClassifierError` when there is no classifier (retry with `encoder_only=True`) and
     `ExportError` for an existing `out_dir` without `overwrite` or other unusable input.
     """
     formats = parse_formats(formats)
+    if quantize is not None and quantize not in QUANTIZE:
+        raise ExportError(f"unknown quantization {quantize!r}; choose from {', '.join(QUANTIZE)}.")
     out_dir = Path(out_dir).expanduser().absolute()
     _check_target(out_dir, overwrite)
     say = progress or (lambda message: None)
     stop = check_stop or (lambda: None)
     model, encoder, clf_art, enc_art = _load_models(ws, encoder_only)
     kind = "encoder" if model is None else "classifier"
+    if quantize and model is None:
+        raise ExportError("--quantize makes a smaller classifier; an encoder-only export has none. Export "
+                          "without --quantize, or train a classifier first.")
     cfg = encoder.config
     size = int(cfg.input_size)
 
@@ -153,13 +178,23 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
         inputs = verify.check_inputs(ws, size)
         if inputs.note:
             say(f"warning: checking the exported files on random noise, not workspace images: {inputs.note}")
-        parts: list[tuple[str, nn.Module]] = ([("classifier", model)] if model is not None else []) + \
-            [("encoder", encoder)]
+        parts: list[tuple[str, nn.Module]] = [("classifier", model)] if model is not None else []
+        if model is None or encoder_files:
+            parts.append(("encoder", encoder))
         classes = list(model.classes) if model is not None else []
         extra = {"sslapp.json": json.dumps({"kind": kind, "classes": classes, "input_size": size,
                                             "sslapp_version": __version__})}
         files: dict[str, dict[str, Any]] = {}
         diffs = _write_models(tmp, parts, formats, inputs.x, extra, files, say, stop)
+        quantized = None
+        if quantize:
+            stop()
+            name = QUANTIZED_FILES[quantize]
+            say(f"writing {name} ({quantize})")
+            pool = verify.check_inputs(ws, size, POOL)  # calibration and agreement images
+            fp32 = tmp / MODEL_FILES[("classifier", "onnx")] if "onnx" in formats else None
+            quantized = write_quantized(model.eval().cpu(), quantize, fp32, tmp / name, pool, say)
+            files[name] = {"part": "classifier", "format": "onnx", "precision": quantize}
 
         stop()
         say("writing labels")
@@ -172,13 +207,14 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
             say("copying labelled originals (ImageFolder)")
             tree = write_imagefolder(ws, rows, tmp / "imagefolder")
         snippet = None
-        if model is not None and "onnx" in formats:
+        if model is not None and ("onnx" in formats or quantize):
             shutil.copyfile(SNIPPET, tmp / "predict_onnx.py")
             files["predict_onnx.py"] = {"part": "snippet", "format": "python"}
             snippet = SNIPPET.read_text(encoding="utf-8")
 
         manifest = build_manifest(ws, kind=kind, cfg=cfg, feature_dim=int(encoder.dim), classes=classes,
-                                  formats=formats, head_l2=bool(getattr(model, "normalize", False)),
+                                  formats=formats, parts=[p for p, _ in parts], quantized=quantized,
+                                  head_l2=bool(getattr(model, "normalize", False)),
                                   clf_art=clf_art, enc_art=enc_art, rows=rows, threshold=threshold, tree=tree,
                                   verification=verify.summary(inputs, diffs))
         (tmp / "README.md").write_text(model_card(manifest, snippet), encoding="utf-8")

@@ -15,6 +15,13 @@ FORMAT_NAME = "sslapp-export"
 FORMAT_VERSION = 1
 MANIFEST = "model.json"
 FORMATS = ("onnx", "torchscript", "safetensors")
+# what a user runs: the ONNX classifier (encoder and head in one graph) and safetensors for PyTorch;
+# TorchScript and the encoder's own files are one option away (--formats, --encoder-files, --all)
+DEFAULT_FORMATS = ("onnx", "safetensors")
+QUANTIZE = ("fp16", "int8")  # optional smaller copies of the ONNX classifier
+QUANTIZED_FILES = {"fp16": "classifier.fp16.onnx", "int8": "classifier.int8.onnx"}
+ONNX_CLASSIFIERS = {"fp32": "classifier.onnx", **QUANTIZED_FILES}  # `sslapp predict --model` choices
+GOOD_QUANTIZED_AGREEMENT = 0.99  # a quantized model keeping the top class less often than this is called poor
 ONNX_INPUT = "image"
 ONNX_OUTPUT = {"classifier": "probabilities", "encoder": "features"}
 # (part, format) -> file name inside the export folder
@@ -68,16 +75,27 @@ def read_manifest(export_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def require_onnx_classifier(manifest: dict[str, Any], export_dir: str | Path) -> Path:
-    """Path of the ONNX classifier, or ExportError when the export has none."""
+def require_onnx_classifier(manifest: dict[str, Any], export_dir: str | Path, model: str | None = None) -> Path:
+    """Path of the ONNX classifier to run: `model` (fp32, int8, fp16 or a file name) when given, else
+    the export's `predict_model` (the fp32 one, or the quantized one when it was exported alone).
+    ExportError when the export has no such model."""
     if manifest.get("kind") != "classifier":
         raise ExportError(f"{export_dir} holds only the encoder (a feature extractor), no classifier; "
                           "fine-tune a classifier in the workspace and export again to predict classes.")
-    name = MODEL_FILES[("classifier", "onnx")]
-    if name not in (manifest.get("files") or {}):
+    files = manifest.get("files") or {}
+    present = [n for n in ONNX_CLASSIFIERS.values() if n in files]
+    if model is not None:
+        name = ONNX_CLASSIFIERS.get(model, model)
+        if name not in present:
+            have = ", ".join(f"{k} ({v})" for k, v in ONNX_CLASSIFIERS.items() if v in present) or "none"
+            raise ExportError(f"{export_dir} has no ONNX classifier {model!r}; it has: {have}. Export again "
+                              "with --quantize int8 or fp16 for a quantized one.")
+        return Path(export_dir) / name
+    if not present:
         raise ExportError(f"{export_dir} was exported without ONNX (formats {manifest.get('formats')}); "
-                          "`sslapp predict` needs it: export again with --formats onnx,...")
-    return Path(export_dir) / name
+                          "`sslapp predict` needs it: export again with --formats onnx,... (or --quantize).")
+    name = manifest.get("predict_model")
+    return Path(export_dir) / (name if name in present else present[0])
 
 
 def verify_checksum(export_dir: str | Path, manifest: dict[str, Any], name: str) -> None:

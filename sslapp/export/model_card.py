@@ -10,7 +10,7 @@ from __future__ import annotations
 from string import Template
 from typing import Any
 
-from sslapp.export.manifest import MODEL_FILES
+from sslapp.export.manifest import GOOD_QUANTIZED_AGREEMENT, MODEL_FILES
 
 CARD = Template("""\
 # sslapp $kind export
@@ -26,6 +26,8 @@ $model
 |---|---|
 $files
 
+$left_out
+
 ## Input and preprocessing
 
 Input `$input_name`: float32 $input_shape in [0, 1], RGB. Output `$output_name`: $output_meaning.
@@ -33,7 +35,7 @@ Input `$input_name`: float32 $input_shape in [0, 1], RGB. Output `$output_name`:
 $steps
 
 $verification
-
+$quantized
 ## Use it
 
 $usage## Labels
@@ -49,7 +51,7 @@ however unlike the training images it is. Its accuracy estimate comes from few l
 
 CLASSIFIER = Template("""\
 An image classifier for $n_classes classes: $class_list.
-Backbone `$backbone` pretrained with self-supervised `$ssl_method` on the workspace's $n_items images,
+Backbone `$backbone` $origin (the workspace has $n_items images),
 then trained ($fine_tuning) on $n_labels labels.
 
 $accuracy
@@ -66,7 +68,7 @@ images of your own before relying on it.""")
 NO_ACCURACY = "No accuracy estimate is available for this model (too few labels to cross-validate)."
 
 ENCODER = Template("""\
-The encoder alone: backbone `$backbone` pretrained with self-supervised `$ssl_method`. It maps an
+The encoder alone: backbone `$backbone` $origin. It maps an
 image to a $feature_dim-dimensional feature vector (for search, clustering or your own classifier).
 No classifier was exported.
 """)
@@ -77,14 +79,26 @@ model by at most $worst (limit $limit).$note""")
 
 NOISE_NOTE = Template(" These were random-noise inputs, not workspace images: $note.")
 
-USE_PREDICT = """\
+QUANTIZED = Template("""
+`$file` ($type, $mb MB, $ratio of the $fp32_mb MB float32 model): $method. It cannot match the
+full model to 1e-4; on $n $inputs$calibration it picks the same class as the app's float32 model
+for **$agree%** of them; its probabilities differ by at most $max_diff (mean $mean_diff).$advice
+""")
+
+QUANTIZED_ADVICE = Template(" That is poor agreement: where the answers matter, use `classifier.onnx`$alt.")
+
+LEFT_OUT = Template("""\
+Not in this export (the default is what runs the model: the ONNX classifier, and its safetensors
+weights for PyTorch): $files. $how""")
+
+USE_PREDICT = Template("""\
 With sslapp installed (same preprocessing as the app, no torch needed):
 
 ```bash
-sslapp predict . photo.jpg more_photos/ --json
+sslapp predict . photo.jpg more_photos/ --json$model_option
 ```
 
-"""
+""")
 
 USE_ONNX = Template("""\
 With onnxruntime, Pillow and numpy only (`predict_onnx.py`):
@@ -122,12 +136,21 @@ NO_PROPAGATED = "No `propagated` rows (machine guesses) were added."
 
 FORMAT_WHAT = {"onnx": "ONNX (dynamic batch, single file; onnxruntime)", "torchscript": "TorchScript (torch.jit.load)",
                "safetensors": "weights (safetensors) for sslapp's model classes"}
+ORIGINS = {"imagenet": "with ImageNet weights (supervised, frozen)",
+           "patches": "a whitened-patch dictionary fitted on the workspace's images",
+           "pixels": "a pixel PCA fitted on the workspace's images"}
 LOADERS = {"classifier": ("finetune.model", "load_classifier"), "encoder": ("ssl.encoder", "load_encoder")}
+
+
+def _origin(method: str) -> str:
+    """Where the encoder's weights came from, from its config's `method`."""
+    return ORIGINS.get(method) or f"pretrained with self-supervised `{method}` on the workspace's images"
 
 
 def _model_section(m: dict[str, Any]) -> str:
     if m["kind"] != "classifier":
-        return ENCODER.substitute(backbone=m["backbone"], ssl_method=m["ssl_method"], feature_dim=m["feature_dim"])
+        return ENCODER.substitute(backbone=m["backbone"], origin=_origin(m["ssl_method"]),
+                                  feature_dim=m["feature_dim"])
     td, acc = m["training_data"], m.get("estimated_accuracy")
     if acc and acc.get("mean") is not None:
         accuracy = ACCURACY.substitute(mean=f"{100 * acc['mean']:.1f}", std=f"{100 * (acc.get('std') or 0):.1f}",
@@ -136,18 +159,20 @@ def _model_section(m: dict[str, Any]) -> str:
         accuracy = NO_ACCURACY
     rows = "\n".join(f"| {c} | {td['labels_per_class'].get(c, '?')} |" for c in m["classes"])
     return CLASSIFIER.substitute(n_classes=len(m["classes"]), class_list=", ".join(m["classes"]),
-                                 backbone=m["backbone"], ssl_method=m["ssl_method"],
+                                 backbone=m["backbone"], origin=_origin(m["ssl_method"]),
                                  n_items=td["items_in_workspace"], fine_tuning=td.get("fine_tuning") or "head",
                                  n_labels=td.get("n_labels") or "?", accuracy=accuracy, class_rows=rows)
 
 
 def _files_section(m: dict[str, Any]) -> str:
-    parts = ("classifier", "encoder") if m["kind"] == "classifier" else ("encoder",)
-    rows = [f"| `{MODEL_FILES[(part, fmt)]}` | {part}: {FORMAT_WHAT[fmt]} |" for fmt in m["formats"] for part in parts]
+    parts = m.get("parts") or (("classifier", "encoder") if m["kind"] == "classifier" else ("encoder",))
+    rows = [f"| `{MODEL_FILES[(part, fmt)]}` | {part}: {FORMAT_WHAT[fmt]} |" for part in parts for fmt in m["formats"]]
+    if q := m.get("quantized"):
+        rows.append(f"| `{q['file']}` | classifier: ONNX quantized to {q['type']} (smaller; see below) |")
     rows += ["| `model.json` | classes, input, preprocessing, training data, accuracy, checks, file checksums |",
              "| `labels.csv`, `labels.json` | labels: item path, class, source (user, imported, propagated), "
              "confidence of propagated ones |"]
-    if m["kind"] == "classifier" and "onnx" in m["formats"]:
+    if m.get("predict_model"):
         rows.append("| `predict_onnx.py` | the snippet below |")
     if m.get("imagefolder"):
         rows.append("| `imagefolder/<class>/` | originals of the images a person labelled |")
@@ -165,9 +190,40 @@ def _verification_section(m: dict[str, Any]) -> str:
                                note=NOISE_NOTE.substitute(note=v.get("note") or "reason unknown") if noise else "")
 
 
+def _left_out_section(m: dict[str, Any]) -> str:
+    left = m.get("left_out") or {}
+    if not left.get("files"):
+        return "Every model format was exported." + ("" if m.get("quantized") or m["kind"] != "classifier" else
+                                                     " A quantized ONNX classifier is `--quantize fp16|int8` away.")
+    return LEFT_OUT.substitute(files=", ".join(f"`{f}`" for f in left["files"]), how=left["how"])
+
+
+def _quantized_section(m: dict[str, Any]) -> str:
+    q = m.get("quantized")
+    if not q:
+        return ""
+    noise = q.get("inputs") == "random noise"
+    calibration = ""
+    if "calibration_images" in q:
+        calibration = f" ({q['calibration_images']} {'of them' if q['calibration_images_checked_too'] else 'others'}" \
+                      " calibrated it)"
+    advice = "" if q["top1_agreement"] >= GOOD_QUANTIZED_AGREEMENT else QUANTIZED_ADVICE.substitute(
+        alt=" or an fp16 export (`--quantize fp16`)" if q["type"] == "int8" else "")
+    return QUANTIZED.substitute(file=q["file"], type=q["type"], mb=f"{q['bytes'] / 1e6:.1f}",
+                                fp32_mb=f"{q['fp32_bytes'] / 1e6:.1f}", ratio=f"{q['bytes'] / q['fp32_bytes']:.0%}",
+                                method=q["method"], n=q["n_images"], calibration=calibration,
+                                inputs="random-noise images" if noise else "cached workspace images",
+                                agree=f"{100 * q['top1_agreement']:.1f}", max_diff=f"{q['max_abs_prob_diff']:.4f}",
+                                mean_diff=f"{q['mean_abs_prob_diff']:.5f}", advice=advice)
+
+
 def _usage_section(m: dict[str, Any], snippet: str | None) -> str:
     part, size = m["kind"], m["input"]["size"]
-    usage = USE_PREDICT if part == "classifier" else ""
+    q = m.get("quantized")
+    option = ""
+    if q and m.get("predict_model") != q["file"]:
+        option = f"\nsslapp predict . photo.jpg --model {q['type']}   # the smaller {q['type']} model"
+    usage = USE_PREDICT.substitute(model_option=option) if part == "classifier" else ""
     if snippet:
         usage += USE_ONNX.substitute(snippet=snippet.rstrip())
     if "torchscript" in m["formats"]:
@@ -186,7 +242,8 @@ def model_card(manifest: dict[str, Any], snippet: str | None) -> str:
     return CARD.substitute(
         kind="classifier" if m["kind"] == "classifier" else "encoder", created_at=m["created_at"],
         sslapp_version=m["sslapp_version"], format_version=m["format_version"], model=_model_section(m),
-        files=_files_section(m), input_name=m["input"]["name"], input_shape=m["input"]["shape"],
+        files=_files_section(m), left_out=_left_out_section(m), quantized=_quantized_section(m),
+        input_name=m["input"]["name"], input_shape=m["input"]["shape"],
         output_name=m["output"]["name"], output_meaning=m["output"]["meaning"],
         steps="\n".join(f"{i}. {s}" for i, s in enumerate(m["preprocessing"]["steps"], 1)),
         verification=_verification_section(m), usage=_usage_section(m, snippet), n_rows=labels["rows"],

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sslapp import __version__
-from sslapp.export.manifest import FORMAT_NAME, FORMAT_VERSION, ONNX_INPUT, ONNX_OUTPUT
+from sslapp.export.manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FORMATS,
+    MODEL_FILES,
+    ONNX_INPUT,
+    ONNX_OUTPUT,
+    QUANTIZE,
+)
 from sslapp.ingest import arrays, decode
 from sslapp.workspace import Workspace
 
@@ -30,11 +38,27 @@ def preprocessing(cfg: Any, size: int, head_l2: bool | None) -> dict[str, Any]:
     return {"steps": steps, **canonical, "scale": arrays.SCALE}
 
 
+def left_out(kind: str, formats: tuple[str, ...], parts: list[str], quantized: dict | None) -> dict[str, Any]:
+    """The `left_out` entry: model files this export could hold but does not, and how to get them."""
+    clf = kind == "classifier"
+    all_parts = ("classifier", "encoder") if clf else ("encoder",)
+    files = [MODEL_FILES[(p, f)] for p in all_parts for f in FORMATS if p not in parts or f not in formats]
+    how = (f"`sslapp export WORKSPACE OUT_DIR --all` writes every format{' and the encoder alone' if clf else ''}; "
+           f"`--formats {','.join(FORMATS)}`{' and `--encoder-files` pick' if clf else ' picks'} some")
+    if clf and quantized is None:
+        how += f"; `--quantize {'|'.join(QUANTIZE)}` adds a smaller ONNX classifier"
+    return {"files": files, "how": how + ". The app's Export page offers the same choices."}
+
+
 def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, classes: list[str],
-                   formats: tuple[str, ...], head_l2: bool, clf_art: dict | None, enc_art: dict | None,
+                   formats: tuple[str, ...], parts: list[str], quantized: dict[str, Any] | None,
+                   head_l2: bool, clf_art: dict | None, enc_art: dict | None,
                    rows: list[dict[str, Any]], threshold: float | None, tree: dict | None,
                    verification: dict[str, Any]) -> dict[str, Any]:
-    """model.json without its `files` entry (added once every file is written and hashed)."""
+    """model.json without its `files` entry (added once every file is written and hashed).
+
+    `parts`: the models written ("classifier", "encoder"); `quantized`: the quantized ONNX
+    classifier's entry (`sslapp.export.quantize.write_quantized`) or None."""
     clf_meta = (clf_art or {}).get("meta") or {}
     enc_meta = (enc_art or {}).get("meta") or {}
     cv = clf_meta.get("cv") or {}
@@ -49,6 +73,11 @@ def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, clas
         "kind": kind,
         "classes": classes,
         "formats": list(formats),
+        "parts": list(parts),
+        "predict_model": (MODEL_FILES[("classifier", "onnx")] if "onnx" in formats
+                          else (quantized or {}).get("file")) if is_clf else None,
+        "quantized": quantized,
+        "left_out": left_out(kind, formats, parts, quantized),
         "input": {"name": ONNX_INPUT, "shape": ["batch", 3, size, size], "dtype": "float32", "range": [0.0, 1.0],
                   "layout": arrays.LAYOUT, "channels": arrays.CHANNELS, "size": size},
         "output": {"name": ONNX_OUTPUT[kind], "shape": ["batch", len(classes) if is_clf else feature_dim],

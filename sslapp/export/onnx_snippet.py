@@ -2,6 +2,7 @@
 
     pip install onnxruntime pillow numpy
     python predict_onnx.py photo1.jpg photo2.png
+    python predict_onnx.py --model classifier.int8.onnx photo1.jpg   # a quantized copy, if exported
 
 The preprocessing below is sslapp's, step for step, so the classes and confidences match the app
 (for 8-bit images; for 16-bit or floating-point TIFFs use `sslapp predict`, which scales them as
@@ -20,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 META = json.loads((HERE / "model.json").read_text(encoding="utf-8"))
 SIZE = META["input"]["size"]
 CLASSES = META["classes"]
+MODEL = META.get("predict_model") or "classifier.onnx"
 
 
 def load(path):
@@ -44,8 +46,10 @@ def load(path):
     return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
 
 
-def main(paths):
-    session = ort.InferenceSession(str(HERE / "classifier.onnx"), providers=["CPUExecutionProvider"])
+def main(paths, model=MODEL):
+    if paths[:1] == ["--model"]:
+        model, paths = paths[1], paths[2:]
+    session = ort.InferenceSession(str(HERE / model), providers=["CPUExecutionProvider"])
     for path in paths:
         probs = session.run(None, {"image": load(path)[None]})[0][0]
         best = int(np.argmax(probs))

@@ -23,14 +23,19 @@ BATCH = 32
 
 
 class Predictor:
-    """An export's ONNX classifier with its classes and input size, ready to run."""
+    """An export's ONNX classifier with its classes and input size, ready to run.
 
-    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None):
+    `model`: which ONNX classifier ("fp32", "int8", "fp16" or a file name in the export); None: the
+    export's `predict_model` (the float32 one, or the quantized one when it was exported alone).
+    """
+
+    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None):
         import onnxruntime as ort
 
         self.export_dir = Path(export_dir)
         self.manifest = read_manifest(self.export_dir)
-        model_path = require_onnx_classifier(self.manifest, self.export_dir)
+        model_path = require_onnx_classifier(self.manifest, self.export_dir, model)
+        self.model_file = model_path.name
         verify_checksum(self.export_dir, self.manifest, model_path.name)
         self.classes: list[str] = list(self.manifest["classes"])
         self.size = int(self.manifest["input"]["size"])
@@ -95,10 +100,11 @@ def _report(errors: list[dict[str, str]] | None, name: str, reason: str) -> None
 
 
 def predict(export_dir: str | os.PathLike, paths: Iterable[str | os.PathLike], top_k: int = 3,
-            errors: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+            errors: list[dict[str, str]] | None = None, model: str | None = None) -> list[dict[str, Any]]:
     """[{"path", "class", "confidence", "top_k": [[class, p], ...]}] for every readable image.
 
     Raises `ExportError` for a missing, incomplete or incompatible export. Files that cannot be
     read or decoded are skipped and, when `errors` is a list, appended to it as {"path", "reason"}.
+    `model` picks the ONNX classifier (see `Predictor`).
     """
-    return Predictor(export_dir).predict(paths, top_k=top_k, errors=errors)
+    return Predictor(export_dir, model=model).predict(paths, top_k=top_k, errors=errors)

@@ -23,6 +23,7 @@ from sslapp.workspace import Workspace
 
 MAX_ABS_DIFF = 1e-4
 N_EXAMPLES = 3
+BATCH = 32
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +37,8 @@ class CheckInputs:
 
 
 def check_inputs(ws: Workspace, size: int, n: int = N_EXAMPLES) -> CheckInputs:
-    """`n` cached images spread over the workspace, or seeded noise with the reason the cache was not used."""
+    """Up to `n` cached images spread over the workspace (all of them when it has fewer), or `n` images of
+    seeded noise with the reason the cache was not used."""
     try:
         from sslapp.ingest.cache import read_cache
 
@@ -46,7 +48,7 @@ def check_inputs(ws: Workspace, size: int, n: int = N_EXAMPLES) -> CheckInputs:
         elif cache.shape[1] != size:
             note = f"the cache holds {cache.shape[1]} px images but the model takes {size} px"
         else:
-            rows = np.asarray(cache[np.linspace(0, len(cache) - 1, n).astype(int)])
+            rows = np.asarray(cache[np.linspace(0, len(cache) - 1, min(n, len(cache))).astype(int)])
             return CheckInputs(torch.from_numpy(to_nchw_float(rows)), "workspace images")
     except Exception as exc:  # a damaged cache must not block an export, but the result must say so
         note = f"the image cache could not be read ({exc.__class__.__name__}: {exc})"
@@ -55,16 +57,18 @@ def check_inputs(ws: Workspace, size: int, n: int = N_EXAMPLES) -> CheckInputs:
                        "random noise", note)
 
 
-def reference_output(module: nn.Module, x: torch.Tensor) -> np.ndarray:
+def reference_output(module: nn.Module, x: torch.Tensor, batch: int = BATCH) -> np.ndarray:
     with torch.inference_mode():
-        return module(x).numpy()
+        return np.concatenate([module(x[i:i + batch]).numpy() for i in range(0, len(x), batch)])
 
 
-def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+def run_onnx(path: Path, x: torch.Tensor | np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """The ONNX model's outputs on `x`, in batches, on onnxruntime's CPU provider."""
     import onnxruntime as ort
 
+    x = x.numpy() if isinstance(x, torch.Tensor) else x
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {ONNX_INPUT: x.numpy()})[0]
+    return np.concatenate([session.run(None, {ONNX_INPUT: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
 
 
 def _run_torchscript(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -86,7 +90,7 @@ def _run_safetensors(path: Path, x: torch.Tensor, part: str) -> np.ndarray:
 def max_abs_diff(fmt: str, part: str, path: Path, x: torch.Tensor, expected: np.ndarray) -> float:
     """Largest absolute difference between the file's outputs on `x` and the torch model's."""
     if fmt == "onnx":
-        got = _run_onnx(path, x)
+        got = run_onnx(path, x)
     elif fmt == "torchscript":
         got = _run_torchscript(path, x)
     elif fmt == "safetensors":

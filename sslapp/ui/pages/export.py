@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from sslapp.export.manifest import FORMATS, MODEL_FILES
+from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, MODEL_FILES, QUANTIZE
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, require_workspace
@@ -16,6 +16,8 @@ from sslapp.workspace import Workspace
 ACTIVE = ACTIVE_JOB_STATES
 FORMAT_NAMES = {"onnx": "ONNX (onnxruntime, any language)", "torchscript": "TorchScript (PyTorch, no sslapp)",
                 "safetensors": "safetensors weights (sslapp's model classes)"}
+QUANTIZE_NAMES = {None: "no", "fp16": "fp16 (half the size, near-identical)",
+                  "int8": "int8 (a quarter of the size; check its agreement)"}
 
 
 def _model_status(ws: Workspace) -> tuple[dict | None, dict | None]:
@@ -58,16 +60,28 @@ def _downloads(ws: Workspace, result: dict) -> None:
                            data=lambda: zip_path.read_bytes(), file_name=zip_path.name, mime="application/zip",
                            type="primary", icon=":material/download:", on_click="ignore", key="dl_zip")
     part = "classifier" if result.get("kind") == "classifier" else "encoder"
-    singles = [(MODEL_FILES[(part, "onnx")], "application/octet-stream"), ("labels.csv", "text/csv"),
-               ("model.json", "application/json"), ("README.md", "text/markdown")]
+    quantized = result.get("quantized")
+    singles = [(MODEL_FILES[(part, "onnx")], "application/octet-stream")] + \
+        ([(quantized["file"], "application/octet-stream")] if quantized else []) + \
+        [("labels.csv", "text/csv"), ("model.json", "application/json"), ("README.md", "text/markdown")]
     cols = st.columns(len(singles))
     for col, (name, mime) in zip(cols, singles, strict=True):
         path = root / name
         if path.is_file():
             col.download_button(name, data=lambda p=path: p.read_bytes(), file_name=name, mime=mime,
                                 on_click="ignore", key=f"dl_{name}")
-    st.caption(f"Classify new images: `sslapp predict {root} IMAGES...`, or run `predict_onnx.py` from the "
-               "zip with onnxruntime and Pillow alone.")
+    if result.get("bytes"):
+        st.caption(f"{len(result.get('files') or [])} files, {result['bytes'] / 1e6:.1f} MB: "
+                   + ", ".join(result.get("files") or []))
+    if quantized:
+        line = (f"`{quantized['file']}` ({quantized['bytes'] / 1e6:.1f} MB) picks the same class as the full "
+                f"model for {100 * quantized['top1_agreement']:.1f}% of {quantized['n_images']} workspace "
+                f"images (largest probability difference {quantized['max_abs_prob_diff']:.3f}).")
+        (st.caption if quantized["top1_agreement"] >= 0.99 else st.warning)(
+            line + ("" if quantized["top1_agreement"] >= 0.99 else " Prefer the full model (or fp16) where the "
+                    "answers matter."))
+    st.caption(f"Classify new images: `sslapp predict {root} IMAGES...` (add `--model int8` or `--model fp16` "
+               "for a quantized copy), or run `predict_onnx.py` from the zip with onnxruntime and Pillow alone.")
 
 
 def _status(ws: Workspace) -> None:
@@ -99,9 +113,22 @@ def render() -> None:
     latest = ws.store.jobs(kind="export", limit=1)
     busy = bool(latest) and latest[0]["status"] in ACTIVE
     with st.form("export_form", border=False):
-        formats = st.multiselect("Model formats", list(FORMATS), default=list(FORMATS),
-                                 format_func=lambda f: FORMAT_NAMES[f])
-        imagefolder = st.checkbox("Also include the labelled images as an ImageFolder tree (imagefolder/<class>/)")
+        formats = st.multiselect("Model formats", list(FORMATS), default=list(DEFAULT_FORMATS),
+                                 format_func=lambda f: FORMAT_NAMES[f], key="export_formats",
+                                 help="ONNX and safetensors by default: what runs the model, in any language or "
+                                      "in PyTorch. TorchScript is one more copy of the same weights.")
+        encoder_files, quantize = False, None
+        if clf:
+            encoder_files = st.checkbox("Also the encoder alone (a feature extractor) in each format",
+                                        key="export_encoder_files",
+                                        help="The classifier files hold the encoder already; each extra copy "
+                                             "adds about the model's size.")
+            quantize = st.radio("Also a quantized ONNX classifier (smaller, for deployment)", [None, *QUANTIZE],
+                                format_func=QUANTIZE_NAMES.get, horizontal=True, key="export_quantize",
+                                help="Its agreement with the full model is measured on your images and shown "
+                                     "here, in model.json and in the model card.")
+        imagefolder = st.checkbox("Also include the labelled images as an ImageFolder tree (imagefolder/<class>/)",
+                                  key="export_imagefolder")
         label = "Export" if clf else "Export the encoder only"
         submitted = st.form_submit_button(label, type="primary", disabled=busy, icon=":material/ios_share:")
     if submitted:
@@ -109,7 +136,8 @@ def render() -> None:
             st.error("Pick at least one model format.")
         else:
             ws.store.enqueue_job("export", {"formats": formats, "imagefolder": imagefolder,
-                                            "encoder_only": clf is None})
+                                            "encoder_only": clf is None, "encoder_files": encoder_files,
+                                            "quantize": quantize})
             ensure_worker(ws)
             busy = True
     st.fragment(_status, run_every=1.0 if busy else None)(ws)
