@@ -30,6 +30,12 @@ NONE_COLOR = "#c7c7c7"
 MAX_OVERVIEW_POINTS = 200_000  # above this the overview shows a uniform sample (selection stays exact)
 MAX_CLOSEUP = 300
 LEGEND_ROWS = 14
+MAP_HEIGHT = 650
+MODEBAR_MARGIN = 34  # the modebar sits in this top margin, above the points
+# the chart's toolbar: selection, zoom, pan and reset only (no logo, no image export)
+MAP_CONFIG = {"displaylogo": False, "scrollZoom": True, "displayModeBar": True,
+              "modeBarButtonsToRemove": ["toImage", "autoScale2d", "zoomIn2d", "zoomOut2d", "toggleSpikelines",
+                                         "hoverClosestCartesian", "hoverCompareCartesian"]}
 
 
 @dataclass
@@ -86,9 +92,20 @@ def legend_annotation(coloring: Coloring, counts: np.ndarray | None = None) -> d
         lines.append(f"… {len(names) - LEGEND_ROWS} more")
     if counts is not None and counts[0]:
         lines.append(f"<span style='color:{NONE_COLOR}'>■</span> none ({int(counts[0])})")
-    return dict(text="<br>".join(lines), xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right",
-                yanchor="top", showarrow=False, align="left", bgcolor="rgba(255,255,255,0.8)",
+    # in the right margin (see legend_width), below the modebar's strip: it hides no point and no tool
+    return dict(text="<br>".join(lines), xref="paper", yref="paper", x=1.0, y=1.0, xanchor="left",
+                xshift=8, yanchor="top", showarrow=False, align="left", bgcolor="rgba(255,255,255,0.8)",
                 bordercolor="#ddd", borderwidth=1, font=dict(size=11))
+
+
+def legend_width(coloring: Coloring | None) -> int:
+    """Right margin (px) that holds the legend box or the colour bar."""
+    if coloring is None:
+        return 4
+    if coloring.categories is None:
+        return 70
+    longest = max((len(n) for n in coloring.categories[:LEGEND_ROWS]), default=4)
+    return int(min(max(longest, 6) * 6.6 + 62, 220))
 
 
 def overview_rows(n: int, max_points: int = MAX_OVERVIEW_POINTS, keep: np.ndarray | None = None,
@@ -103,18 +120,23 @@ def overview_rows(n: int, max_points: int = MAX_OVERVIEW_POINTS, keep: np.ndarra
     return np.sort(rows)
 
 
-def _layout(fig: go.Figure, height: int, title: str | None) -> None:
+def _layout(fig: go.Figure, height: int, title: str | None, right: int = 4) -> None:
     fig.update_layout(
-        height=height, margin=dict(l=4, r=4, t=30 if title else 4, b=4), title=title,
-        dragmode="lasso", clickmode="event+select", hovermode="closest", showlegend=False,
+        height=height, margin=dict(l=4, r=right, t=MODEBAR_MARGIN + (26 if title else 0), b=4), title=title,
+        # pan by default: Streamlit selects a clicked point only outside the lasso and box tools
+        dragmode="pan", clickmode="event+select", hovermode="closest", showlegend=False,
         plot_bgcolor="white", uirevision="map",  # keep zoom and selection across reruns
+        hoverlabel=dict(bgcolor="white", font=dict(size=12), align="left"),
         xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
 
 
 def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selected: np.ndarray | None = None,
-               hover: Sequence[str] | None = None, height: int = 620, title: str | None = None,
+               hover: Sequence[str] | None = None, height: int = MAP_HEIGHT, title: str | None = None,
                max_points: int = MAX_OVERVIEW_POINTS) -> go.Figure:
-    """The overview: one Scattergl trace, item ids in customdata, selected rows drawn larger."""
+    """The overview: one Scattergl trace, item ids in customdata, selected rows drawn larger.
+
+    hover: one text per point (file name, label, cluster, prediction); without it the hover says
+    the item id."""
     n = len(item_ids)
     sel_mask = np.zeros(n, bool)
     if selected is not None and len(selected):
@@ -128,7 +150,7 @@ def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selecte
         hovertemplate="item %{customdata}<extra></extra>" if hover is None else "%{text}<extra></extra>",
         text=None if hover is None else [hover[i] for i in rows])
     fig = go.Figure(trace)
-    _layout(fig, height, title)
+    _layout(fig, height, title, right=legend_width(coloring))
     counts = None
     if coloring.categories is not None:
         counts = np.bincount(np.asarray(coloring.values) + 1, minlength=len(coloring.categories) + 1)
@@ -148,7 +170,8 @@ def thumb_data_uri(path: str) -> str | None:
 
 
 def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[str | Path],
-                   coloring: Coloring | None = None, height: int = 620, title: str | None = None) -> go.Figure:
+                   coloring: Coloring | None = None, height: int = MAP_HEIGHT, title: str | None = None,
+                   hover: Sequence[str] | None = None) -> go.Figure:
     """The images themselves at their map positions (<= MAX_CLOSEUP points), selectable like the overview."""
     n = len(item_ids)
     if n > MAX_CLOSEUP:
@@ -173,9 +196,10 @@ def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[s
     if coloring is not None:
         marker = {**_marker(coloring, 14), "opacity": 0.45, "showscale": False}
     fig.add_trace(go.Scatter(x=xy[:, 0] if n else [], y=xy[:, 1] if n else [], mode="markers",
-                             customdata=np.asarray(item_ids), marker=marker,
-                             hovertemplate="item %{customdata}<extra></extra>"))
-    _layout(fig, height, title)
+                             customdata=np.asarray(item_ids), marker=marker, text=None if hover is None else list(hover),
+                             hovertemplate="item %{customdata}<extra></extra>" if hover is None
+                             else "%{text}<extra></extra>"))
+    _layout(fig, height, title, right=legend_width(coloring))
     if coloring is not None:
         ann = legend_annotation(coloring)
         if ann:

@@ -1,8 +1,13 @@
-"""Drive the Explore page's plotly map with the mouse: pick a modebar tool, find points, drag shapes."""
+"""Drive the Explore page's plotly map with the mouse: pick a modebar tool, find points, drag shapes,
+click a point, toggle a thumbnail of the selection grid; and a small mapped workspace to drive."""
 
 from __future__ import annotations
 
+import numpy as np
+from PIL import Image
 from streamlit_driver import wait_ready
+
+from sslapp.workspace import open_workspace
 
 # Screen position (page pixels) of every point of the map's trace, and its item id.
 POINTS_JS = """
@@ -20,7 +25,75 @@ POINTS_JS = """
 """
 
 
-MODEBAR_PX = 40  # the modebar sits over the plot's top edge; shapes start below it
+MODEBAR_PX = 4  # shapes start this far below the plot's top edge (the modebar sits in the margin above it)
+
+
+def mapped_workspace(root, images, n=14, folder=None):
+    """A workspace with `n` images in a few colour groups, and a (provisional) map computed.
+
+    14 images keep the layout on PCA (UMAP starts at 15 and spends ~20 s CPU compiling numba code).
+    `folder`: a subfolder the images sit in (like a class folder of the sample data).
+    """
+    from sslapp.cli.common import run_job_in_foreground
+    from sslapp.ingest.ingest import ingest
+
+    where = images / folder if folder else images
+    where.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(n):
+        base = np.array([(220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 230, 40)][i % 4], np.int16)
+        a = np.clip(base + rng.integers(-25, 26, (24, 24, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(a).save(where / f"im{i:02d}.png")
+    ws = open_workspace(root, cache_size=16)
+    assert ingest(ws, [images], workers=1)["added"] == n
+    job = run_job_in_foreground(ws, "embed", {"provisional": True, "clusters": "kmeans"})
+    assert job["status"] == "done", job["error"]
+    ws.store.class_id("cat", create=True)
+    ws.store.class_id("dog", create=True)
+    return ws
+
+
+def map_box(page):
+    """The map chart's bounding box once plotly has drawn it."""
+    chart_points(page)
+    return page.locator(".st-key-explore_map").bounding_box()
+
+
+def hover_point(page, x, y) -> str:
+    """Move the mouse onto a point and return the text of the hover box plotly shows."""
+    page.mouse.move(x, y)
+    text = page.locator(".st-key-explore_map .hoverlayer .hovertext").first
+    text.wait_for()
+    return text.text_content()
+
+
+def click_point(page, x, y) -> str:
+    """Click a point (in the default pan mode a click selects it); returns its hover text."""
+    hover = hover_point(page, x, y)  # plotly selects the point its hover names
+    page.mouse.click(x, y)
+    wait_ready(page)
+    return hover
+
+
+def toggle_thumb(page, item_id, key="explore_grid"):
+    """Click a thumbnail of the selection grid (leave it out, or take it back) and wait for the rerun.
+
+    A button with a tooltip has a hidden twin for narrow screens, so the first one is the one shown.
+    """
+    cell = page.locator(f'[class*="st-key-{key}-c-"]:has(.st-key-{key}-t-{item_id})')
+    before = cell.get_attribute("class")
+    page.locator(f".st-key-{key}-t-{item_id} button").first.click()
+    page.wait_for_function(
+        "([key, id, before]) => { const b = document.querySelector(`.st-key-${key}-t-${id}`);"
+        " const c = b && b.closest('[class*=\"st-key-' + key + '-c-\"]');"
+        " return c && c.className !== before; }", arg=[key, item_id, before])
+    wait_ready(page)
+
+
+def choose_option(page, key, name):
+    page.locator(f".st-key-{key}").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    wait_ready(page)
 
 
 def chart_points(page):
@@ -59,10 +132,7 @@ def inside(poly, x, y) -> bool:
 
 
 def choose_class(page, name):
-    box = page.locator(".st-key-explore_class")
-    box.click()
-    page.get_by_role("option", name=name, exact=True).click()
-    wait_ready(page)
+    choose_option(page, "explore_class", name)
 
 
 def apply_label(page, n):

@@ -7,35 +7,17 @@ expected item ids before it drags.
 
 from __future__ import annotations
 
-import numpy as np
-from map_driver import MODEBAR_PX, apply_label, chart_points, choose_class, drag, inside, pick_tool
-from PIL import Image
+from map_driver import (
+    MODEBAR_PX,
+    apply_label,
+    chart_points,
+    choose_class,
+    drag,
+    inside,
+    mapped_workspace,
+    pick_tool,
+)
 from streamlit_driver import nav, open_page, screenshot, wait_for_text
-
-from sslapp.workspace import open_workspace
-
-
-def mapped_workspace(root, images, n=14):
-    """A workspace with `n` images in a few colour groups, and a (provisional) map computed.
-
-    14 images keep the layout on PCA (UMAP starts at 15 and spends ~20 s CPU compiling numba code).
-    """
-    from sslapp.cli.common import run_job_in_foreground
-    from sslapp.ingest.ingest import ingest
-
-    images.mkdir(parents=True)
-    rng = np.random.default_rng(3)
-    for i in range(n):
-        base = np.array([(220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 230, 40)][i % 4], np.int16)
-        a = np.clip(base + rng.integers(-25, 26, (24, 24, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(a).save(images / f"im{i:02d}.png")
-    ws = open_workspace(root, cache_size=16)
-    assert ingest(ws, [images], workers=1)["added"] == n
-    job = run_job_in_foreground(ws, "embed", {"provisional": True, "clusters": "kmeans"})
-    assert job["status"] == "done", job["error"]
-    ws.store.class_id("cat", create=True)
-    ws.store.class_id("dog", create=True)
-    return ws
 
 
 def test_box_and_lasso_select_on_the_real_map_label_the_points(app_factory, page, tmp_path):
