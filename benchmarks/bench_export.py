@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         assert job["status"] == "done", job["error"]
 
         t = time.perf_counter()
-        export_workspace(ws, root / "out")
+        export_workspace(ws, root / "out", formats=("onnx", "torchscript", "safetensors"), encoder_files=True)
         export_s = time.perf_counter() - t
 
         # faithfulness ------------------------------------------------------------------

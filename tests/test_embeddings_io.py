@@ -313,33 +313,34 @@ def test_images_added_later_leave_the_import_out_until_it_is_imported_again(work
     assert emb.artifact["id"] > art_id and np.array_equal(emb.features, vectors)
 
 
-def test_a_classifier_on_imported_vectors_is_not_exported_as_an_image_model(workspace, tmp_path, capsys):
-    import torch
-
+def test_a_classifier_on_imported_vectors_trains_but_is_not_exported_as_an_image_model(workspace, tmp_path, capsys):
     from sslapp.cli.common import run_job_in_foreground
-    from sslapp.features import service
-    from sslapp.finetune.model import Classifier, save_classifier
 
     ws = workspace
     write_parquet(tmp_path / "mine.parquet", sources(ws), my_vectors(ws))
     out = sslapp(capsys, "embeddings", "import", ws.root, tmp_path / "mine.parquet", "--use", "--json")
-    art = next(a for a in service.encoders(ws) if a["id"] == json.loads(out.stdout)["encoder_artifact_id"])
+    art_id = json.loads(out.stdout)["encoder_artifact_id"]
+    by_source = {r["source"]: r["id"] for r in ws.store.items()}
+    for colour in COLOURS:
+        ws.store.set_labels([by_source[f"{colour}0.png"], by_source[f"{colour}1.png"]],
+                            ws.store.class_id(colour, create=True))
+    out = sslapp(capsys, "finetune", ws.root, "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["mode"] == "linear" and result["estimate"]["mean"] == 1.0  # the vectors separate the colours
+    assert ws.store.latest_artifact("classifier")["meta"]["encoder_artifact_id"] == art_id
+    out = sslapp(capsys, "finetune", ws.root, "--mode", "full")
+    assert out.returncode == 1 and "imported vectors have none" in out.stderr
 
-    stand_in = service.encoder_module(ws, art)  # what a classifier head on these vectors is saved with
-    assert stand_in.dim == DIM
-    with pytest.raises(ValueError, match="cannot be computed from images"):
-        stand_in(torch.zeros(1, 3, 16, 16))
-    model = Classifier(stand_in, ["red", "green"], normalize=True)
-    save_classifier(model, ws.root / "checkpoints" / "classifier-x.safetensors")
-    ws.store.add_artifact("classifier", "checkpoints/classifier-x.safetensors",
-                          {"classes": ["red", "green"], "encoder_artifact_id": art["id"]})
-
-    for params, what in (({}, "the newest classifier was trained on your imported vectors (mine.parquet)"),
-                         ({"encoder_only": True}, "the newest encoder is your imported vectors (mine.parquet)")):
-        job = run_job_in_foreground(ws, "export", params)
-        assert job["status"] == "failed" and what in job["error"], job
-        assert "cannot be exported as an image model" in job["error"]
+    refusal = "was trained on your imported vectors (mine.parquet), which sslapp cannot compute from an image"
+    out = sslapp(capsys, "export", ws.root, tmp_path / "out")
+    assert out.returncode == 2 and refusal in out.stderr and not (tmp_path / "out").exists()
+    job = run_job_in_foreground(ws, "export", {})
+    assert job["status"] == "failed" and refusal in job["error"], job
     assert ws.store.artifacts("export") == [] and not any(ws.exports_dir.iterdir())
+    out = sslapp(capsys, "export", ws.root, tmp_path / "enc", "--encoder-only", "--formats", "safetensors", "--json")
+    assert out.returncode == 0, out.stderr  # the newest image encoder, not the imported vectors
+    assert json.loads(out.stdout)["backbone"] == "pixels"
 
 
 def test_matching_rules_and_a_torch_free_core():

@@ -78,8 +78,14 @@ def _sha256(path: Path) -> str:
 
 def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, Encoder, dict[str, Any] | None,
                                                              dict[str, Any] | None]:
+    from sslapp.features.imported import export_problem, is_imported
+
     store = ws.store
-    clf_art, enc_art = store.latest_artifact("classifier"), store.latest_artifact("encoder")
+    problem = None if encoder_only else export_problem(ws)
+    if problem:  # a classifier on imported vectors: nothing computes them from an image
+        raise ExportError(problem)
+    clf_art = store.latest_artifact("classifier")
+    enc_art = next((a for a in store.artifacts("encoder", limit=100_000) if not is_imported(a)), None)
     clf_path = ws.root / clf_art["path"] if clf_art else None
     if clf_art and not clf_path.is_file():
         raise ExportError(f"the classifier file {clf_path} is missing; fine-tune again, then export.")

@@ -328,23 +328,18 @@ def features_of(ws, artifact: dict[str, Any], item_ids: np.ndarray) -> np.ndarra
     return np.asarray(data["features"], np.float32)[rows]
 
 
-def export_problem(ws, encoder_only: bool) -> str | None:
-    """Why `sslapp.export` cannot write an image model from what the workspace holds, or None."""
-    encoders = {a["id"]: a for a in ws.store.artifacts("encoder", limit=100_000)}
-    what = None
-    if encoder_only:
-        newest = ws.store.latest_artifact("encoder")
-        what = f"the newest encoder is {describe_imported(newest['meta'])}" if is_imported(newest) else None
-    else:
-        clf = ws.store.latest_artifact("classifier")
-        enc = encoders.get((clf.get("meta") or {}).get("encoder_artifact_id")) if clf else None
-        what = f"the newest classifier was trained on {describe_imported(enc['meta'])}" if is_imported(enc) else None
-    if what is None:
+def export_problem(ws) -> str | None:
+    """Why the newest classifier cannot be exported as an image model (it was trained on imported
+    vectors, which nothing computes from an image), or None."""
+    clf = ws.store.latest_artifact("classifier")
+    wanted = (clf.get("meta") or {}).get("encoder_artifact_id") if clf else None
+    enc = next((a for a in ws.store.artifacts("encoder", limit=100_000) if a["id"] == wanted), None)
+    if not is_imported(enc):
         return None
-    return (f"{what}, which sslapp cannot compute from an image, so it cannot be exported as an image model. "
-            "Choose an image embedding (`sslapp embed WS --use auto`, or --use with an encoder `sslapp info` "
-            "lists), train again (`sslapp finetune WS`), then export; `sslapp embeddings export WS FILE` "
-            "writes the vectors and map coordinates")
+    return (f"the newest classifier was trained on {describe_imported(enc['meta'])}, which sslapp cannot compute "
+            "from an image, so it cannot be exported as an image model. Choose an image embedding (`sslapp embed "
+            "WS --use auto`, or --use with an encoder `sslapp info` lists), train again (`sslapp finetune WS`), "
+            "then export; `sslapp embeddings export WS FILE` writes the vectors and map coordinates")
 
 
 # -- writing -------------------------------------------------------------------------------------

@@ -265,8 +265,9 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     """Labels in, mode and propagation chosen, the linear or full fit, everything saved as one run."""
     import torch
 
+    from sslapp.features.imported import is_imported
+    from sslapp.features.service import encoder_module
     from sslapp.ingest.cache import read_cache
-    from sslapp.ssl.encoder import load_encoder
 
     ws, params = ctx.workspace, ctx.params
     started = time.monotonic()
@@ -278,7 +279,13 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
         images = read_cache(ws)
         ctx.progress(force=True, message=f"{mode} mode: {len(lab.labels)} labels, {len(lab.names)} classes")
         _embed_and_propagate(ctx, lab, plan)
-        encoder = load_encoder(ws.root / plan.encoder_art["path"])
+        if mode == "full" and is_imported(plan.encoder_art):  # no image encoder to fine-tune
+            if params.get("mode", "auto") != "auto":
+                raise FinetuneError("full fine-tuning trains an image encoder, and imported vectors have none; "
+                                    "use --mode linear, or choose an image embedding (`sslapp embed WS --use auto`)")
+            mode = plan.mode = "linear"
+            plan.mode_reason = "imported vectors: only a probe on them can be trained"
+        encoder = encoder_module(ws, plan.encoder_art)
         if mode == "linear":
             fit = _fit_linear(ctx, lab, plan, encoder)
         else:
