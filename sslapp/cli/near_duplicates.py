@@ -1,0 +1,48 @@
+"""`sslapp near-duplicates WORKSPACE [--keep-one] [--json]`: groups of near-identical images.
+
+Finds copies that were resized, recompressed or slightly cropped (`sslapp.curate.duplicates`), with
+the workspace's chosen embedding (features the cache lacks are computed in this process first).
+Prints one line per group, largest first, or with --json a list of {items, paths}. --keep-one
+keeps one image per group (a labelled one, else the lowest id) and skips the others in the
+labelling queue; nothing is deleted.
+"""
+
+from __future__ import annotations
+
+from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
+
+
+def register(sub) -> None:
+    p = sub.add_parser("near-duplicates", help="groups of near-identical images (resized, recompressed, cropped)",
+                       description="Group near-identical images: resized, recompressed or slightly cropped copies.")
+    p.add_argument("workspace")
+    p.add_argument("--keep-one", action="store_true",
+                   help="keep one image per group and skip the rest in the labelling queue")
+    p.add_argument("--json", action="store_true", help="print a JSON list of {items, paths}")
+    p.set_defaults(func=run)
+
+
+@handle_errors
+def run(args) -> int:
+    from sslapp.cli.similar import progress_to_stderr
+    from sslapp.curate.duplicates import keep_one, near_duplicate_groups
+    from sslapp.curate.similar import load_index
+
+    ws = workspace_arg(args.workspace)
+    if ws.store.count_items() == 0:
+        raise CLIError(f"{ws.root} has no images yet; add some with `sslapp ingest {ws.root} FOLDER`", 1)
+    try:
+        index = load_index(ws, progress=progress_to_stderr)
+        groups = near_duplicate_groups(ws, index)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc), 1) from exc
+    extra = sum(len(g["items"]) - 1 for g in groups)
+    say(f"{len(groups)} groups of near-duplicates ({extra} images beyond one per group), "
+        f"with the {index.name} embedding")
+    if args.keep_one:
+        skipped = sum(len(keep_one(ws, g["items"])["skipped"]) for g in groups)
+        say(f"kept one image per group; {skipped} skipped in the labelling queue (labelling one brings it back)")
+    text = "\n".join(f"{len(g['items'])} images: " + ", ".join(f"{i} {p}" for i, p in zip(g["items"], g["paths"], strict=True))
+                     for g in groups)
+    emit(groups, args.json, text or "no near-duplicates")
+    return 0
