@@ -75,7 +75,8 @@ def test_empty_workspace_offers_sample_data_and_it_arrives(page_ws):
     assert _metric(at, "Images") == f"{expected:,}"
     assert _metric(at, "Classes") == "10"
     assert not [b for b in at.button if b.label == "Load sample data"]  # only offered when empty
-    assert any("Job" in m.value and "added" in m.value for m in at.markdown)
+    assert any("Just added" in m.value and "added" in m.value for m in at.markdown)
+    assert not any("Job " in m.value or "job " in m.value for m in at.markdown)  # words, not job ids
     assert len(at.get("image")) == data_page.PAGE_SIZE  # a full first page of thumbnails
 
 

@@ -87,9 +87,19 @@ def thumb_path(ws: Workspace, item: dict) -> Path:
     return Path(thumb_file(ws.thumbs_dir, item["sha256"]))
 
 
+JOB_WORDS = {"ingest": "Adding images", "embed": "Drawing the map", "pretrain": "Pretraining",
+             "finetune": "Training the classifier", "suggest": "Choosing images to label",
+             "export": "Exporting", "review": "Checking your labels"}
+STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
+                "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
+                "failed": "failed", "interrupted": "interrupted"}
+
+
 def job_status_line(job: dict) -> str:
+    """What a job is doing, in words (no job ids)."""
     p = job.get("progress") or {}
-    parts = [f"job {job['id']} · {job['kind']} · **{job['status']}**"]
+    kind = JOB_WORDS.get(job["kind"], job["kind"])
+    parts = [f"{kind} · **{STATUS_WORDS.get(job['status'], job['status'])}**"]
     if "epoch" in p:
         parts.append(f"epoch {p['epoch']}" + (f"/{p['epochs']}" if p.get("epochs") else ""))
     if p.get("message"):

@@ -1,7 +1,7 @@
 """The Label page's classes: their keyboard keys, and the panel that creates, renames, merges and deletes them.
 
 Keys: 1-9 for the first nine classes, 0 for the tenth, then letters along the keyboard rows, leaving
-out S (skip) and U (undo) of this page and C and R, which Streamlit keeps for itself.
+out S (skip), U (undo) and M (more like this) of this page and C and R, which Streamlit keeps for itself.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import streamlit as st
 
 from sslapp.workspace import Workspace
 
-PAGE_KEYS = {"s", "u"}  # skip, undo
+PAGE_KEYS = {"s", "u", "m"}  # skip, undo, more like this
 CLASS_KEYS = [k for k in "1234567890qwertyuiopasdfghjklzxcvbnm" if k not in PAGE_KEYS | {"c", "r"}]
 NEW_CLASSES = "label_new_class_name"
 UNDO = "label_undo_actions"  # this tab's own actions, newest last: (kind, action id, item id)

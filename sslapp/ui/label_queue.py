@@ -150,11 +150,11 @@ def queue_note(queue: Queue, job: dict | None, budget: int | None = None) -> str
     more = f"the next {budget}" if budget else "the next batch"
     if queue.open_suggestions == 0:
         if job is not None:
-            return (f"Out of suggestions: the worker is choosing {more} (job {job['id']}, {job['status']}). "
+            return (f"Out of suggestions: the worker is choosing {more}. "
                     "Meanwhile you get our own picks, one per map cluster in turn.")
         return ("No active-learning suggestions yet: showing our own picks of unlabelled images (one per map "
                 "cluster in turn once there is a map). Ask for suggestions below.")
     if job is not None and queue.open_suggestions < REFILL_BELOW:
         return (f"{queue.open_suggestions} suggestion(s) left; the worker is choosing {more} "
-                f"(job {job['id']}, {job['status']}). Our own picks follow them until it is ready.")
+                "Our own picks follow them until it is ready.")
     return None

@@ -20,6 +20,7 @@ import streamlit as st
 from sslapp.curate.review_job import KEPT_SETTING, REVIEW_SETTING, TRUSTED_SOURCES, label_problem
 from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, thumb_path
+from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
 SHOW = 8  # images per gallery
@@ -159,6 +160,7 @@ def label_errors(ws: Workspace, names: list[str]) -> None:
             _other_classes(ws, item_id, f"rv_other_{item_id}", names, (label, suggested))
             st.button("Remove label", key=f"rv_remove_{item_id}", width="stretch", on_click=_remove,
                       args=(ws, item_id))
+            more_like_this_button(ws, item_id, key=f"rv_similar_{item_id}", width="stretch")
 
 
 def _gallery(ws: Workspace, rows: list[dict[str, Any]], prefix: str, names: list[str],
@@ -178,6 +180,7 @@ def _gallery(ws: Workspace, rows: list[dict[str, Any]], prefix: str, names: list
             st.button(f"{'Change' if label else 'Label'} as {predicted}", key=f"{prefix}_fix_{item_id}",
                       type="primary", width="stretch", on_click=_relabel, args=(ws, item_id, predicted))
             _other_classes(ws, item_id, f"{prefix}_other_{item_id}", names, (predicted,) + ((label,) if label else ()))
+            more_like_this_button(ws, item_id, key=f"{prefix}_similar_{item_id}", width="stretch")
 
 
 def classifier_doubts(ws: Workspace, run: dict[str, Any], names: list[str]) -> None:

@@ -46,7 +46,7 @@ def test_server_restart_keeps_labels_and_shows_the_running_job(app_factory, page
     assert len(before) == 3
 
     nav(page, "Pretrain")
-    wait_for_text(page, f"Job {job_id}: simclr · resnet18-std · running", timeout=240)
+    wait_for_text(page, "SimCLR · resnet18-std backbone · running", timeout=240)
     wait_for(lambda: ws.store.job(job_id)["progress"].get("global_step", 0) >= 1, timeout=240, what="a step")
     step_before = ws.store.job(job_id)["progress"]["global_step"]
 
@@ -54,7 +54,7 @@ def test_server_restart_keeps_labels_and_shows_the_running_job(app_factory, page
 
     page.reload()
     wait_ready(page)
-    wait_for_text(page, f"Job {job_id}: simclr · resnet18-std · running", timeout=120)
+    wait_for_text(page, "SimCLR · resnet18-std backbone · running", timeout=120)
     assert re.search(r"epoch \d+ of 200", body_text(page)), body_text(page)[:2000]
     screenshot(page, "pretrain-after-restart")
     # training went on while the server was down, and it is still going

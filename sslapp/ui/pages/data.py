@@ -17,7 +17,7 @@ import streamlit as st
 
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import require_workspace, thumb_path
+from sslapp.ui.common import STATUS_WORDS, require_workspace, thumb_path
 from sslapp.workspace import Workspace
 
 MAX_FILES_PER_UPLOAD = 20_000
@@ -125,7 +125,7 @@ def _job_panel(ws: Workspace) -> None:
         return
     progress = job.get("progress") or {}
     if job["status"] in ACTIVE:
-        st.info(f"Adding images (job {job_id}, {job['status']}): " + str(progress.get("message", "waiting for the "
+        st.info(f"Adding images ({STATUS_WORDS.get(job['status'], job['status'])}): " + str(progress.get("message", "waiting for the "
                 "worker")), icon=":material/hourglass_top:")
         return
     if st.session_state.get("ingest_seen") != job_id:  # just finished: refresh counts and the grid once
@@ -136,13 +136,13 @@ def _job_panel(ws: Workspace) -> None:
         if report.get("added", 0) == 0 and report.get("duplicates", 0) == 0:
             st.warning("No usable images were found; see the reasons below.")
         else:
-            st.success(f"Job {job_id} finished.", icon=":material/check_circle:")
-        _report(report, title=f"Job {job_id}")
+            st.success("Adding images finished.", icon=":material/check_circle:")
+        _report(report, title="Just added")
     elif job["status"] == JobState.FAILED:
-        st.error(f"Adding images failed (job {job_id}): {job.get('error')}. Nothing already in the workspace "
+        st.error(f"Adding images failed: {job.get('error')}. Nothing already in the workspace "
                  "changed; fix the cause and try again.")
     else:
-        st.warning(f"Job {job_id} was {job['status']}; nothing was added.")
+        st.warning(f"Adding images was {job['status']}; nothing was added.")
 
 
 def _add_images(ws: Workspace) -> None:

@@ -27,6 +27,7 @@ from sslapp.ui import explore_state as es
 from sslapp.ui.common import embedding_line, job_status_line, require_workspace, thumb_path
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure
 from sslapp.ui.selection_grid import kept_ids, left_out, selection_grid
+from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
 UNDO_KEY = "explore_my_actions"  # this tab's label action ids, oldest first
@@ -182,7 +183,7 @@ def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
     """The clicked image, large, with its file name (base name only), label, cluster and prediction.
 
     Drawn in the side panel when the selection is a single image; the label actions follow it.
-    Extend here with per-image actions (e.g. "More like this").
+    "More like this" opens its nearest neighbours (`sslapp.ui.similar`).
     """
     info = es.item_info(ws, m, [item_id], ws.store.classes()).get(item_id)
     with st.container(key="explore_preview"):
@@ -199,6 +200,7 @@ def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
         pred = info["prediction"]
         st.markdown(f"Label: **{info['label'] or '—'}**  \nCluster: **{es.cluster_name(info['cluster'])}**  \n"
                     f"Prediction: **{f'{pred[0]} ({pred[1]:.0%})' if pred else '—'}**")
+        more_like_this_button(ws, item_id, key="explore_similar", width="stretch")
 
 
 def _apply_label(ws: Workspace, m: MapData) -> None:

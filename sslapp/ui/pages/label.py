@@ -24,6 +24,7 @@ from sslapp.select import STRATEGIES
 from sslapp.ui.common import job_status_line, require_workspace, thumb_path
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
+from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
 AGAIN = "label_again"  # items this tab took back with Undo, served first (newest first)
@@ -136,6 +137,8 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
             st.image(str(path), width=260)
         st.caption(f"#{item_id} · {short_name(item['source']) if item else ''}")
         st.caption(f"Why this one: {entry.reason}")
+        more_like_this_button(ws, item_id, key=f"label_{item_id}_similar",
+                              help="Its nearest neighbours: label many alike images at once (M)", shortcut="m")
     with right:
         if not classes:
             st.info("Create your classes below (for example 'cat, dog, bird'), then label with 1-9, 0 and the "

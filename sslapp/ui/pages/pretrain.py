@@ -17,15 +17,13 @@ from sslapp import catalogue
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.jobs.worker import reap_dead_jobs
-from sslapp.ui.common import embedding_line, require_workspace
+from sslapp.ui.common import STATUS_WORDS, embedding_line, require_workspace
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
 RESUMABLE = RESUMABLE_JOB_STATES
 _INIT_LABELS = {"auto": "auto", "imagenet": "ImageNet weights", "scratch": "from scratch"}
-_STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
-                 "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
-                 "failed": "failed", "interrupted": "interrupted"}
+_STATUS_WORDS = STATUS_WORDS
 
 
 def _fmt_eta(seconds) -> str:
@@ -148,7 +146,7 @@ def _job_panel(ws: Workspace) -> None:
     st.session_state["pretrain_seen_status"] = {job["id"]: status}
     params = job.get("params") or {}
     with st.container(border=True):
-        method = catalogue.METHODS.get(params.get("method", "simclr"), params.get("method", "simclr"))
+        method = catalogue.METHODS.get(params.get("method", "simclr"), params.get("method", "simclr")).split(" — ")[0]
         started = time.strftime("%H:%M", time.localtime(job["created_at"])) if job.get("created_at") else ""
         st.subheader(f"{method} · {params.get('backbone', 'auto')} backbone · {_STATUS_WORDS.get(status, status)}",
                      help=f"started at {started}" if started else None)
@@ -216,7 +214,8 @@ def _past_runs(ws: Workspace) -> None:
         knn = probe.get("knn_acc")
         rows.append({"started": time.strftime("%d %b %H:%M", time.localtime(r["created_at"])),
                      "status": _STATUS_WORDS.get(r["status"], r["status"]),
-                     "method": catalogue.METHODS.get(s.get("method", prm.get("method")), prm.get("method")),
+                     "method": catalogue.METHODS.get(s.get("method", prm.get("method")),
+                                                     str(prm.get("method"))).split(" — ")[0],
                      "backbone": s.get("backbone", prm.get("backbone")),
                      "start from": _INIT_LABELS.get(prm.get("init", "auto"), prm.get("init")),
                      "epochs": s.get("epochs"),

@@ -87,9 +87,9 @@ def _job_panel(ws: Workspace) -> None:
         st.session_state["finetune_seen"] = job_id
         st.rerun(scope="app")
     if job["status"] == JobState.FAILED:
-        st.error(f"Training failed (job {job_id}): {job.get('error')}")
+        st.error(f"Training failed: {job.get('error')}")
     elif job["status"] in STOPPED_JOB_STATES:
-        st.warning(f"Training job {job_id} was {job['status']}; the previous classifier (if any) is unchanged.")
+        st.warning(f"Training was {job['status']}; the previous classifier (if any) is unchanged.")
 
 
 def _confusion_figure(summary: dict[str, Any]):

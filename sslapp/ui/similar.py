@@ -1,0 +1,105 @@
+"""More like this: a dialog with an image's nearest neighbours, to correct and label in one go.
+
+Any page opens it with `more_like_this_button(ws, item_id, key)`. The neighbours come from the
+chosen embedding's cached features (`sslapp.curate.similar.cached_features`, numpy only: the page
+does no embedding); when they are not cached yet, the dialog says so and offers to draw the map,
+which computes them. The grid is `sslapp.ui.selection_grid`, so neighbours that are not alike can be
+left out before the bulk label, and the image itself can be labelled with them.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from sslapp.ui.common import thumb_path
+from sslapp.ui.selection_grid import kept_ids, selection_grid
+from sslapp.workspace import Workspace
+
+SIZES = (20, 50, 100)
+NEW_CLASS = "+ New class…"
+GRID_KEY = "similar_grid"
+UNDO_KEY = "similar_my_actions"
+
+
+def _neighbours(ws: Workspace, item_id: int, k: int) -> tuple[list[dict], str | None]:
+    """(rows nearest first, a message when there are none to show)."""
+    from sslapp.curate.similar import ItemError, cached_features, similar_items
+
+    index = cached_features(ws)
+    if index is None:
+        return [], "The features for this are not ready yet: they are computed with the map."
+    try:
+        return similar_items(ws, item_id, k=k, index=index), None
+    except ItemError as exc:
+        return [], str(exc)
+
+
+def _label(ws: Workspace, ids: list[int], name: str) -> None:
+    n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user",
+                            action="similar-label")
+    action_id = ws.store.last_action_id()
+    if action_id is not None:
+        st.session_state.setdefault(UNDO_KEY, []).append(action_id)
+    st.session_state["similar_msg"] = f"Labelled {n} image(s) as **{name}**."
+
+
+def _undo(ws: Workspace) -> None:
+    mine = st.session_state.get(UNDO_KEY, [])
+    undone = None
+    while mine and undone is None:
+        undone = ws.store.undo_label_action(mine.pop())
+    st.session_state["similar_msg"] = "Nothing to undo here." if undone is None else (
+        f"Undid the label of {undone['items']} image(s).")
+
+
+@st.dialog("More like this", width="large")
+def _dialog(ws: Workspace, item_id: int) -> None:
+    item = ws.store.item(item_id)
+    if item is None:
+        st.error("This image is no longer in the workspace.")
+        return
+    top = st.columns([1, 4], vertical_alignment="center")
+    top[0].image(str(thumb_path(ws, item)), width=96)
+    name = item["source"].replace("\\", "/").rsplit("/", 1)[-1]
+    top[1].markdown(f"Images most like **{name}**" + (f" (labelled **{item['label']}**)" if item.get("label") else "")
+                    + ", nearest first. Click a thumbnail to leave it out.")
+    k = top[1].segmented_control("How many", SIZES, default=SIZES[0], key="similar_k") or SIZES[0]
+    rows, problem = _neighbours(ws, item_id, int(k))
+    if problem:
+        st.info(problem)
+        if st.button("Draw the map now", key="similar_embed"):
+            from sslapp.ingest.job import queue_map
+            from sslapp.jobs.launcher import ensure_worker
+
+            queue_map(ws)
+            ensure_worker(ws)
+            st.session_state["similar_msg"] = "The map is being drawn; open More like this again when it is ready."
+        return
+    ids = [r["item"] for r in rows]
+    labels = {r["id"]: r.get("label") for r in ws.store.items(ids=ids)}
+    include_self = st.checkbox(f"Label {name} too", value=not item.get("label"), key="similar_self")
+    classes = [c["name"] for c in ws.store.classes()]
+    c1, c2, c3, c4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+    choice = c1.selectbox("Class", [*classes, NEW_CLASS], index=0 if classes else None, key="similar_class",
+                          placeholder="Pick a class")
+    new_name = c2.text_input("New class name", key="similar_new_class") if choice == NEW_CLASS else ""
+    kept = kept_ids(GRID_KEY, ids) + ([item_id] if include_self else [])
+    target = (new_name or "").strip() if choice == NEW_CLASS else (choice or "")
+    if c3.button(f"Label {len(kept)} image(s)", type="primary", key="similar_apply",
+                 disabled=not (kept and target), width="stretch"):
+        _label(ws, kept, target)
+        st.rerun()  # closes the dialog; the page behind it shows the new labels
+    if c4.button("Undo", key="similar_undo", width="stretch", help="Undo the last label given here"):
+        _undo(ws)
+        st.rerun()
+    selection_grid(ws, ids, key=GRID_KEY, captions={i: labels.get(i) or "—" for i in ids},
+                   tooltips={r["item"]: f"distance {r['distance']:.3f}" for r in rows})
+
+
+def more_like_this_button(ws: Workspace, item_id: int, key: str, **button_args) -> None:
+    """A button that opens the dialog for `item_id` (two clicks from any image to a bulk label)."""
+    if st.session_state.get("similar_msg"):
+        st.toast(st.session_state.pop("similar_msg"))
+    if st.button("More like this", key=key, icon=":material/image_search:", **button_args):
+        st.session_state.pop(GRID_KEY, None)
+        _dialog(ws, int(item_id))
