@@ -20,6 +20,7 @@ HANDLERS: dict[str, str] = {
     "sleep": "sslapp.jobs.builtin:run_sleep_job",
     "ingest": "sslapp.ingest.job:run_ingest_job",
     "review": "sslapp.curate.review_job:run_review_job",
+    "near_duplicates": "sslapp.curate.duplicates_job:run_near_duplicates_job",
 }
 
 # "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the

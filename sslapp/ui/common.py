@@ -89,7 +89,7 @@ def thumb_path(ws: Workspace, item: dict) -> Path:
 
 JOB_WORDS = {"ingest": "Adding images", "embed": "Drawing the map", "pretrain": "Pretraining",
              "finetune": "Training the classifier", "suggest": "Choosing images to label",
-             "export": "Exporting", "review": "Checking your labels"}
+             "export": "Exporting", "review": "Checking your labels", "near_duplicates": "Finding near-duplicates"}
 STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
                 "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
                 "failed": "failed", "interrupted": "interrupted"}

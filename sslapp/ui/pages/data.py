@@ -2,7 +2,8 @@
 browse what the workspace holds.
 
 The page only saves uploads under the workspace's tmp/ and enqueues an `ingest` job; the worker
-decodes. A fragment polls the job and shows its report (one reason per skipped file).
+decodes. A fragment polls the job and shows its report (one reason per skipped file). Below, the
+near-duplicates section (`sslapp.ui.duplicates`), then the grid.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, require_workspace, thumb_path
+from sslapp.ui.duplicates import near_duplicates
 from sslapp.workspace import Workspace
 
 MAX_FILES_PER_UPLOAD = 20_000
@@ -234,4 +236,5 @@ def render() -> None:
     if not st.session_state.get("ingest_job"):
         _report(ws.store.last_ingest_report())
     if counts["items"]:
+        near_duplicates(ws)
         _grid(ws, counts["items"])
