@@ -119,6 +119,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     if est.get("mean") is not None:
         a.metric("Estimated accuracy", f"{100 * est['mean']:.0f}%",
                  delta=f"95% interval {100 * est['low']:.0f}-{100 * est['high']:.0f}%", delta_color="off",
+                 delta_arrow="off",
                  help="Cross-validation on your labelled images: each was predicted by a model that did not "
                       "see its label. The range is a 95% interval; this is not a test accuracy.")
         st.caption(f"{est['text']}. Cross-validation on the labelled images only; not a test accuracy.")
