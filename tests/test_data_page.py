@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 
 import numpy as np
 import pytest
+from in_process_worker import start_worker_thread
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from sslapp.ingest.ingest import ingest
-from sslapp.jobs.worker import pid_alive, run_worker
+from sslapp.jobs.worker import pid_alive
 from sslapp.ui.pages import data as data_page
 from sslapp.workspace import open_workspace
 
@@ -47,12 +46,7 @@ def test_empty_workspace_offers_sample_data_and_it_arrives(page_ws):
     assert not at.exception
     assert _metric(at, "Images") == "0"
     # a worker in this process (a thread), so the page finds it alive and launches no other
-    worker = threading.Thread(target=run_worker, args=(page_ws,),
-                              kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not (page_ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    worker = start_worker_thread(page_ws, idle_exit_s=5.0)
     assert at.checkbox(key="sample_labels").value is False  # by default the user labels a handful
     at.checkbox(key="sample_labels").check()
     button = next(b for b in at.button if b.label == "Load sample data")

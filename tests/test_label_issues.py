@@ -4,16 +4,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from cli_workspace import colour_workspace, sslapp, sslapp_here
 
 from sslapp.curate.label_issues import choose_method, rank_label_issues, too_few_labels
-
-COLOURS = ("red", "green", "blue")
 
 
 def blobs(per_class: int, classes: int = 4, dim: int = 24, spread: float = 1.6, seed: int = 0):
@@ -84,36 +80,10 @@ def test_single_label_class_is_not_checked_and_too_few_labels_say_what_is_needed
 
 
 # -- a real workspace -----------------------------------------------------------------------------
-def sslapp(*args):
-    return subprocess.run([sys.executable, "-m", "sslapp", *args], capture_output=True, text=True)
-
-
-def sslapp_here(capsys, *args):
-    from sslapp.cli import main
-
-    code = main(list(args))
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
-
-
 @pytest.fixture
 def workspace(tmp_path):
     """45 PNG files in three colour classes, ingested; the pixel start only (fast)."""
-    from sslapp.ingest.ingest import ingest
-    from sslapp.workspace import open_workspace
-
-    rng = np.random.default_rng(0)
-    root = tmp_path / "images"
-    root.mkdir()
-    for c, name in enumerate(COLOURS):
-        for i in range(15):
-            a = (rng.random((20, 20, 3)) * 80).astype(np.uint8)
-            a[..., c] += 150
-            Image.fromarray(a).save(root / f"{name}{i}.png")
-    ws = open_workspace(tmp_path / "ws", cache_size=16)
-    ingest(ws, [str(root)], base=str(root), workers=1)
-    ws.store.set_setting("features.starts", ["pixels"])
-    return ws
+    return colour_workspace(tmp_path, starts=("pixels",))
 
 
 def give_labels(ws, wrong: dict[str, str]) -> dict[str, int]:

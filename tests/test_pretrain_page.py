@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
-import time
 
 import pytest
+from in_process_worker import start_worker_thread
 from streamlit.testing.v1 import AppTest
 
 from sslapp import catalogue
 from sslapp.bench.data import synthetic_images, workspace_from_arrays
-from sslapp.jobs.worker import pid_alive, run_worker
+from sslapp.jobs.worker import pid_alive
 
 SCRIPT = "from sslapp.ui.pages import pretrain\npretrain.render()\n"
 
@@ -31,15 +30,9 @@ def page_ws(tmp_path, monkeypatch):
         os.kill(pid, signal.SIGTERM)
 
 
-def _worker_thread(ws) -> threading.Thread:
+def _worker_thread(ws):
     """A real worker in this process, so the page finds it alive and launches no other."""
-    worker = threading.Thread(target=run_worker, args=(ws,),
-                              kwargs={"idle_exit_s": 30.0, "max_jobs": 1, "warm_up": False})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not (ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return worker
+    return start_worker_thread(ws, idle_exit_s=30.0)
 
 
 def _app() -> AppTest:

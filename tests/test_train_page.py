@@ -3,14 +3,11 @@ a real worker (a thread here), then the honest estimate, confusion matrix and pe
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from _finetune_ws import make_workspace
+from in_process_worker import start_worker_thread
 from streamlit.testing.v1 import AppTest
 
-from sslapp.jobs.worker import run_worker
 from sslapp.workspace import open_workspace
 
 SCRIPT = "from sslapp.ui.pages import train\ntrain.render()\n"
@@ -50,12 +47,7 @@ def test_train_button_runs_a_job_and_shows_honest_results(trained_page):
     text = _texts(at)
     assert "Only one label for **blue**" in text  # flagged before training
     assert "**Embedding:** not chosen yet" in text  # the worker has not measured one yet
-    worker = threading.Thread(target=run_worker, args=(ws,),
-                              kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not (ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    worker = start_worker_thread(ws, idle_exit_s=5.0)
     at.radio(key="train_mode").set_value("linear")
     next(b for b in at.button if b.label == "Train").click()
     at.run()
@@ -111,12 +103,7 @@ def test_review_galleries_show_doubts_and_likely_errors_and_a_click_fixes_the_la
     source = ws.store.item(item_id)["source"]
     assert [s.value for s in at.success] == [f"Labelled **{source}** as **{predicted}**."]  # words, not ids
     # "Check my labels" asks the worker for a review; the page shows what it found
-    worker = threading.Thread(target=run_worker, args=(ws,),
-                              kwargs={"idle_exit_s": 5.0, "max_jobs": 1, "warm_up": False})
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not (ws.store.get_setting("worker") or {}).get("pid") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    worker = start_worker_thread(ws, idle_exit_s=5.0)
     _button(at, "Check my labels").click()
     at.run()
     assert not at.exception

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sslapp.export.manifest import FORMATS, ExportError
+from sslapp.export.manifest import DEFAULT_FORMATS, ExportError
 from sslapp.jobs.context import JobContext
 from sslapp.workspace import Workspace, WorkspaceError, child_workspace
 
@@ -21,10 +21,11 @@ def export_target(ws: Workspace, name: str | None = None) -> Path:
 
 
 def run_export_job(ctx: JobContext) -> dict[str, Any]:
-    """params: name (folder under exports/), formats, imagefolder, encoder_only, overwrite, zip (default True)."""
+    """params: name (folder under exports/), formats (default ONNX and safetensors), encoder_files, quantize
+    (None, "fp16" or "int8"), imagefolder, encoder_only, overwrite, zip (default True)."""
     from sslapp.export.export import export_workspace, zip_export
 
-    ws, p = ctx.workspace, ctx.params
+    ws, p = ctx.workspace, ctx.params  # export_workspace refuses a classifier on imported vectors
     out_dir = export_target(ws, p.get("name"))
     run_id = ws.store.create_run("export", p, job_id=ctx.job_id)
 
@@ -33,10 +34,11 @@ def run_export_job(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(force=True, message=message)
 
     try:
-        manifest = export_workspace(ws, out_dir, formats=p.get("formats") or FORMATS,
+        manifest = export_workspace(ws, out_dir, formats=p.get("formats") or DEFAULT_FORMATS,
                                     imagefolder=bool(p.get("imagefolder")), overwrite=bool(p.get("overwrite")),
-                                    encoder_only=bool(p.get("encoder_only")), progress=say,
-                                    check_stop=ctx.check_stop)
+                                    encoder_only=bool(p.get("encoder_only")),
+                                    encoder_files=bool(p.get("encoder_files")), quantize=p.get("quantize") or None,
+                                    progress=say, check_stop=ctx.check_stop)
         zip_path = None
         if p.get("zip", True):
             say("zipping the export")
@@ -46,7 +48,8 @@ def run_export_job(ctx: JobContext) -> dict[str, Any]:
         raise
     result = {"path": str(out_dir.relative_to(ws.root)), "zip": str(zip_path.relative_to(ws.root)) if zip_path else None,
               "kind": manifest["kind"], "classes": manifest["classes"], "formats": manifest["formats"],
-              "files": sorted(manifest["files"])}
+              "files": sorted(manifest["files"]), "bytes": sum(f["bytes"] for f in manifest["files"].values()),
+              "quantized": manifest.get("quantized")}
     ws.store.add_artifact("export", result["path"], result, run_id=run_id)
     ws.store.update_run(run_id, status="done", summary=result)
     say(f"export ready: {result['path']}")

@@ -35,7 +35,7 @@ def test_upload_a_zip_with_folder_labels(app, page):
         files=[{"name": "shapes.zip", "mimeType": "application/zip", "buffer": _zip_bytes()}])
     page.get_by_role("button", name="Add 1 file(s)").wait_for()
     click_button(page, "Add 1 file(s)")
-    wait_for_text(page, "Job", timeout=90)
+    wait_for_text(page, "Adding images finished", timeout=90)
     wait_for_text(page, "added 12", timeout=90)
     text = body_text(page)
     assert "2 skipped" in text and "Skipped files (2) and why" in text, text
