@@ -96,7 +96,7 @@ def add_classifier(ws, encoder=None):
     save_classifier(model, ws.checkpoints_dir / "classifier.safetensors")
     counts = ws.store.label_counts()
     ws.store.add_artifact("classifier", "checkpoints/classifier.safetensors",
-                          {"classes": CLASSES, "mode": "linear", "cv": {"mean": 0.8, "std": 0.05, "n_labels": 12},
+                          {"classes": CLASSES, "mode": "linear", "cv": {"mean": 0.8, "std": 0.05, "low": 0.6, "high": 0.92, "n_labels": 12},
                            "label_counts": counts}, run)
     # the app's predictions: the classifier on the cached uint8 rows / 255
     from sslapp.ingest.cache import read_cache

@@ -216,7 +216,7 @@ def test_model_json_and_labels_complete(built):
         tree[p.parent.name].append(p.name)
     assert sorted(tree) == CLASSES and sum(map(len, tree.values())) == 12 and len(tree["dog"]) == 5
     readme = (out / "README.md").read_text()
-    assert "80.0% ± 5.0%" in readme and "predict_onnx.py" in readme and "ort.InferenceSession" in readme
+    assert "80.0% (95% interval 60-92%)" in readme and "±" not in readme and "predict_onnx.py" in readme and "ort.InferenceSession" in readme
     assert "3 cached workspace images" in readme and "confidence >= 0.9" in readme and "$" not in readme
     assert "Every model format was exported" in readme and "`--quantize fp16|int8` away" in readme
 

@@ -69,7 +69,9 @@ def run(args) -> int:
     if manifest["classes"]:
         text.append(f"classes: {', '.join(manifest['classes'])}")
     if acc.get("mean") is not None:
-        text.append(f"estimated accuracy: {100 * acc['mean']:.1f}% ± {100 * (acc.get('std') or 0):.1f}%")
+        interval = (f" (95% interval {100 * acc['low']:.0f}-{100 * acc['high']:.0f}%)"
+                    if acc.get("low") is not None else "")
+        text.append(f"estimated accuracy: {100 * acc['mean']:.1f}%{interval}")
     total = sum(f["bytes"] for f in manifest["files"].values())
     text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
     if q := manifest.get("quantized"):

@@ -62,7 +62,7 @@ $class_rows
 """)
 
 ACCURACY = Template("""\
-**Estimated accuracy: $mean% ± $std%** ($detail). Few labels make this estimate rough; check it on
+**Estimated accuracy: $mean%$interval** ($detail). Few labels make this estimate rough; check it on
 images of your own before relying on it.""")
 
 NO_ACCURACY = "No accuracy estimate is available for this model (too few labels to cross-validate)."
@@ -153,7 +153,9 @@ def _model_section(m: dict[str, Any]) -> str:
                                   feature_dim=m["feature_dim"])
     td, acc = m["training_data"], m.get("estimated_accuracy")
     if acc and acc.get("mean") is not None:
-        accuracy = ACCURACY.substitute(mean=f"{100 * acc['mean']:.1f}", std=f"{100 * (acc.get('std') or 0):.1f}",
+        low, high = acc.get("low"), acc.get("high")
+        accuracy = ACCURACY.substitute(mean=f"{100 * acc['mean']:.1f}",
+                                       interval="" if low is None else f" (95% interval {100 * low:.0f}-{100 * high:.0f}%)",
                                        detail=acc.get("text") or f"{acc['how']}, {acc.get('n_labels')} labels")
     else:
         accuracy = NO_ACCURACY

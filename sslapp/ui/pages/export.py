@@ -29,10 +29,11 @@ def _model_status(ws: Workspace) -> tuple[dict | None, dict | None]:
         cols = st.columns(3)
         cols[0].metric("Classes", len(classes))
         if cv.get("mean") is not None:
-            cols[1].metric("Estimated accuracy", f"{100 * cv['mean']:.1f}%",
-                           help=f"cross-validated on {cv.get('n_labels', '?')} labels; "
-                                f"± {100 * (cv.get('std') or 0):.1f}% over folds")
-            cols[2].metric("Spread (± std)", f"{100 * (cv.get('std') or 0):.1f}%")
+            cols[1].metric("Estimated accuracy", f"{100 * cv['mean']:.0f}%",
+                           help=f"cross-validated on {cv.get('n_labels', '?')} labels; not a test accuracy")
+            if cv.get("low") is not None:
+                cols[2].metric("95% interval", f"{100 * cv['low']:.0f}-{100 * cv['high']:.0f}%",
+                               help="the same interval the Train page and the model card show")
         else:
             cols[1].metric("Estimated accuracy", "n/a", help="too few labels for an estimate")
         st.caption(f"Latest classifier ({meta.get('mode', 'trained')}, "
