@@ -68,10 +68,11 @@ def fill_number(page, key, value):
     wait_ready(page)  # the rerun that commits the value ends before the next click (a full run lost a typed class)
 
 
-def shown_item(page) -> int:
+def shown_item(page, required: bool = True) -> int | None:
+    """The item the Label page shows now (None while it redraws, unless `required`)."""
     match = re.search(r"#(\d+) · ", body_text(page))
-    assert match, body_text(page)[:2000]
-    return int(match.group(1))
+    assert match or not required, body_text(page)[:2000]
+    return int(match.group(1)) if match else None
 
 
 def grid_ids(scope, key) -> list[int]:
@@ -97,7 +98,8 @@ def label_shown_with_its_key(page, ws) -> tuple[int, str]:
     kind = truth(ws, item)
     names = [c["name"] for c in ws.store.classes()]
     page.keyboard.press(CLASS_KEYS[names.index(kind)])
-    wait_for_text(page, f"#{item} → {kind}")
+    wait_for(lambda: ws.store.item(item)["label"] == kind, timeout=30, what=f"#{item} labelled {kind}")
+    wait_for(lambda: shown_item(page, required=False) not in (None, item), timeout=30, what="the next image")
     wait_ready(page)
     return item, kind
 
@@ -198,7 +200,8 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     page.locator(".st-key-label_suggest button").click()
     wait_for(lambda: len(ws.store.open_suggestions()) == 8, timeout=SLOW_S, what="8 suggestions")
     suggested = [s["item_id"] for s in ws.store.open_suggestions()]
-    wait_for(lambda: shown_item(page) == suggested[0], timeout=30, what="the first suggestion on the page")
+    wait_for(lambda: shown_item(page, required=False) == suggested[0], timeout=30,
+             what="the first suggestion on the page")
     wait_ready(page)
     keyed = {}
     for _ in range(16):  # past the 8 suggestions: the page asks for the next batch when 4 are left

@@ -152,7 +152,7 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
         a.button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
                  width="stretch")
         b.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,), width="stretch")
-        msg = st.session_state.pop("label_msg", None)
+        msg = st.session_state.get("label_msg")  # kept until the next action: an extra rerun must not hide it
         if msg:
             st.caption(f"Last: {msg}")
 
