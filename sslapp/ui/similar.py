@@ -19,6 +19,11 @@ SIZES = (20, 50, 100)
 NEW_CLASS = "+ New class…"
 GRID_KEY = "similar_grid"
 UNDO_KEY = "similar_my_actions"
+OPEN_KEY = "similar_open"  # the button whose dialog is open: it stays open through reruns the user did not ask for
+
+
+def _close() -> None:
+    st.session_state.pop(OPEN_KEY, None)
 
 
 def _neighbours(ws: Workspace, item_id: int, k: int) -> tuple[list[dict], str | None]:
@@ -52,7 +57,7 @@ def _undo(ws: Workspace) -> None:
         f"Undid the label of {undone['items']} image(s).")
 
 
-@st.dialog("More like this", width="large")
+@st.dialog("More like this", width="large", on_dismiss=_close)
 def _dialog(ws: Workspace, item_id: int) -> None:
     item = ws.store.item(item_id)
     if item is None:
@@ -88,9 +93,11 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     if c3.button(f"Label {len(kept)} image(s)", type="primary", key="similar_apply",
                  disabled=not (kept and target), width="stretch"):
         _label(ws, kept, target)
+        _close()
         st.rerun()  # closes the dialog; the page behind it shows the new labels
     if c4.button("Undo", key="similar_undo", width="stretch", help="Undo the last label given here"):
         _undo(ws)
+        _close()
         st.rerun()
     selection_grid(ws, ids, key=GRID_KEY, captions={i: labels.get(i) or "—" for i in ids},
                    tooltips={r["item"]: f"distance {r['distance']:.3f}" for r in rows})
@@ -102,4 +109,6 @@ def more_like_this_button(ws: Workspace, item_id: int, key: str, **button_args) 
         st.toast(st.session_state.pop("similar_msg"))
     if st.button("More like this", key=key, icon=":material/image_search:", **button_args):
         st.session_state.pop(GRID_KEY, None)
+        st.session_state[OPEN_KEY] = key
+    if st.session_state.get(OPEN_KEY) == key:  # a finished background job reruns the page: keep it open
         _dialog(ws, int(item_id))
