@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from bench_choice_unsupervised import load
 
 
 def candidates(features: np.ndarray, xy: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
@@ -87,25 +86,17 @@ def main() -> None:
     from sslapp.features.service import best_embedding
 
     for name in args.sets.split(","):
-        images = np.load(SHARED / name / "images.npy", mmap_mode="r")
-        truth = np.load(SHARED / name / "labels.npy").reshape(-1)
-        rng = np.random.default_rng(0)
-        pick = np.sort(rng.choice(len(images), size=min(args.n, len(images)), replace=False))
-        x = np.asarray(images[pick])
-        if x.ndim == 3:
-            x = x[..., None]
-        if x.shape[-1] == 1:
-            x = np.repeat(x, 3, axis=-1)
+        x, truth_pick = load(name, args.n)  # the same sample as bench_choice_unsupervised
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_from_arrays(Path(tmp) / "ws", x)
             t = time.monotonic()
             emb = best_embedding(ws)
             xy, _ = fit_map(emb.features, seed=0)
-            print(f"\n{name} n={len(x)} classes={len(set(truth[pick].tolist()))} embedding={emb.name} "
+            print(f"\n{name} n={len(x)} classes={len(set(truth_pick.tolist()))} embedding={emb.name} "
                   f"({time.monotonic() - t:.0f} s)", flush=True)
             for cand, labels in candidates(emb.features, xy).items():
                 t = time.monotonic()
-                k, nmi, ari = score(truth[pick], np.asarray(labels))
+                k, nmi, ari = score(truth_pick, np.asarray(labels))
                 print(f"  {cand:32s} k={k:3d}  NMI={nmi:.3f}  ARI={ari:.3f}", flush=True)
 
 
