@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from streamlit_driver import wait_ready
+from streamlit_driver import select_option, wait_ready
 
 from sslapp.workspace import open_workspace
 
@@ -90,10 +90,7 @@ def toggle_thumb(page, item_id, key="explore_grid"):
     wait_ready(page)
 
 
-def choose_option(page, key, name):
-    page.locator(f".st-key-{key}").click()
-    page.get_by_role("option", name=name, exact=True).click()
-    wait_ready(page)
+choose_option = select_option  # the Explore tests' name for it
 
 
 def chart_points(page):

@@ -212,6 +212,38 @@ def label_with_key(page, key: str) -> int:
     return item
 
 
+def shown_item(page, required: bool = True) -> int | None:
+    """The item the Label page shows now (None while it redraws, unless `required`)."""
+    import re
+
+    match = re.search(r"#(\d+) · ", body_text(page))
+    assert match or not required, body_text(page)[:2000]
+    return int(match.group(1)) if match else None
+
+
+def select_option(page, key: str, option: str, timeout: float = 60.0) -> None:
+    """Pick `option` in the selectbox with widget key `key`.
+
+    A rerun that a finishing job starts (the pages poll) redraws the selectbox and closes its open
+    list, so the list is opened again until the option can be clicked.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        wait_ready(page, timeout)
+        page.locator(f".st-key-{key}").click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.click(timeout=3000)
+            wait_ready(page, timeout)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+
+
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot as a test artefact (test-artifacts/screenshots/NAME.png)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

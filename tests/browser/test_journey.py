@@ -29,6 +29,8 @@ from streamlit_driver import (
     open_page,
     publish_screenshots,
     screenshot,
+    select_option,
+    shown_item,
     wait_for_text,
     wait_ready,
 )
@@ -56,23 +58,11 @@ def no_exception(page):
     assert page.locator('[data-testid="stException"]').count() == 0, body_text(page)[:3000]
 
 
-def select_option(page, key, option):
-    page.locator(f".st-key-{key}").click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
 def fill_number(page, key, value):
     box = page.locator(f".st-key-{key} input")
     box.fill(str(value))
     box.press("Tab")
     wait_ready(page)  # the rerun that commits the value ends before the next click (a full run lost a typed class)
-
-
-def shown_item(page, required: bool = True) -> int | None:
-    """The item the Label page shows now (None while it redraws, unless `required`)."""
-    match = re.search(r"#(\d+) · ", body_text(page))
-    assert match or not required, body_text(page)[:2000]
-    return int(match.group(1)) if match else None
 
 
 def grid_ids(scope, key) -> list[int]:

@@ -3,11 +3,9 @@ even right after typing class names into a box), and classes past the ninth have
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from PIL import Image
-from streamlit_driver import body_text, open_page, screenshot, wait_for_text, wait_ready
+from streamlit_driver import body_text, open_page, screenshot, shown_item, wait_for_text, wait_ready
 
 from sslapp.ingest.ingest import ingest
 from sslapp.workspace import open_workspace
@@ -24,12 +22,6 @@ def make_workspace(folder):
     ws = open_workspace(folder / "ws", cache_size=16)
     assert ingest(ws, [images], workers=1, base=str(images))["added"] == 8
     return ws
-
-
-def shown_item(page) -> int:
-    match = re.search(r"#(\d+) · ", body_text(page))
-    assert match, body_text(page)[:2000]
-    return int(match.group(1))
 
 
 def focused_tag(page) -> str:

@@ -8,7 +8,7 @@ import re
 import numpy as np
 from map_driver import choose_option, toggle_thumb
 from PIL import Image
-from streamlit_driver import body_text, open_page, screenshot, wait_for_text, wait_ready
+from streamlit_driver import open_page, screenshot, shown_item, wait_for_text, wait_ready
 
 from sslapp.cli.common import run_job_in_foreground
 from sslapp.ingest.ingest import ingest
@@ -33,12 +33,6 @@ def make_workspace(folder):
     assert job["status"] == "done", job["error"]
     ws.store.class_id("red", create=True)
     return ws
-
-
-def shown_item(page) -> int:
-    match = re.search(r"#(\d+) · ", body_text(page))
-    assert match, body_text(page)[:2000]
-    return int(match.group(1))
 
 
 def test_more_like_this_then_a_bulk_label_of_the_kept_ones(app_factory, page, tmp_path):
