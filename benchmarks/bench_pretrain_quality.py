@@ -5,7 +5,8 @@ final encoder embeds every image and a 5-fold cosine kNN (k=20) scores the embed
 dataset's labels (labels are never used for training). Configs:
 
 * ``auto``: `sslapp pretrain` with everything on auto (what a CPU user gets);
-* a method name (``simclr``, ``byol``, ...), optionally ``method@backbone[@size]``: sslapp with that choice;
+* a method name (``simclr``, ``byol``, ...), optionally ``method@backbone[@size]``: sslapp with that choice,
+  plus ``@key=value`` pretrain parameters (``simclr@resnet18-w16@init=patches``);
 * ``lightly``: lightly's docs pipeline (SimCLRTransform per PIL image, 2 DataLoader workers,
   NTXentLoss, SGD with cosine decay), optionally ``lightly@backbone``;
 * ``random``: the untrained encoder (the floor).
@@ -54,8 +55,10 @@ def run_sslapp(ws_root: str, images, config: str, minutes: float, seed: int) -> 
     from sslapp.ssl.train import pretrain
     from sslapp.workspace import open_workspace
 
-    parts = config.split("@")
+    options = [p for p in config.split("@") if "=" in p]  # e.g. init=patches
+    parts = [p for p in config.split("@") if "=" not in p]
     params = {"minutes": minutes, "seed": seed, "probe": False, "device": "cpu"}
+    params.update(dict(p.split("=", 1) for p in options))
     if parts[0] != "auto":
         params["method"] = parts[0]
     if len(parts) > 1:
@@ -142,6 +145,8 @@ def main() -> None:
     ap.add_argument("--configs", default="random,auto,simclr@resnet18,lightly")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--concat-patches", action="store_true",
+                    help="also fit the patch dictionary and score each config's features concatenated with it")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -149,6 +154,19 @@ def main() -> None:
     if data is None:
         sys.exit(f"dataset {args.dataset} not found under /work/shared/datasets; nothing to measure")
     images, labels, _ = data
+    print(f"load average at the start: {os.getloadavg()}", flush=True)
+    patch_features = None
+    if args.concat_patches:
+        from sslapp.features.patches import fit_patch_codes
+
+        t0 = time.monotonic()
+        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+
+        x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
+        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        _, patch_features = fit_patch_codes(x)
+        print(json.dumps({"config": "patches", "knn_acc": round(knn(patch_features, labels), 4),
+                          "wall_s": round(time.monotonic() - t0, 1)}), flush=True)
     tmp = tempfile.mkdtemp(prefix="bench-quality-")
     rows = []
     for i, config in enumerate(args.configs.split(",")):
@@ -161,10 +179,15 @@ def main() -> None:
             root = os.path.join(tmp, f"ws{i}")
             workspace_from_arrays(root, images)
             res = run_sslapp(root, images, config, args.minutes, args.seed)
-        acc = knn(res.pop("features"), labels)
+        features = res.pop("features")
+        acc = knn(features, labels)
         row = {"config": config, "dataset": f"{args.dataset}-{len(images)}", "minutes": args.minutes,
                "threads": torch.get_num_threads(), "knn_acc": round(acc, 4), **res,
-               "wall_s": round(time.monotonic() - t0, 1)}
+               "wall_s": round(time.monotonic() - t0, 1), "load_avg": round(os.getloadavg()[0], 2)}
+        if patch_features is not None:  # the "concatenate normalised SSL and patch features"
+            both = torch.cat([torch.nn.functional.normalize(features.float(), dim=1),
+                              torch.nn.functional.normalize(patch_features, dim=1)], dim=1)
+            row["knn_acc_concat_patches"] = round(knn(both, labels), 4)
         print(json.dumps(row), flush=True)
         rows.append(row)
     print(f"\n{'config':<22}{'backbone':<14}{'size':>5}{'epochs':>7}{'img/s':>8}{'kNN':>8}")

@@ -27,6 +27,8 @@ BACKBONES: dict[str, str] = {
     "resnet18-std": "ResNet-18 with the ImageNet stem (fast on a CPU)",
     "resnet34-std": "ResNet-34 with the ImageNet stem",
     "resnet50-std": "ResNet-50 with the ImageNet stem",
+    "resnet18-w16": "ResNet-18 at a quarter width, small-image stem (native size on a CPU)",
+    "resnet18-w32": "ResNet-18 at half width, small-image stem",
     "vit-tiny": "ViT-Tiny (also vit-tiny-pN for an N px patch)",
     "vit-small": "ViT-Small (also vit-small-pN for an N px patch)",
     "efficientnet-lite0": "EfficientNet-Lite0, can start from ImageNet weights",
@@ -39,6 +41,7 @@ INITS: dict[str, str] = {
     AUTO: "ImageNet weights where the backbone has them, else from scratch",
     "imagenet": "ImageNet weights (efficientnet-lite0 only)",
     "scratch": "From scratch (random weights)",
+    "patches": "From scratch, first layer from a dictionary of your images' patches",
 }
 
 

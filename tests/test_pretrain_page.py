@@ -102,7 +102,8 @@ def test_pinning_an_encoder_redraws_the_map_with_it(page_ws):
 def test_start_from_imagenet_needs_a_backbone_with_weights(page_ws):
     at = _app()
     assert at.selectbox(key="pt_init").value == "auto"
-    assert at.selectbox(key="pt_init").options == ["auto", "ImageNet weights", "from scratch"]
+    assert at.selectbox(key="pt_init").options == ["auto", "ImageNet weights", "from scratch",
+                                                   "from scratch, first layer from patches"]
     at.selectbox(key="pt_backbone").set_value("resnet18-std")
     at.selectbox(key="pt_init").set_value("imagenet")
     next(b for b in at.button if b.label == "Start").click()
@@ -125,7 +126,7 @@ def test_catalogue_agrees_with_the_registries():
     assert listed - set(BACKBONES) <= {"efficientnet-lite0"}, listed - set(BACKBONES)
     assert set(catalogue.IMAGENET_BACKBONES) <= listed
     assert catalogue.backbone_names()[0] == catalogue.init_names()[0] == catalogue.AUTO
-    assert catalogue.init_names() == ["auto", "imagenet", "scratch"]
+    assert catalogue.init_names() == ["auto", "imagenet", "scratch", "patches"]
     assert catalogue.init_problem("efficientnet-lite0", "imagenet") is None
     assert catalogue.init_problem("auto", "imagenet") is None
     assert catalogue.init_problem("resnet18", "scratch") is None

@@ -15,9 +15,11 @@ def register(sub) -> None:
     p.add_argument("workspace")
     p.add_argument("--method", default="simclr", help="simclr, mocov3, byol, swav, dino, mae or rotation")
     p.add_argument("--backbone", default="auto",
-                   help="auto, resnet18/34/50 (+ -std), vit-tiny, vit-small, efficientnet-lite0")
+                   help="auto, resnet18/34/50 (+ -std), resnet18-w16/-w32 (narrow), vit-tiny, vit-small, "
+                        "efficientnet-lite0")
     p.add_argument("--init", default="auto",
-                   help="starting weights: auto (ImageNet where they ship), scratch, imagenet, or a weights file "
+                   help="starting weights: auto (ImageNet where they ship), scratch, imagenet, patches (scratch with "
+                        "the first layer from a dictionary of your images' patches), or a weights file "
                         "(.pt/.pth/.safetensors state dict of the same backbone)")
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int, help="train for N epochs")

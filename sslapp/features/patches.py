@@ -150,3 +150,30 @@ def fit_sample(n: int, seed: int, limit: int = FIT_IMAGES) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+@torch.inference_mode()
+def first_layer_filters(images: torch.Tensor, count: int, kernel: int, seed: int = 0,
+                        fit_patches: int = 50_000) -> torch.Tensor:
+    """(count, 3, kernel, kernel) convolution filters: a k-means dictionary of whitened image patches.
+
+    A network's first layer sees raw (normalised) pixels, so only linear steps can be folded into a
+    filter: each patch loses its mean (linear), is ZCA-whitened (linear), and k-means runs on the
+    directions of the whitened patches (standing in for the paper's contrast normalisation). Atom c
+    becomes the filter P W c, whose response to a raw patch x is c . W(Px - m) up to a constant.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    pts = _random_patches(images.float(), fit_patches, kernel, gen).double()
+    n = pts.shape[1]
+    centring = torch.eye(n, dtype=torch.float64) - 1.0 / n  # P: subtract the patch's mean
+    pts = pts @ centring
+    mean = pts.mean(0)
+    evals, evecs = torch.linalg.eigh(torch.cov((pts - mean).t()))
+    eps = WHITEN_EPS * float(evals.clamp_min(0).mean())  # patches here are not contrast-normalised
+    whiten = evecs @ torch.diag(1.0 / torch.sqrt(evals.clamp_min(0) + eps)) @ evecs.t()
+    white = F.normalize(((pts - mean) @ whiten).float(), dim=1)
+    atoms = _kmeans(white, min(count, len(white)), KMEANS_ITERS, gen)
+    if len(atoms) < count:
+        raise ValueError(f"{len(white)} patches are too few for {count} filters")
+    filters = (centring @ whiten @ atoms.double().t()).t().float()
+    return filters.reshape(count, 3, kernel, kernel)

@@ -23,11 +23,14 @@ VIT_SPECS = {  # name: (hidden_dim, layers, heads, mlp_dim)
     "vit-small": (384, 12, 6, 1536),
 }
 RESNETS = ("resnet18", "resnet34", "resnet50")
+# ResNet-18 at a quarter and a half of its width (timm's ResNet with its `channels`), small-image stem:
+# cheap enough on a CPU to train at the images' own size instead of downsampling 4x in the stem.
+NARROW = {"resnet18-w16": 16, "resnet18-w32": 32}
 # ImageNet-pretrained networks whose weights ship inside a pip package (sslapp.ssl.weights); timm builds them.
 PRETRAINED = {"efficientnet-lite0": ("tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
 PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.features.patches), fitted, not trained
 PIXELS = "pixels"  # PCA of downsampled pixels (sslapp.features.pixels), fitted, not trained
-BACKBONES = (*RESNETS, *(f"{r}-std" for r in RESNETS), *VIT_SPECS, *PRETRAINED)
+BACKBONES = (*RESNETS, *(f"{r}-std" for r in RESNETS), *NARROW, *VIT_SPECS, *PRETRAINED)
 
 
 @dataclass
@@ -142,6 +145,9 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
             num_heads=heads, hidden_dim=hidden, mlp_dim=mlp)
         vit.heads = nn.Identity()
         return Backbone(vit, hidden, name, image_size)
+    if name in NARROW:
+        net = _narrow_resnet(NARROW[name], image_size)
+        return Backbone(net, net.num_features, name, image_size)
     base = name.removesuffix("-std")
     if base not in RESNETS:
         raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)} (ViTs also as "
@@ -155,3 +161,17 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
     return Backbone(net, dim, name, image_size)
 
 
+
+
+def _narrow_resnet(width: int, image_size: int) -> nn.Module:
+    """ResNet-18 with stages of width, 2x, 4x and 8x channels; a 3x3 stride-1 stem up to 64 px, timm's
+    deep stem (three 3x3 convolutions, stride 4 with its max-pool) above."""
+    from timm.models.resnet import BasicBlock, ResNet
+
+    # timm sizes the stem's output by `stem_width` only for its deep stem (2x stem_width channels)
+    net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=0, stem_type="deep", stem_width=width // 2,
+                 channels=(width, 2 * width, 4 * width, 8 * width))
+    if image_size <= SMALL_STEM_MAX_SIZE:
+        net.conv1 = nn.Conv2d(3, width, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+    return net

@@ -10,11 +10,14 @@ from sslapp.ssl import ddp
 from sslapp.ssl.backbones import build_backbone
 from sslapp.ssl.plan import PretrainConfig, PretrainError
 
+PATCH_INIT_IMAGES = 2000  # images a first layer "from patches" is fitted on (a few seconds on a CPU)
+
 
 def build_training_method(config: PretrainConfig, plan: dict[str, Any], device: torch.device,
-                          dist: ddp.DistInfo, fresh: bool) -> torch.nn.Module:
+                          dist: ddp.DistInfo, fresh: bool, images: Any = None) -> torch.nn.Module:
     """The method around a new backbone, on `device`; a `fresh` run loads its initial weights first
-    (ImageNet or a file, per `plan["init"]`), a resumed one gets its own from the checkpoint later."""
+    (ImageNet, a file or a patch dictionary of `images`, the uint8 training images, per
+    `plan["init"]`), a resumed one gets its own from the checkpoint later."""
     from sslapp.ssl.methods import build_method
 
     cuda = device.type == "cuda"
@@ -23,7 +26,9 @@ def build_training_method(config: PretrainConfig, plan: dict[str, Any], device: 
         if fresh:
             from sslapp.ssl.weights import init_backbone
 
-            init_backbone(backbone, plan.get("init", "scratch"))
+            init = plan.get("init", "scratch")
+            sample = _init_sample(images, plan["train_size"], config.seed) if init == "patches" else None
+            init_backbone(backbone, init, sample)
     except ValueError as exc:  # includes WeightsError
         raise PretrainError(str(exc)) from exc
     try:
@@ -38,6 +43,23 @@ def build_training_method(config: PretrainConfig, plan: dict[str, Any], device: 
     if config.compile:
         method.encoder.compile()
     return method
+
+
+def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
+    """Up to PATCH_INIT_IMAGES of the uint8 (N, S, S, 3) images as the network sees them: normalised,
+    at `size` px."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+
+    if images is None or len(images) == 0:
+        raise PretrainError("a first layer from patches needs images")
+    rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:PATCH_INIT_IMAGES])
+    x = torch.from_numpy(np.ascontiguousarray(images[rows])).permute(0, 3, 1, 2).float().div_(255)
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
 
 def wrap_ddp(method: torch.nn.Module, device: torch.device, dist: ddp.DistInfo) -> torch.nn.Module:

@@ -46,7 +46,8 @@ class Loop:
         self.cuda = device.type == "cuda"
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2 ** 32)
-        self.method = build_training_method(config, plan, device, dist_info, fresh=checkpoint is None)
+        self.method = build_training_method(config, plan, device, dist_info, fresh=checkpoint is None,
+                                             images=images)
         self.spec = self.method.view_spec(plan["train_size"])
         self.batch = int(plan["batch_size"])
         self.optimizer = build_optimizer(self.method, self.batch, config.lr)

@@ -159,10 +159,16 @@ def load_into(backbone: Backbone, state: Mapping[str, torch.Tensor], what: str) 
     backbone.module.load_state_dict(fitted, strict=False)
 
 
-def init_backbone(backbone: Backbone, init: str | None) -> str:
-    """Load the starting weights `init` names ("scratch", "imagenet" or a file path); returns what was done."""
+def init_backbone(backbone: Backbone, init: str | None, images: torch.Tensor | None = None) -> str:
+    """Load the starting weights `init` names ("scratch", "imagenet", "patches" or a file path); returns
+    what was done. "patches" needs `images`: normalised (B, 3, S, S) at the backbone's input size."""
     if init in (None, "", "scratch"):
         return "scratch"
+    if init == "patches":
+        if images is None:
+            raise WeightsError("a first layer from patches needs the images to fit it on")
+        init_first_layer_from_patches(backbone, images)
+        return "patches"
     if init == "imagenet":
         path = imagenet_weights_path(backbone.name)
         load_into(backbone, read_state_dict(path), f"the ImageNet weights in {path.name}")
@@ -175,3 +181,23 @@ def init_backbone(backbone: Backbone, init: str | None) -> str:
 def default_init(backbone: str) -> str:
     """ImageNet weights where they ship (the measured default for natural photos), else scratch."""
     return "imagenet" if backbone in PRETRAINED and imagenet_available(backbone) else "scratch"
+
+
+def first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
+    """The convolution that sees the image: the first one with 3 input channels."""
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Conv2d) and layer.in_channels == 3 and layer.groups == 1:
+            return layer
+    raise WeightsError("this backbone has no convolution on the image to start from patches; use a ResNet")
+
+
+@torch.no_grad()
+def init_first_layer_from_patches(backbone: Backbone, images: torch.Tensor, seed: int = 0) -> None:
+    """Replace the first convolution's random filters with a patch dictionary of `images`, at the
+    same overall scale, so the batch norm after it sees what it would have seen."""
+    from sslapp.features.patches import first_layer_filters
+
+    conv = first_conv(backbone.module)
+    out, _, kernel, _ = conv.weight.shape
+    filters = first_layer_filters(images, out, kernel, seed)
+    conv.weight.copy_(filters / filters.std() * conv.weight.std())
