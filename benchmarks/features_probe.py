@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/features_probe.py knn        # kNN (k=20, cosine, 5-fold, all labels)
     .venv/bin/python benchmarks/features_probe.py propagate  # none / spreading / Poisson at 1, 3, 10 labels per class
     .venv/bin/python benchmarks/features_probe.py coldstart  # classes covered and accuracy of 1-per-class picks
+    .venv/bin/python benchmarks/features_probe.py graphspace # Poisson over the features' graph or a 10-d UMAP's
 
 Images go through the app's preprocessing (64 px cache, bicubic) and the app's own encoders
 (`sslapp.features`), so the figures are what a workspace gets. Features are kept in --cache
@@ -140,15 +141,61 @@ def coldstart(cache: Path) -> None:
                                    for k, v in res.items()}, flush=True)
 
 
+def graphspace(cache: Path) -> None:
+    """Poisson learning at 1 and 3 labels per class over the kNN graph of the features against the
+    Euclidean kNN graph of their 10-d UMAP (the space the cold-start picks cluster in)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from sslapp.finetune.api import fit_with_pseudo_labels
+    from sslapp.finetune.poisson import poisson_distribution
+    from sslapp.finetune.propagate import KnnGraph, knn_graph
+    from sslapp.select import select
+    from sslapp.select.typiclust import cluster_space
+
+    only = os.environ.get("PROBE_SETS")
+    for name, kind in (("mnist", "pixels"), ("mnist", "patches"), ("pneumoniamnist", "pixels"),
+                       ("cifar10", "imagenet"), ("mnist", "imagenet")):
+        if only and f"{name}:{kind}" not in only.split(","):
+            continue
+        if not (cache / f"{name}_{kind}.npy").exists():
+            continue
+        f, y = _load(cache, name, kind)
+        c = int(y.max()) + 1
+        start = time.monotonic()
+        u = cluster_space(f, seed=0)
+        dist, ind = NearestNeighbors(n_neighbors=10).fit(u).kneighbors(u)
+        graphs = {"features": knn_graph(f), "umap-10d": KnnGraph(ind, dist, u)}
+        umap_s = time.monotonic() - start
+        for per in (1, 3):
+            res: dict[str, list[float]] = {}
+            for seed in range(3):
+                picks = {"random": _per_class(y, per, seed)}
+                if per == 1:
+                    budget = c if c > 2 else 10
+                    picks["typiclust"] = np.array(select("typiclust", f, [], [], budget, seed=seed).indices)
+                for pick, idx in picks.items():
+                    m = _rest(y, idx)
+                    seen, local = np.unique(y[idx], return_inverse=True)
+                    for space, graph in graphs.items():
+                        d = poisson_distribution(graph.weights, idx, local, len(seen))
+                        res.setdefault(f"{pick}/{space}/poisson", []).append(float((seen[d.argmax(1)][m] == y[m]).mean()))
+                        probe, _ = fit_with_pseudo_labels(f, idx, local, len(seen), "poisson", 0, graph)
+                        pred = seen[probe.predict_proba(f).argmax(1)]
+                        res.setdefault(f"{pick}/{space}/probe", []).append(float((pred[m] == y[m]).mean()))
+            print(name, kind, f"{per}/class", f"umap {umap_s:.0f}s",
+                  {k: round(float(np.mean(v)), 3) for k, v in res.items()}, flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["embed", "knn", "propagate", "coldstart"])
+    ap.add_argument("what", choices=["embed", "knn", "propagate", "coldstart", "graphspace"])
     ap.add_argument("--cache", default="/tmp/features_probe")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%Y-%m-%d %H:%M')} load average {os.getloadavg()}", flush=True)
-    {"embed": embed, "knn": knn, "propagate": propagate, "coldstart": coldstart}[args.what](cache)
+    {"embed": embed, "knn": knn, "propagate": propagate, "coldstart": coldstart,
+     "graphspace": graphspace}[args.what](cache)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,7 @@ def test_model_json_and_labels_complete(built):
     assert m["backbone"] == "resnet18-std" and m["ssl_method"] == "simclr"
     assert m["estimated_accuracy"]["mean"] == 0.8 and m["estimated_accuracy"]["std"] == 0.05
     assert m["training_data"]["items_in_workspace"] == 16 and m["training_data"]["n_labels"] == 12
+    assert m["training_data"]["pretraining"] == {"method": "simclr", "epochs": 1}
     assert m["created_at"].startswith("20")
     expected_files = {"classifier.onnx", "classifier.torchscript.pt", "classifier.safetensors", "encoder.onnx",
                       "encoder.torchscript.pt", "encoder.safetensors", "labels.csv", "labels.json",

@@ -123,6 +123,17 @@ def test_encoder_only(tmp_path, capsys):
                                    "labels.json", "README.md"} and every["left_out"]["files"] == []
 
 
+def test_model_json_names_the_encoder_the_classifier_was_trained_on(tmp_path):
+    """A newer encoder (a later pretraining run) does not become the exported classifier's history."""
+    ws, _, _ = build_workspace(tmp_path, seed=2)
+    ws.store.add_artifact("encoder", "checkpoints/encoder.safetensors", {"method": "byol", "epochs": 9},
+                          ws.store.create_run("pretrain", {"method": "byol"}))
+    m = export_cli([str(ws.root), str(tmp_path / "out"), "--formats", "safetensors"])
+    assert m["training_data"]["pretraining"] == {"method": "simclr", "epochs": 1}
+    encoder_only = export_cli([str(ws.root), str(tmp_path / "enc"), "--encoder-only", "--formats", "safetensors"])
+    assert encoder_only["training_data"]["pretraining"] == {"method": "byol", "epochs": 9}  # the newest
+
+
 def test_real_finetune_job_predictions_match_export(tmp_path):
     """The journey: the finetune job stores the predictions the app shows; `predict` on the files agrees."""
     from sslapp.cli.common import run_job_in_foreground

@@ -85,7 +85,12 @@ def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, 
     if problem:  # a classifier on imported vectors: nothing computes them from an image
         raise ExportError(problem)
     clf_art = store.latest_artifact("classifier")
-    enc_art = next((a for a in store.artifacts("encoder", limit=100_000) if not is_imported(a)), None)
+    encoders = [a for a in store.artifacts("encoder", limit=100_000) if not is_imported(a)]
+    enc_art = encoders[0] if encoders else None  # the newest: what --encoder-only exports
+    if clf_art is not None and not encoder_only:  # model.json names the encoder the classifier was trained on
+        used = (clf_art.get("meta") or {}).get("encoder_artifact_id")
+        if used is not None:  # (classifiers from before it was recorded keep the newest)
+            enc_art = next((a for a in encoders if a["id"] == used), None)
     clf_path = ws.root / clf_art["path"] if clf_art else None
     if clf_art and not clf_path.is_file():
         raise ExportError(f"the classifier file {clf_path} is missing; fine-tune again, then export.")

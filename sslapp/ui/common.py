@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -82,6 +83,11 @@ def require_workspace() -> Workspace:
     return ws
 
 
+def file_name(source: str | None) -> str:
+    """The file's own name, without folders or archive (a folder name may be the answer)."""
+    return re.split(r"[/\\]|\.zip:", str(source or ""))[-1] or "(unnamed)"
+
+
 def thumb_path(ws: Workspace, item: dict) -> Path:
     """Thumbnail file of an item, where ingestion wrote it (`sslapp.ingest.ingest.thumb_file`)."""
     return Path(thumb_file(ws.thumbs_dir, item["sha256"]))
@@ -93,6 +99,15 @@ JOB_WORDS = {"ingest": "Adding images", "embed": "Drawing the map", "pretrain": 
 STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
                 "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
                 "failed": "failed", "interrupted": "interrupted"}
+
+
+def thumb_image(ws: Workspace, item: dict, width: int | str = "stretch") -> bool:
+    """Draw the item's thumbnail where it has one; whether it did (the caller captions either way)."""
+    path = thumb_path(ws, item)
+    if not path.exists():
+        return False
+    st.image(str(path), width=width)
+    return True
 
 
 def job_status_line(job: dict) -> str:

@@ -20,14 +20,13 @@ Stable keys: `dup_find`, and per group (named by its first shown item id) `dup_o
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 from typing import Any
 
 import streamlit as st
 
 from sslapp.curate.duplicates_job import GROUPS_SETTING, KEPT_ALL_SETTING
 from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import STATUS_WORDS, thumb_path
+from sslapp.ui.common import STATUS_WORDS, file_name, thumb_image
 from sslapp.workspace import Workspace
 
 KIND = "near_duplicates"
@@ -40,11 +39,6 @@ WAITING = "dup_waiting"
 ERROR = "dup_error"
 TRUSTED = ("user", "imported")  # the label sources `keep_one` prefers to keep
 _MD = re.compile(r"([\\`*_\[\]<>$~|])")
-
-
-def file_name(source: str | None) -> str:
-    """The file's base name, without its folders."""
-    return PurePosixPath(str(source or "").replace("\\", "/")).name or "(unnamed)"
 
 
 def _md(text: str) -> str:
@@ -150,10 +144,8 @@ def _group(ws: Workspace, group: list[dict[str, Any]]) -> None:
     with st.container(border=True):
         with st.container(horizontal=True, wrap=True, gap="small"):
             for row in group[:THUMBS]:
-                path = thumb_path(ws, row)
                 with st.container(width=THUMB_PX + 8, gap=None):
-                    if path.exists():
-                        st.image(str(path), width=THUMB_PX)
+                    thumb_image(ws, row, width=THUMB_PX)
                     st.caption(_md(file_name(row["source"])) + (f" · {_md(row['label'])}" if row.get("label") else ""))
         if len(group) > THUMBS:
             st.caption(f"and {len(group) - THUMBS} more like these")

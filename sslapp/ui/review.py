@@ -19,7 +19,7 @@ import streamlit as st
 
 from sslapp.curate.review_job import KEPT_SETTING, REVIEW_SETTING, TRUSTED_SOURCES, label_problem
 from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import job_status_line, thumb_path
+from sslapp.ui.common import job_status_line, thumb_image
 from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
@@ -76,9 +76,7 @@ def _start_review(ws: Workspace) -> None:
 def _tile(ws: Workspace, item: dict[str, Any] | None) -> None:
     if item is None:
         return
-    path = thumb_path(ws, item)
-    if path.exists():
-        st.image(str(path), width="stretch")
+    thumb_image(ws, item)
     st.caption(item["source"])
 
 

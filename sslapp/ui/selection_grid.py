@@ -21,7 +21,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from sslapp.ui.common import thumb_path
+from sslapp.ui.common import thumb_image
 from sslapp.workspace import Workspace
 
 CELL_PX = 92
@@ -138,10 +138,7 @@ def selection_grid(ws: Workspace, item_ids: list[int], key: str, captions: dict[
             tip = (tooltips or {}).get(item_id) or f"#{item_id} · {Path(str(item['source'])).name}"
             tip += " · click to take it back" if is_out else " · click to leave it out"
             with st.container(width=CELL_PX, gap=None, key=f"{key}-c-{'out' if is_out else 'in'}-{item_id}"):
-                path = thumb_path(ws, item)
-                if path.exists():
-                    st.image(str(path), width="stretch")
-                else:
+                if not thumb_image(ws, item):
                     st.caption("(no thumbnail)")
                 st.button(("✕ " if is_out else "") + caption, key=f"{key}-t-{item_id}", help=tip,
                           on_click=toggle, args=(key, item_ids, item_id))

@@ -21,7 +21,7 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import JobState
 from sslapp.select import STRATEGIES
-from sslapp.ui.common import job_status_line, require_workspace, thumb_path
+from sslapp.ui.common import file_name, job_status_line, require_workspace, thumb_image, thumb_path
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import more_like_this_button
@@ -50,11 +50,6 @@ def progress_line(classes: list[dict]) -> str:
     total = sum(c["n_labels"] for c in classes)
     few = sum(1 for c in classes if c["n_labels"] < 2)
     return f"{total} labelled · {len(classes)} classes · {few} with fewer than 2 labels"
-
-
-def short_name(source: str) -> str:
-    """The file's own name, without folders or archive (a folder name may be the answer)."""
-    return re.split(r"[/\\]|\.zip:", source or "")[-1]
 
 
 def _mine() -> set[int]:
@@ -135,7 +130,7 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
         path = thumb_path(ws, item) if item else None
         if path is not None and path.exists():
             st.image(str(path), width=260)
-        st.caption(f"#{item_id} · {short_name(item['source']) if item else ''}")
+        st.caption(f"#{item_id} · {file_name(item['source']) if item else ''}")
         st.caption(f"Why this one: {entry.reason}")
         more_like_this_button(ws, item_id, key=f"label_{item_id}_similar",
                               help="Its nearest neighbours: label many alike images at once (M)", shortcut="m")
@@ -168,9 +163,7 @@ def _upcoming(ws: Workspace, entries: list[Entry]) -> None:
         if n % 6 == 0:  # one row of six at a time: read left to right, top to bottom
             cols = st.columns(6)
         with cols[n % 6]:
-            path = thumb_path(ws, item)
-            if path.exists():
-                st.image(str(path), width="stretch")
+            thumb_image(ws, item)
             st.caption(f"#{entry.item_id}", help=entry.reason)  # short: narrow columns break long words
 
 
