@@ -61,7 +61,7 @@ def test_start_runs_a_job_and_the_page_shows_its_outcome(page_ws):
     assert job["status"] == "done", job["error"]
     at.run()
     assert not at.exception
-    assert any("Done: 1 epochs" in s.value for s in at.success)
+    assert any("Done: 1 epoch at" in s.value for s in at.success)
     labels = [m.label for m in at.metric]
     assert "Feature spread (1 = even, 0 = collapsed)" in labels
     assert "Nearest-neighbour accuracy on your labels" in labels

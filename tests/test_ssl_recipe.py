@@ -71,3 +71,6 @@ def test_pretraining_a_narrow_resnet_from_patches(tmp_path):
     assert encoder(torch.rand(2, 3, 16, 16)).shape == (2, 128)
     assert encoder.config.extra["init"] == "patches"
     assert ws.store.runs(kind="pretrain")[0]["params"]["init"] == "patches"
+    from sslapp.features.service import describe
+
+    assert describe(ws.store.latest_artifact("encoder")) == "SimCLR resnet18-w16 (first layer from patches), 1 epoch"

@@ -69,9 +69,9 @@ def describe(artifact: dict[str, Any]) -> str:
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
             "rotation": "rotation"}.get(method, method)
-    init = " from ImageNet" if meta.get("init") == "imagenet" else ""
+    init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
     epochs = meta.get("epoch")
-    return f"{nice} {meta.get('backbone', '')}".strip() + init + (f", {epochs} epochs" if epochs is not None else "")
+    return f"{nice} {meta.get('backbone', '')}".strip() + init + (f", {epochs} epoch{'' if epochs == 1 else 's'}" if epochs is not None else "")
 
 
 def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:

@@ -95,6 +95,7 @@ def label_shown_with_its_key(page, ws) -> tuple[int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3 * SLOW_S)  # the whole product, pretraining included, beside the other xdist worker
 def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -175,7 +175,7 @@ def _job_panel(ws: Workspace) -> None:
         elif status == JobState.DONE and job.get("result"):
             r = job["result"]
             verdict = r.get("embedding_verdict")
-            st.success(f"Done: {r.get('epochs')} epochs at {r.get('images_per_s') or 0:.0f} images/s. "
+            st.success(f"Done: {r.get('epochs')} epoch{'' if r.get('epochs') == 1 else 's'} at {r.get('images_per_s') or 0:.0f} images/s. "
                        + (verdict or "The encoder is ready for Explore and Train."), icon=":material/check_circle:")
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
         if status in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSING):
