@@ -85,6 +85,23 @@ def test_suggestions_drive_the_queue(ws):
     assert any("hesitates" in c.value for c in at.caption)
 
 
+def test_new_suggestions_do_not_swap_the_image_whose_more_like_this_is_open(ws):
+    """A background refill arriving while More like this is open for the shown image keeps that image
+    (the dialog belongs to it); once the dialog closes, the suggestions lead again."""
+    ids = [r["id"] for r in ws.store.items()]
+    at = run(AppTest.from_string(APP))
+    shown = current_item(at)
+    at.button(key=f"label_{shown}_similar").click()
+    run(at)
+    other = next(i for i in ids if i != shown)
+    ws.store.save_suggestions([(other, "margin", "the classifier hesitates")])  # the worker's refill lands
+    run(at)
+    assert current_item(at) == shown
+    at.session_state["similar_open"] = None  # the dialog's X
+    run(at)
+    assert current_item(at) == other
+
+
 def test_rename_merge_delete_with_confirmation(ws):
     items = [r["id"] for r in ws.store.items()]
     a, b = ws.store.class_id("a", create=True), ws.store.class_id("b", create=True)

@@ -71,7 +71,8 @@ def describe(artifact: dict[str, Any]) -> str:
             "rotation": "rotation"}.get(method, method)
     init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
     epochs = meta.get("epoch")
-    return f"{nice} {meta.get('backbone', '')}".strip() + init + (f", {epochs} epoch{'' if epochs == 1 else 's'}" if epochs is not None else "")
+    length = "" if epochs is None else f", {epochs} epoch" + ("" if epochs == 1 else "s")
+    return f"{nice} {meta.get('backbone', '')}".strip() + init + length
 
 
 def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:

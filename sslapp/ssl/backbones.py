@@ -161,8 +161,6 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
     return Backbone(net, dim, name, image_size)
 
 
-
-
 def _narrow_resnet(width: int, image_size: int) -> nn.Module:
     """ResNet-18 with stages of width, 2x, 4x and 8x channels; a 3x3 stride-1 stem up to 64 px, timm's
     deep stem (three 3x3 convolutions, stride 4 with its max-pool) above."""

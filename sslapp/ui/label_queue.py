@@ -89,9 +89,11 @@ def picks(ws: Workspace, todo: np.ndarray, limit: int, skip: set[int], seed: int
 
 
 def build_queue(ws: Workspace, limit: int = UPCOMING + 1, first: list[int] | tuple[int, ...] = (),
-                seed: int = 0) -> Queue:
+                seed: int = 0, keep: int | None = None) -> Queue:
     """The next `limit` images to label, in the order they will be served; `first` (e.g. images this tab
-    took back with Undo) go ahead of the rest while they are still unlabelled."""
+    took back with Undo) go ahead of the rest while they are still unlabelled, and `keep` (the image
+    the user is working on, e.g. in More like this) ahead of everything: new suggestions arriving
+    meanwhile must not swap it for another."""
     store = ws.store
     todo = np.array(store.unlabeled_ids(), np.int64)
     open_ids = set(todo.tolist())
@@ -109,6 +111,9 @@ def build_queue(ws: Workspace, limit: int = UPCOMING + 1, first: list[int] | tup
             seen.add(item)
     entries = entries[:limit]
     entries += picks(ws, todo, limit - len(entries), seen, seed)
+    if keep is not None and keep in open_ids:
+        kept = next((e for e in entries if e.item_id == keep), None) or Entry(int(keep), "you are working on it", "pick")
+        entries = [kept, *[e for e in entries if e.item_id != keep]][:limit]
     return Queue(entries, len(sugg), len(todo))
 
 

@@ -67,7 +67,10 @@ def fill_number(page, key, value):
 
 def grid_ids(scope, key) -> list[int]:
     cells = scope.locator(f'[class*="st-key-{key}-t-"]')
-    cells.first.wait_for()
+    try:
+        cells.first.wait_for()
+    except Exception as exc:  # say what is shown instead of the grid
+        raise AssertionError(f"no {key} grid; shown: {scope.first.inner_text()[:1500]}") from exc
     return sorted({int(re.search(rf"{key}-t-(\d+)", cells.nth(i).get_attribute("class")).group(1))
                    for i in range(cells.count())})
 

@@ -24,6 +24,7 @@ from sslapp.select import STRATEGIES
 from sslapp.ui.common import file_name, job_status_line, require_workspace, thumb_image, thumb_path
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
+from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
 from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
@@ -203,6 +204,12 @@ def _suggest_status(ws: Workspace) -> None:
             st.rerun()  # the queue above is now the new suggestions
 
 
+def _similar_open_for() -> int | None:
+    """The image whose More like this dialog is open on this page: it stays the current image."""
+    match = re.fullmatch(r"label_(\d+)_similar", str(st.session_state.get(SIMILAR_OPEN) or ""))
+    return int(match.group(1)) if match else None
+
+
 def _take_focus(nonce: str) -> None:
     st.html(FOCUS_JS.replace("NONCE", re.sub(r"[^\w:-]", "", nonce)), unsafe_allow_javascript=True)
 
@@ -215,7 +222,7 @@ def render() -> None:
     if ws.store.count_items() == 0:
         st.info("No images yet. Add images on the Data page first.")
         return
-    queue = build_queue(ws, first=st.session_state.get(AGAIN, []))
+    queue = build_queue(ws, first=st.session_state.get(AGAIN, []), keep=_similar_open_for())
     if st.session_state.get(AUTO, True) and refill(ws, queue) is not None:
         ensure_worker(ws)
     job = waiting_job(ws)
