@@ -186,11 +186,18 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     nav(page, "Label")
     page.get_by_text("Classes: create, rename, merge, delete").click()
     names_box = page.locator(".st-key-label_new_class_name textarea")
-    names_box.wait_for(state="visible")
-    names_box.fill(", ".join(CLASSES))
-    page.locator(".st-key-label_add_class button").click()
-    wait_ready(page)
-    wait_for(lambda: len(ws.store.classes()) == 10, timeout=30, what="ten classes")
+    for attempt in range(3):  # a click that meets a redraw from a finishing job is lost: a person adds again
+        names_box.wait_for(state="visible")
+        wait_ready(page)
+        names_box.fill(", ".join(CLASSES))
+        page.locator(".st-key-label_add_class button").click()
+        wait_ready(page)
+        try:
+            wait_for(lambda: len(ws.store.classes()) == 10, timeout=20, what="ten classes")
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     fill_number(page, "label_suggest_budget", 8)
     page.locator(".st-key-label_suggest button").click()
     wait_for(lambda: len(ws.store.open_suggestions()) == 8, timeout=SLOW_S, what="8 suggestions")
