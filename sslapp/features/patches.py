@@ -101,6 +101,14 @@ def _kmeans(points: torch.Tensor, k: int, iters: int, gen: torch.Generator) -> t
     return centroids
 
 
+def _zca(points: torch.Tensor, eps) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, symmetric ZCA matrix) of `points`; `eps(eigenvalues)` is the regulariser added to them."""
+    mean = points.mean(0)
+    evals, evecs = torch.linalg.eigh(torch.cov((points - mean).t()))
+    evals = evals.clamp_min(0)
+    return mean, evecs @ torch.diag(1.0 / torch.sqrt(evals + eps(evals))) @ evecs.t()
+
+
 def _in_batches(fn, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else x.new_zeros(0)
 
@@ -120,10 +128,7 @@ def fit_patch_codes(images: torch.Tensor, atoms: int = ATOMS, patch: int = PATCH
     pts = _random_patches(x255, fit_patches, patch, gen).double()
     n = pts.shape[1]
     pts = (pts - pts.mean(1, keepdim=True)) / torch.sqrt(pts.var(1, keepdim=True) + CONTRAST_EPS)
-    mean = pts.mean(0)
-    cov = torch.cov((pts - mean).t())
-    evals, evecs = torch.linalg.eigh(cov)
-    whiten = evecs @ torch.diag(1.0 / torch.sqrt(evals.clamp_min(0) + WHITEN_EPS)) @ evecs.t()
+    mean, whiten = _zca(pts, lambda evals: WHITEN_EPS)
     white = ((pts - mean) @ whiten).float()
     module.whiten.copy_(whiten.float())
     module.whiten_mean.copy_(mean.float())
@@ -167,10 +172,8 @@ def first_layer_filters(images: torch.Tensor, count: int, kernel: int, seed: int
     n = pts.shape[1]
     centring = torch.eye(n, dtype=torch.float64) - 1.0 / n  # P: subtract the patch's mean
     pts = pts @ centring
-    mean = pts.mean(0)
-    evals, evecs = torch.linalg.eigh(torch.cov((pts - mean).t()))
-    eps = WHITEN_EPS * float(evals.clamp_min(0).mean())  # patches here are not contrast-normalised
-    whiten = evecs @ torch.diag(1.0 / torch.sqrt(evals.clamp_min(0) + eps)) @ evecs.t()
+    # patches here are not contrast-normalised: the regulariser scales with their variance
+    mean, whiten = _zca(pts, lambda evals: WHITEN_EPS * float(evals.mean()))
     white = F.normalize(((pts - mean) @ whiten).float(), dim=1)
     atoms = _kmeans(white, min(count, len(white)), KMEANS_ITERS, gen)
     if len(atoms) < count:

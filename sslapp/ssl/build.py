@@ -51,12 +51,13 @@ def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
     import numpy as np
     import torch.nn.functional as F
 
+    from sslapp.ssl.augment import to_float_images
     from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
 
     if images is None or len(images) == 0:
         raise PretrainError("a first layer from patches needs images")
     rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:PATCH_INIT_IMAGES])
-    x = torch.from_numpy(np.ascontiguousarray(images[rows])).permute(0, 3, 1, 2).float().div_(255)
+    x = to_float_images(torch.from_numpy(np.ascontiguousarray(images[rows])))
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

@@ -21,7 +21,7 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.jobs.states import JobState
 from sslapp.select import STRATEGIES
-from sslapp.ui.common import file_name, job_status_line, require_workspace, thumb_image, thumb_path
+from sslapp.ui.common import file_name, job_status_line, require_workspace, thumb_image
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
@@ -128,9 +128,8 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
     item = ws.store.item(item_id)
     left, right = st.columns([1, 2], gap="large")
     with left:
-        path = thumb_path(ws, item) if item else None
-        if path is not None and path.exists():
-            st.image(str(path), width=260)
+        if item:
+            thumb_image(ws, item, width=260)
         st.caption(f"#{item_id} · {file_name(item['source']) if item else ''}")
         st.caption(f"Why this one: {entry.reason}")
         more_like_this_button(ws, item_id, key=f"label_{item_id}_similar",
