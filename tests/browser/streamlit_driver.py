@@ -187,6 +187,23 @@ def wait_for_text(page, text: str, timeout: float = 60.0) -> None:
     page.locator('[data-testid="stMain"]').get_by_text(text, exact=False).first.wait_for(timeout=timeout * 1000)
 
 
+def until_done(act, done, what: str, tries: int = 3, wait_s: float = 20.0) -> None:
+    """Do `act`, then wait up to `wait_s` for `done()`; do it again if it did not take (`tries` in all).
+
+    Streamlit drops a click or a key that meets a redraw started by a finishing background job (the
+    button it aimed at is gone), or that lands before a page just loaded has drawn its buttons. A
+    person does it again, and so do the tests, checking the outcome in the store or on the page.
+    """
+    for _ in range(tries):
+        act()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if done():
+                return
+            time.sleep(0.2)
+    raise AssertionError(f"{what}: not done after {tries} tries, {wait_s:g} s each")
+
+
 def click_button(page, label: str, exact: bool = False) -> None:
     page.get_by_role("button", name=label, exact=exact).first.click()
     wait_ready(page)

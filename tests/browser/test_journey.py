@@ -31,6 +31,7 @@ from streamlit_driver import (
     screenshot,
     select_option,
     shown_item,
+    until_done,
     wait_for_text,
     wait_ready,
 )
@@ -186,18 +187,15 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     nav(page, "Label")
     page.get_by_text("Classes: create, rename, merge, delete").click()
     names_box = page.locator(".st-key-label_new_class_name textarea")
-    for attempt in range(3):  # a click that meets a redraw from a finishing job is lost: a person adds again
+
+    def add_the_classes() -> None:
         names_box.wait_for(state="visible")
         wait_ready(page)
         names_box.fill(", ".join(CLASSES))
         page.locator(".st-key-label_add_class button").click()
         wait_ready(page)
-        try:
-            wait_for(lambda: len(ws.store.classes()) == 10, timeout=20, what="ten classes")
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
+
+    until_done(add_the_classes, lambda: len(ws.store.classes()) == 10, what="ten classes")
     fill_number(page, "label_suggest_budget", 8)
     page.locator(".st-key-label_suggest button").click()
     wait_for(lambda: len(ws.store.open_suggestions()) == 8, timeout=SLOW_S, what="8 suggestions")
@@ -223,16 +221,16 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
              what="the suggestion refill")
     wait_ready(page)
     dialog = page.get_by_role("dialog")
-    for attempt in range(3):
-        item = shown_item(page)
-        page.locator(f".st-key-label_{item}_similar button").first.click()
-        try:
-            dialog.get_by_text("Images most like").wait_for(timeout=20_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
-            wait_ready(page)
+    clicked: list[int] = []
+
+    def open_more_like_this() -> None:
+        wait_ready(page)
+        clicked.append(shown_item(page))
+        page.locator(f".st-key-label_{clicked[-1]}_similar button").first.click()
+
+    until_done(open_more_like_this, lambda: dialog.get_by_text("Images most like").count() > 0,
+               what="the More like this dialog")
+    item = clicked[-1]
     kind = truth(ws, item)
     wait_ready(page)
     neighbours = grid_ids(dialog, "similar_grid")
