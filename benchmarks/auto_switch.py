@@ -25,7 +25,7 @@ from sslapp.select import select  # noqa: E402
 
 
 def features_of(ws, provisional: bool = False) -> np.ndarray:
-    from sslapp.embed.embed import provisional_features
+    from sslapp.features.extract import provisional_features
     from sslapp.features.service import best_embedding
     from sslapp.ingest.cache import read_cache
 

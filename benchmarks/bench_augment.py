@@ -53,8 +53,8 @@ def main() -> None:
     from lightly.transforms import SimCLRTransform
     from PIL import Image
 
+    from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
     from sslapp.ssl.augment import make_views
-    from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
     from sslapp.ssl.methods.base import ViewSpec
 
     images = _images(args.dataset, args.batch, args.size)

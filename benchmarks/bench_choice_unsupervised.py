@@ -37,8 +37,8 @@ def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
 def criteria(features: np.ndarray, seed: int = 0) -> dict[str, float]:
     from sklearn.metrics import silhouette_score
 
-    from sslapp.embed.clusters import _kmeans, _reduce, eigengap_k
-    from sslapp.finetune.propagate import knn_graph
+    from sslapp.estimators.propagate import knn_graph
+    from sslapp.maps.clusters import _kmeans, _reduce, eigengap_k
 
     x = _reduce(features, seed=seed)
     k, gaps = eigengap_k(x, seed=seed)
@@ -61,8 +61,8 @@ def truth_scores(features: np.ndarray, y: np.ndarray) -> dict[str, float]:
     from sklearn.model_selection import cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    from sslapp.finetune.poisson import poisson_distribution
-    from sslapp.finetune.propagate import knn_graph
+    from sslapp.estimators.poisson import poisson_distribution
+    from sslapp.estimators.propagate import knn_graph
 
     classes = np.unique(y)
     yy = np.searchsorted(classes, y)
@@ -85,7 +85,8 @@ def main() -> None:
     args = p.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     from sslapp.bench.data import workspace_from_arrays
-    from sslapp.features.service import describe, encoders, ensure_starting_encoders, features_for
+    from sslapp.features.read import describe, encoders
+    from sslapp.features.service import ensure_starting_encoders, features_for
 
     for name in args.sets.split(","):
         x, y = load(name, args.n)

@@ -22,7 +22,7 @@ from bench_choice_unsupervised import load
 def candidates(features: np.ndarray, xy: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     from sklearn.cluster import HDBSCAN
 
-    from sslapp.embed import clusters as C
+    from sslapp.maps import clusters as C
 
     out: dict[str, np.ndarray] = {}
     out["silhouette-features (old)"] = C.kmeans(features, seed=seed).labels
@@ -82,8 +82,8 @@ def main() -> None:
     args = p.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     from sslapp.bench.data import workspace_from_arrays
-    from sslapp.embed.umap_map import fit_map
     from sslapp.features.service import best_embedding
+    from sslapp.maps.umap_map import fit_map
 
     for name in args.sets.split(","):
         x, truth_pick = load(name, args.n)  # the same sample as bench_choice_unsupervised

@@ -94,7 +94,7 @@ def real_sanity(args) -> dict:
     from benchmarks.data import load_dataset
     from sslapp.bench.data import workspace_from_arrays
     from sslapp.curate.similar import load_index, nearest
-    from sslapp.features.service import current_items
+    from sslapp.features.read import current_items
 
     images, labels, _ = load_dataset("cifar10", limit=args.real_n) or (None, None, None)
     if images is None:
@@ -165,7 +165,7 @@ def diagnose(ws, index, pairs: list[tuple[str, str]], verbose: bool = False) -> 
     (1 - correlation of 8x8 grey thumbnails) and dHash bits (of 128)."""
     from sslapp.curate.duplicates import K, fingerprints, hamming
     from sslapp.curate.similar import nearest
-    from sslapp.features.service import current_items
+    from sslapp.features.read import current_items
     from sslapp.ingest.cache import read_cache
     from sslapp.vectors import l2_normalize
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from sslapp.export.predict import Predictor
     from sslapp.ingest.cache import read_cache
     from sslapp.ingest.ingest import ingest
-    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+    from sslapp.models.encoder import Encoder, EncoderConfig, save_encoder
     from sslapp.workspace import open_workspace
 
     torch.set_num_threads(1)

@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--cache-size", type=int, default=64)
     args = ap.parse_args()
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
     from sslapp.workspace import open_workspace
 
     data = Path("/work/shared/datasets") / args.dataset / "images.npy"

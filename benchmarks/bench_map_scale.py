@@ -26,7 +26,7 @@ TARGET_S = 0.5
 
 
 def build_workspace(n: int):
-    from sslapp.embed.job import save_map
+    from sslapp.maps.job import save_map
     from sslapp.workspace import open_workspace
 
     ws = open_workspace(Path(tempfile.mkdtemp(prefix="bench-map-")) / "ws")
@@ -50,7 +50,7 @@ def build_workspace(n: int):
 def figure_costs(ws) -> None:
     import plotly.io
 
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
     from sslapp.ui.map import categorical, map_figure
 
     m = load_map(ws)

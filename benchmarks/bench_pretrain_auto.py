@@ -19,7 +19,7 @@ CANDIDATES = [("resnet18-std", 32), ("resnet18", 16), ("resnet18", 32), ("resnet
 
 
 def main() -> None:
-    from sslapp.ssl.backbones import build_backbone
+    from sslapp.models.backbones import build_backbone
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=32)

@@ -51,7 +51,7 @@ def knn(features: torch.Tensor, labels: np.ndarray) -> float:
 
 
 def run_sslapp(ws_root: str, images, config: str, minutes: float, seed: int) -> dict:
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
     from sslapp.ssl.train import pretrain
     from sslapp.workspace import open_workspace
 
@@ -73,7 +73,7 @@ def run_sslapp(ws_root: str, images, config: str, minutes: float, seed: int) -> 
 
 
 def run_random(images, backbone: str = "resnet18-std") -> dict:
-    from sslapp.ssl.encoder import Encoder, EncoderConfig
+    from sslapp.models.encoder import Encoder, EncoderConfig
 
     torch.manual_seed(0)
     enc = Encoder(EncoderConfig(backbone=backbone, input_size=images.shape[1], train_size=32))
@@ -88,8 +88,8 @@ def run_lightly(images, config: str, minutes: float, seed: int, batch: int = 256
     from lightly.transforms import SimCLRTransform
     from PIL import Image
 
-    from sslapp.ssl.backbones import build_backbone
-    from sslapp.ssl.encoder import Encoder, EncoderConfig
+    from sslapp.models.backbones import build_backbone
+    from sslapp.models.encoder import Encoder, EncoderConfig
 
     backbone = config.split("@")[1] if "@" in config else "resnet18-std"
     torch.manual_seed(seed)
@@ -157,13 +157,13 @@ def main() -> None:
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     patch_features = None
     if args.concat_patches:
-        from sslapp.features.patches import fit_patch_codes
+        from sslapp.models.patches import fit_patch_codes
 
         t0 = time.monotonic()
-        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+        from sslapp.models.normalise import imagenet_normalise
 
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
-        x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        x = imagenet_normalise(x)
         _, patch_features = fit_patch_codes(x)
         print(json.dumps({"config": "patches", "knn_acc": round(knn(patch_features, labels), 4),
                           "wall_s": round(time.monotonic() - t0, 1)}), flush=True)

@@ -35,7 +35,7 @@ def _model(backbone: str):
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
 
-    from sslapp.ssl.backbones import build_backbone
+    from sslapp.models.backbones import build_backbone
 
     bb = build_backbone(backbone, 32)
     model = torch.nn.Sequential(bb.module, SimCLRProjectionHead(bb.dim, 512, 128))

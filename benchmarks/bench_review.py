@@ -53,7 +53,8 @@ def pool(name: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def embed(name: str, images: np.ndarray, kinds: list[str], work: Path) -> dict[str, np.ndarray]:
     """The app's starting encoders' features of `images` (store order = array order)."""
     from sslapp.bench.data import workspace_from_arrays
-    from sslapp.features.service import encoders, ensure_starting_encoders, features_for
+    from sslapp.features.read import encoders
+    from sslapp.features.service import ensure_starting_encoders, features_for
     from sslapp.workspace import open_workspace
 
     path = work / f"ws-{name}-{len(images)}"

@@ -31,13 +31,13 @@ def embed(cache: Path) -> None:
     import torch
     from PIL import Image
 
-    from sslapp.embed.embed import provisional_features
-    from sslapp.features.patches import fit_patch_codes
+    from sslapp.features.extract import provisional_features
     from sslapp.features.service import IMAGENET_BACKBONE, IMAGENET_SIZE, PATCH_SIZE
-    from sslapp.ingest.arrays import to_nchw_float
-    from sslapp.ssl.backbones import Backbone
-    from sslapp.ssl.encoder import Encoder, EncoderConfig
-    from sslapp.ssl.weights import init_backbone
+    from sslapp.modalities.image.arrays import to_nchw_float
+    from sslapp.models.backbones import Backbone
+    from sslapp.models.encoder import Encoder, EncoderConfig
+    from sslapp.models.patches import fit_patch_codes
+    from sslapp.models.weights import init_backbone
 
     for name, n in SETS.items():
         x = np.load(DATA / name / "images.npy")[:n]
@@ -91,9 +91,9 @@ def _rest(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def propagate(cache: Path) -> None:
-    from sslapp.finetune.api import fit_with_pseudo_labels
-    from sslapp.finetune.poisson import poisson_distribution
-    from sslapp.finetune.propagate import knn_graph
+    from sslapp.estimators.api import fit_with_pseudo_labels
+    from sslapp.estimators.poisson import poisson_distribution
+    from sslapp.estimators.propagate import knn_graph
 
     for name in SETS:
         for kind in ("pixels", "patches", "imagenet"):
@@ -114,7 +114,7 @@ def propagate(cache: Path) -> None:
 
 
 def coldstart(cache: Path) -> None:
-    from sslapp.finetune.api import train_on_embeddings
+    from sslapp.estimators.api import train_on_embeddings
     from sslapp.select import select
     from sslapp.select import typiclust as tc
 
@@ -146,9 +146,9 @@ def graphspace(cache: Path) -> None:
     Euclidean kNN graph of their 10-d UMAP (the space the cold-start picks cluster in)."""
     from sklearn.neighbors import NearestNeighbors
 
-    from sslapp.finetune.api import fit_with_pseudo_labels
-    from sslapp.finetune.poisson import poisson_distribution
-    from sslapp.finetune.propagate import KnnGraph, knn_graph
+    from sslapp.estimators.api import fit_with_pseudo_labels
+    from sslapp.estimators.poisson import poisson_distribution
+    from sslapp.estimators.propagate import KnnGraph, knn_graph
     from sslapp.select import select
     from sslapp.select.typiclust import cluster_space
 

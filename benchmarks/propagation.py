@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 
-from sslapp.finetune.api import train_on_embeddings
+from sslapp.estimators.api import train_on_embeddings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

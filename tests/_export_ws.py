@@ -60,7 +60,7 @@ def build_workspace(root: Path, with_classifier: bool = True, seed: int = 0):
     import torch
 
     from sslapp.ingest.ingest import ingest
-    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+    from sslapp.models.encoder import Encoder, EncoderConfig, save_encoder
     from sslapp.workspace import open_workspace
 
     images = make_images(root, seed)
@@ -86,7 +86,7 @@ def add_classifier(ws, encoder=None):
     import torch
 
     from sslapp.finetune.model import Classifier, save_classifier
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     encoder = encoder or load_encoder(ws.checkpoints_dir / "encoder.safetensors")
     model = Classifier(encoder, CLASSES, normalize=True).eval()  # as the linear probe fine-tuning saves

@@ -28,7 +28,7 @@ def make_workspace(root, per_class: int = 20, labels_per_class: dict[str, int] |
 
     from sslapp.ingest.ingest import ingest
     from sslapp.ingest.sources import SourceItem
-    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+    from sslapp.models.encoder import Encoder, EncoderConfig, save_encoder
     from sslapp.workspace import open_workspace
 
     rng = np.random.default_rng(seed)

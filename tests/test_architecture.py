@@ -91,7 +91,7 @@ def test_only_the_store_imports_sqlite3():
 def test_the_job_worker_names_no_feature_package():
     """Job kinds and warm-ups live in sslapp.jobs.registry as strings; the rest of sslapp.jobs knows
     only the workspace, so a feature package can change without touching the worker."""
-    allowed = ("sslapp.jobs", "sslapp.workspace", "sslapp.store")
+    allowed = ("sslapp.jobs", "sslapp.workspace", "sslapp.store", "sslapp.registry")
     bad = {}
     for path in sorted((PACKAGE / "jobs").glob("*.py")):
         found = [n for n in _imports_any(path, ("sslapp",)) if n != "sslapp" and not n.startswith(allowed)]
@@ -169,8 +169,13 @@ def test_ui_reaches_no_torch_through_top_level_imports():
     assert not bad
 
 
-def test_catalogue_imports_nothing_heavy():
-    assert not [n for n in _imports(PACKAGE / "catalogue.py") if n.split(".")[0] not in ("__future__",)]
+def test_catalogue_is_derived_from_the_registries():
+    """The pages' catalogue lists what the torch-free registries hold; it names nothing else."""
+    allowed = {"__future__", "sslapp.models.registry", "sslapp.ssl.methods"}
+    assert "__future__.annotations" in _imports(PACKAGE / "catalogue.py")
+    assert _imports(PACKAGE / "catalogue.py") - allowed - {"__future__.annotations"} <= {
+        f"{m}.{n}" for m in allowed for n in ("AUTO", "BACKBONES", "IMAGENET_BACKBONES", "INITS", "init_problem",
+                                               "METHODS")}
 
 
 def test_every_cli_subcommand_module_exists_and_a_missing_one_fails(monkeypatch):
@@ -181,15 +186,148 @@ def test_every_cli_subcommand_module_exists_and_a_missing_one_fails(monkeypatch)
         cli.build_parser()
 
 
-def test_the_job_registry_names_real_functions():
-    """Every handler and warm-up string points at a function defined at the top of an existing module
-    (read statically: importing them would load torch and umap)."""
+def _defined_at_top(target: str) -> bool:
+    module, _, name = target.partition(":")
+    path = _path_of(module)
+    if path is None:
+        return False
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    kinds = ast.FunctionDef | ast.ClassDef
+    return any(isinstance(n, kinds) and n.name == name for n in tree.body) or any(
+        isinstance(n, ast.Assign) and any(getattr(t, "id", None) == name for t in n.targets) for n in tree.body)
+
+
+REGISTRIES = [("sslapp.jobs.registry", "JOBS"), ("sslapp.ssl.methods", "METHODS"),
+              ("sslapp.models.registry", "BACKBONES"), ("sslapp.models.registry", "INITS"),
+              ("sslapp.select.registry", "STRATEGIES"), ("sslapp.modalities", "MODALITIES")]
+
+
+@pytest.mark.parametrize(("module", "table"), REGISTRIES)
+def test_every_registry_entry_names_real_code_and_says_what_it_is(module, table):
+    """Each entry has a name, a one-line description and a target defined at the top of an existing
+    module (read statically: importing them would load torch and umap)."""
+    registry = getattr(importlib.import_module(module), table)
+    assert len(registry) > 0
+    for name, entry in registry.items():
+        assert entry.name == name and entry.description and "\n" not in entry.description
+        assert not entry.target or _defined_at_top(entry.target), f"{table}[{name!r}] -> {entry.target}"
+
+
+def test_the_warm_ups_name_real_functions():
     registry = importlib.import_module("sslapp.jobs.registry")
-    missing = []
-    for target in [*registry.HANDLERS.values(), *registry.WARM_UPS]:
-        module, _, func = target.partition(":")
-        path = _path_of(module)
-        tree = ast.parse(path.read_text(encoding="utf-8")) if path else None
-        if tree is None or not any(isinstance(n, ast.FunctionDef) and n.name == func for n in tree.body):
-            missing.append(target)
-    assert not missing
+    assert all(_defined_at_top(t) for t in registry.WARM_UPS)
+
+
+# -- layers ---------------------------------------------------------------------------------------
+# Lowest first. A module may import sslapp modules of its own layer or below, never above, also
+# inside functions. Data flows one way: ingest -> cache -> features -> map, suggestions, classifier
+# -> export; downstream of features nothing asks what kind of item it holds.
+LAYERS: list[tuple[str, ...]] = [
+    ("sslapp", "sslapp.atomic", "sslapp.vectors", "sslapp.registry"),  # ground: no sslapp imports
+    ("sslapp.store",),  # the only SQL; job states
+    ("sslapp.workspace",),
+    ("sslapp.jobs",),  # the worker; feature packages only as registry strings
+    ("sslapp.modalities",),  # the item contract: files, decoding, cache rows, previews, preprocessing
+    ("sslapp.ingest",),  # sources, the all-or-nothing ingest, the cache writer
+    ("sslapp.models",),  # backbones, encoders, weights, fitted encoders, normalisation
+    ("sslapp.estimators",),  # linear probe, propagation, Poisson learning, estimates: arrays in and out
+    ("sslapp.features",),  # array I/O, the encoder pass, the candidates and the choice
+    ("sslapp.ssl",),  # pretraining
+    ("sslapp.finetune",),  # the classifier: full fine-tune, the finetune job
+    ("sslapp.maps",),  # the 2-D map and its clusters
+    ("sslapp.select", "sslapp.curate"),  # suggestions; review, more like this, near-duplicates
+    ("sslapp.export",),
+    ("sslapp.bench",),
+    ("sslapp.catalogue", "sslapp.cli", "sslapp.ui", "sslapp.__main__", "app"),  # what people use
+]
+
+
+def _layer_of(module: str) -> int | None:
+    best, found = -1, None
+    for i, group in enumerate(LAYERS):
+        for prefix in group:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), i
+    return found
+
+
+def _sslapp_imports(path: Path) -> set[str]:
+    """The sslapp modules `path` imports (a `from pkg import name` counts as the module pkg.name only
+    where that module exists)."""
+    out = set()
+    for name in _imports(path):
+        if name.split(".")[0] != "sslapp":
+            continue
+        if _path_of(name):
+            out.add(name)
+        elif _path_of(name.rpartition(".")[0]):
+            out.add(name.rpartition(".")[0])
+    return out
+
+
+def test_every_module_has_a_layer():
+    assert not [_module_name(p) for p in _product_files() if _layer_of(_module_name(p)) is None]
+
+
+def test_no_import_runs_back_up_the_layers():
+    """Every import, also those inside functions, goes to the importer's own layer or below."""
+    upward = {}
+    for path in _product_files():
+        me = _module_name(path)
+        mine = _layer_of(me)
+        bad = sorted(n for n in _sslapp_imports(path) if (_layer_of(n) or 0) > mine)
+        if bad:
+            upward[me] = bad
+    assert not upward, "imports that run back up the layers (move the code down, or pass the value in)"
+
+
+def test_no_circles_of_files():
+    """No module imports itself back through others, also through imports inside functions."""
+    graph = {_module_name(p): {n for n in _sslapp_imports(p) if n != _module_name(p)} for p in _product_files()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not circles
+
+
+# The torch-free read side the pages may use; compute modules stay behind jobs.
+UI_READ_API = {
+    "sslapp", "sslapp.workspace", "sslapp.store.states", "sslapp.jobs.launcher", "sslapp.catalogue",
+    "sslapp.modalities", "sslapp.features.read", "sslapp.maps.read", "sslapp.curate.read", "sslapp.curate.similar",
+    "sslapp.select.registry", "sslapp.export.manifest",
+}
+
+
+def test_the_pages_use_only_the_read_api():
+    bad = {}
+    for path in [*sorted((PACKAGE / "ui").rglob("*.py")), ROOT / "app.py"]:
+        found = sorted(n for n in _sslapp_imports(path)
+                       if not n.startswith("sslapp.ui") and n not in UI_READ_API
+                       and not any(n.startswith(m + ".") for m in ("sslapp.modalities",)))
+        if found:
+            bad[_rel(path)] = found
+    assert not bad, "pages import a compute module; give them a read function instead"

@@ -4,6 +4,7 @@ import kornia
 import pytest
 import torch
 
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
 from sslapp.ssl.augment import (
     apply_color,
     color_transform,
@@ -14,7 +15,6 @@ from sslapp.ssl.augment import (
     resized_crop,
     to_float_images,
 )
-from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
 from sslapp.ssl.methods.base import ViewSpec
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from sslapp.curate.duplicates_job import GROUPS_SETTING, KEPT_ALL_SETTING, find_near_duplicates
+from sslapp.curate.duplicates_job import find_near_duplicates
+from sslapp.curate.read import GROUPS_SETTING, KEPT_ALL_SETTING
 from sslapp.ingest.ingest import ingest
 from sslapp.jobs.worker import pid_alive, run_worker
 from sslapp.workspace import open_workspace

@@ -11,10 +11,10 @@ import pytest
 from embed_helpers import make_workspace
 from sklearn.metrics import adjusted_rand_score
 
-from sslapp.embed.clusters import cluster, hdbscan, kmeans
-from sslapp.embed.embed import load_npz, provisional_features
-from sslapp.embed.maps import load_map, map_status
-from sslapp.embed.umap_map import fit_map
+from sslapp.features.extract import load_npz, provisional_features
+from sslapp.maps.clusters import cluster, hdbscan, kmeans
+from sslapp.maps.read import load_map, map_status
+from sslapp.maps.umap_map import fit_map
 
 
 def blobs(n_per: int = 60, k: int = 4, dim: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +41,7 @@ def test_automatic_k_finds_the_kinds_inside_two_far_apart_groups():
     centres = np.concatenate([s + rng.normal(size=(3, 32)) * 6 for s in supers])
     x = np.concatenate([c + rng.normal(size=(80, 32)) for c in centres]).astype(np.float32)
     y = np.repeat(np.arange(6), 80)
-    from sslapp.embed.clusters import _reduce, choose_k
+    from sslapp.maps.clusters import _reduce, choose_k
 
     assert choose_k(_reduce(x))[0] == 2  # the old rule
     c = kmeans(x)
@@ -77,8 +77,8 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     """The real job end to end (UMAP path): a pixel map first, then the chosen encoder's map; a newer
     encoder makes it stale, and once labels measure it better, the next job uses it."""
     from sslapp.cli.common import run_job_in_foreground
-    from sslapp.features.service import CHOICE_SETTING
-    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+    from sslapp.features.read import CHOICE_SETTING
+    from sslapp.models.encoder import Encoder, EncoderConfig, save_encoder
 
     ws, truth = make_workspace(tmp_path, per_class=40)
     job = run_job_in_foreground(ws, "embed", {})

@@ -78,7 +78,7 @@ def write_npy(path, paths, vectors, paths_file=None) -> None:
 
 def state(ws) -> dict:
     """Everything an import could change: artifacts, the embedding settings, files under embeddings/."""
-    from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING
+    from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING
 
     return {"artifacts": {k: [a["id"] for a in ws.store.artifacts(k, limit=1000)]
                           for k in ("encoder", "embeddings", "map", "classifier", "export")},
@@ -155,8 +155,8 @@ def test_npy_import_matches_by_the_end_of_the_path_and_use_pins_it(workspace, tm
 def test_export_then_import_round_trip(workspace, tmp_path, capsys):
     import pandas as pd
 
-    from sslapp.embed.maps import load_map
     from sslapp.features import service
+    from sslapp.maps.read import load_map
 
     ws = workspace
     vectors = my_vectors(ws)

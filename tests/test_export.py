@@ -134,7 +134,7 @@ def test_safetensors_reload_gives_same_outputs(built):
     from safetensors import safe_open
 
     from sslapp.finetune.model import load_classifier
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     out, model = built["out"], built["model"]
     x = torch.rand(4, 3, 24, 24, generator=torch.Generator().manual_seed(1))
@@ -178,7 +178,7 @@ def test_model_json_and_labels_complete(built):
     assert m["input"]["size"] == 24 and m["input"]["shape"] == ["batch", 3, 24, 24]
     assert m["normalisation"]["mean"] == [0.485, 0.456, 0.406] and m["normalisation"]["resize_to"] == 32
     assert m["preprocessing"]["resample"] == "bicubic" and m["preprocessing"]["jpeg_draft_min_side"] == 48
-    from sslapp.ingest import decode
+    from sslapp.modalities.image import decode
 
     canonical = decode.describe(24)["steps"]  # stated by the module that does it, not restated
     assert m["preprocessing"]["steps"][:len(canonical)] == canonical

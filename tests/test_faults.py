@@ -149,7 +149,7 @@ def _wait_kill_point(ws, job_id: int, attempt: int, point: str, rng: random.Rand
 def test_pretraining_survives_sigkill_at_random_points(tmp_path):
     import torch
 
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     rng = random.Random(SEED)
     points = KILL_POINTS[:]
@@ -317,7 +317,7 @@ def fill_disk(folder: Path, leave_bytes: int) -> Path:
 
 def test_full_disk_during_a_checkpoint_fails_clearly_and_keeps_the_previous_state(tmp_path, small_disk):
     from sslapp.cli.common import run_job_in_foreground
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     disk, how = small_disk
     ws = tiny_workspace(disk / "ws", tmp_path / "images")

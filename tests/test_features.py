@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sslapp.estimators.propagate import knn_graph
 from sslapp.features.choose import (
     MAX_FOLDS,
     MIN_PER_CLASS,
@@ -19,7 +20,6 @@ from sslapp.features.choose import (
     prior_index,
     replace_margin,
 )
-from sslapp.finetune.propagate import knn_graph
 
 
 # -- choose ------------------------------------------------------------------------------
@@ -182,15 +182,14 @@ def test_prior_index():
 def test_pixel_pca_matches_numpy_and_round_trips_as_an_encoder(tmp_path):
     import torch
 
-    from sslapp.features.pixels import PixelPCA, fit_pixel_pca
-    from sslapp.ssl.encoder import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
+    from sslapp.models.encoder import (
         Encoder,
         EncoderConfig,
         load_encoder,
         save_encoder,
     )
+    from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
+    from sslapp.models.pixels import PixelPCA, fit_pixel_pca
 
     rng = np.random.default_rng(0)
     x01 = rng.random((20, 3, 16, 16)).astype(np.float32)
@@ -257,9 +256,9 @@ def n_embeddings(ws) -> int:
 
 
 def encode(ws, artifact, rows: np.ndarray) -> np.ndarray:
-    from sslapp.embed.embed import encoder_features
+    from sslapp.features.extract import encoder_features
     from sslapp.ingest.cache import read_cache
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     return encoder_features(load_encoder(ws.root / artifact["path"]), read_cache(ws), rows, device="cpu")
 
@@ -310,7 +309,7 @@ def test_features_are_cached_and_extended_to_new_images(fresh, tmp_path):
 
 def test_imagenet_start_is_made_once(fresh):
     from sslapp.features import service
-    from sslapp.ssl.weights import imagenet_available
+    from sslapp.models.weights import imagenet_available
 
     if not imagenet_available(service.IMAGENET_BACKBONE):
         pytest.fail("the ImageNet weights package is a dependency of sslapp and must be installed")

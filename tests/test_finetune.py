@@ -94,7 +94,7 @@ def test_fine_tune_function_learns_from_chance_head(tmp_path):
     import torch
 
     from sslapp.finetune.full import FullConfig, fine_tune
-    from sslapp.ssl.encoder import Encoder, EncoderConfig
+    from sslapp.models.encoder import Encoder, EncoderConfig
 
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 30)
@@ -130,8 +130,8 @@ def test_single_label_class_flagged_and_one_class_refused(tmp_path):
 
 
 def test_cv_estimates_stay_in_range_with_spread():
-    from sslapp.finetune.api import fit_probe
-    from sslapp.finetune.evaluate import check_labels, cross_validate, wilson_interval
+    from sslapp.estimators.api import fit_probe
+    from sslapp.estimators.evaluate import check_labels, cross_validate, wilson_interval
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 8)) * 1.2
@@ -158,9 +158,9 @@ def test_cv_estimates_stay_in_range_with_spread():
 def test_propagation_and_probe_probabilities():
     from sklearn.linear_model import LogisticRegression
 
-    from sslapp.finetune.api import train_on_embeddings
-    from sslapp.finetune.linear import LinearProbe
-    from sslapp.finetune.propagate import pseudo_labels
+    from sslapp.estimators.api import train_on_embeddings
+    from sslapp.estimators.linear import LinearProbe
+    from sslapp.estimators.propagate import pseudo_labels
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 16)) * 3

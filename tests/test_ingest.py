@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from sslapp.ingest.cache import cache_path, read_cache
-from sslapp.ingest.decode import BadImage, decode_file, decode_image
 from sslapp.ingest.ingest import ingest
 from sslapp.ingest.sources import ZipLimits, iter_sources
+from sslapp.modalities.image.decode import BadImage, decode_file, decode_image
 from sslapp.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -314,7 +314,7 @@ def test_two_processes_ingest_at_once_without_mixing_rows(ws, tmp_path):
 
 
 def test_queue_map_never_queues_a_second_map(tmp_path):
-    from sslapp.ingest.job import queue_map
+    from sslapp.jobs.launcher import queue_map
     from sslapp.workspace import open_workspace
 
     ws = open_workspace(tmp_path / "ws")

@@ -96,7 +96,7 @@ def give_labels(ws, wrong: dict[str, str]) -> dict[str, int]:
 
 
 def test_review_cli_lists_the_planted_wrong_labels_first(workspace, capsys):
-    from sslapp.curate.review_job import KEPT_SETTING, REVIEW_SETTING
+    from sslapp.curate.read import KEPT_SETTING, REVIEW_SETTING
 
     ws = workspace
     wrong = {"red3.png": "blue", "green7.png": "red"}

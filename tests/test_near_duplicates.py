@@ -97,7 +97,8 @@ def test_fingerprints_and_blank_frames():
 
 
 def test_keep_one_keeps_a_labelled_image_and_skips_the_rest(planted):
-    from sslapp.curate.duplicates import keep_one, near_duplicate_groups
+    from sslapp.curate.duplicates import near_duplicate_groups
+    from sslapp.curate.read import keep_one
 
     ws, _ = planted
     group = near_duplicate_groups(ws)[0]["items"]

@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslapp.features.patches import CONTRAST_EPS, PatchCodes, fit_patch_codes, fit_sample
-from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD, Encoder, EncoderConfig, load_encoder, save_encoder
+from sslapp.models.encoder import Encoder, EncoderConfig, load_encoder, save_encoder
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
+from sslapp.models.patches import CONTRAST_EPS, PatchCodes, fit_patch_codes, fit_sample
 
 SMALL = {"atoms": 8, "patch": 3, "dims": 4}
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sslapp.finetune.api import choose_propagation, resolve_propagation, train_on_embeddings
-from sslapp.finetune.poisson import poisson_distribution, poisson_scores
-from sslapp.finetune.propagate import KnnGraph, knn_graph, pseudo_labels
+from sslapp.estimators.api import choose_propagation, resolve_propagation, train_on_embeddings
+from sslapp.estimators.poisson import poisson_distribution, poisson_scores
+from sslapp.estimators.propagate import KnnGraph, knn_graph, pseudo_labels
 
 
 def blobs(n_classes: int = 4, per_class: int = 60, sep: float = 3.0, dim: int = 8, seed: int = 0):

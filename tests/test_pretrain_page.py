@@ -79,7 +79,7 @@ def test_start_runs_a_job_and_the_page_shows_its_outcome(page_ws):
 
 def test_pinning_an_encoder_redraws_the_map_with_it(page_ws):
     """Encoders do not silently replace each other: the user can pin one, and the map follows."""
-    from sslapp.features.service import PINNED_SETTING, encoders
+    from sslapp.features.read import PINNED_SETTING, encoders
 
     page_ws.store.set_setting("features.starts", ["pixels", "patches"])
     from sslapp.features.service import ensure_starting_encoders
@@ -115,13 +115,13 @@ def test_start_from_imagenet_needs_a_backbone_with_weights(page_ws):
 
 def test_catalogue_agrees_with_the_registries():
     """The torch-free names the page lists are the ones the trainer builds."""
-    from sslapp.ssl.backbones import BACKBONES
+    from sslapp.models.backbones import BACKBONES
     from sslapp.ssl.methods import METHODS
 
     assert list(catalogue.METHODS) == list(METHODS)
     listed = set(catalogue.BACKBONES) - {catalogue.AUTO}
     assert set(BACKBONES) <= listed, set(BACKBONES) - listed
-    # efficientnet-lite0 is being added to sslapp.ssl.backbones by the lead; until then it may be the
+    # efficientnet-lite0 is being added to sslapp.models.backbones by the lead; until then it may be the
     # one name the catalogue lists ahead of the registry. Once BACKBONES has it this allows nothing.
     assert listed - set(BACKBONES) <= {"efficientnet-lite0"}, listed - set(BACKBONES)
     assert set(catalogue.IMAGENET_BACKBONES) <= listed

@@ -231,7 +231,7 @@ def test_a_map_file_holding_pickled_objects_is_refused(ws):
     """Artifacts are npz files of plain arrays; one holding objects (which needs pickle) is not loaded."""
     import numpy as np
 
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
 
     evil = ws.embeddings_dir / "map-evil.npz"
     np.savez(evil, item_ids=np.array([object()], dtype=object), xy=np.zeros((1, 2)), cluster=np.zeros(1))

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torchvision
 
+from sslapp.models.backbones import build_backbone
+from sslapp.models.encoder import Encoder, EncoderConfig
 from sslapp.ssl.augment import make_views
-from sslapp.ssl.backbones import build_backbone
-from sslapp.ssl.encoder import Encoder, EncoderConfig
 from sslapp.ssl.methods import METHODS, build_method
 from sslapp.ssl.methods.base import build_optimizer
 from sslapp.ssl.methods.rotation import rotate_batch
@@ -179,7 +179,7 @@ def test_optimizer_scales_lr_with_batch_and_skips_decay_on_norms_and_biases():
 
 
 def test_backbone_names_and_vit_any_size():
-    from sslapp.ssl.backbones import is_backbone_name
+    from sslapp.models.backbones import is_backbone_name
 
     assert all(map(is_backbone_name, ["resnet18", "resnet50-std", "vit-tiny", "vit-small-p4"]))
     assert not any(map(is_backbone_name, ["vit-tiny-p0", "vit-huge", "resnet18-p4", "auto"]))

@@ -8,11 +8,11 @@ import torch.nn.functional as F
 
 from sslapp.bench.data import synthetic_images, workspace_from_arrays
 from sslapp.catalogue import BACKBONES as CATALOGUE_BACKBONES
-from sslapp.features.patches import first_layer_filters
-from sslapp.ssl.backbones import NARROW, build_backbone
-from sslapp.ssl.encoder import load_encoder
+from sslapp.models.backbones import NARROW, build_backbone
+from sslapp.models.encoder import load_encoder
+from sslapp.models.patches import first_layer_filters
+from sslapp.models.weights import WeightsError, first_conv, init_backbone
 from sslapp.ssl.train import pretrain
-from sslapp.ssl.weights import WeightsError, first_conv, init_backbone
 
 TINY = {"epochs": 1, "batch_size": 8, "probe_size": 16, "seed": 3}
 
@@ -71,6 +71,6 @@ def test_pretraining_a_narrow_resnet_from_patches(tmp_path):
     assert encoder(torch.rand(2, 3, 16, 16)).shape == (2, 128)
     assert encoder.config.extra["init"] == "patches"
     assert ws.store.runs(kind="pretrain")[0]["params"]["init"] == "patches"
-    from sslapp.features.service import describe
+    from sslapp.features.read import describe
 
     assert describe(ws.store.latest_artifact("encoder")) == "SimCLR resnet18-w16 (first layer from patches), 1 epoch"

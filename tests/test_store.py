@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sslapp.jobs.states import ACTIVE_JOB_STATES, FINAL_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.store import Store
 from sslapp.store.db import MIGRATIONS
+from sslapp.store.states import ACTIVE_JOB_STATES, FINAL_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.workspace import open_workspace
 
 # sha256 of each released migration: a workspace written by an older sslapp only opens if these stay as they were.
@@ -185,7 +185,7 @@ def test_only_the_store_imports_sqlite3_and_job_states_stay_light():
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if p.parent.name != "store" and re.search(r"^\s*(import|from)\s+sqlite3\b", p.read_text(), re.M)]
     assert offenders == []
-    code = "import sys, sslapp.jobs.states; assert not {'sqlite3', 'torch'} & set(sys.modules), sys.modules.keys()"
+    code = "import sys, sslapp.store.states; assert not {'sqlite3', 'torch'} & set(sys.modules), sys.modules.keys()"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root.parent)
 
 

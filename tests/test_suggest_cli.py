@@ -40,7 +40,7 @@ def test_suggest_json_never_repeats_labelled_or_skipped_items(workspace):
 
 
 def test_suggest_uses_the_chosen_embedding_and_extends_it_to_new_images(workspace, tmp_path, capsys):
-    from sslapp.features.service import CHOICE_SETTING
+    from sslapp.features.read import CHOICE_SETTING
     from sslapp.ingest.ingest import ingest
 
     ws = workspace
@@ -73,7 +73,7 @@ def test_suggest_bad_input(tmp_path, workspace):
 
 def test_reasons_name_the_cluster_the_map_shows(workspace, capsys):
     """The map's clusters, not the strategy's own finer groups, are what a reason names."""
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
 
     ws = workspace
     assert sslapp_here(capsys, "embed", str(ws.root), "--k", "3").returncode == 0

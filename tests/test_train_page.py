@@ -81,7 +81,7 @@ def _button(at: AppTest, label: str):
 
 def test_review_galleries_show_doubts_and_likely_errors_and_a_click_fixes_the_label(tmp_path, monkeypatch):
     from sslapp.cli.common import run_job_in_foreground
-    from sslapp.curate.review_job import REVIEW_SETTING
+    from sslapp.curate.read import REVIEW_SETTING
 
     ws, truth = make_workspace(tmp_path, per_class=8, labels_per_class={"red": 6, "green": 6, "blue": 6})
     planted = next(i for i, t in truth.items() if t == "red" and ws.store.item(i)["label"] == "red")

@@ -7,8 +7,8 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 
-from sslapp.ssl.backbones import build_backbone
-from sslapp.ssl.weights import (
+from sslapp.models.backbones import build_backbone
+from sslapp.models.weights import (
     WeightsError,
     default_init,
     imagenet_available,
@@ -184,7 +184,7 @@ TINY = {"method": "simclr", "backbone": "resnet18-std", "train_size": 16, "epoch
 
 
 def test_pretraining_starts_from_a_weights_file(tiny_ws, tmp_path, resnet_state):
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
     from sslapp.ssl.train import pretrain
 
     path = tmp_path / "start.safetensors"

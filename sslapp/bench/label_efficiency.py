@@ -3,7 +3,7 @@
 The run does what a person would do: ingest the folder into a workspace, pretrain within a time
 budget, embed, then repeatedly ask for suggestions and "label" them by looking the answer up in the
 truth CSV. After each budget it trains the app's classifier (label propagation + linear probe,
-`sslapp.finetune.api.train_on_embeddings`) and scores it on every image whose label was never
+`sslapp.estimators.api.train_on_embeddings`) and scores it on every image whose label was never
 revealed. Random picks are averaged over several seeds and their spread reported.
 
 Baselines from the same run, on the same label sets:
@@ -125,9 +125,10 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
                    reuse_encoder: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
     """{kind: features} for every item (store order), the pretraining info, and for "app" the candidates
     the app chooses among, with the prior it uses before labels: {"features", "names", "prior"}."""
-    from sslapp.embed.embed import provisional_features
     from sslapp.features.choose import is_grayscale, prior_index
-    from sslapp.features.service import describe, encoders, ensure_starting_encoders, features_for
+    from sslapp.features.extract import provisional_features
+    from sslapp.features.read import describe, encoders
+    from sslapp.features.service import ensure_starting_encoders, features_for
     from sslapp.ingest.cache import read_cache
 
     pairs = ws.store.item_ids_and_cache_index()
@@ -182,7 +183,7 @@ def app_predict(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarra
     seen, local = _remap(labels)
     if len(seen) < 2:
         return np.full(len(features), seen[0])
-    from sslapp.finetune.api import train_on_embeddings
+    from sslapp.estimators.api import train_on_embeddings
 
     probs = train_on_embeddings(features, labeled_idx, local, propagate="auto", seed=seed, n_classes=len(seen))
     return seen[probs.argmax(axis=1)]

@@ -34,7 +34,7 @@ def run(args) -> int:
     if ws.store.count_items() == 0:
         raise CLIError(f"{ws.root} has no images yet; add some with `sslapp ingest {ws.root} FOLDER`", 1)
     if args.use is not None:
-        from sslapp.features.service import PINNED_SETTING
+        from sslapp.features.read import PINNED_SETTING
 
         if args.use == "auto":
             ws.store.set_setting(PINNED_SETTING, None)

@@ -55,7 +55,7 @@ def _workspace_with_images(path: str):
 @handle_errors
 def run_import(args) -> int:
     from sslapp.features.imported import VectorsError, import_vectors
-    from sslapp.features.service import PINNED_SETTING, describe
+    from sslapp.features.read import PINNED_SETTING, describe
 
     ws = _workspace_with_images(args.workspace)
     try:
@@ -85,7 +85,7 @@ def _map_columns(ws, item_ids):
     """(xy with NaN rows, cluster with -1 rows, the map artifact) of the newest map over `item_ids`, or None."""
     import numpy as np
 
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
 
     data = load_map(ws)
     if data is None or len(data.item_ids) == 0:
@@ -101,7 +101,8 @@ def _map_columns(ws, item_ids):
 @handle_errors
 def run_export(args) -> int:
     from sslapp.features.imported import VectorsError, write_vectors
-    from sslapp.features.service import current_embedding, encoders, features_for
+    from sslapp.features.read import encoders
+    from sslapp.features.service import current_embedding, features_for
 
     ws = _workspace_with_images(args.workspace)
 

@@ -16,7 +16,7 @@ def register(sub) -> None:
 def run(args) -> int:
     ws = workspace_arg(args.workspace)
     from sslapp.features.imported import unusable_reason
-    from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING, describe, encoders
+    from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING, describe, encoders
 
     info = {"workspace": str(ws.root), "cache_size": ws.cache_size, **ws.store.info()}
     choice = ws.store.get_setting(CHOICE_SETTING) or {}

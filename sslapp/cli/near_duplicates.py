@@ -25,7 +25,8 @@ def register(sub) -> None:
 @handle_errors
 def run(args) -> int:
     from sslapp.cli.similar import progress_to_stderr
-    from sslapp.curate.duplicates import keep_one, near_duplicate_groups
+    from sslapp.curate.duplicates import near_duplicate_groups
+    from sslapp.curate.read import keep_one
     from sslapp.curate.similar import load_index
 
     ws = workspace_arg(args.workspace)

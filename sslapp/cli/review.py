@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 @handle_errors
 def run(args) -> int:
-    from sslapp.curate.review_job import label_problem
+    from sslapp.curate.read import label_problem
 
     if args.top is not None and args.top < 1:
         raise CLIError(f"--top must be at least 1 (got {args.top})", 2)

@@ -134,7 +134,7 @@ def near_duplicate_groups(ws: Workspace, index: Index | None = None) -> list[dic
     Every image's neighbours are searched, so the time grows with n^2: 0.4 s at 5,000 images and
     4 s at 20,000 on 2 cores; beyond that, run it in a job rather than a page.
     """
-    from sslapp.features.service import current_items
+    from sslapp.features.read import current_items
     from sslapp.ingest.cache import read_cache
 
     item_ids, cache_rows = current_items(ws)  # raises with a clear message when there are no images
@@ -157,21 +157,3 @@ def near_duplicate_groups(ws: Workspace, index: Index | None = None) -> list[dic
         ids = sorted(int(item_ids[r]) for r in g)
         out.append({"items": ids, "paths": [sources.get(i) for i in ids]})
     return out
-
-
-def keep_one(ws: Workspace, item_ids) -> dict[str, Any]:
-    """Keep one image of a near-duplicate group and skip the rest: {"kept": id, "skipped": [ids]}.
-
-    The kept one is the lowest id among those a person labelled, else the lowest id. The others are
-    marked skipped (`store.skip_items`): they leave the labelling queue and the suggestions, nothing
-    is deleted and labels are untouched; labelling one later or `store.unskip_items` brings it back.
-    """
-    ids = sorted({int(i) for i in item_ids})
-    if not ids:
-        raise ValueError("keep_one needs the item ids of a group")
-    labelled = {int(r["item_id"]) for r in ws.store.labels(sources=("user", "imported")) if int(r["item_id"]) in ids}
-    kept = min(labelled) if labelled else ids[0]
-    skipped = [i for i in ids if i != kept]
-    if skipped:
-        ws.store.skip_items(skipped)
-    return {"kept": kept, "skipped": skipped}

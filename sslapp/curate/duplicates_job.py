@@ -19,18 +19,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sslapp.curate.read import GROUPS_SETTING
 from sslapp.jobs.context import JobContext
 from sslapp.workspace import Workspace
-
-GROUPS_SETTING = "duplicates.groups"
-KEPT_ALL_SETTING = "duplicates.kept_all"
 
 
 def find_near_duplicates(ws: Workspace, progress=None, job_id: int | None = None) -> dict[str, Any]:
     """Group the workspace's near-identical images; stores and returns the result (see the module doc)."""
     from sslapp.curate.duplicates import near_duplicate_groups
     from sslapp.curate.similar import load_index
-    from sslapp.features.service import current_items
+    from sslapp.features.read import current_items
 
     started, at = time.monotonic(), time.time()
     item_ids, _ = current_items(ws)  # raises "no images yet" with what to do

@@ -7,7 +7,7 @@ the class the features suggest instead.
 How a label is scored:
 1. Out-of-fold class probabilities, so no label is judged by a model that saw it (cleanlab's
    requirement), from two predictors:
-   - "probe": the app's own linear probe (`sslapp.finetune.linear.LinearProbe`: logistic regression
+   - "probe": the app's own linear probe (`sslapp.estimators.linear.LinearProbe`: logistic regression
      on L2-normalised features, balanced class weights) in stratified K-fold, K = min(5, smallest
      class), at least 2;
    - "knn": each label predicted from its k nearest labelled neighbours (cosine, itself left out,
@@ -75,7 +75,7 @@ def probe_probabilities(features: np.ndarray, labels: np.ndarray, n_classes: int
     """Out-of-fold probabilities of the app's linear probe; rows of single-label classes are NaN."""
     from sklearn.model_selection import StratifiedKFold
 
-    from sslapp.finetune.linear import LinearProbe
+    from sslapp.estimators.linear import LinearProbe
 
     counts = np.bincount(labels, minlength=n_classes)
     checked = np.flatnonzero(counts[labels] >= MIN_PER_CLASS)

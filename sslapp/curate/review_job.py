@@ -19,26 +19,15 @@ label cannot be checked and are named in `notes` instead.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
+from sslapp.curate.read import KEPT_SETTING, REVIEW_SETTING, label_problem
 from sslapp.jobs.context import JobContext
 from sslapp.workspace import Workspace
-
-REVIEW_SETTING = "review.label_issues"
-KEPT_SETTING = "review.kept"
-TRUSTED_SOURCES = ("user", "imported")
 
 
 class ReviewError(ValueError):
     """Labels the review cannot work on, with what to do about it."""
-
-
-def label_problem(ws: Workspace) -> str | None:
-    """Why this workspace's labels cannot be reviewed yet, or None (cheap: counts only)."""
-    from sslapp.curate.label_issues import too_few_labels
-
-    return too_few_labels(dict(Counter(r["class_name"] for r in ws.store.labels(sources=TRUSTED_SOURCES))))
 
 
 def review_workspace(ws: Workspace, seed: int = 0, progress=None, check_stop=None, job_id: int | None = None

@@ -89,7 +89,7 @@ def nearest(features: np.ndarray, query_rows, k: int, chunk_bytes: int = CHUNK_B
 # -- the index of a workspace --------------------------------------------------------------------
 def chosen_encoder_id(ws: Workspace) -> int | None:
     """The encoder the embedding service last chose (or the one the user pinned), from settings."""
-    from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING
+    from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING
 
     pinned = ws.store.get_setting(PINNED_SETTING)
     if pinned is not None:
@@ -138,7 +138,7 @@ def cached_features(ws: Workspace, encoder_id: int | None = None) -> Index | Non
     them). Images added since the features were cached are not in it: compare `len(index.item_ids)`
     with `ws.store.count_items()`.
     """
-    from sslapp.features.service import describe
+    from sslapp.features.read import describe
     from sslapp.vectors import l2_normalize
 
     encoder_id = chosen_encoder_id(ws) if encoder_id is None else int(encoder_id)
@@ -166,7 +166,8 @@ def cached_features(ws: Workspace, encoder_id: int | None = None) -> Index | Non
 def load_index(ws: Workspace, progress=None) -> Index:
     """The index of every current image: from the cache when it holds them all, else the features
     service computes what is missing first (imports torch; for the CLI and jobs, not the pages)."""
-    from sslapp.features.service import current_embedding, current_items
+    from sslapp.features.read import current_items
+    from sslapp.features.service import current_embedding
     from sslapp.vectors import l2_normalize
 
     index = cached_features(ws)

@@ -50,7 +50,7 @@ from sslapp.export.model_json import build_manifest
 from sslapp.export.quantize import POOL, write_quantized
 from sslapp.export.writers import write_onnx, write_safetensors, write_torchscript
 from sslapp.finetune.model import Classifier, load_classifier
-from sslapp.ssl.encoder import Encoder, load_encoder
+from sslapp.models.encoder import Encoder, load_encoder
 from sslapp.workspace import Workspace
 
 SNIPPET = Path(__file__).with_name("onnx_snippet.py")
@@ -78,7 +78,8 @@ def _sha256(path: Path) -> str:
 
 def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, Encoder, dict[str, Any] | None,
                                                              dict[str, Any] | None]:
-    from sslapp.features.imported import export_problem, is_imported
+    from sslapp.features.imported import export_problem
+    from sslapp.features.read import is_imported
 
     store = ws.store
     problem = None if encoder_only else export_problem(ws)

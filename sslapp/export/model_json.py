@@ -1,8 +1,8 @@
 """The content of `model.json`: what the model is, what it takes, what it was trained on, how it checked out.
 
-The preprocessing is not restated here: its fields and steps come from the modules that do it
-(`sslapp.ingest.decode` for file -> uint8, `sslapp.ingest.arrays` for uint8 -> float input), and
-the in-model steps from the encoder's own config. No torch import: the models are passed in.
+The preprocessing is not restated here: its fields and steps come from the workspace's modality
+(`Modality.preprocessing`: file -> cache row -> model input), and the in-model steps from the
+encoder's own config. No torch import: the models are passed in.
 """
 
 from __future__ import annotations
@@ -21,21 +21,21 @@ from sslapp.export.manifest import (
     ONNX_OUTPUT,
     QUANTIZE,
 )
-from sslapp.ingest import arrays, decode
+from sslapp.modalities import workspace_modality
 from sslapp.workspace import Workspace
 
 
-def preprocessing(cfg: Any, size: int, head_l2: bool | None) -> dict[str, Any]:
+def preprocessing(ws: Workspace, cfg: Any, size: int, head_l2: bool | None) -> dict[str, Any]:
     """The `preprocessing` entry: its fields and every step from file to output; `head_l2` None: an encoder."""
-    canonical = decode.describe(size)
+    canonical = workspace_modality(ws).preprocessing(size)
     train = int(cfg.train_size)
     inside = (f"Inside the model: bilinear resize to {train} x {train} px (align_corners=False), then "
               if train != size else "Inside the model: ") + f"normalise with mean {list(cfg.mean)} and std {list(cfg.std)}."
-    steps = [*canonical.pop("steps"), arrays.describe(size), inside]
+    steps = [*canonical.pop("steps"), inside]
     if head_l2 is not None:
         steps.append("Inside the model: the encoder's features are " + ("L2-normalised, then " if head_l2 else "")
                      + "fed to a linear head; softmax gives the probabilities.")
-    return {"steps": steps, **canonical, "scale": arrays.SCALE}
+    return {"steps": steps, **canonical}
 
 
 def left_out(kind: str, formats: tuple[str, ...], parts: list[str], quantized: dict | None) -> dict[str, Any]:
@@ -78,12 +78,11 @@ def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, clas
                           else (quantized or {}).get("file")) if is_clf else None,
         "quantized": quantized,
         "left_out": left_out(kind, formats, parts, quantized),
-        "input": {"name": ONNX_INPUT, "shape": ["batch", 3, size, size], "dtype": "float32", "range": [0.0, 1.0],
-                  "layout": arrays.LAYOUT, "channels": arrays.CHANNELS, "size": size},
+        "input": {"name": ONNX_INPUT, **workspace_modality(ws).input_spec(size), "size": size},
         "output": {"name": ONNX_OUTPUT[kind], "shape": ["batch", len(classes) if is_clf else feature_dim],
                    "meaning": "class probabilities (softmax applied inside the model), in the order of 'classes'"
                    if is_clf else "feature vector (the encoder's embedding)"},
-        "preprocessing": preprocessing(cfg, size, head_l2 if is_clf else None),
+        "preprocessing": preprocessing(ws, cfg, size, head_l2 if is_clf else None),
         "normalisation": {"inside_model": True, "resize_to": train, "resize_mode": "bilinear",
                           "mean": list(cfg.mean), "std": list(cfg.std)},
         "head": {"type": "linear", "feature_normalisation": "l2" if head_l2 else "none", "softmax": True}

@@ -1,7 +1,7 @@
 """Classify image files with an export's ONNX model through onnxruntime. No torch on this path.
 
 Files are read and decoded exactly as ingestion does (`sslapp.ingest.sources` and the canonical
-`sslapp.ingest.decode`), so a file gives the same pixels here as in the app's cache, and so the
+`sslapp.modalities.image.decode`), so a file gives the same pixels here as in the app's cache, and so the
 same probabilities. Unreadable or non-image files are reported and skipped.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from sslapp.export.manifest import ONNX_INPUT, read_manifest, require_onnx_classifier, verify_checksum
-from sslapp.ingest.arrays import to_nchw_float
-from sslapp.ingest.decode import BadImage, decode_image
 from sslapp.ingest.sources import iter_sources
+from sslapp.modalities.image.arrays import to_nchw_float
+from sslapp.modalities.image.decode import BadImage, decode_image
 
 BATCH = 32
 

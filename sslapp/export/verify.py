@@ -18,7 +18,7 @@ from torch import nn
 
 from sslapp.export.manifest import ONNX_INPUT, ExportError
 from sslapp.export.writers import quiet
-from sslapp.ingest.arrays import to_nchw_float
+from sslapp.modalities.image.arrays import to_nchw_float
 from sslapp.workspace import Workspace
 
 MAX_ABS_DIFF = 1e-4
@@ -80,7 +80,7 @@ def _run_torchscript(path: Path, x: torch.Tensor) -> np.ndarray:
 
 def _run_safetensors(path: Path, x: torch.Tensor, part: str) -> np.ndarray:
     from sslapp.finetune.model import load_classifier
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     model = load_classifier(path) if part == "classifier" else load_encoder(path)
     with torch.inference_mode():

@@ -19,7 +19,7 @@ from torch import nn
 from sslapp import __version__
 from sslapp.export.manifest import ONNX_INPUT
 from sslapp.finetune.model import Classifier, save_classifier
-from sslapp.ssl.encoder import Encoder, save_encoder
+from sslapp.models.encoder import Encoder, save_encoder
 
 ONNX_OPSET = 18
 

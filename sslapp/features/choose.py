@@ -40,8 +40,8 @@ def graph_cv_accuracy(features: np.ndarray, labeled_idx: np.ndarray, labels: np.
     """Cross-validated accuracy of Poisson learning on the labelled rows; None when fewer than two
     classes have MIN_PER_CLASS labels. Only classes with that many labels are held out; every label
     not held out is a source."""
-    from sslapp.finetune.poisson import poisson_distribution
-    from sslapp.finetune.propagate import knn_graph
+    from sslapp.estimators.poisson import poisson_distribution
+    from sslapp.estimators.propagate import knn_graph
 
     labeled_idx = np.asarray(labeled_idx, np.int64)
     labels = np.asarray(labels, np.int64)

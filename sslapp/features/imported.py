@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from sslapp.features.read import describe_imported, is_imported
+
 FORMATS = (".parquet", ".npy")
 EXAMPLES = 3
 
@@ -260,23 +262,13 @@ def check_match(match: Match, paths: list[str], sources: list[str], name: str) -
 
 
 # -- the workspace side --------------------------------------------------------------------------
-def is_imported(artifact: dict[str, Any] | None) -> bool:
-    return bool(artifact) and (artifact.get("meta") or {}).get("start") == "imported"
-
-
-def describe_imported(meta: dict[str, Any]) -> str:
-    file, name = meta.get("file", ""), meta.get("name", "")
-    label = f"'{name}' " if name and name != Path(file).stem else ""
-    return f"your imported vectors {label}({file})"
-
-
 def import_vectors(ws, file: str | Path, paths_file: str | Path | None = None,
                    name: str | None = None) -> tuple[dict[str, Any], Match, int]:
     """Read, check and match `file`, then store it as an encoder artifact; returns (artifact, match, rows
     in the file). Raises VectorsError before storing anything. Pins nothing new: a pin on an earlier
     import of the same name moves to this one."""
-    from sslapp.embed.embed import save_npz
-    from sslapp.features.service import PINNED_SETTING
+    from sslapp.features.extract import save_npz
+    from sslapp.features.read import PINNED_SETTING
 
     file = Path(file)
     paths, vectors = read_vectors(file, paths_file)
@@ -318,7 +310,7 @@ def unusable_reason(ws, artifact: dict[str, Any], item_ids: np.ndarray) -> str |
 
 def features_of(ws, artifact: dict[str, Any], item_ids: np.ndarray) -> np.ndarray:
     """The imported vectors of `item_ids`, in that order; ValueError when some have none."""
-    from sslapp.embed.embed import load_npz
+    from sslapp.features.extract import load_npz
 
     data = load_npz(ws.root / artifact["path"])
     index = {int(i): k for k, i in enumerate(data["item_ids"])}

@@ -5,7 +5,7 @@ Every embedding is an encoder artifact, so the map, suggestions, the classifier,
 the benchmark all see the same features:
 - the *starting* encoders, made without a training loop right after ingest: ImageNet
   EfficientNet-Lite0 (frozen, weights from a pip package) and the whitened-patch dictionary
-  fitted on the user's own images (`sslapp.features.patches`);
+  fitted on the user's own images (`sslapp.models.patches`);
 - every pretraining run's newest encoder;
 - vectors the user computed elsewhere and imported (`sslapp.features.imported`), served from
   their stored file; a candidate only while they cover every image.
@@ -23,6 +23,16 @@ from typing import Any
 import numpy as np
 
 from sslapp.features import imported
+from sslapp.features.read import (
+    CHOICE_SETTING,
+    PINNED_SETTING,
+    STARTS_SETTING,
+    current_items,
+    describe,
+    encoders,
+    is_imported,
+)
+from sslapp.modalities import workspace_modality
 from sslapp.workspace import Workspace
 
 Progress = Callable[..., None]
@@ -30,10 +40,6 @@ IMAGENET_BACKBONE = "efficientnet-lite0"
 # 128 px: kNN 0.696 on cifar10 against 0.653 at 96 and 0.534 at 64, at ~100 images/s on 2 cores.
 IMAGENET_SIZE = 128
 PATCH_SIZE = 32
-CHOICE_SETTING = "features.choice"
-PINNED_SETTING = "features.pinned"  # an encoder artifact id the user chose, or None
-STARTS_SETTING = "features.starts"  # which starting encoders to make (default STARTS)
-STARTS = ("imagenet", "patches", "pixels")
 
 
 @dataclass
@@ -54,54 +60,8 @@ class Embedding:
         return describe(self.artifact)
 
 
-def describe(artifact: dict[str, Any]) -> str:
-    """A name a person understands: 'ImageNet EfficientNet-Lite0 (frozen)', 'SimCLR resnet18-std, 36 epochs'."""
-    meta = artifact.get("meta") or {}
-    start = meta.get("start")
-    if start == "imagenet":
-        return "ImageNet EfficientNet-Lite0 (frozen)"
-    if start == "patches":
-        return "patch dictionary of your images"
-    if start == "pixels":
-        return "pixels (PCA)"
-    if start == "imported":
-        return imported.describe_imported(meta)
-    method = str(meta.get("method", "encoder"))
-    nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
-            "rotation": "rotation"}.get(method, method)
-    init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
-    epochs = meta.get("epoch")
-    length = "" if epochs is None else f", {epochs} epoch" + ("" if epochs == 1 else "s")
-    return f"{nice} {meta.get('backbone', '')}".strip() + init + length
-
-
-def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """(item ids, cache rows) of every active item, in the store's order: the rows every consumer uses."""
-    pairs = ws.store.item_ids_and_cache_index()
-    if not pairs:
-        raise ValueError("the workspace has no images yet; add images on the Data page or with `sslapp ingest`")
-    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
-
-
-def encoders(ws: Workspace) -> list[dict[str, Any]]:
-    """The candidate encoders, oldest first: each starting encoder, each pretraining run's newest
-    encoder and the newest import of each name, whose file still exists."""
-    seen: set[Any] = set()
-    out = []
-    for art in ws.store.artifacts("encoder", limit=100_000):  # newest first
-        meta = art.get("meta") or {}
-        start = meta.get("start")
-        group = ("start", start, meta.get("name") if start == "imported" else None) if start else \
-            ("run", art.get("run_id"), art["id"] if art.get("run_id") is None else None)
-        if group in seen or not (ws.root / art["path"]).exists():
-            continue
-        seen.add(group)
-        out.append(art)
-    return out[::-1]
-
-
 def _cached(ws: Workspace, encoder_id: int) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-    from sslapp.embed.embed import load_npz
+    from sslapp.features.extract import load_npz
 
     for art in ws.store.artifacts("embeddings", limit=100_000):
         meta = art.get("meta") or {}
@@ -115,7 +75,7 @@ def _cached(ws: Workspace, encoder_id: int) -> tuple[dict[str, Any], dict[str, n
 
 def _store_features(ws: Workspace, encoder: dict[str, Any], item_ids: np.ndarray, features: np.ndarray) -> None:
     """Cache an encoder's features as `embeddings/enc-<id>-<ms>.npz`, an 'embeddings' artifact."""
-    from sslapp.embed.embed import save_npz
+    from sslapp.features.extract import save_npz
 
     rel = f"embeddings/enc-{encoder['id']}-{int(time.time() * 1000)}.npz"
     save_npz(ws.root / rel, item_ids=np.asarray(item_ids, np.int64), features=np.asarray(features, np.float32))
@@ -128,12 +88,12 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
                  check_stop: Callable[[], None] | None = None) -> Embedding:
     """The encoder's features of every current item: loaded when cached, else computed (only for the
     items the cache misses) and cached as an 'embeddings' artifact."""
-    from sslapp.embed.embed import encoder_features
+    from sslapp.features.extract import encoder_features
     from sslapp.ingest.cache import read_cache
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     item_ids, rows = current_items(ws)
-    if imported.is_imported(artifact):  # served from its own file; nothing computes it
+    if is_imported(artifact):  # served from its own file; nothing computes it
         return Embedding(artifact, item_ids, imported.features_of(ws, artifact, item_ids))
     cached = _cached(ws, int(artifact["id"]))
     have_ids = np.zeros(0, np.int64)
@@ -144,13 +104,15 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
     missing = ~np.isin(item_ids, have_ids)
     if missing.any():
         name = describe(artifact)
+        modality = workspace_modality(ws)
         if progress:
-            progress(message=f"embedding {int(missing.sum())} images with {name}")
+            progress(message=f"embedding {int(missing.sum())} {modality.plural} with {name}")
         path = ws.root / artifact["path"]
         if not path.exists():
             raise FileNotFoundError(f"the encoder file {artifact['path']} is missing; pretrain again or remove it")
         model = load_encoder(path)
         new = encoder_features(model, read_cache(ws), rows[missing], check_stop=check_stop,
+                               to_input=modality.model_input,
                                progress=(lambda d, t: progress(step=d, steps=t)) if progress else None)
         all_ids = np.concatenate([have_ids, item_ids[missing]])
         all_feats = new if have is None or len(have) == 0 else np.concatenate([have, new])
@@ -163,7 +125,7 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
 
 
 def _save_start(ws: Workspace, encoder, start: str, extra: dict[str, Any]) -> dict[str, Any]:
-    from sslapp.ssl.encoder import save_encoder
+    from sslapp.models.encoder import save_encoder
 
     rel = f"checkpoints/start-{start}-{int(time.time() * 1000)}.safetensors"
     (ws.root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -179,22 +141,21 @@ def _fit_start(ws: Workspace, start: str, progress: Progress | None, seed: int) 
     images; when that is every image, its features are cached too."""
     import torch
 
-    from sslapp.features.patches import fit_sample
-    from sslapp.ingest.arrays import to_nchw_float
     from sslapp.ingest.cache import read_cache
-    from sslapp.ssl.encoder import Encoder, EncoderConfig
+    from sslapp.models.encoder import Encoder, EncoderConfig
+    from sslapp.models.patches import fit_sample
 
     item_ids, rows = current_items(ws)
     sample = fit_sample(len(rows), seed)
     if start == "patches":
-        from sslapp.features.patches import ATOMS, DIMS, PATCH, fit_patch_codes
+        from sslapp.models.patches import ATOMS, DIMS, PATCH, fit_patch_codes
 
         options, size = {"atoms": ATOMS, "patch": PATCH, "dims": DIMS}, PATCH_SIZE
         fit = lambda x: fit_patch_codes(x, seed=seed, **options)  # noqa: E731
         what = "learning a patch dictionary"
     else:
-        from sslapp.features.pixels import DIMS as PIXEL_DIMS
-        from sslapp.features.pixels import SIDE, fit_pixel_pca
+        from sslapp.models.pixels import DIMS as PIXEL_DIMS
+        from sslapp.models.pixels import SIDE, fit_pixel_pca
 
         options, size = {"side": SIDE, "dims": PIXEL_DIMS}, ws.cache_size
         fit = lambda x: fit_pixel_pca(x, **options)  # noqa: E731
@@ -204,7 +165,8 @@ def _fit_start(ws: Workspace, start: str, progress: Progress | None, seed: int) 
     enc = Encoder(EncoderConfig(start, ws.cache_size, size, method=start,
                                 extra={"start": start, "backbone_options": options}))
     with torch.inference_mode():
-        x = enc.preprocess(torch.from_numpy(to_nchw_float(np.asarray(read_cache(ws)[rows[sample]]))))
+        x = enc.preprocess(torch.from_numpy(
+            workspace_modality(ws).model_input(np.asarray(read_cache(ws)[rows[sample]]))))
     fitted, feats = fit(x)
     enc.backbone.load_state_dict(fitted.state_dict())
     art = _save_start(ws, enc.eval(), start, options)
@@ -214,16 +176,16 @@ def _fit_start(ws: Workspace, start: str, progress: Progress | None, seed: int) 
 
 
 def wanted_starts(ws: Workspace) -> list[str]:
-    from sslapp.ssl.weights import imagenet_available
+    from sslapp.models.weights import imagenet_available
 
-    wanted = ws.store.get_setting(STARTS_SETTING, list(STARTS))
+    wanted = ws.store.get_setting(STARTS_SETTING, list(workspace_modality(ws).starting_encoders))
     return [s for s in wanted if s != "imagenet" or imagenet_available(IMAGENET_BACKBONE)]
 
 
 def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
                              check_stop: Callable[[], None] | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """Make the starting encoders this workspace lacks; returns the new artifacts."""
-    from sslapp.ssl.encoder import Encoder, EncoderConfig
+    from sslapp.models.encoder import Encoder, EncoderConfig
 
     have = {(a.get("meta") or {}).get("start") for a in encoders(ws)}
     made = []
@@ -233,11 +195,11 @@ def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
         if check_stop:
             check_stop()
         if start == "imagenet":
-            from sslapp.ssl.weights import init_backbone
+            from sslapp.models.weights import init_backbone
 
             enc = Encoder(EncoderConfig(IMAGENET_BACKBONE, ws.cache_size, IMAGENET_SIZE, method="imagenet",
                                         extra={"start": "imagenet"}))
-            from sslapp.ssl.backbones import Backbone
+            from sslapp.models.backbones import Backbone
 
             init_backbone(Backbone(enc.backbone, enc.dim, IMAGENET_BACKBONE, IMAGENET_SIZE), "imagenet")
             made.append(_save_start(ws, enc.eval(), "imagenet", {"init": "imagenet"}))
@@ -330,9 +292,9 @@ def encoder_module(ws: Workspace, artifact: dict[str, Any]):
     """The module that computes `artifact`'s features from images (`load_encoder`); for imported vectors,
     which nothing computes, a `VectorsOnly` stand-in that a classifier head can be trained and saved
     with (`sslapp.features.imported.export_problem` keeps such a classifier out of exports)."""
-    if imported.is_imported(artifact):
+    if is_imported(artifact):
         return VectorsOnly(artifact, ws.cache_size)
-    from sslapp.ssl.encoder import load_encoder
+    from sslapp.models.encoder import load_encoder
 
     return load_encoder(ws.root / artifact["path"])
 
@@ -342,7 +304,7 @@ class VectorsOnly:
     `Classifier(VectorsOnly(...), classes)` trains and saves a head; it refuses images."""
 
     def __init__(self, artifact: dict[str, Any], input_size: int):
-        from sslapp.ssl.encoder import EncoderConfig
+        from sslapp.models.encoder import EncoderConfig
 
         meta = artifact.get("meta") or {}
         self.dim = int(meta["dim"])

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslapp.finetune.linear import LinearProbe
+from sslapp.estimators.linear import LinearProbe
 from sslapp.finetune.model import Classifier
+from sslapp.models.encoder import Encoder
 from sslapp.ssl.augment import crop_boxes, resized_crop, to_float_images
-from sslapp.ssl.encoder import Encoder
 
 TINY_EPOCHS = 10
 

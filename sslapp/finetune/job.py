@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.finetune.api import fit_with_pseudo_labels, join_pseudo_labels, resolve_propagation
-from sslapp.finetune.evaluate import check_labels, cross_validate
-from sslapp.finetune.propagate import PseudoLabels, knn_graph, pseudo_labels
+from sslapp.estimators.api import fit_with_pseudo_labels, join_pseudo_labels, resolve_propagation
+from sslapp.estimators.evaluate import check_labels, cross_validate
+from sslapp.estimators.propagate import PseudoLabels, knn_graph, pseudo_labels
 from sslapp.jobs.context import JobContext, Run
 
 MODES = ("auto", "linear", "full")
@@ -265,7 +265,7 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     """Labels in, mode and propagation chosen, the linear or full fit, everything saved as one run."""
     import torch
 
-    from sslapp.features.imported import is_imported
+    from sslapp.features.read import is_imported
     from sslapp.features.service import encoder_module
     from sslapp.ingest.cache import read_cache
 

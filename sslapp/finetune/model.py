@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sslapp.ssl.encoder import Encoder, EncoderConfig, config_from_json, config_to_json
+from sslapp.models.encoder import Encoder, EncoderConfig, config_from_json, config_to_json
 
 
 class Classifier(nn.Module):

@@ -1,5 +1,3 @@
-"""Getting images in: decode (canonical preprocessing), sources (files, folders, zips), cache, ingest."""
+"""Getting items in: sources (files, folders, zips), the all-or-nothing ingest and the cache writer.
 
-from sslapp.ingest.decode import BadImage, decode_image
-
-__all__ = ["BadImage", "decode_image"]
+How one file becomes a cache row is the workspace modality's job (`sslapp.modalities`)."""

@@ -1,4 +1,5 @@
-"""The memory-mapped uint8 training cache: `cache/images-<S>.u8`, one (S, S, 3) row per item.
+"""The memory-mapped training cache: `cache/<kind>-<S>.<dtype>`, one row per item, the row's shape
+and dtype the workspace modality's (`Modality.cache_row`; images: `images-<S>.u8`, (S, S, 3) uint8).
 
 Rows are appended by ingestion and become visible only once their item rows commit in the
 database: `read_cache` maps exactly `store.next_cache_index()` rows, and a tail written by an
@@ -14,33 +15,46 @@ from pathlib import Path
 
 import numpy as np
 
+from sslapp.modalities import workspace_modality
 from sslapp.workspace import Workspace
+
+_SUFFIX = {"uint8": "u8", "int32": "i32", "int16": "i16", "float16": "f16", "float32": "f32"}
 
 
 class CacheError(RuntimeError):
     """The cache file does not match the database (deleted or truncated by hand)."""
 
 
+def row_spec(ws: Workspace) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one cache row in this workspace."""
+    shape, dtype = workspace_modality(ws).cache_row(ws.cache_size)
+    return tuple(shape), np.dtype(dtype)
+
+
 def cache_path(ws: Workspace, size: int | None = None) -> Path:
-    return ws.cache_dir / f"images-{size or ws.cache_size}.u8"
+    modality = workspace_modality(ws)
+    _, dtype = modality.cache_row(size or ws.cache_size)
+    return ws.cache_dir / f"{modality.plural}-{size or ws.cache_size}.{_SUFFIX[str(np.dtype(dtype))]}"
 
 
-def row_bytes(size: int) -> int:
-    return size * size * 3
+def row_bytes(ws: Workspace) -> int:
+    shape, dtype = row_spec(ws)
+    return int(np.prod(shape)) * dtype.itemsize
 
 
 def read_cache(ws: Workspace) -> np.ndarray:
-    """Read-only memmap uint8 (N, S, S, 3) of every committed row; row i is `items.cache_index == i`."""
-    size = ws.cache_size
+    """Read-only memmap (N, *row shape) of every committed row; row i is `items.cache_index == i`."""
+    shape, dtype = row_spec(ws)
     n = ws.store.next_cache_index()
-    path = cache_path(ws, size)
+    path = cache_path(ws)
     if n == 0:
-        return np.zeros((0, size, size, 3), dtype=np.uint8)
-    have = path.stat().st_size if path.exists() else 0
-    if have < n * row_bytes(size):
-        raise CacheError(f"{path} holds {have // row_bytes(size)} images but the database has {n}; "
-                         "the cache was damaged. Re-ingest the images into a new workspace.")
-    return np.memmap(path, dtype=np.uint8, mode="r", shape=(n, size, size, 3))
+        return np.zeros((0, *shape), dtype=dtype)
+    have, one = (path.stat().st_size if path.exists() else 0), row_bytes(ws)
+    if have < n * one:
+        noun = workspace_modality(ws).plural
+        raise CacheError(f"{path} holds {have // one} {noun} but the database has {n}; "
+                         f"the cache was damaged. Re-ingest the {noun} into a new workspace.")
+    return np.memmap(path, dtype=dtype, mode="r", shape=(n, *shape))
 
 
 class CacheWriter:
@@ -48,8 +62,8 @@ class CacheWriter:
 
     def __init__(self, ws: Workspace):
         self.ws = ws
-        self.size = ws.cache_size
-        self.path = cache_path(ws, self.size)
+        self.shape, self.dtype = row_spec(ws)
+        self.path = cache_path(ws)
         self._lock = None
         self._file = None
         self.start = 0
@@ -60,7 +74,7 @@ class CacheWriter:
         self._lock = open(self.ws.cache_dir / "ingest.lock", "w")  # noqa: SIM115 - held until exit
         fcntl.flock(self._lock, fcntl.LOCK_EX)  # waits for another ingest to finish
         self.start = self.ws.store.next_cache_index()
-        committed = self.start * row_bytes(self.size)
+        committed = self.start * row_bytes(self.ws)
         self._file = open(self.path, "a+b")  # noqa: SIM115 - closed in __exit__
         if os.fstat(self._file.fileno()).st_size < committed:
             raise CacheError(f"{self.path} is shorter than the database says; the cache was damaged. "
@@ -74,10 +88,10 @@ class CacheWriter:
         return self.start + self.count
 
     def append(self, rows: np.ndarray) -> range:
-        """Append uint8 rows (k, S, S, 3); returns their cache indices."""
-        rows = np.ascontiguousarray(rows, dtype=np.uint8)
-        if rows.shape[1:] != (self.size, self.size, 3):
-            raise ValueError(f"cache rows must be (k, {self.size}, {self.size}, 3), got {rows.shape}")
+        """Append rows (k, *row shape); returns their cache indices."""
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.shape[1:] != self.shape:
+            raise ValueError(f"cache rows must be (k, {', '.join(map(str, self.shape))}), got {rows.shape}")
         first = self.next_index
         self._file.write(rows.tobytes())
         self.count += len(rows)

@@ -1,7 +1,9 @@
-"""`ingest(ws, sources)`: add images to a workspace, all or nothing, with a reason per skipped file.
+"""`ingest(ws, sources)`: add items to a workspace, all or nothing, with a reason per skipped file.
 
-Each new image is decoded once (in a small process pool) into its cache row and thumbnail,
-and its original bytes are kept. Duplicates are found by SHA-256, within the batch and against
+Each new item is decoded once (in a small process pool) by the workspace's modality into its cache
+row and preview, and its original bytes are kept. The first ingest fixes the workspace's modality;
+files of another kind are refused (all of them: `ModalityError`, nothing changes) or skipped one by
+one with a reason (when mixed with files of the workspace's kind). Duplicates are found by SHA-256, within the batch and against
 the workspace. The new items (and imported folder labels) are inserted in one database
 transaction after the cache rows are on disk, so a failure or a cancel changes nothing the
 workspace already held.
@@ -10,6 +12,7 @@ workspace already held.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,44 +22,73 @@ from typing import Any
 import numpy as np
 
 from sslapp.ingest.cache import CacheWriter
-from sslapp.ingest.decode import BadImage, prepare
 from sslapp.ingest.sources import DEFAULT_LIMITS, SourceItem, ZipLimits, iter_sources
+from sslapp.modalities import (
+    MODALITY_SETTING,
+    BadItem,
+    Modality,
+    ModalityError,
+    claimed_by,
+    get_modality,
+    preview_file,
+)
 from sslapp.workspace import Workspace
 
 CHUNK = 512
 POOL_MIN = 128  # fewer new images in a chunk decode faster inline than a pool starts
-ORIGINAL_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp",
-              "TIFF": ".tif", "GIF": ".gif"}
 
 
-def thumb_file(thumbs_dir: str | os.PathLike[str], sha256: str) -> str:
-    """An item's thumbnail, named by its content hash in one of 256 folders (first two hex digits):
-    the one place the layout is written, for ingestion that writes it and the pages that read it."""
-    return os.path.join(thumbs_dir, sha256[:2], f"{sha256}.jpg")
-
-
-def _prepare_one(args: tuple[bytes, int, str, str | None]) -> tuple[str, Any]:
-    """Decode one image and write its thumbnail and original (runs in a pool process).
+def _prepare_one(args: tuple[str, bytes, int, str, str | None]) -> tuple[str, Any]:
+    """Decode one item and write its preview and original (runs in a pool process).
 
     Files are written directly: they are named by content hash and only for items not yet
     committed, so a retry after a crash simply rewrites them.
     """
-    data, size, thumb_path, original_path = args
+    modality, data, size, preview_path, original_path = args
+    modality = get_modality(modality)
     try:
-        p = prepare(data, size)
-    except BadImage as exc:
+        decoded = modality.decode(data, size)
+    except BadItem as exc:
         return "bad", f"{exc.kind}: {exc}"
     except MemoryError:
-        return "bad", "too-large: not enough memory to decode this image"
+        return "bad", f"too-large: not enough memory to decode this {modality.noun}"
     except Exception as exc:  # a decoder bug on odd input is still that file's problem only
         return "bad", f"corrupt: the decoder failed ({exc.__class__.__name__}: {exc})"
-    with open(thumb_path, "wb") as f:
-        f.write(p.thumb_jpeg or b"")
+    if modality.preview_ext:
+        with open(preview_path, "wb") as f:
+            f.write(decoded.preview or b"")
     if original_path is not None:
         with open(original_path, "wb") as f:
             f.write(data)
-    return "ok", (p.array, p.width, p.height, p.format)
+    return "ok", (decoded.row, decoded.info)
+
+
+def _modality_for(ws: Workspace, items: Iterator[SourceItem], wanted: str | None
+                  ) -> tuple[Modality, Iterator[SourceItem]]:
+    """The workspace's modality; before its first ingest, `wanted` or the kind of the first file some
+    modality reads (images when none does). Returns the items still to read, the peeked ones first."""
+    fixed = ws.store.get_setting(MODALITY_SETTING)
+    if fixed or wanted:
+        if fixed and wanted and wanted != fixed:
+            raise ModalityError(f"this workspace holds {get_modality(fixed).plural}; it cannot take "
+                                f"{get_modality(wanted).plural}. A workspace holds one kind of item: make a new "
+                                f"workspace for the {get_modality(wanted).plural}.")
+        return get_modality(fixed or wanted), items
+    peeked: list[SourceItem] = []
+    name = "image"
+    for item in items:
+        peeked.append(item)
+        kinds = claimed_by(item.name)
+        if item.error is None and kinds:
+            name = kinds[0]
+            break
+    return get_modality(name), itertools.chain(peeked, items)
+
+
+def _foreign(modality: Modality, file_name: str) -> str | None:
+    """The kind of item a file is when the workspace's modality does not read it, else None."""
+    kinds = claimed_by(file_name)
+    return kinds[0] if kinds and modality.name not in kinds else None
 
 
 def _chunks(items: Iterator[SourceItem], n: int) -> Iterator[list[SourceItem]]:
@@ -79,12 +111,14 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
            labels_from_dirs: bool = False, *, workers: int | None = None,
            progress: Callable[..., None] | None = None, should_stop: Callable[[], None] | None = None,
            limits: ZipLimits = DEFAULT_LIMITS, keep_originals: bool = True, base: str | None = None,
-           record: bool = True) -> dict[str, Any]:
-    """Add every usable image under `sources`; returns {"added", "duplicates", "skipped", ...}.
+           record: bool = True, modality: str | None = None) -> dict[str, Any]:
+    """Add every usable item under `sources`; returns {"added", "duplicates", "skipped", ...}.
 
     `sources` are paths (files, folders, zips) or ready `SourceItem`s. `should_stop` is called
     between chunks and may raise to abort (nothing is committed then). `base` shortens the
-    stored source names to paths relative to it. The report is stored with the workspace.
+    stored source names to paths relative to it. `modality` names the kind of item a new workspace
+    will hold (default: the kind of its first file). The report is stored with the workspace.
+    Raises ModalityError, changing nothing, when every file is of another kind than the workspace's.
     """
     started = time.monotonic()
     store = ws.store
@@ -94,6 +128,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
     sources = list(sources)
     items = (iter(sources) if sources and isinstance(sources[0], SourceItem)
              else iter_sources(sources, limits=limits, base=base))
+    kind, items = _modality_for(ws, items, modality)
+    foreign: dict[str, int] = {}
     workers = default_workers() if workers is None else workers
     skipped: list[dict[str, str]] = []
     notes: list[dict[str, str]] = []
@@ -123,6 +159,13 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                     if item.error is not None or item.data is None:
                         skipped.append({"source": item.name, "reason": item.error or "unreadable"})
                         continue
+                    other = _foreign(kind, item.name)
+                    if other is not None:
+                        foreign[other] = foreign.get(other, 0) + 1
+                        skipped.append({"source": item.name, "reason": f"wrong-kind: a {get_modality(other).noun} file; "
+                                        f"this workspace holds {kind.plural} (make a new workspace for "
+                                        f"{get_modality(other).plural})"})
+                        continue
                     sha = hashlib.sha256(item.data).hexdigest()
                     if sha in seen:
                         if seen[sha] is None:
@@ -137,14 +180,15 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                 todo = [(item, sha) for item, sha in todo if sha not in stored]
                 jobs = []
                 for item, sha in todo:
-                    thumb = thumb_file(thumbs, sha)
-                    ensure_dir(os.path.dirname(thumb))
+                    preview = preview_file(thumbs, sha, kind.preview_ext)
+                    if kind.preview_ext:
+                        ensure_dir(os.path.dirname(preview))
                     original = None
                     if keep_originals:
-                        ext = item.ext if item.ext in ORIGINAL_EXTS else ""
+                        ext = item.ext if item.ext in kind.original_exts else ""
                         original = os.path.join(originals, sha[:2], f"{sha}{ext or '.img'}")
                         ensure_dir(os.path.dirname(original))
-                    jobs.append((item.data, size, thumb, original))
+                    jobs.append((kind.name, item.data, size, preview, original))
                 if workers > 1 and len(jobs) >= POOL_MIN:
                     if pool is None:  # started lazily: a handful of files decodes faster inline
                         pool = ProcessPoolExecutor(workers)
@@ -157,17 +201,17 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                         seen[sha] = value
                         skipped.append({"source": item.name, "reason": value})
                         continue
-                    array, width, height, fmt = value
+                    array, info = value
                     original = None
-                    if job[3] is not None:
-                        ext = job[3][job[3].rindex(sha) + len(sha):]
-                        if ext == ".img" and fmt in FORMAT_EXT:  # no usable extension: name it by its format
-                            ext = FORMAT_EXT[fmt]
-                            os.replace(job[3], job[3][:-4] + ext)
+                    if job[4] is not None:
+                        ext = job[4][job[4].rindex(sha) + len(sha):]
+                        if ext == ".img" and info.get("ext"):  # no usable extension: name it by its format
+                            ext = info["ext"]
+                            os.replace(job[4], job[4][:-4] + ext)
                         original = f"originals/{sha[:2]}/{sha}{ext}"
                     arrays.append(array)
-                    rows.append({"source": item.name, "sha256": sha, "width": width, "height": height,
-                                 "original": original})
+                    rows.append({"source": item.name, "sha256": sha, "width": info.get("width"),
+                                 "height": info.get("height"), "original": original})
                     row_labels.append(item.label if labels_from_dirs else None)
                 if arrays:
                     indices = cache.append(np.stack(arrays))
@@ -175,9 +219,11 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                         row["cache_index"] = index
                 if progress is not None:
                     progress(files=seen_files, added=len(rows), duplicates=duplicates, skipped=len(skipped),
-                             message=f"read {seen_files} files, {len(rows)} new images")
+                             message=f"read {seen_files} files, {len(rows)} new {kind.plural}")
             if should_stop is not None:
                 should_stop()
+            if foreign and not rows:
+                raise ModalityError(_refusal(kind, foreign))
             cache.sync()  # rows are on disk before the database points at them
             elapsed = time.monotonic() - started
             report: dict[str, Any] = {
@@ -186,6 +232,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                 "seconds": round(elapsed, 3), "images_per_s": round(len(rows) / elapsed, 1) if elapsed else None,
             }
             with store.transaction():
+                if rows and store.get_setting(MODALITY_SETTING) is None:
+                    store.set_setting(MODALITY_SETTING, kind.name)  # fixed from the first ingest on
                 ids = store.add_items(rows) if rows else []
                 by_label: dict[str, list[int]] = {}
                 for item_id, label in zip(ids, row_labels, strict=True):
@@ -200,3 +248,11 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return report
+
+
+def _refusal(kind: Modality, foreign: dict[str, int]) -> str:
+    """Why a whole ingest of another kind of item is refused, naming both kinds and what to do."""
+    files = ", ".join(f"{n} {get_modality(k).noun} file{'s' if n != 1 else ''}" for k, n in sorted(foreign.items()))
+    others = " or ".join(get_modality(k).plural for k in sorted(foreign))
+    return (f"This workspace holds {kind.plural}, and these sources hold {others} ({files}); nothing was added. "
+            f"A workspace holds one kind of item: make a new workspace for the {others}.")

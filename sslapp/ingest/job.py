@@ -16,6 +16,7 @@ from typing import Any
 
 from sslapp.ingest.ingest import ingest
 from sslapp.jobs.context import JobContext, JobStopped
+from sslapp.jobs.launcher import queue_map
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -63,12 +64,3 @@ def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
     if ctx.params.get("map_after") and report["added"]:
         report["map_job"] = queue_map(ws)
     return report
-
-
-def queue_map(ws) -> int | None:
-    """Queue a map of every image unless one is already queued or being drawn; the job id, or None."""
-    from sslapp.jobs.states import ACTIVE_JOB_STATES
-
-    if ws.store.jobs(kind="embed", statuses=list(ACTIVE_JOB_STATES), limit=1):
-        return None
-    return ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})

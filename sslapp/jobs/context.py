@@ -41,7 +41,11 @@ class JobContext:
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.job["params"]
+        """The job's params over its kind's registered defaults (`sslapp.jobs.registry.JOBS`)."""
+        from sslapp.jobs.registry import JOBS
+
+        entry = JOBS.get(self.job["kind"])
+        return {**(entry.defaults if entry else {}), **(self.job["params"] or {})}
 
     @property
     def resuming(self) -> bool:

@@ -6,9 +6,33 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from sslapp.jobs.worker import STALE_AFTER_S, pid_alive
+from sslapp.store.states import ACTIVE_JOB_STATES
 from sslapp.workspace import Workspace
+
+STALE_AFTER_S = 30.0  # a worker or job whose heartbeat is older than this is dead
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this pid runs (zombies count as dead)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def reap_dead_jobs(ws: Workspace) -> list[int]:
+    return ws.store.mark_dead_jobs(STALE_AFTER_S, pid_alive)
 
 
 def worker_alive(ws: Workspace) -> bool:
@@ -35,3 +59,10 @@ def ensure_worker(ws: Workspace, idle_exit_s: float | None = None) -> bool:
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     log.close()
     return True
+
+
+def queue_map(ws) -> int | None:
+    """Queue a map of every image unless one is already queued or being drawn; the job id, or None."""
+    if ws.store.jobs(kind="embed", statuses=list(ACTIVE_JOB_STATES), limit=1):
+        return None
+    return ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})

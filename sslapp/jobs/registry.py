@@ -1,42 +1,46 @@
 """Job kinds and the handler that runs each, plus idle-time warm-ups; all imported lazily in the worker.
 
-The worker knows only these "module:function" strings, never a feature package, so adding a job kind
+The worker knows only these "module:function" targets, never a feature package, so adding a job kind
 or a warm-up is one line here.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-# kind -> "module:function"; each function takes a JobContext and returns a JSON-able result dict.
-HANDLERS: dict[str, str] = {
-    "pretrain": "sslapp.ssl.job:run_pretrain_job",
-    "embed": "sslapp.embed.job:run_embed_job",
-    "finetune": "sslapp.finetune.job:run_finetune_job",
-    "suggest": "sslapp.select.job:run_suggest_job",
-    "export": "sslapp.export.job:run_export_job",
-    "sleep": "sslapp.jobs.builtin:run_sleep_job",
-    "ingest": "sslapp.ingest.job:run_ingest_job",
-    "review": "sslapp.curate.review_job:run_review_job",
-    "near_duplicates": "sslapp.curate.duplicates_job:run_near_duplicates_job",
-}
+from sslapp.registry import Entry, Registry
+
+# kind -> its handler; each takes a JobContext and returns a JSON-able result dict. defaults: the
+# params a job runs with unless its enqueue says otherwise.
+JOBS = Registry("job kind", [
+    Entry("ingest", "add files to the workspace, then queue the first map", "sslapp.ingest.job:run_ingest_job"),
+    Entry("pretrain", "self-supervised pretraining of an encoder on the workspace's items",
+          "sslapp.ssl.job:run_pretrain_job"),
+    Entry("embed", "the chosen embedding, its 2-D map and clusters", "sslapp.maps.job:run_embed_job",
+          {"clusters": "kmeans", "k": None, "provisional": False}),
+    Entry("suggest", "the next items to label, each with its reason", "sslapp.select.job:run_suggest_job",
+          {"budget": 20, "strategy": "auto"}),
+    Entry("finetune", "a classifier on the labels, with honest estimates", "sslapp.finetune.job:run_finetune_job"),
+    Entry("review", "labels most likely wrong, most suspicious first", "sslapp.curate.review_job:run_review_job"),
+    Entry("near_duplicates", "groups of near-identical items", "sslapp.curate.duplicates_job:run_near_duplicates_job"),
+    Entry("export", "the classifier as ONNX and safetensors, with its model card", "sslapp.export.job:run_export_job"),
+    Entry("sleep", "waits (tests and the worker's own checks)", "sslapp.jobs.builtin:run_sleep_job"),
+])
 
 # "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the
 # first job that needs it starts fast. A failure is logged, never raised.
-WARM_UPS: list[str] = ["sslapp.embed.umap_map:warm_up"]
+WARM_UPS: list[str] = ["sslapp.maps.umap_map:warm_up"]
 
 
 def _load(target: str) -> Callable[..., Any]:
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+    return Entry(target, "", target).load()
 
 
 def handler_for(kind: str) -> Callable[[Any], dict[str, Any]]:
-    if kind not in HANDLERS:
-        raise KeyError(f"Unknown job kind {kind!r}; known kinds: {', '.join(sorted(HANDLERS))}.")
-    return _load(HANDLERS[kind])
+    if kind not in JOBS:
+        raise KeyError(f"Unknown job kind {kind!r}; known kinds: {', '.join(sorted(JOBS))}.")
+    return JOBS[kind].load()
 
 
 def warm_ups() -> list[tuple[str, Callable[[], Any]]]:

@@ -12,37 +12,15 @@ import os
 import threading
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
 from sslapp.jobs.context import JobContext, JobStopped
+from sslapp.jobs.launcher import reap_dead_jobs
 from sslapp.jobs.registry import handler_for, warm_ups
 from sslapp.workspace import Workspace
 
 HEARTBEAT_S = 2.0
-STALE_AFTER_S = 30.0
 POLL_S = 0.5
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with this pid runs (zombies count as dead)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
-def reap_dead_jobs(ws: Workspace) -> list[int]:
-    return ws.store.mark_dead_jobs(STALE_AFTER_S, pid_alive)
 
 
 def _job_logger(ws: Workspace, job_id: int) -> tuple[logging.Logger, logging.Handler]:

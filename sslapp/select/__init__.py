@@ -1,7 +1,7 @@
 """Active-learning suggestions: which images the user should label next, and why.
 
 `select(strategy, features, labeled_idx, labels, budget, ...)` is the one entry point; strategies
-live one per file and are listed in `STRATEGIES`. Items already labelled or in `exclude` (skipped)
+live one per file and are listed in `sslapp.select.registry.STRATEGIES`. Items already labelled or in `exclude` (skipped)
 are never suggested.
 """
 
@@ -11,28 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sslapp.select.auto import AutoStrategy
-from sslapp.select.badge import BadgeStrategy
 from sslapp.select.base import Selection, Strategy, Suggestion, normalise
-from sslapp.select.coreset import CoreSetStrategy
-from sslapp.select.entropy import EntropyStrategy
-from sslapp.select.margin import MarginStrategy
-from sslapp.select.probcover import ProbCoverStrategy
-from sslapp.select.random_sampling import RandomStrategy
-from sslapp.select.typiclust import TypiClustStrategy
-
-STRATEGIES: dict[str, type[Strategy]] = {
-    "auto": AutoStrategy,
-    "typiclust": TypiClustStrategy,
-    "probcover": ProbCoverStrategy,
-    "margin": MarginStrategy,
-    "entropy": EntropyStrategy,
-    "badge": BadgeStrategy,
-    "coreset": CoreSetStrategy,
-    "random": RandomStrategy,
-}
-# What a model-based strategy does when there is no model yet (fewer than two classes labelled).
-NO_MODEL_FALLBACK = "typiclust"
+from sslapp.select.registry import NO_MODEL_FALLBACK, STRATEGIES
 
 __all__ = ["STRATEGIES", "Selection", "Strategy", "Suggestion", "fit_probs", "select"]
 
@@ -40,7 +20,7 @@ __all__ = ["STRATEGIES", "Selection", "Strategy", "Suggestion", "fit_probs", "se
 def fit_probs(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int | None = None,
               seed: int = 0) -> np.ndarray:
     """Class probabilities for every row from the app's own probe (label propagation + linear probe)."""
-    from sslapp.finetune.api import train_on_embeddings
+    from sslapp.estimators.api import train_on_embeddings
 
     return train_on_embeddings(features, labeled_idx, labels, propagate="auto", seed=seed, n_classes=n_classes)
 
@@ -56,8 +36,7 @@ def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labe
     are given. `options` go to the strategy's constructor (e.g. {"switch": 5} for auto). A budget larger
     than the pool returns the whole pool with a note.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    entry = STRATEGIES.get_entry(strategy)
     if int(budget) < 1:
         raise ValueError(f"budget must be at least 1 (got {budget})")
     x = normalise(features)
@@ -84,15 +63,17 @@ def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labe
         budget = len(candidates)
 
     used = strategy
-    impl = STRATEGIES[strategy](seed=seed, **(options or {}))
+    impl = entry.load()(seed=seed, **{**entry.defaults, **(options or {})})
+    is_auto = strategy == "auto"
     n_seen = len(np.unique(labels))
-    wants_model = impl.needs_probs or (isinstance(impl, AutoStrategy) and impl.phase(labels, n_classes) != "typical")
+    wants_model = impl.needs_probs or (is_auto and impl.phase(labels, n_classes) != "typical")
     if wants_model and n_seen < 2:
         if impl.needs_probs:
             notes.append(f"'{strategy}' needs a model, which needs labels from at least 2 classes "
                          f"(have {n_seen}); used '{NO_MODEL_FALLBACK}' picks instead.")
             used = NO_MODEL_FALLBACK
-            impl = STRATEGIES[NO_MODEL_FALLBACK](seed=seed)
+            fallback = STRATEGIES[NO_MODEL_FALLBACK]
+            impl = fallback.load()(seed=seed, **fallback.defaults)
         wants_model = False
     if wants_model and probs is None:
         probs = (probs_fn or fit_probs)(features, labeled_idx, labels, n_classes=n_classes, seed=seed)
@@ -101,7 +82,7 @@ def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labe
         if probs.shape[0] != n:
             raise ValueError(f"probs has {probs.shape[0]} rows but features has {n}")
 
-    kwargs = {"n_classes": n_classes} if isinstance(impl, AutoStrategy) else {}
+    kwargs = {"n_classes": n_classes} if is_auto else {}
     picks = impl.query(x, labeled_idx, labels, budget, candidates=candidates, probs=probs,
                        class_names=class_names, **kwargs)
     return Selection(_distinct_topped_up(picks, candidates, budget, seed), used, notes)

@@ -31,7 +31,7 @@ def load_features(ws: Workspace, progress=None, check_stop=None):
 def map_clusters(ws: Workspace) -> dict[int, str]:
     """item id -> " (map cluster 3)" from the newest map, so a reason names the clusters the Explore
     page shows; empty when there is no map."""
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
 
     try:
         m = load_map(ws)

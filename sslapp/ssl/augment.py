@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
 from sslapp.ssl.methods.base import ViewSpec
 
 LUMA = (0.299, 0.587, 0.114)

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
+from sslapp.models.backbones import build_backbone
 from sslapp.ssl import ddp
-from sslapp.ssl.backbones import build_backbone
 from sslapp.ssl.plan import PretrainConfig, PretrainError
 
 PATCH_INIT_IMAGES = 2000  # images a first layer "from patches" is fitted on (a few seconds on a CPU)
@@ -24,7 +24,7 @@ def build_training_method(config: PretrainConfig, plan: dict[str, Any], device: 
     try:
         backbone = build_backbone(plan["backbone"], plan["train_size"])
         if fresh:
-            from sslapp.ssl.weights import init_backbone
+            from sslapp.models.weights import init_backbone
 
             init = plan.get("init", "scratch")
             sample = _init_sample(images, plan["train_size"], config.seed) if init == "patches" else None
@@ -51,8 +51,8 @@ def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
     import numpy as np
     import torch.nn.functional as F
 
+    from sslapp.models.normalise import imagenet_normalise
     from sslapp.ssl.augment import to_float_images
-    from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
 
     if images is None or len(images) == 0:
         raise PretrainError("a first layer from patches needs images")
@@ -60,7 +60,7 @@ def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
     x = to_float_images(torch.from_numpy(np.ascontiguousarray(images[rows])))
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return imagenet_normalise(x)
 
 
 def wrap_ddp(method: torch.nn.Module, device: torch.device, dist: ddp.DistInfo) -> torch.nn.Module:

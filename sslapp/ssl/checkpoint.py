@@ -86,7 +86,7 @@ def publish_checkpoint(ws: Workspace, run_id: int | None, state: dict[str, Any],
 def publish_encoder(ws: Workspace, run_id: int | None, method: str, plan: dict[str, Any],
                     encoder: torch.nn.Module, epoch: int, step: int, previous: str | None) -> str:
     """Save the backbone as the run's encoder (replacing `previous`) and record it; its workspace path."""
-    from sslapp.ssl.encoder import Encoder, EncoderConfig, save_encoder
+    from sslapp.models.encoder import Encoder, EncoderConfig, save_encoder
 
     enc = Encoder(EncoderConfig(backbone=plan["backbone"], input_size=ws.cache_size,
                                 train_size=plan["train_size"], method=method,

@@ -133,7 +133,7 @@ class Loop:
     def _probe(self) -> None:
         if self.probe_sample is None:
             return
-        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
+        from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
         from sslapp.ssl.probe import run_probe
 
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):

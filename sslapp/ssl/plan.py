@@ -9,10 +9,13 @@ from typing import Any
 
 import torch
 
-from sslapp.ssl.backbones import BACKBONES, PRETRAINED, RESNETS, VIT_SPECS, is_backbone_name
+from sslapp.models.backbones import BACKBONES, PRETRAINED, RESNETS, VIT_SPECS, is_backbone_name
+from sslapp.models.registry import INITS, init_problem
+from sslapp.ssl.methods import METHODS
 
 MIN_BATCH = 4
-VIT_METHODS = ("mae",)  # methods that only work on a ViT
+# methods that only work on a ViT, as their registry entries say
+VIT_METHODS = tuple(name for name, entry in METHODS.items() if entry.defaults.get("vit_only"))
 
 
 class PretrainError(RuntimeError):
@@ -23,7 +26,7 @@ class PretrainError(RuntimeError):
 class PretrainConfig:
     method: str = "simclr"
     backbone: str = "auto"
-    init: str = "auto"  # "auto", "scratch", "imagenet" or a weights file (sslapp.ssl.weights)
+    init: str = "auto"  # "auto", "scratch", "imagenet" or a weights file (sslapp.models.weights)
     epochs: int | None = None
     minutes: float | None = None
     batch_size: int | None = None
@@ -50,8 +53,6 @@ class PretrainConfig:
 
 def check_config(config: PretrainConfig) -> None:
     """Refuse a config that cannot run, before any image is read, with a message saying what to change."""
-    from sslapp.ssl.methods import METHODS
-
     if config.method not in METHODS:
         raise PretrainError(f"unknown method {config.method!r}; choose one of: {', '.join(METHODS)}.")
     if config.backbone != "auto" and not is_backbone_name(config.backbone):
@@ -117,9 +118,7 @@ def auto_plan(method: str, backbone: str, cache_size: int, n_images: int, device
 
 
 def _init_problem(backbone: str, init: str) -> str | None:
-    """What is wrong with starting `backbone` from `init`, or None (names from sslapp.catalogue)."""
-    from sslapp.catalogue import INITS, init_problem
-
+    """What is wrong with starting `backbone` from `init`, or None (names from sslapp.models.registry)."""
     if init in INITS:
         return init_problem(backbone, init)
     if not Path(init).expanduser().is_file():
@@ -130,7 +129,7 @@ def _init_problem(backbone: str, init: str) -> str | None:
 
 def resolve_init(backbone: str, init: str) -> str:
     """"auto" -> ImageNet weights where they ship for this backbone, else scratch."""
-    from sslapp.ssl.weights import default_init
+    from sslapp.models.weights import default_init
 
     return default_init(backbone) if init == "auto" else init
 

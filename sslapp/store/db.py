@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sslapp.jobs.states import ACTIVE_JOB_STATES, FINAL_JOB_STATES, JobState
 from sslapp.store.connection import BUSY_TIMEOUT_MS
 from sslapp.store.items import ItemsTable
 from sslapp.store.jobs import JOB_JSON, JobQueue
@@ -18,6 +17,7 @@ from sslapp.store.labels import LABEL_SOURCES, LabelsTable
 from sslapp.store.migrations import MIGRATIONS
 from sslapp.store.runs import RUN_JSON, RunsTable
 from sslapp.store.settings import SettingsTable
+from sslapp.store.states import ACTIVE_JOB_STATES, FINAL_JOB_STATES, JobState
 
 __all__ = ["ACTIVE_JOB_STATES", "BUSY_TIMEOUT_MS", "FINAL_JOB_STATES", "JOB_JSON", "LABEL_SOURCES", "MIGRATIONS",
            "RUN_JSON", "JobState", "Store"]

@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sslapp.jobs.states import HELD_JOB_STATES, RESUMABLE_JOB_STATES, WORKER_JOB_STATES, JobState
 from sslapp.store.connection import Connection, _loads, _now, _row
+from sslapp.store.states import HELD_JOB_STATES, RESUMABLE_JOB_STATES, WORKER_JOB_STATES, JobState
 
 JOB_JSON = ("params", "progress", "result")
 

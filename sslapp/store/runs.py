@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sslapp.jobs.states import FINAL_JOB_STATES
 from sslapp.store.connection import Connection, _loads, _now, _row
+from sslapp.store.states import FINAL_JOB_STATES
 
 RUN_JSON = ("params", "summary")
 

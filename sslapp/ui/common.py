@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from sslapp.ingest.ingest import thumb_file
+from sslapp.modalities import preview_file, workspace_modality
 from sslapp.workspace import Workspace, WorkspaceError, child_workspace, open_workspace
 
 WORKSPACES_HOME = Path(os.environ.get("SSLAPP_HOME", "workspaces"))
@@ -89,8 +89,8 @@ def file_name(source: str | None) -> str:
 
 
 def thumb_path(ws: Workspace, item: dict) -> Path:
-    """Thumbnail file of an item, where ingestion wrote it (`sslapp.ingest.ingest.thumb_file`)."""
-    return Path(thumb_file(ws.thumbs_dir, item["sha256"]))
+    """Preview file of an item, where ingestion wrote it (`sslapp.modalities.preview_file`)."""
+    return Path(preview_file(ws.thumbs_dir, item["sha256"], workspace_modality(ws).preview_ext))
 
 
 JOB_WORDS = {"ingest": "Adding images", "embed": "Drawing the map", "pretrain": "Pretraining",
@@ -124,7 +124,7 @@ def job_status_line(job: dict) -> str:
 
 def embedding_line(ws: Workspace, encoder_id: int | None = None, name: str | None = None) -> str:
     """Which embedding is in use and why, in words (from the worker's last measured choice)."""
-    from sslapp.features.service import CHOICE_SETTING
+    from sslapp.features.read import CHOICE_SETTING
 
     choice = ws.store.get_setting(CHOICE_SETTING) or {}
     if not choice and name is None:

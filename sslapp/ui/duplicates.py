@@ -24,8 +24,8 @@ from typing import Any
 
 import streamlit as st
 
-from sslapp.curate.duplicates_job import GROUPS_SETTING, KEPT_ALL_SETTING
-from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.curate.read import GROUPS_SETTING, KEPT_ALL_SETTING
+from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, file_name, thumb_image
 from sslapp.workspace import Workspace
 
@@ -61,7 +61,7 @@ def _start(ws: Workspace) -> None:
 
 
 def _keep_one(ws: Workspace, ids: list[int]) -> None:
-    from sslapp.curate.duplicates import keep_one
+    from sslapp.curate.read import keep_one
 
     done = keep_one(ws, ids)
     names = {r["id"]: file_name(r["source"]) for r in ws.store.items(ids=ids)}

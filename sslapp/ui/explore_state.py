@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 import numpy as np
 import streamlit as st
 
-from sslapp.embed.maps import MapData, load_map
+from sslapp.maps.read import MapData, load_map
 from sslapp.ui import selection_grid
 from sslapp.ui.map import Coloring, categorical, selected_item_ids
 from sslapp.workspace import Workspace

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.workspace import Workspace
 
 UPCOMING = 12
@@ -48,7 +48,7 @@ def _scramble(ids: np.ndarray, seed: int) -> np.ndarray:
 
 def picks(ws: Workspace, todo: np.ndarray, limit: int, skip: set[int], seed: int = 0) -> list[Entry]:
     """Our own picks among `todo` (unlabelled ids), up to `limit`, leaving out `skip`."""
-    from sslapp.embed.maps import load_map
+    from sslapp.maps.read import load_map
 
     if limit <= 0 or len(todo) == 0:
         return []

@@ -17,8 +17,8 @@ from typing import Any
 
 import streamlit as st
 
-from sslapp.curate.review_job import KEPT_SETTING, REVIEW_SETTING, TRUSTED_SOURCES, label_problem
-from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.curate.read import KEPT_SETTING, REVIEW_SETTING, TRUSTED_SOURCES, label_problem
+from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, thumb_image
 from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace

@@ -73,8 +73,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     if problem:
         st.info(problem)
         if st.button("Draw the map now", key="similar_embed"):
-            from sslapp.ingest.job import queue_map
-            from sslapp.jobs.launcher import ensure_worker
+            from sslapp.jobs.launcher import ensure_worker, queue_map
 
             queue_map(ws)
             ensure_worker(ws)

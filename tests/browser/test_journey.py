@@ -36,7 +36,7 @@ from streamlit_driver import (
     wait_ready,
 )
 
-from sslapp.jobs.states import ACTIVE_JOB_STATES
+from sslapp.store.states import ACTIVE_JOB_STATES
 from sslapp.ui.label_classes import CLASS_KEYS
 from sslapp.workspace import open_workspace
 

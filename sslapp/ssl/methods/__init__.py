@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from sslapp.registry import Entry, Registry
+
 if TYPE_CHECKING:
-    from sslapp.ssl.backbones import Backbone
+    from sslapp.models.backbones import Backbone
     from sslapp.ssl.methods.base import SSLMethod
 
-METHODS: dict[str, str] = {
-    "simclr": "sslapp.ssl.methods.simclr:SimCLR",
-    "mocov3": "sslapp.ssl.methods.mocov3:MoCoV3",
-    "byol": "sslapp.ssl.methods.byol:BYOL",
-    "swav": "sslapp.ssl.methods.swav:SwAV",
-    "dino": "sslapp.ssl.methods.dino:DINO",
-    "mae": "sslapp.ssl.methods.mae:MAE",
-    "rotation": "sslapp.ssl.methods.rotation:RotationPrediction",
-}
+_M = "sslapp.ssl.methods"
+# defaults: what a plan needs to know before building the method (its hyperparameters live in the class).
+METHODS = Registry("method", [
+    Entry("simclr", "SimCLR — contrastive, robust default", f"{_M}.simclr:SimCLR"),
+    Entry("mocov3", "MoCo v3 — contrastive with a momentum encoder", f"{_M}.mocov3:MoCoV3"),
+    Entry("byol", "BYOL — no negatives, momentum teacher", f"{_M}.byol:BYOL"),
+    Entry("swav", "SwAV — prototypes and multi-crop", f"{_M}.swav:SwAV"),
+    Entry("dino", "DINO — self-distillation, multi-crop", f"{_M}.dino:DINO"),
+    Entry("mae", "MAE — masked autoencoder (ViT only)", f"{_M}.mae:MAE", {"vit_only": True}),
+    Entry("rotation", "Rotation prediction — classic pretext baseline", f"{_M}.rotation:RotationPrediction"),
+])
 
 
 def method_class(name: str) -> type[SSLMethod]:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
-    module, cls = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return METHODS.load(name)
 
 
 def build_method(name: str, backbone: Backbone, **hparams: Any) -> SSLMethod:

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from sslapp.ssl.backbones import Backbone, ViT
+from sslapp.models.backbones import Backbone, ViT
 
 
 @dataclass(frozen=True)

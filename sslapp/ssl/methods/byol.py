@@ -8,7 +8,7 @@ from typing import Any
 from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.models.backbones import Backbone
 from sslapp.ssl.methods.momentum import TwinMomentumMethod
 
 

@@ -17,7 +17,7 @@ from lightly.models.modules import DINOProjectionHead
 from lightly.models.utils import deactivate_requires_grad
 from torch import Tensor
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.models.backbones import Backbone
 from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32, is_vit, local_crop_size
 from sslapp.ssl.methods.momentum import frozen_copy, momentum_update
 

@@ -16,7 +16,7 @@ from lightly.models.modules.masked_autoencoder import MAEDecoder
 from lightly.models.modules.masked_vision_transformer_torchvision import MaskedVisionTransformerTorchvision
 from torch import Tensor, nn
 
-from sslapp.ssl.backbones import VIT_SPECS, Backbone
+from sslapp.models.backbones import VIT_SPECS, Backbone
 from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32, is_vit
 
 

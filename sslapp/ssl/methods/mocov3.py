@@ -12,7 +12,7 @@ from typing import Any
 from lightly.loss import NTXentLoss
 from lightly.models.modules import BYOLPredictionHead, MoCoProjectionHead
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.models.backbones import Backbone
 from sslapp.ssl.methods.base import is_vit
 from sslapp.ssl.methods.momentum import TwinMomentumMethod
 

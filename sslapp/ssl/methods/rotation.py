@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.models.backbones import Backbone
 from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32
 
 N_ROTATIONS = 4

@@ -9,7 +9,7 @@ from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.models.backbones import Backbone
 from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32
 
 

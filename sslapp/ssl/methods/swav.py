@@ -16,7 +16,7 @@ from lightly.loss import SwaVLoss
 from lightly.models.modules import SwaVProjectionHead, SwaVPrototypes
 from torch import Tensor
 
-from sslapp.ssl.backbones import Backbone
+from sslapp.models.backbones import Backbone
 from sslapp.ssl.methods.base import SSLMethod, ViewSpec, blur_probs, float32, is_vit, local_crop_size
 
 

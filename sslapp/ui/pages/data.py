@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import streamlit as st
 
 from sslapp.jobs.launcher import ensure_worker
-from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, require_workspace, thumb_path
 from sslapp.ui.duplicates import near_duplicates
 from sslapp.workspace import Workspace

@@ -21,8 +21,8 @@ import io
 
 import streamlit as st
 
-from sslapp.embed.maps import MapData, map_status
-from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.maps.read import MapData, map_status
+from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui import explore_state as es
 from sslapp.ui.common import embedding_line, job_status_line, require_workspace, thumb_path
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure

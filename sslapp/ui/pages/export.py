@@ -9,7 +9,7 @@ import streamlit as st
 
 from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, MODEL_FILES, QUANTIZE
 from sslapp.jobs.launcher import ensure_worker
-from sslapp.jobs.states import ACTIVE_JOB_STATES, JobState
+from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, require_workspace
 from sslapp.workspace import Workspace
 

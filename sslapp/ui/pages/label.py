@@ -19,8 +19,8 @@ import re
 import streamlit as st
 
 from sslapp.jobs.launcher import ensure_worker
-from sslapp.jobs.states import JobState
-from sslapp.select import STRATEGIES
+from sslapp.select.registry import STRATEGIES
+from sslapp.store.states import JobState
 from sslapp.ui.common import file_name, job_status_line, require_workspace, thumb_image
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job

@@ -14,9 +14,8 @@ import time
 import streamlit as st
 
 from sslapp import catalogue
-from sslapp.jobs.launcher import ensure_worker
-from sslapp.jobs.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
-from sslapp.jobs.worker import reap_dead_jobs
+from sslapp.jobs.launcher import ensure_worker, reap_dead_jobs
+from sslapp.store.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, embedding_line, require_workspace
 from sslapp.workspace import Workspace
 
@@ -231,7 +230,7 @@ def _past_runs(ws: Workspace) -> None:
 def _encoders(ws: Workspace) -> None:
     """Every encoder the workspace keeps, with its measured score, and which one the app uses: a new
     run never silently replaces a better one; the user may pin any."""
-    from sslapp.features.service import CHOICE_SETTING, PINNED_SETTING, describe, encoders
+    from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING, describe, encoders
 
     arts = encoders(ws)
     if not arts:

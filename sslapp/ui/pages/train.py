@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from sslapp.jobs.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
+from sslapp.store.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
 from sslapp.ui import review
 from sslapp.ui.common import embedding_line, job_status_line, require_workspace
 from sslapp.workspace import Workspace

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.semi_supervised import LabelSpreading
 
-from sslapp.finetune.linear import LinearProbe
+from sslapp.estimators.linear import LinearProbe
 from sslapp.vectors import l2_normalize
 
 METHODS = ("spreading", "poisson", "self-training")
@@ -119,7 +119,7 @@ def poisson_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, labels:
                           *, keep: float = POISSON_KEEP, graph: KnnGraph | None = None) -> PseudoLabels:
     """Poisson learning's class for the most confident `keep` share of the unlabelled rows, chosen per
     predicted class so one large class cannot take every pseudo-label."""
-    from sslapp.finetune.poisson import poisson_distribution
+    from sslapp.estimators.poisson import poisson_distribution
 
     graph = knn_graph(features) if graph is None else graph
     dist = poisson_distribution(graph.weights, labeled_idx, labels, n_classes)

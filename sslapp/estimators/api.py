@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sslapp.finetune.linear import LinearProbe
-from sslapp.finetune.propagate import METHODS, PseudoLabels, knn_graph, pseudo_labels
+from sslapp.estimators.linear import LinearProbe
+from sslapp.estimators.propagate import METHODS, PseudoLabels, knn_graph, pseudo_labels
 
 # Pseudo-labels count less than a person's labels in the final fit.
 PSEUDO_WEIGHT = 0.5
@@ -45,7 +45,7 @@ def resolve_propagation(propagate: bool | str, features: np.ndarray, labeled_idx
     """The method to use and why. "auto" with >= 3 labels in every labelled class lets this
     workspace's own labels decide, by 3-fold cross-validation of Poisson learning, spreading and no
     propagation (propagation can hurt when the kNN graph mixes classes, as on cifar10 PCA at 30 labels)."""
-    from sslapp.finetune.evaluate import cross_validate
+    from sslapp.estimators.evaluate import cross_validate
 
     present = np.unique(labels)
     method = choose_propagation(propagate, len(labels), len(present), len(features))
@@ -71,8 +71,8 @@ def _transductive(method: str | None, features: np.ndarray, labeled_idx: np.ndar
     """Held-out class probabilities of one propagation method, read off the graph directly (a probe
     on the fold's labels for "none"): a tenth of the cost of fitting the final probe per fold, which
     with every unlabelled image pseudo-labelled is the expensive part."""
-    from sslapp.finetune.poisson import poisson_distribution
-    from sslapp.finetune.propagate import label_spreading
+    from sslapp.estimators.poisson import poisson_distribution
+    from sslapp.estimators.propagate import label_spreading
 
     train_idx, train_labels = labeled_idx[tr], labels[tr]
     if method == "poisson":

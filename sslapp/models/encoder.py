@@ -16,10 +16,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sslapp.ssl.backbones import build_backbone
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from sslapp.models.backbones import build_backbone
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sslapp.modalities.base import BadItem
+
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")  # MPO opens through JPEG
 MAX_PIXELS = 64_000_000  # width x height above this is treated as a decompression bomb
 MIN_SIDE = 8
@@ -36,12 +38,8 @@ PREPROCESSING: dict[str, Any] = {
 # Checked on the declared size before decoding; Pillow's own MAX_IMAGE_PIXELS guard stays as a backstop.
 
 
-class BadImage(ValueError):
+class BadImage(BadItem):
     """An input that is not a usable image; `kind` is a short class, str() the reason for a person."""
-
-    def __init__(self, kind: str, reason: str):
-        super().__init__(reason)
-        self.kind = kind
 
 
 @dataclass

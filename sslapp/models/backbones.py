@@ -17,20 +17,21 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
+from sslapp.models.registry import BACKBONES
+
 SMALL_STEM_MAX_SIZE = 64
+_FAMILY = {name: entry.defaults for name, entry in BACKBONES.items()}
 VIT_SPECS = {  # name: (hidden_dim, layers, heads, mlp_dim)
-    "vit-tiny": (192, 12, 3, 768),
-    "vit-small": (384, 12, 6, 1536),
-}
-RESNETS = ("resnet18", "resnet34", "resnet50")
+    n: (d["hidden_dim"], d["layers"], d["heads"], d["mlp_dim"]) for n, d in _FAMILY.items() if d["family"] == "vit"}
+RESNETS = tuple(n for n, d in _FAMILY.items() if d["family"] == "resnet" and "-" not in n)
 # ResNet-18 at a quarter and a half of its width (timm's ResNet with its `channels`), small-image stem:
 # cheap enough on a CPU to train at the images' own size instead of downsampling 4x in the stem.
-NARROW = {"resnet18-w16": 16, "resnet18-w32": 32}
-# ImageNet-pretrained networks whose weights ship inside a pip package (sslapp.ssl.weights); timm builds them.
-PRETRAINED = {"efficientnet-lite0": ("tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
-PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.features.patches), fitted, not trained
-PIXELS = "pixels"  # PCA of downsampled pixels (sslapp.features.pixels), fitted, not trained
-BACKBONES = (*RESNETS, *(f"{r}-std" for r in RESNETS), *NARROW, *VIT_SPECS, *PRETRAINED)
+NARROW = {n: d["width"] for n, d in _FAMILY.items() if "width" in d}
+# ImageNet-pretrained networks whose weights ship inside a pip package (sslapp.models.weights); timm builds them.
+PRETRAINED = {n: (d["timm_name"], d["mean"], d["std"]) for n, d in _FAMILY.items() if d["family"] == "timm"}
+PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.models.patches), fitted, not trained
+PIXELS = "pixels"  # PCA of downsampled pixels (sslapp.models.pixels), fitted, not trained
 
 
 @dataclass
@@ -88,8 +89,6 @@ class TimmNet(nn.Module):
         import timm
 
         self.net = timm.create_model(timm_name, pretrained=False, num_classes=0)
-        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
-
         scale = torch.tensor(IMAGENET_STD) / torch.tensor(std)
         shift = (torch.tensor(IMAGENET_MEAN) - torch.tensor(mean)) / torch.tensor(std)
         self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
@@ -116,16 +115,16 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
     """The backbone called `name` for square inputs of `image_size` px, randomly initialised.
 
     ViT names take an optional patch suffix (`vit-tiny-p4`); by default `vit_patch_size` picks it.
-    Pretrained networks start random here too: `sslapp.ssl.weights.init_backbone` loads weights.
-    `options` size the fitted patch encoder (`sslapp.features.patches.PatchCodes`).
+    Pretrained networks start random here too: `sslapp.models.weights.init_backbone` loads weights.
+    `options` size the fitted patch encoder (`sslapp.models.patches.PatchCodes`).
     """
     if name == PIXELS:
-        from sslapp.features.pixels import PixelPCA
+        from sslapp.models.pixels import PixelPCA
 
         module = PixelPCA(**options)
         return Backbone(module, module.dim, name, image_size)
     if name == PATCHES:
-        from sslapp.features.patches import PatchCodes
+        from sslapp.models.patches import PatchCodes
 
         module = PatchCodes(**options)
         return Backbone(module, module.dim, name, image_size)

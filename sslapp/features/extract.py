@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sslapp.modalities.image import IMAGE
+
 PROVISIONAL_SIDE = 16
 PROVISIONAL_DIM = 32  # enough for a first look; UMAP's neighbour search stays cheap
 PCA_FIT_SAMPLE = 5000
@@ -78,25 +80,27 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def encoder_features(model, images: np.ndarray, rows: np.ndarray | None = None, batch_size: int = 256,
+def encoder_features(model, items: np.ndarray, rows: np.ndarray | None = None, batch_size: int = 256,
                      device: str | None = None, progress: Progress | None = None,
-                     check_stop: Callable[[], None] | None = None) -> np.ndarray:
-    """Run `model` ((B,3,S,S) floats in [0,1] -> (B,D)) over the images, batched, without grad."""
+                     check_stop: Callable[[], None] | None = None,
+                     to_input: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Run `model` over the cache rows `items[rows]`, batched, without grad: (N, D) float32.
+
+    `to_input` turns a batch of cache rows into the model's input (the workspace modality's
+    `model_input`; default: images, uint8 (B, S, S, 3) -> float (B, 3, S, S) in [0, 1])."""
     import torch
 
+    to_input = to_input or IMAGE.model_input
     device = device or default_device()
     model = model.to(device).eval()
-    n = len(images) if rows is None else len(rows)
+    n = len(items) if rows is None else len(rows)
     out: np.ndarray | None = None
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             if check_stop:
                 check_stop()
             stop = min(n, start + batch_size)
-            batch = torch.from_numpy(_rows(images, rows, start, stop)).to(device)
-            x = batch.permute(0, 3, 1, 2).float().div_(255.0)
-            if x.shape[1] == 1:
-                x = x.expand(-1, 3, -1, -1)
+            x = torch.from_numpy(to_input(_rows(items, rows, start, stop))).to(device)
             feats = model(x).float().cpu().numpy()
             if out is None:
                 out = np.zeros((n, feats.shape[1]), np.float32)

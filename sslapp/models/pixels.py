@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
+
 SIDE = 16
 DIMS = 64  # as the label-efficiency benchmark's pixel row
 
@@ -23,8 +25,6 @@ class PixelPCA(nn.Module):
         n = 3 * self.side * self.side
         self.register_buffer("pca_mean", torch.zeros(n))
         self.register_buffer("pca_components", torch.zeros(self.dim, n))
-        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
-
         self.register_buffer("in_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

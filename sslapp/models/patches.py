@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
+
 PATCH = 6
 ATOMS = 512
 DIMS = 256
@@ -41,8 +43,6 @@ class PatchCodes(nn.Module):
         self.register_buffer("centroids", torch.zeros(self.atoms, p))
         self.register_buffer("pca_mean", torch.zeros(4 * self.atoms))
         self.register_buffer("pca_components", torch.zeros(self.dim, 4 * self.atoms))
-        from sslapp.ssl.encoder import IMAGENET_MEAN, IMAGENET_STD
-
         self.register_buffer("in_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

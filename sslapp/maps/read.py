@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.embed.embed import load_npz
+from sslapp.features.extract import load_npz
 from sslapp.workspace import Workspace
 
 
@@ -58,7 +58,7 @@ def load_map(ws: Workspace, artifact: dict[str, Any] | None = None) -> MapData |
 def map_status(ws: Workspace, artifact: dict[str, Any]) -> MapStatus:
     """Provisional and stale reasons: images added or removed since, another embedding chosen since,
     or an encoder (a finished pretraining) that no choice has measured yet."""
-    from sslapp.features.service import CHOICE_SETTING
+    from sslapp.features.read import CHOICE_SETTING
 
     meta = artifact.get("meta") or {}
     reasons = []

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.embed.clusters import cluster
-from sslapp.embed.embed import provisional_features, save_npz
-from sslapp.embed.umap_map import fit_map
+from sslapp.features.extract import provisional_features, save_npz
 from sslapp.jobs.context import JobContext
+from sslapp.maps.clusters import cluster
+from sslapp.maps.umap_map import fit_map
 from sslapp.workspace import Workspace
 
 
@@ -63,7 +63,8 @@ def _map_and_save(ctx: JobContext, item_ids: np.ndarray, features: np.ndarray, m
 def run_embed_job(ctx: JobContext) -> dict[str, Any]:
     """A provisional pixel map first when there is no map yet (seconds), then the map of the
     embedding `sslapp.features.service.best_embedding` chooses, which replaces it when ready."""
-    from sslapp.features.service import best_embedding, current_items
+    from sslapp.features.read import current_items
+    from sslapp.features.service import best_embedding
     from sslapp.ingest.cache import read_cache
 
     ws, store = ctx.workspace, ctx.workspace.store

@@ -1,0 +1,39 @@
+"""Kinds of item (images today; texts and sounds next), each one `Modality` behind the contract in
+`base.py`, registered here by name. A workspace holds one modality, fixed by its first ingest."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sslapp.modalities.base import BadItem, Decoded, Modality, preview_file
+from sslapp.registry import Entry, Registry
+
+if TYPE_CHECKING:
+    from sslapp.workspace import Workspace
+
+__all__ = ["MODALITIES", "MODALITY_SETTING", "BadItem", "Decoded", "Modality", "ModalityError", "claimed_by",
+           "get_modality", "preview_file", "workspace_modality"]
+
+MODALITIES = Registry("modality", [
+    Entry("image", "photos, scans and drawings: PNG, JPEG, WebP, BMP, TIFF, GIF", "sslapp.modalities.image:IMAGE"),
+])
+MODALITY_SETTING = "modality"  # the workspace's kind of item, written by its first ingest
+DEFAULT = "image"  # workspaces made before modalities existed hold images
+
+
+class ModalityError(ValueError):
+    """Items of another kind than the workspace holds; says both kinds and what to do."""
+
+
+def get_modality(name: str) -> Modality:
+    return MODALITIES.load(name)
+
+
+def workspace_modality(ws: Workspace) -> Modality:
+    """The modality this workspace holds (images where nothing was ingested yet)."""
+    return get_modality(ws.store.get_setting(MODALITY_SETTING) or DEFAULT)
+
+
+def claimed_by(file_name: str) -> list[str]:
+    """The modalities that read a file of this name (by suffix), in registry order."""
+    return [name for name in MODALITIES if get_modality(name).reads(file_name)]

@@ -1,0 +1,78 @@
+"""The item contract: what every kind of item (image, text, sound) tells the rest of sslapp.
+
+Upstream of features, code asks the workspace's modality how to read, decode, cache and show an
+item; downstream of features everything works on vectors and item ids and never asks. A modality
+is one `Modality` value in its own module, registered by name in `sslapp.modalities.MODALITIES`:
+
+- which files it reads (`extensions`) and how one file becomes items (`decode`), with a reason for
+  each bad one (`BadItem`);
+- how an item is cached for fast batches (`cache_row`: the shape and dtype of one row);
+- how cache rows become a model's input (`model_input`);
+- its starting encoders, made without a training loop (`starting_encoders`, names the features
+  service builds), and the SSL methods that apply to it (`ssl_methods`) with the views they are
+  trained on (`views`, a "module:function" target);
+- how an item is previewed in the UI (`preview`: "thumbnail", "text" or "audio");
+- the preprocessing an export needs and the exported model's input (`preprocessing`, `input_spec`,
+  written into model.json).
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class BadItem(ValueError):
+    """An input that is not a usable item; `kind` is a short class ("not-an-image", "empty"), str() the
+    reason a person reads."""
+
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+
+
+@dataclass
+class Decoded:
+    """One decoded item: its cache row, a preview file's bytes (or None) and facts the store keeps."""
+
+    row: np.ndarray  # shape and dtype of `Modality.cache_row(size)`
+    preview: bytes | None = None  # e.g. a JPEG thumbnail, written under the workspace's thumbs/
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. {"width", "height", "format"}
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One kind of item, as the rest of sslapp sees it (see the module docstring)."""
+
+    name: str  # "image": the workspace setting `modality` holds this
+    noun: str  # "image": one item, in messages
+    plural: str  # "images"
+    extensions: frozenset[str]  # lower-case file suffixes it reads, with the dot
+    decode: Callable[[bytes, int], Decoded]  # (file bytes, cache size) -> Decoded; raises BadItem
+    cache_row: Callable[[int], tuple[tuple[int, ...], str]]  # cache size -> (row shape, numpy dtype)
+    model_input: Callable[[np.ndarray], np.ndarray]  # cache rows (B, ...) -> the encoders' input batch
+    preprocessing: Callable[[int], dict[str, Any]]  # cache size -> model.json's preprocessing fields
+    input_spec: Callable[[int], dict[str, Any]]  # cache size -> the exported model's input (shape, dtype, ...)
+    starting_encoders: tuple[str, ...]  # built by sslapp.features.service without a training loop
+    ssl_methods: tuple[str, ...]  # names in sslapp.ssl.methods.METHODS that train on this kind
+    views: str  # "module:function" that makes the training views of a batch of cache rows
+    preview: str  # how the pages show one item: "thumbnail", "text" or "audio"
+    preview_ext: str = ""  # the preview file's suffix under thumbs/ (".jpg"), "" when there is none
+    original_exts: frozenset[str] = frozenset()  # suffixes an original keeps (others get a format's)
+
+    def reads(self, name: str) -> bool:
+        """Whether a file called `name` is of this kind, by its suffix."""
+        dot = name.rfind(".")
+        return dot >= 0 and name[dot:].lower() in self.extensions
+
+
+def preview_file(previews_dir: str | os.PathLike[str], sha256: str, ext: str = ".jpg") -> str:
+    """An item's preview (thumbnail) file, named by its content hash in one of 256 folders (first two
+    hex digits): the one place the layout is written, for ingestion that writes it and the pages that
+    read it."""
+    return os.path.join(previews_dir, sha256[:2], f"{sha256}{ext}")

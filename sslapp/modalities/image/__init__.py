@@ -1,0 +1,52 @@
+"""Images: PIL decoding to a square uint8 cache row, JPEG thumbnails, ImageNet-style model input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sslapp.modalities.base import Decoded, Modality
+from sslapp.modalities.image import arrays
+from sslapp.modalities.image import decode as _decode
+
+FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
+              "GIF": ".gif"}  # how an original without a usable suffix is named
+EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mpo"})
+
+
+def decode(data: bytes, size: int) -> Decoded:
+    """File bytes -> the (size, size, 3) uint8 row and a JPEG thumbnail; raises BadImage (a BadItem)."""
+    p = _decode.prepare(data, size)
+    return Decoded(row=p.array, preview=p.thumb_jpeg,
+                   info={"width": p.width, "height": p.height, "format": p.format, "ext": FORMAT_EXT.get(p.format)})
+
+
+def cache_row(size: int) -> tuple[tuple[int, ...], str]:
+    return (size, size, 3), "uint8"
+
+
+def model_input(rows: np.ndarray) -> np.ndarray:
+    """uint8 (B, S, S, 3) -> float32 (B, 3, S, S) in [0, 1], what every image encoder takes."""
+    return arrays.to_nchw_float(rows)
+
+
+def preprocessing(size: int) -> dict[str, Any]:
+    """model.json's account of file -> uint8 row -> model input at `size` px: fields and numbered steps."""
+    described = _decode.describe(size)
+    return {**described, "steps": [*described["steps"], arrays.describe(size)], "scale": arrays.SCALE}
+
+
+def input_spec(size: int) -> dict[str, Any]:
+    return {"shape": ["batch", 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": arrays.LAYOUT,
+            "channels": arrays.CHANNELS}
+
+
+IMAGE = Modality(
+    name="image", noun="image", plural="images", extensions=EXTENSIONS, decode=decode, cache_row=cache_row,
+    model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
+    starting_encoders=("imagenet", "patches", "pixels"),
+    ssl_methods=("simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation"),
+    views="sslapp.ssl.augment:make_views", preview="thumbnail", preview_ext=".jpg",
+    original_exts=frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}),
+)
