@@ -25,9 +25,9 @@ from sslapp.select import select  # noqa: E402
 
 
 def features_of(ws, provisional: bool = False) -> np.ndarray:
-    from sslapp.features.extract import provisional_features
     from sslapp.features.service import best_embedding
     from sslapp.ingest.cache import read_cache
+    from sslapp.modalities.image.quick import provisional_features
 
     rows = np.array([p[1] for p in ws.store.item_ids_and_cache_index()], np.int64)
     if provisional:

@@ -41,11 +41,11 @@ STARTS = {"app": ["imagenet", "patches", "pixels"], "imagenet": ["imagenet"], "p
 
 
 def load_cifar(n: int, offset: int = 0) -> np.ndarray:
-    from benchmarks.data import load_dataset
+    from benchmarks.data import datasets_root, load_dataset
 
     data = load_dataset("cifar10", limit=offset + n)
     if data is None:
-        sys.exit("cifar10 is not in /work/shared/datasets; this benchmark needs real images")
+        sys.exit(f"cifar10 is not in {datasets_root()}; this benchmark needs real images")
     return data[0][offset:]
 
 
@@ -91,14 +91,14 @@ def real_sanity(args) -> dict:
     """Our neighbours against scikit-learn's on a real embedding, and how often they share a class."""
     from sklearn.neighbors import NearestNeighbors
 
-    from benchmarks.data import load_dataset
+    from benchmarks.data import datasets_root, load_dataset
     from sslapp.bench.data import workspace_from_arrays
     from sslapp.curate.similar import load_index, nearest
     from sslapp.features.read import current_items
 
     images, labels, _ = load_dataset("cifar10", limit=args.real_n) or (None, None, None)
     if images is None:
-        return {"skipped": "cifar10 is not in /work/shared/datasets"}
+        return {"skipped": f"cifar10 is not in {datasets_root()}"}
     with tempfile.TemporaryDirectory() as tmp:
         ws = workspace_from_arrays(Path(tmp) / "ws", images)
         ws.store.set_setting("features.starts", ["patches"])
@@ -163,10 +163,11 @@ def diagnose(ws, index, pairs: list[tuple[str, str]], verbose: bool = False) -> 
     """The measures `near_duplicate_groups` thresholds, for the planted pairs beside every other
     candidate pair (each image's K nearest neighbours): embedding distance, thumbnail distance
     (1 - correlation of 8x8 grey thumbnails) and dHash bits (of 128)."""
-    from sslapp.curate.duplicates import K, fingerprints, hamming
+    from sslapp.curate.duplicates import K, hamming
     from sslapp.curate.similar import nearest
     from sslapp.features.read import current_items
     from sslapp.ingest.cache import read_cache
+    from sslapp.modalities.image.fingerprint import fingerprints
     from sslapp.vectors import l2_normalize
 
     item_ids, cache_rows = current_items(ws)

@@ -24,24 +24,24 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SETS = {"mnist": 3000, "cifar10": 5000, "pneumoniamnist": 1148}
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def embed(cache: Path) -> None:
     import torch
     from PIL import Image
 
-    from sslapp.features.extract import provisional_features
+    from benchmarks.data import datasets_root
     from sslapp.features.service import IMAGENET_BACKBONE, IMAGENET_SIZE, PATCH_SIZE
     from sslapp.modalities.image.arrays import to_nchw_float
+    from sslapp.modalities.image.quick import provisional_features
     from sslapp.models.backbones import Backbone
     from sslapp.models.encoder import Encoder, EncoderConfig
     from sslapp.models.patches import fit_patch_codes
     from sslapp.models.weights import init_backbone
 
     for name, n in SETS.items():
-        x = np.load(DATA / name / "images.npy")[:n]
-        np.save(cache / f"{name}_y.npy", np.load(DATA / name / "labels.npy")[:n])
+        x = np.load(datasets_root() / name / "images.npy")[:n]
+        np.save(cache / f"{name}_y.npy", np.load(datasets_root() / name / "labels.npy")[:n])
         rgb = np.stack([np.asarray(Image.fromarray(a.squeeze()).convert("RGB").resize((64, 64), Image.BICUBIC))
                         for a in x])
         t = torch.from_numpy(to_nchw_float(rgb))

@@ -11,10 +11,11 @@ import pytest
 from embed_helpers import make_workspace
 from sklearn.metrics import adjusted_rand_score
 
-from sslapp.features.extract import load_npz, provisional_features
+from sslapp.features.extract import load_npz
 from sslapp.maps.clusters import cluster, hdbscan, kmeans
 from sslapp.maps.read import load_map, map_status
 from sslapp.maps.umap_map import fit_map
+from sslapp.modalities.image.quick import provisional_features
 
 
 def blobs(n_per: int = 60, k: int = 4, dim: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -75,7 +75,8 @@ def test_planted_copies_are_grouped_and_nothing_else(planted):
 
 
 def test_fingerprints_and_blank_frames():
-    from sslapp.curate.duplicates import duplicate_pairs, fingerprints, group_rows, hamming
+    from sslapp.curate.duplicates import duplicate_pairs, group_rows, hamming
+    from sslapp.modalities.image.fingerprint import fingerprints
     from sslapp.vectors import l2_normalize
 
     ramp = np.tile(np.linspace(0, 255, 32, dtype=np.float32)[None, :, None], (32, 1, 3)).astype(np.uint8)

@@ -126,7 +126,7 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
     """{kind: features} for every item (store order), the pretraining info, and for "app" the candidates
     the app chooses among, with the prior it uses before labels: {"features", "names", "prior"}."""
     from sslapp.features.choose import is_grayscale, prior_index
-    from sslapp.features.extract import provisional_features
+    from sslapp.features.items import quick_features
     from sslapp.features.read import describe, encoders
     from sslapp.features.service import ensure_starting_encoders, features_for
     from sslapp.ingest.cache import read_cache
@@ -149,7 +149,7 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
             ssl_art, info = _pretrained(ws, {"method": method, "minutes": float(minutes), "seed": seed}, say)
     for kind in kinds:
         if kind == "pixels":
-            out[kind] = provisional_features(read_cache(ws), rows, dim=PROVISIONAL_DIM, seed=seed)
+            out[kind] = quick_features(ws, rows, dim=PROVISIONAL_DIM, seed=seed)
         elif kind in ("patches", "imagenet"):
             if kind not in starts:
                 raise BenchError(f"the {kind} start is not available here")

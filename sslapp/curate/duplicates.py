@@ -24,10 +24,8 @@ copies upscaled 32->40 px, cropped up to 2 px per side, resized back, JPEG quali
   (pixel PCA). Every other group was one of cifar10's own near-duplicates (the same photo
   recoloured or re-cropped, checked by eye), which is what this is for.
 
-dHash is computed here with numpy from the uint8 cache (`sslapp.ingest.cache.read_cache`): every
-image is already decoded, square and small there, so the hashes and thumbnails are small matrix
-products per chunk, where the imagehash library would decode and resize each original again
-through PIL (and add a dependency) to compute the same bits.
+The fingerprints (hashes and thumbnails) are the modality's (`Modality.fingerprints`; images:
+`sslapp.modalities.image.fingerprint`), read through `sslapp.features.items`.
 """
 
 from __future__ import annotations
@@ -46,50 +44,16 @@ ANY_THUMB, ANY_BITS = 0.08, 20  # unrelated pairs came as close as 0.05 (at 30 b
 FLAT_STD = 2.0  # grey levels: a thumbnail this even has no gradients worth hashing
 FLAT_MEAN = 4.0  # two flat images this close in brightness are copies
 CHUNK = 4096
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def _box_weights(src: int, dst: int) -> np.ndarray:
-    """(dst, src) area-averaging weights: output bin b is the mean of the input span it covers."""
-    edges = np.linspace(0.0, src, dst + 1)
-    lo = np.arange(src, dtype=np.float64)
-    w = np.clip(np.minimum(lo + 1, edges[1:, None]) - np.maximum(lo, edges[:-1, None]), 0.0, None)
-    return (w / w.sum(1, keepdims=True)).astype(np.float32)
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    """(N, 8, 8) booleans -> (N,) uint64."""
-    return np.packbits(a.reshape(len(a), 64), axis=1).view(">u8").ravel().astype(np.uint64)
-
-
-def fingerprints(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes (N, 2) uint64, thumbnails (N, 64) float32) of uint8 images (N, H, W, 3).
-
-    hashes: dHash of the grey image area-resized to 8x9 (left brighter than right) and to 9x8 (top
-    brighter than bottom); thumbnails: the grey image area-resized to 8x8, in grey levels.
-    """
-    n, h, w = images.shape[:3]
-    r8, r9, c8, c9 = _box_weights(h, 8), _box_weights(h, 9), _box_weights(w, 8), _box_weights(w, 9)
-    hashes = np.zeros((n, 2), np.uint64)
-    thumbs = np.zeros((n, 64), np.float32)
-    for start in range(0, n, CHUNK):
-        grey = np.asarray(images[start:start + CHUNK], np.float32) @ LUMA  # (c, H, W)
-        stop = start + len(grey)
-        wide, tall = r8 @ grey @ c9.T, r9 @ grey @ c8.T  # (c, 8, 9), (c, 9, 8)
-        hashes[start:stop, 0] = _bits(wide[:, :, :-1] > wide[:, :, 1:])
-        hashes[start:stop, 1] = _bits(tall[:, :-1, :] > tall[:, 1:, :])
-        thumbs[start:stop] = (r8 @ grey @ c8.T).reshape(len(grey), 64)
-    return hashes, thumbs
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bits (of 128) that differ between `fingerprints` hashes of shape (..., 2)."""
+    """Bits (of 128) that differ between fingerprint hashes of shape (..., 2)."""
     return np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).sum(-1).astype(np.int64)
 
 
 def duplicate_pairs(vectors: np.ndarray, hashes: np.ndarray, thumbs: np.ndarray, k: int = K) -> np.ndarray:
     """Row pairs (P, 2), i < j, that are near-duplicates; `vectors` L2-normalised, `hashes` and
-    `thumbs` the `fingerprints` of the same rows."""
+    `thumbs` the fingerprints (`Modality.fingerprints`) of the same rows."""
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 2), np.int64)
@@ -134,8 +98,8 @@ def near_duplicate_groups(ws: Workspace, index: Index | None = None) -> list[dic
     Every image's neighbours are searched, so the time grows with n^2: 0.4 s at 5,000 images and
     4 s at 20,000 on 2 cores; beyond that, run it in a job rather than a page.
     """
+    from sslapp.features.items import fingerprints
     from sslapp.features.read import current_items
-    from sslapp.ingest.cache import read_cache
 
     item_ids, cache_rows = current_items(ws)  # raises with a clear message when there are no images
     if index is None:
@@ -146,10 +110,7 @@ def near_duplicate_groups(ws: Workspace, index: Index | None = None) -> list[dic
     held = rows >= 0
     item_ids, cache_rows, rows = item_ids[held], cache_rows[held], rows[held]
     vectors = np.asarray(index.vectors[rows], np.float32)
-    cache = read_cache(ws)
-    prints = [fingerprints(cache[cache_rows[s:s + CHUNK]]) for s in range(0, len(cache_rows), CHUNK)]
-    hashes = np.concatenate([p[0] for p in prints]) if prints else np.zeros((0, 2), np.uint64)
-    thumbs = np.concatenate([p[1] for p in prints]) if prints else np.zeros((0, 64), np.float32)
+    hashes, thumbs = fingerprints(ws, cache_rows)
     groups = group_rows(len(item_ids), duplicate_pairs(vectors, hashes, thumbs))
     sources = {r["id"]: r["source"] for r in ws.store.items(ids=[int(item_ids[r]) for g in groups for r in g])}
     out = []

@@ -1,11 +1,7 @@
-"""Feature arrays: an encoder run over cache rows, and the cheap provisional pixel embedding.
+"""Feature arrays: an encoder run over cache rows, and the npz files features are kept in.
 
-Which encoder, and caching its features, is `sslapp.features.service`'s job.
-
-The provisional embedding (PCA of 16x16 area-downsampled pixels) exists so a user sees a map
-seconds after an upload, before any pretraining. It was chosen over a random-init CNN's pooled
-features because it separated the sample classes at least as well at a fraction of the cost
-(see docs/benchmarks.md, "Explore: first map"). It is always marked ``provisional``.
+Which encoder, and caching its features, is `sslapp.features.service`'s job; the cheap first-look
+embedding is the modality's (`Modality.quick_features`, through `sslapp.features.items`).
 """
 
 from __future__ import annotations
@@ -16,62 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sslapp.modalities import gather_rows
 from sslapp.modalities.image import IMAGE
 
-PROVISIONAL_SIDE = 16
-PROVISIONAL_DIM = 32  # enough for a first look; UMAP's neighbour search stays cheap
-PCA_FIT_SAMPLE = 5000
-CHUNK = 2048
-
 Progress = Callable[[int, int], None]
-
-
-def _rows(images: np.ndarray, rows: np.ndarray | None, start: int, stop: int) -> np.ndarray:
-    """A chunk of images, gathered from a memmap without reading the rest of it."""
-    if rows is None:
-        return np.asarray(images[start:stop])
-    return np.asarray(images[np.sort(rows[start:stop])])[np.argsort(np.argsort(rows[start:stop]))]
-
-
-def downsample(batch: np.ndarray, side: int = PROVISIONAL_SIDE) -> np.ndarray:
-    """uint8 (B, S, S, C) -> float32 (B, side*side*3) by area averaging (S must be >= side)."""
-    b, s = batch.shape[0], batch.shape[1]
-    if batch.shape[-1] == 1:
-        batch = np.repeat(batch, 3, axis=-1)
-    if s % side == 0:
-        # integer block sums, rows first along the contiguous axis: ~5x faster than a float mean
-        f = s // side
-        acc = np.uint16 if f * f * 255 < 2**16 else np.uint32
-        rows = np.add.reduce(np.ascontiguousarray(batch).reshape(b, side, f, s * 3), axis=2, dtype=acc)
-        x = rows.reshape(b, side, side, f, 3).sum(axis=3, dtype=acc).astype(np.float32) / (f * f)
-    else:  # uneven sizes: nearest sample of bin centres (rare: cache sizes are usually multiples of 16)
-        idx = ((np.arange(side) + 0.5) * s / side).astype(int)
-        x = batch[:, idx][:, :, idx].astype(np.float32)
-    return x.reshape(b, -1) / 255.0
-
-
-def provisional_features(images: np.ndarray, rows: np.ndarray | None = None, dim: int = PROVISIONAL_DIM,
-                         seed: int = 0, progress: Progress | None = None) -> np.ndarray:
-    """PCA of downsampled pixels: (N, dim) float32. Fitted on a sample, applied in chunks."""
-    from sklearn.decomposition import PCA
-
-    n = len(images) if rows is None else len(rows)
-    if n == 0:
-        return np.zeros((0, dim), np.float32)
-    rng = np.random.default_rng(seed)
-    fit_idx = np.sort(rng.choice(n, size=min(n, PCA_FIT_SAMPLE), replace=False))
-    fit_rows = fit_idx if rows is None else rows[fit_idx]
-    sample = downsample(np.asarray(images[np.sort(fit_rows)]))
-    k = int(min(dim, sample.shape[0], sample.shape[1]))
-    pca = PCA(n_components=k, svd_solver="randomized" if k < min(sample.shape) - 1 else "full",
-              random_state=seed).fit(sample)
-    out = np.zeros((n, dim), np.float32)
-    for start in range(0, n, CHUNK):
-        stop = min(n, start + CHUNK)
-        out[start:stop, :k] = pca.transform(downsample(_rows(images, rows, start, stop)))
-        if progress:
-            progress(stop, n)
-    return out
 
 
 def default_device() -> str:
@@ -100,7 +44,7 @@ def encoder_features(model, items: np.ndarray, rows: np.ndarray | None = None, b
             if check_stop:
                 check_stop()
             stop = min(n, start + batch_size)
-            x = torch.from_numpy(to_input(_rows(items, rows, start, stop))).to(device)
+            x = torch.from_numpy(to_input(gather_rows(items, rows, start, stop))).to(device)
             feats = model(x).float().cpu().numpy()
             if out is None:
                 out = np.zeros((n, feats.shape[1]), np.float32)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sslapp.modalities import workspace_modality
+from sslapp.modalities import Modality, workspace_modality
 from sslapp.workspace import Workspace
 
 _SUFFIX = {"uint8": "u8", "int32": "i32", "int16": "i16", "float16": "f16", "float32": "f32"}
@@ -25,20 +25,20 @@ class CacheError(RuntimeError):
     """The cache file does not match the database (deleted or truncated by hand)."""
 
 
-def row_spec(ws: Workspace) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) of one cache row in this workspace."""
-    shape, dtype = workspace_modality(ws).cache_row(ws.cache_size)
+def row_spec(ws: Workspace, modality: Modality | None = None) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one cache row in this workspace (of `modality` before the first ingest fixes it)."""
+    shape, dtype = (modality or workspace_modality(ws)).cache_row(ws.cache_size)
     return tuple(shape), np.dtype(dtype)
 
 
-def cache_path(ws: Workspace, size: int | None = None) -> Path:
-    modality = workspace_modality(ws)
+def cache_path(ws: Workspace, size: int | None = None, modality: Modality | None = None) -> Path:
+    modality = modality or workspace_modality(ws)
     _, dtype = modality.cache_row(size or ws.cache_size)
     return ws.cache_dir / f"{modality.plural}-{size or ws.cache_size}.{_SUFFIX[str(np.dtype(dtype))]}"
 
 
-def row_bytes(ws: Workspace) -> int:
-    shape, dtype = row_spec(ws)
+def row_bytes(ws: Workspace, modality: Modality | None = None) -> int:
+    shape, dtype = row_spec(ws, modality)
     return int(np.prod(shape)) * dtype.itemsize
 
 
@@ -60,10 +60,10 @@ def read_cache(ws: Workspace) -> np.ndarray:
 class CacheWriter:
     """Appends rows under an exclusive lock; `sync()` makes them durable before the DB commit."""
 
-    def __init__(self, ws: Workspace):
-        self.ws = ws
-        self.shape, self.dtype = row_spec(ws)
-        self.path = cache_path(ws)
+    def __init__(self, ws: Workspace, modality: Modality | None = None):
+        self.ws, self.modality = ws, modality
+        self.shape, self.dtype = row_spec(ws, modality)
+        self.path = cache_path(ws, modality=modality)
         self._lock = None
         self._file = None
         self.start = 0
@@ -74,7 +74,7 @@ class CacheWriter:
         self._lock = open(self.ws.cache_dir / "ingest.lock", "w")  # noqa: SIM115 - held until exit
         fcntl.flock(self._lock, fcntl.LOCK_EX)  # waits for another ingest to finish
         self.start = self.ws.store.next_cache_index()
-        committed = self.start * row_bytes(self.ws)
+        committed = self.start * row_bytes(self.ws, self.modality)
         self._file = open(self.path, "a+b")  # noqa: SIM115 - closed in __exit__
         if os.fstat(self._file.fileno()).st_size < committed:
             raise CacheError(f"{self.path} is shorter than the database says; the cache was damaged. "

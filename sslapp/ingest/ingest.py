@@ -147,7 +147,7 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
 
     pool: Executor | None = None
     try:
-        with CacheWriter(ws) as cache:
+        with CacheWriter(ws, kind) as cache:
             for chunk in _chunks(items, CHUNK):
                 if should_stop is not None:
                     should_stop()
@@ -210,8 +210,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                             os.replace(job[4], job[4][:-4] + ext)
                         original = f"originals/{sha[:2]}/{sha}{ext}"
                     arrays.append(array)
-                    rows.append({"source": item.name, "sha256": sha, "width": info.get("width"),
-                                 "height": info.get("height"), "original": original})
+                    rows.append({"source": item.name, "sha256": sha, "width": info.get("width", 0),  # 0: no pixels
+                                 "height": info.get("height", 0), "original": original})
                     row_labels.append(item.label if labels_from_dirs else None)
                 if arrays:
                     indices = cache.append(np.stack(arrays))

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.features.extract import provisional_features, save_npz
+from sslapp.features.extract import save_npz
 from sslapp.jobs.context import JobContext
 from sslapp.maps.clusters import cluster
 from sslapp.maps.umap_map import fit_map
+from sslapp.modalities import workspace_modality
 from sslapp.workspace import Workspace
 
 
@@ -63,9 +64,9 @@ def _map_and_save(ctx: JobContext, item_ids: np.ndarray, features: np.ndarray, m
 def run_embed_job(ctx: JobContext) -> dict[str, Any]:
     """A provisional pixel map first when there is no map yet (seconds), then the map of the
     embedding `sslapp.features.service.best_embedding` chooses, which replaces it when ready."""
+    from sslapp.features.items import quick_features
     from sslapp.features.read import current_items
     from sslapp.features.service import best_embedding
-    from sslapp.ingest.cache import read_cache
 
     ws, store = ctx.workspace, ctx.workspace.store
     method, k, provisional = _validate(ctx.params)
@@ -74,8 +75,8 @@ def run_embed_job(ctx: JobContext) -> dict[str, Any]:
     n = len(item_ids)
     with ctx.run("embed", dict(ctx.params)) as run:
         if provisional or store.latest_artifact("map") is None:
-            ctx.progress(force=True, step=0, steps=n, message=f"a first map of {n} images from pixels")
-            features = provisional_features(read_cache(ws), rows)
+            ctx.progress(force=True, step=0, steps=n, message=f"a first map of {n} {workspace_modality(ws).plural}")
+            features = quick_features(ws, rows)
             run.summary = _map_and_save(ctx, item_ids, features, method, k, {
                 "provisional": True, "source": "provisional", "embedding_name": "pixels (first look)",
                 "encoder_artifact_id": None}, run.id, started)

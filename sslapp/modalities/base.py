@@ -7,7 +7,8 @@ is one `Modality` value in its own module, registered by name in `sslapp.modalit
 - which files it reads (`extensions`) and how one file becomes items (`decode`), with a reason for
   each bad one (`BadItem`);
 - how an item is cached for fast batches (`cache_row`: the shape and dtype of one row);
-- how cache rows become a model's input (`model_input`);
+- how cache rows become a model's input (`model_input`), the cheap first-look embedding
+  (`quick_features`) and the fingerprints that confirm near-duplicates (`fingerprints`);
 - its starting encoders, made without a training loop (`starting_encoders`, names the features
   service builds), and the SSL methods that apply to it (`ssl_methods`) with the views they are
   trained on (`views`, a "module:function" target);
@@ -58,6 +59,11 @@ class Modality:
     model_input: Callable[[np.ndarray], np.ndarray]  # cache rows (B, ...) -> the encoders' input batch
     preprocessing: Callable[[int], dict[str, Any]]  # cache size -> model.json's preprocessing fields
     input_spec: Callable[[int], dict[str, Any]]  # cache size -> the exported model's input (shape, dtype, ...)
+    # (cache, rows or None, dim, seed) -> (N, dim) float32: the cheap first-look embedding, no encoder
+    quick_features: Callable[[np.ndarray, np.ndarray | None, int, int], np.ndarray]
+    # cache rows (B, ...) -> (hashes (B, 2) uint64, profiles (B, 64) float32) that confirm near-duplicates:
+    # a pair is a copy when its hashes nearly agree and its profiles correlate (sslapp.curate.duplicates)
+    fingerprints: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
     starting_encoders: tuple[str, ...]  # built by sslapp.features.service without a training loop
     ssl_methods: tuple[str, ...]  # names in sslapp.ssl.methods.METHODS that train on this kind
     views: str  # "module:function" that makes the training views of a batch of cache rows
@@ -76,3 +82,10 @@ def preview_file(previews_dir: str | os.PathLike[str], sha256: str, ext: str = "
     hex digits): the one place the layout is written, for ingestion that writes it and the pages that
     read it."""
     return os.path.join(previews_dir, sha256[:2], f"{sha256}{ext}")
+
+
+def gather_rows(images: np.ndarray, rows: np.ndarray | None, start: int, stop: int) -> np.ndarray:
+    """A chunk of cache rows, gathered from a memmap without reading the rest of it."""
+    if rows is None:
+        return np.asarray(images[start:stop])
+    return np.asarray(images[np.sort(rows[start:stop])])[np.argsort(np.argsort(rows[start:stop]))]

@@ -9,6 +9,8 @@ import numpy as np
 from sslapp.modalities.base import Decoded, Modality
 from sslapp.modalities.image import arrays
 from sslapp.modalities.image import decode as _decode
+from sslapp.modalities.image.fingerprint import fingerprints
+from sslapp.modalities.image.quick import provisional_features
 
 FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
               "GIF": ".gif"}  # how an original without a usable suffix is named
@@ -37,6 +39,10 @@ def preprocessing(size: int) -> dict[str, Any]:
     return {**described, "steps": [*described["steps"], arrays.describe(size)], "scale": arrays.SCALE}
 
 
+def quick_features(cache: np.ndarray, rows: np.ndarray | None, dim: int, seed: int) -> np.ndarray:
+    return provisional_features(cache, rows, dim=dim, seed=seed)
+
+
 def input_spec(size: int) -> dict[str, Any]:
     return {"shape": ["batch", 3, size, size], "dtype": "float32", "range": [0.0, 1.0], "layout": arrays.LAYOUT,
             "channels": arrays.CHANNELS}
@@ -45,6 +51,7 @@ def input_spec(size: int) -> dict[str, Any]:
 IMAGE = Modality(
     name="image", noun="image", plural="images", extensions=EXTENSIONS, decode=decode, cache_row=cache_row,
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
+    quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("imagenet", "patches", "pixels"),
     ssl_methods=("simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation"),
     views="sslapp.ssl.augment:make_views", preview="thumbnail", preview_ext=".jpg",

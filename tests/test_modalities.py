@@ -1,0 +1,134 @@
+"""The item contract: images behind it, a workspace fixed to one modality by its first ingest, and a
+fourth kind of item as one small module (here a toy kind of 4-number vectors) with nothing else changed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sslapp import modalities
+from sslapp.ingest.cache import read_cache
+from sslapp.ingest.ingest import ingest
+from sslapp.modalities import MODALITY_SETTING, BadItem, Decoded, Modality, ModalityError, get_modality
+from sslapp.registry import Entry, Registry
+
+
+def _png(path: Path, color) -> Path:
+    Image.new("RGB", (20, 20), color).save(path)
+    return path
+
+
+def test_the_image_modality_keeps_the_canonical_preprocessing():
+    image = get_modality("image")
+    assert image.reads("a/B.JPG") and not image.reads("notes.txt")
+    from io import BytesIO
+
+    buf = BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, "PNG")
+    decoded = image.decode(buf.getvalue(), 16)
+    shape, dtype = image.cache_row(16)
+    assert decoded.row.shape == shape == (16, 16, 3) and decoded.row.dtype == np.dtype(dtype)
+    assert decoded.info == {"width": 40, "height": 30, "format": "PNG", "ext": ".png"}
+    assert decoded.preview[:2] == b"\xff\xd8"  # a JPEG thumbnail
+    x = image.model_input(decoded.row[None])
+    assert x.shape == (1, 3, 16, 16) and x.dtype == np.float32 and abs(float(x[0, 0].mean()) - 200 / 255) < 1e-3
+    with pytest.raises(BadItem) as err:
+        image.decode(b"just some text", 16)
+    assert err.value.kind and "image" in str(err.value)
+    assert image.preprocessing(16)["steps"][-1].startswith("Divide by 255")
+
+
+def test_the_first_ingest_fixes_the_workspace_modality(ws, tmp_path, with_toy):
+    assert ws.store.get_setting(MODALITY_SETTING) is None
+    ingest(ws, [_png(tmp_path / "a.png", "red")])
+    assert ws.store.get_setting(MODALITY_SETTING) == "image"
+    with pytest.raises(ModalityError, match="holds images"):
+        ingest(ws, [_png(tmp_path / "b.png", "blue")], modality="toy")
+
+
+# -- a fourth modality: one module's worth of code, registered by name --------------------------
+def _toy_decode(data: bytes, size: int) -> Decoded:
+    try:
+        values = [float(v) for v in data.decode("utf-8").split()]
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadItem("not-a-vector", f"not four numbers: {exc}") from exc
+    if len(values) != 4:
+        raise BadItem("not-a-vector", f"{len(values)} numbers; a .vec file holds four")
+    return Decoded(row=np.asarray(values, np.float32), info={"format": "vec"})
+
+
+TOY = Modality(
+    name="toy", noun="vector", plural="vectors", extensions=frozenset({".vec"}), decode=_toy_decode,
+    cache_row=lambda size: ((4,), "float32"), model_input=lambda rows: np.asarray(rows, np.float32),
+    preprocessing=lambda size: {"steps": ["Read four numbers."]}, input_spec=lambda size: {"shape": ["batch", 4]},
+    quick_features=lambda cache, rows, dim, seed: np.asarray(cache[rows], np.float32)[:, :dim],
+    fingerprints=lambda rows: (np.zeros((len(rows), 2), np.uint64), np.asarray(rows, np.float32).repeat(16, 1)),
+    starting_encoders=(), ssl_methods=(), views="", preview="text",
+)
+
+
+@pytest.fixture
+def with_toy(monkeypatch):
+    registry = Registry("modality", [*modalities.MODALITIES.values(),
+                                     Entry("toy", "four numbers per file", f"{__name__}:TOY")])
+    monkeypatch.setattr(modalities, "MODALITIES", registry)
+    monkeypatch.setitem(sys.modules, __name__, sys.modules[__name__])
+
+
+def _vec(path: Path, *values) -> Path:
+    path.write_text(" ".join(str(v) for v in values))
+    return path
+
+
+def test_a_fourth_modality_is_one_module(ws, tmp_path, with_toy):
+    files = [_vec(tmp_path / f"{i}.vec", i, 2, 3, 4) for i in range(3)] + [_vec(tmp_path / "bad.vec", 1, 2)]
+    report = ingest(ws, files)
+    assert ws.store.get_setting(MODALITY_SETTING) == "toy"
+    assert report["added"] == 3 and [s["source"] for s in report["skipped"]] == [str(files[3])]
+    assert "a .vec file holds four" in report["skipped"][0]["reason"]
+    cache = read_cache(ws)
+    assert cache.dtype == np.float32 and cache.shape == (3, 4) and cache[2].tolist() == [2, 2, 3, 4]
+    from sslapp.features.items import fingerprints, quick_features
+
+    rows = np.arange(3)
+    assert quick_features(ws, rows, dim=2).tolist() == [[0, 2], [1, 2], [2, 2]]
+    assert fingerprints(ws, rows)[1].shape == (3, 64)
+
+
+def test_another_kind_of_item_is_refused_and_nothing_changes(ws, tmp_path, with_toy):
+    ingest(ws, [_png(tmp_path / "a.png", "red"), _png(tmp_path / "b.png", "green")])
+    before = (ws.store.item_ids_and_cache_index(), np.array(read_cache(ws)))
+    with pytest.raises(ModalityError) as err:
+        ingest(ws, [_vec(tmp_path / "x.vec", 1, 2, 3, 4)])
+    assert "holds images" in str(err.value) and "vectors" in str(err.value) and "new workspace" in str(err.value)
+    assert ws.store.item_ids_and_cache_index() == before[0] and np.array_equal(read_cache(ws), before[1])
+    # mixed with items of its own kind, the stranger is skipped with its reason and the rest goes in
+    report = ingest(ws, [_png(tmp_path / "c.png", "blue"), tmp_path / "x.vec"])
+    assert report["added"] == 1 and "wrong-kind" in report["skipped"][0]["reason"]
+
+
+def test_the_reverse_refusal_in_the_other_direction(ws, tmp_path, with_toy):
+    ingest(ws, [_vec(tmp_path / "x.vec", 1, 2, 3, 4)])
+    with pytest.raises(ModalityError, match="holds vectors.*images"):
+        ingest(ws, [_png(tmp_path / "a.png", "red")])
+    assert len(ws.store.item_ids_and_cache_index()) == 1
+
+
+def test_the_cli_refuses_with_a_clear_message_and_a_non_zero_exit(tmp_path):
+    ws = tmp_path / "ws"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _png(folder / "a.png", "red")
+    ok = subprocess.run([sys.executable, "-m", "sslapp", "ingest", str(ws), str(folder), "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["added"] == 1
+    bad = subprocess.run([sys.executable, "-m", "sslapp", "ingest", str(ws), str(folder), "--modality", "toy"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "unknown modality 'toy'" in bad.stderr
