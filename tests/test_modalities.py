@@ -31,7 +31,7 @@ def test_the_image_modality_keeps_the_canonical_preprocessing():
 
     buf = BytesIO()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, "PNG")
-    decoded = image.decode(buf.getvalue(), 16)
+    [decoded] = image.decode(buf.getvalue(), 16, {})
     shape, dtype = image.cache_row(16)
     assert decoded.row.shape == shape == (16, 16, 3) and decoded.row.dtype == np.dtype(dtype)
     assert decoded.info == {"width": 40, "height": 30, "format": "PNG", "ext": ".png"}
@@ -39,7 +39,7 @@ def test_the_image_modality_keeps_the_canonical_preprocessing():
     x = image.model_input(decoded.row[None])
     assert x.shape == (1, 3, 16, 16) and x.dtype == np.float32 and abs(float(x[0, 0].mean()) - 200 / 255) < 1e-3
     with pytest.raises(BadItem) as err:
-        image.decode(b"just some text", 16)
+        image.decode(b"just some text", 16, {})
     assert err.value.kind and "image" in str(err.value)
     assert image.preprocessing(16)["steps"][-1].startswith("Divide by 255")
 
@@ -53,14 +53,27 @@ def test_the_first_ingest_fixes_the_workspace_modality(ws, tmp_path, with_toy):
 
 
 # -- a fourth modality: one module's worth of code, registered by name --------------------------
-def _toy_decode(data: bytes, size: int) -> Decoded:
+def _toy_decode(data: bytes, size: int, options) -> list[Decoded]:
+    """Each line of a .vec file is one item: four numbers, then an optional label."""
     try:
-        values = [float(v) for v in data.decode("utf-8").split()]
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadItem("not-a-vector", f"not four numbers: {exc}") from exc
-    if len(values) != 4:
-        raise BadItem("not-a-vector", f"{len(values)} numbers; a .vec file holds four")
-    return Decoded(row=np.asarray(values, np.float32), info={"format": "vec"})
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise BadItem("not-text", f"not UTF-8 text: {exc}") from exc
+    if not lines:
+        raise BadItem("empty", "the file holds no lines")
+    out = []
+    for number, line in enumerate(lines, start=1):
+        words = line.split()
+        try:
+            values = [float(v) for v in words[:4]]
+        except ValueError:
+            values = []
+        if len(values) != 4:
+            out.append(Decoded(row=None, part=str(number), error="not-a-vector: a line holds four numbers"))
+            continue
+        out.append(Decoded(row=np.asarray(values, np.float32), part=str(number), key=" ".join(words[:4]).encode(),
+                           label=words[4] if len(words) > 4 and options.get("labels") else None))
+    return out
 
 
 TOY = Modality(
@@ -69,7 +82,7 @@ TOY = Modality(
     preprocessing=lambda size: {"steps": ["Read four numbers."]}, input_spec=lambda size: {"shape": ["batch", 4]},
     quick_features=lambda cache, rows, dim, seed: np.asarray(cache[rows], np.float32)[:, :dim],
     fingerprints=lambda rows: (np.zeros((len(rows), 2), np.uint64), np.asarray(rows, np.float32).repeat(16, 1)),
-    starting_encoders=(), ssl_methods=(), views="", preview="text",
+    starting_encoders=(), ssl_methods=(), views="", preview="text", one_item_per_file=False,
 )
 
 
@@ -90,8 +103,8 @@ def test_a_fourth_modality_is_one_module(ws, tmp_path, with_toy):
     files = [_vec(tmp_path / f"{i}.vec", i, 2, 3, 4) for i in range(3)] + [_vec(tmp_path / "bad.vec", 1, 2)]
     report = ingest(ws, files)
     assert ws.store.get_setting(MODALITY_SETTING) == "toy"
-    assert report["added"] == 3 and [s["source"] for s in report["skipped"]] == [str(files[3])]
-    assert "a .vec file holds four" in report["skipped"][0]["reason"]
+    assert report["added"] == 3 and [s["source"] for s in report["skipped"]] == [f"{files[3]}:1"]
+    assert "a line holds four" in report["skipped"][0]["reason"]
     cache = read_cache(ws)
     assert cache.dtype == np.float32 and cache.shape == (3, 4) and cache[2].tolist() == [2, 2, 3, 4]
     from sslapp.features.items import fingerprints, quick_features
@@ -99,6 +112,19 @@ def test_a_fourth_modality_is_one_module(ws, tmp_path, with_toy):
     rows = np.arange(3)
     assert quick_features(ws, rows, dim=2).tolist() == [[0, 2], [1, 2], [2, 2]]
     assert fingerprints(ws, rows)[1].shape == (3, 64)
+
+
+def test_a_file_of_many_items_reports_each_bad_part_and_merges_exact_copies(ws, tmp_path, with_toy):
+    table = tmp_path / "table.vec"
+    table.write_text("1 2 3 4 cat\n5 6 7 8 dog\nnot numbers\n1 2 3 4 cat\n9 9 9 9\n")
+    report = ingest(ws, [table], options={"labels": True})
+    assert report["added"] == 3 and report["duplicates"] == 1
+    assert [s["source"] for s in report["skipped"]] == [f"{table}:3"]
+    items = ws.store.items(ids=[i for i, _ in ws.store.item_ids_and_cache_index()])
+    assert sorted(i["source"] for i in items) == [f"{table}:1", f"{table}:2", f"{table}:5"]
+    assert sorted(r["class_name"] for r in ws.store.labels()) == ["cat", "dog"]  # from the file itself
+    again = ingest(ws, [table], options={"labels": True})  # the same rows again: all exact copies
+    assert again["added"] == 0 and again["duplicates"] == 4
 
 
 def test_another_kind_of_item_is_refused_and_nothing_changes(ws, tmp_path, with_toy):

@@ -38,29 +38,37 @@ CHUNK = 512
 POOL_MIN = 128  # fewer new images in a chunk decode faster inline than a pool starts
 
 
-def _prepare_one(args: tuple[str, bytes, int, str, str | None]) -> tuple[str, Any]:
-    """Decode one item and write its preview and original (runs in a pool process).
+def _prepare_one(args: tuple[str, bytes, int, dict[str, Any], str, str, str | None]) -> tuple[str, Any]:
+    """Decode one file into its items and write their previews and the original (runs in a pool process).
 
-    Files are written directly: they are named by content hash and only for items not yet
-    committed, so a retry after a crash simply rewrites them.
+    Returns ("bad", reason) for an unusable file, else ("ok", [(sha, row, info, part, label, error)]).
+    An item's sha is its file's (one item per file) or that of its `Decoded.key`. Files are written
+    directly: they are named by content hash and only for items not yet committed, so a retry after
+    a crash simply rewrites them.
     """
-    modality, data, size, preview_path, original_path = args
+    modality, data, size, options, file_sha, previews, original_path = args
     modality = get_modality(modality)
     try:
-        decoded = modality.decode(data, size)
+        decoded = modality.decode(data, size, options)
     except BadItem as exc:
         return "bad", f"{exc.kind}: {exc}"
     except MemoryError:
         return "bad", f"too-large: not enough memory to decode this {modality.noun}"
     except Exception as exc:  # a decoder bug on odd input is still that file's problem only
         return "bad", f"corrupt: the decoder failed ({exc.__class__.__name__}: {exc})"
-    if modality.preview_ext:
-        with open(preview_path, "wb") as f:
-            f.write(decoded.preview or b"")
+    parts = []
+    for d in decoded:
+        sha = file_sha if d.key is None else hashlib.sha256(d.key).hexdigest()
+        if d.error is None and modality.preview_ext:
+            path = preview_file(previews, sha, modality.preview_ext)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(d.preview or b"")
+        parts.append((sha, d.row, d.info, d.part, d.label, d.error))
     if original_path is not None:
         with open(original_path, "wb") as f:
             f.write(data)
-    return "ok", (decoded.row, decoded.info)
+    return "ok", parts
 
 
 def _modality_for(ws: Workspace, items: Iterator[SourceItem], wanted: str | None
@@ -111,13 +119,15 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
            labels_from_dirs: bool = False, *, workers: int | None = None,
            progress: Callable[..., None] | None = None, should_stop: Callable[[], None] | None = None,
            limits: ZipLimits = DEFAULT_LIMITS, keep_originals: bool = True, base: str | None = None,
-           record: bool = True, modality: str | None = None) -> dict[str, Any]:
+           record: bool = True, modality: str | None = None, options: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
     """Add every usable item under `sources`; returns {"added", "duplicates", "skipped", ...}.
 
     `sources` are paths (files, folders, zips) or ready `SourceItem`s. `should_stop` is called
     between chunks and may raise to abort (nothing is committed then). `base` shortens the
     stored source names to paths relative to it. `modality` names the kind of item a new workspace
-    will hold (default: the kind of its first file). The report is stored with the workspace.
+    will hold (default: the kind of its first file); `options` go to its decoder (e.g. a text column).
+    The report is stored with the workspace.
     Raises ModalityError, changing nothing, when every file is of another kind than the workspace's.
     """
     started = time.monotonic()
@@ -167,52 +177,63 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                                         f"{get_modality(other).plural})"})
                         continue
                     sha = hashlib.sha256(item.data).hexdigest()
-                    if sha in seen:
+                    if kind.one_item_per_file and sha in seen:
                         if seen[sha] is None:
                             duplicates += 1
                         else:
                             skipped.append({"source": item.name, "reason": seen[sha]})
                         continue
-                    seen[sha] = None
+                    if kind.one_item_per_file:
+                        seen[sha] = None
                     todo.append((item, sha))
-                stored = store.known_hashes(sha for _, sha in todo)
-                duplicates += sum(1 for _, sha in todo if sha in stored)
-                todo = [(item, sha) for item, sha in todo if sha not in stored]
+                if kind.one_item_per_file:  # a file is its item: known files need no decoding
+                    stored = store.known_hashes(sha for _, sha in todo)
+                    duplicates += sum(1 for _, sha in todo if sha in stored)
+                    todo = [(item, sha) for item, sha in todo if sha not in stored]
                 jobs = []
                 for item, sha in todo:
-                    preview = preview_file(thumbs, sha, kind.preview_ext)
-                    if kind.preview_ext:
-                        ensure_dir(os.path.dirname(preview))
                     original = None
                     if keep_originals:
                         ext = item.ext if item.ext in kind.original_exts else ""
                         original = os.path.join(originals, sha[:2], f"{sha}{ext or '.img'}")
                         ensure_dir(os.path.dirname(original))
-                    jobs.append((kind.name, item.data, size, preview, original))
+                    jobs.append((kind.name, item.data, size, options or {}, sha, thumbs, original))
                 if workers > 1 and len(jobs) >= POOL_MIN:
                     if pool is None:  # started lazily: a handful of files decodes faster inline
                         pool = ProcessPoolExecutor(workers)
                     results = pool.map(_prepare_one, jobs, chunksize=16)
                 else:
                     results = map(_prepare_one, jobs)
-                arrays = []
+                decoded: list[tuple[SourceItem, str, tuple]] = []  # (file, its original, one item)
                 for (item, sha), job, (status, value) in zip(todo, jobs, results, strict=True):
                     if status == "bad":
-                        seen[sha] = value
+                        if kind.one_item_per_file:
+                            seen[sha] = value
                         skipped.append({"source": item.name, "reason": value})
                         continue
-                    array, info = value
-                    original = None
-                    if job[4] is not None:
-                        ext = job[4][job[4].rindex(sha) + len(sha):]
-                        if ext == ".img" and info.get("ext"):  # no usable extension: name it by its format
-                            ext = info["ext"]
-                            os.replace(job[4], job[4][:-4] + ext)
-                        original = f"originals/{sha[:2]}/{sha}{ext}"
+                    original = _original_name(job[6], sha, value)
+                    for part in value:
+                        source = f"{item.name}:{part[3]}" if part[3] else item.name
+                        if part[5] is not None:
+                            skipped.append({"source": source, "reason": part[5]})
+                        else:
+                            decoded.append((item, original, (source, *part)))
+                if not kind.one_item_per_file:  # many items per file: each is its own duplicate or not
+                    stored = store.known_hashes(d[2][1] for d in decoded)
+                    fresh = []
+                    for d in decoded:
+                        if d[2][1] in seen or d[2][1] in stored:
+                            duplicates += 1
+                        else:
+                            seen[d[2][1]] = None
+                            fresh.append(d)
+                    decoded = fresh
+                arrays = []
+                for item, original, (source, sha, array, info, _part, label, _error) in decoded:
                     arrays.append(array)
-                    rows.append({"source": item.name, "sha256": sha, "width": info.get("width", 0),  # 0: no pixels
+                    rows.append({"source": source, "sha256": sha, "width": info.get("width", 0),  # 0: no pixels
                                  "height": info.get("height", 0), "original": original})
-                    row_labels.append(item.label if labels_from_dirs else None)
+                    row_labels.append(label if label is not None else item.label if labels_from_dirs else None)
                 if arrays:
                     indices = cache.append(np.stack(arrays))
                     for row, index in zip(rows[-len(arrays):], indices, strict=True):
@@ -256,3 +277,16 @@ def _refusal(kind: Modality, foreign: dict[str, int]) -> str:
     others = " or ".join(get_modality(k).plural for k in sorted(foreign))
     return (f"This workspace holds {kind.plural}, and these sources hold {others} ({files}); nothing was added. "
             f"A workspace holds one kind of item: make a new workspace for the {others}.")
+
+
+def _original_name(path: str | None, file_sha: str, parts: list[tuple]) -> str | None:
+    """The stored original's path relative to the workspace; one without a usable suffix is renamed
+    after its format (`Decoded.info["ext"]`) once decoded."""
+    if path is None:
+        return None
+    ext = path[path.rindex(file_sha) + len(file_sha):]
+    named = next((p[2].get("ext") for p in parts if p[2].get("ext")), None)
+    if ext == ".img" and named and os.path.exists(path):
+        ext = named
+        os.replace(path, path[:-4] + ext)
+    return f"originals/{file_sha[:2]}/{file_sha}{ext}"

@@ -4,8 +4,8 @@ Upstream of features, code asks the workspace's modality how to read, decode, ca
 item; downstream of features everything works on vectors and item ids and never asks. A modality
 is one `Modality` value in its own module, registered by name in `sslapp.modalities.MODALITIES`:
 
-- which files it reads (`extensions`) and how one file becomes items (`decode`), with a reason for
-  each bad one (`BadItem`);
+- which files it reads (`extensions`) and how one file becomes one item or many (`decode`), with a
+  reason for each bad file (`BadItem`) or bad part of a file (`Decoded.error`);
 - how an item is cached for fast batches (`cache_row`: the shape and dtype of one row);
 - how cache rows become a model's input (`model_input`), the cheap first-look embedding
   (`quick_features`) and the fingerprints that confirm near-duplicates (`fingerprints`);
@@ -21,7 +21,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +39,17 @@ class BadItem(ValueError):
 
 @dataclass
 class Decoded:
-    """One decoded item: its cache row, a preview file's bytes (or None) and facts the store keeps."""
+    """One item decoded from a file (a file may hold many: rows of a table, windows of a recording):
+    its cache row, a preview file's bytes and facts the store keeps; or, for one bad part of a file
+    that holds many, `error` ("kind: reason") and no row."""
 
-    row: np.ndarray  # shape and dtype of `Modality.cache_row(size)`
+    row: np.ndarray | None  # shape and dtype of `Modality.cache_row(size)`; None with `error`
     preview: bytes | None = None  # e.g. a JPEG thumbnail, written under the workspace's thumbs/
-    info: dict[str, Any] = field(default_factory=dict)  # e.g. {"width", "height", "format"}
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. {"width", "height", "format", "ext"}
+    part: str = ""  # where in the file, for a file of many items ("12": row 12); the source is FILE:part
+    label: str | None = None  # a label the file itself gives this item (e.g. a label column)
+    key: bytes | None = None  # what makes two items the same (exact duplicates); default: the file's bytes
+    error: str | None = None  # this part is bad: "kind: reason"; it is skipped and reported
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,9 @@ class Modality:
     noun: str  # "image": one item, in messages
     plural: str  # "images"
     extensions: frozenset[str]  # lower-case file suffixes it reads, with the dot
-    decode: Callable[[bytes, int], Decoded]  # (file bytes, cache size) -> Decoded; raises BadItem
+    # (file bytes, cache size, options) -> its items; raises BadItem when the whole file is unusable.
+    # options: what the user said about the files (e.g. a text column); a modality ignores the rest.
+    decode: Callable[[bytes, int, Mapping[str, Any]], list[Decoded]]
     cache_row: Callable[[int], tuple[tuple[int, ...], str]]  # cache size -> (row shape, numpy dtype)
     model_input: Callable[[np.ndarray], np.ndarray]  # cache rows (B, ...) -> the encoders' input batch
     preprocessing: Callable[[int], dict[str, Any]]  # cache size -> model.json's preprocessing fields
@@ -70,6 +78,7 @@ class Modality:
     preview: str  # how the pages show one item: "thumbnail", "text" or "audio"
     preview_ext: str = ""  # the preview file's suffix under thumbs/ (".jpg"), "" when there is none
     original_exts: frozenset[str] = frozenset()  # suffixes an original keeps (others get a format's)
+    one_item_per_file: bool = True  # False: files hold many items, told apart by Decoded.part and .key
 
     def reads(self, name: str) -> bool:
         """Whether a file called `name` is of this kind, by its suffix."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,11 @@ FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BM
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mpo"})
 
 
-def decode(data: bytes, size: int) -> Decoded:
-    """File bytes -> the (size, size, 3) uint8 row and a JPEG thumbnail; raises BadImage (a BadItem)."""
+def decode(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
+    """File bytes -> one item: the (size, size, 3) uint8 row and a JPEG thumbnail; raises BadImage."""
     p = _decode.prepare(data, size)
-    return Decoded(row=p.array, preview=p.thumb_jpeg,
-                   info={"width": p.width, "height": p.height, "format": p.format, "ext": FORMAT_EXT.get(p.format)})
+    return [Decoded(row=p.array, preview=p.thumb_jpeg,
+                    info={"width": p.width, "height": p.height, "format": p.format, "ext": FORMAT_EXT.get(p.format)})]
 
 
 def cache_row(size: int) -> tuple[tuple[int, ...], str]:
