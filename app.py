@@ -5,10 +5,10 @@ from pathlib import Path
 import streamlit as st
 
 from sslapp.ui.common import workspace_picker
+from sslapp.ui.errors import guarded
 from sslapp.ui.pages import data, explore, export, label, pretrain, train
 
 st.set_page_config(page_title="sslapp", page_icon=str(Path(__file__).parent / "sslapp" / "ui" / "icon.png"), layout="wide")
-workspace_picker()
 pages = [
     st.Page(data.render, title="Data", icon=":material/photo_library:", url_path="data", default=True),
     st.Page(pretrain.render, title="Pretrain", icon=":material/model_training:", url_path="pretrain"),
@@ -17,4 +17,6 @@ pages = [
     st.Page(train.render, title="Train", icon=":material/school:", url_path="train"),
     st.Page(export.render, title="Export", icon=":material/download:", url_path="export"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)  # drawn first, so the pages stay reachable whatever fails below
+if guarded(workspace_picker, "The workspace could not be opened"):
+    guarded(page.run, "This page stopped")

@@ -72,7 +72,8 @@ class Workspace:
 
 
 def open_workspace(path: str | os.PathLike, create: bool = True, cache_size: int | None = None) -> Workspace:
-    """Open (and by default create) the workspace folder at `path`."""
+    """Open (and by default create) the workspace folder at `path` (a symlink is followed)."""
+    _refuse_broken_link(Path(path).expanduser())
     root = Path(path).expanduser().resolve()
     db = root / DB_NAME
     if not db.exists():
@@ -97,12 +98,22 @@ def open_workspace(path: str | os.PathLike, create: bool = True, cache_size: int
 
 
 def child_workspace(parent: str | os.PathLike, name: str) -> Path:
-    """The folder for workspace `name` under `parent`; names cannot escape the parent."""
-    if not _SAFE_NAME.match(name or "") or name in (".", ".."):
+    """The folder for workspace `name` under `parent`.
+
+    The name is a plain name (no slashes, no `..`), so it never points outside `parent` by itself;
+    the folder it names may be a symlink to another disk (people keep big data elsewhere), and
+    `open_workspace` follows it. A link to a folder that is not there (a disk not mounted) is refused.
+    """
+    if not _SAFE_NAME.fullmatch(name or "") or name in (".", ".."):
         raise WorkspaceError(f"{name!r} is not a valid workspace name: use letters, digits, '.', '_' or '-' "
                              "(up to 64, starting with a letter or digit).")
-    parent_path = Path(parent).expanduser().resolve()
-    target = (parent_path / name).resolve()
-    if target.parent != parent_path:
-        raise WorkspaceError(f"{name!r} would leave {parent_path}; pick a plain name.")
+    target = Path(parent).expanduser().resolve() / name
+    _refuse_broken_link(target)
     return target
+
+
+def _refuse_broken_link(path: Path) -> None:
+    """A symlink whose target is missing would make (and fill) a folder where the disk should be."""
+    if path.is_symlink() and not path.exists():
+        raise WorkspaceError(f"{path} is a link to {os.readlink(path)}, which is not there (a disk that is not "
+                             "mounted?); connect it, or pick another workspace.")

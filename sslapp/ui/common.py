@@ -26,7 +26,8 @@ def current_workspace() -> Workspace | None:
     if path is None and "ws" in st.query_params:
         try:
             path = str(child_workspace(WORKSPACES_HOME, st.query_params["ws"]))
-        except WorkspaceError:
+        except WorkspaceError as exc:  # a bad link: say so, and open the default instead
+            st.sidebar.warning(f"The link's workspace cannot be opened: {exc} The default one is open instead.")
             path = None
     if path is None:  # first visit: a default workspace, so the sample data is one click away
         path = str(child_workspace(WORKSPACES_HOME, DEFAULT_WORKSPACE))
@@ -41,7 +42,7 @@ def workspace_picker() -> None:
         return
     WORKSPACES_HOME.mkdir(parents=True, exist_ok=True)
     current_workspace()  # opens (or creates) the default on a first visit, so the picker shows it
-    existing = sorted(p.name for p in WORKSPACES_HOME.iterdir() if (p / "sslapp.db").exists())
+    existing = workspace_names()
     current = st.session_state.get("workspace_path")
     current_name = Path(current).name if current else None
     switched_to = st.session_state.pop("ws_switched_to", None)
@@ -54,20 +55,29 @@ def workspace_picker() -> None:
             choice = st.selectbox("Open", existing, index=index, placeholder="Pick a workspace",
                                   key="ws_select")
             if choice and choice != current_name:
-                _switch(choice)
+                switch_workspace(choice)
         with st.form("new_ws", clear_on_submit=True, border=False):
             name = st.text_input("New workspace", placeholder="my-project", key="ws_new_name")
             if st.form_submit_button("Create") and name:
-                _switch(name)
+                switch_workspace(name)
 
 
-def _switch(name: str) -> None:
+def workspace_names() -> list[str]:
+    """The workspaces under WORKSPACES_HOME (folders, or links to folders, holding a database), by name."""
+    if not WORKSPACES_HOME.is_dir():
+        return []
+    return sorted(p.name for p in WORKSPACES_HOME.iterdir() if (p / "sslapp.db").exists())
+
+
+def switch_workspace(name: str, where=None) -> None:
+    """Open (or create) workspace `name` for this session and rerun; a problem is said in `where`."""
+    where = where or st.sidebar
     try:
         path = child_workspace(WORKSPACES_HOME, name)
-    except WorkspaceError as exc:
-        st.sidebar.error(str(exc))
+        open_workspace(path, create=True)
+    except Exception as exc:  # a bad name, an unreadable folder or database: say so, keep the current one
+        where.error(str(exc) if isinstance(exc, WorkspaceError) else f"Workspace {name!r} cannot be opened: {exc}")
         return
-    open_workspace(path, create=True)
     st.session_state["workspace_path"] = str(path)
     st.session_state["ws_switched_to"] = name
     st.query_params["ws"] = name
