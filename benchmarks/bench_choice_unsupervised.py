@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.data import datasets_root  # noqa: E402
 
 
 def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    images = np.load(SHARED / name / "images.npy", mmap_mode="r")
-    truth = np.load(SHARED / name / "labels.npy").reshape(-1)
+    images = np.load(datasets_root() / name / "images.npy", mmap_mode="r")
+    truth = np.load(datasets_root() / name / "labels.npy").reshape(-1)
     pick = np.sort(np.random.default_rng(0).choice(len(images), size=min(n, len(images)), replace=False))
     x = np.asarray(images[pick])
     if x.ndim == 3:

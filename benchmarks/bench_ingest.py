@@ -26,12 +26,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.data import datasets_root  # noqa: E402
 from sslapp.ingest.ingest import default_workers, ingest  # noqa: E402
 from sslapp.workspace import open_workspace  # noqa: E402
 
 
 def _images(name: str, n: int) -> np.ndarray:
-    path = Path("/work/shared/datasets") / name / "images.npy"
+    path = datasets_root() / name / "images.npy"
     if path.exists():
         images = np.load(path, mmap_mode="r")[:n]
         return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else np.asarray(images)

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.data import load_dataset  # noqa: E402
+from benchmarks.data import datasets_root, load_dataset  # noqa: E402
 from sslapp.bench.data import workspace_from_arrays  # noqa: E402
 
 
@@ -92,6 +92,7 @@ def run_lightly(images, config: str, minutes: float, seed: int, batch: int = 256
     from sslapp.models.encoder import Encoder, EncoderConfig
 
     backbone = config.split("@")[1] if "@" in config else "resnet18-std"
+    batch = min(batch, len(images))  # fewer images than a batch: drop_last would leave no batch, and no end
     torch.manual_seed(seed)
     transform = SimCLRTransform(input_size=32, gaussian_blur=0.0)
 
@@ -152,7 +153,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, args.limit)
     if data is None:
-        sys.exit(f"dataset {args.dataset} not found under /work/shared/datasets; nothing to measure")
+        sys.exit(f"dataset {args.dataset} not found under {datasets_root()}; nothing to measure")
     images, labels, _ = data
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     patch_features = None

@@ -32,14 +32,15 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DATA = Path("/work/shared/datasets")
 QUALITIES = ("normalized_margin", "self_confidence")
 
 
 def pool(name: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A seeded class-stratified subset of n images (N, S, S, 3) uint8 and their true classes."""
-    images = np.load(DATA / name / "images.npy", mmap_mode="r")
-    labels = np.load(DATA / name / "labels.npy")
+    from benchmarks.data import datasets_root
+
+    images = np.load(datasets_root() / name / "images.npy", mmap_mode="r")
+    labels = np.load(datasets_root() / name / "labels.npy")
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     per = n // len(classes)

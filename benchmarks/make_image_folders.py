@@ -18,7 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DATASETS = Path("/work/shared/datasets")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.data import datasets_root  # noqa: E402
+
+DATASETS = datasets_root()
 
 
 def make_image_folder(name: str, out: Path, limit: int | None = None, seed: int = 0,

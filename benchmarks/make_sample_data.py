@@ -8,10 +8,15 @@ attribution). Deterministic: the same snapshot gives byte-identical files.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.data import datasets_root  # noqa: E402
 
 PER_CLASS = 30
 SEED = 0
@@ -19,7 +24,7 @@ SEED = 0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", default="/work/shared/datasets")
+    parser.add_argument("--datasets", default=str(datasets_root()))
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "sample_data"))
     parser.add_argument("--per-class", type=int, default=PER_CLASS)
     args = parser.parse_args()

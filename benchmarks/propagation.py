@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
 
-from sslapp.estimators.api import train_on_embeddings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from benchmarks.data import datasets_root  # noqa: E402
+from sslapp.estimators.api import train_on_embeddings  # noqa: E402
 
 
 def load(name: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    images = np.load(DATA / name / "images.npy", mmap_mode="r")[:limit]
-    labels = np.load(DATA / name / "labels.npy")[:limit].astype(np.int64).ravel()
+    images = np.load(datasets_root() / name / "images.npy", mmap_mode="r")[:limit]
+    labels = np.load(datasets_root() / name / "labels.npy")[:limit].astype(np.int64).ravel()
     X = images.reshape(len(images), -1).astype(np.float32) / 255.0
     return PCA(50, random_state=0).fit_transform(X), labels
 
