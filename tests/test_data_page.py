@@ -13,7 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from sslapp.ingest.ingest import ingest
-from sslapp.jobs.worker import pid_alive
+from sslapp.jobs.launcher import pid_alive
 from sslapp.ui.pages import data as data_page
 from sslapp.workspace import open_workspace
 

@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 from sslapp.curate.duplicates_job import find_near_duplicates
 from sslapp.curate.read import GROUPS_SETTING, KEPT_ALL_SETTING
 from sslapp.ingest.ingest import ingest
-from sslapp.jobs.worker import pid_alive, run_worker
+from sslapp.jobs.launcher import pid_alive
+from sslapp.jobs.worker import run_worker
 from sslapp.workspace import open_workspace
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"

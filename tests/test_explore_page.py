@@ -132,7 +132,11 @@ def test_a_click_previews_one_image_and_hover_names_files_without_their_folder(p
     assert any("Cluster: **cluster" in t and "Label: **—**" in t for t in texts)
     assert len(at.image) == 1  # the image itself, large (no grid for a single image)
     assert at.button(key="explore_apply_label").label == "Label 1 selected"
-    at.button(key="explore_apply_label").click()  # "cat" is preselected
+    # no label, no classifier: no class is picked for the user, and the action waits for one
+    assert at.selectbox(key="explore_class").value is None and at.button(key="explore_apply_label").disabled
+    at.selectbox(key="explore_class").set_value("cat")
+    run(at)
+    at.button(key="explore_apply_label").click()
     run(at)
     assert [(r["item_id"], r["class_name"]) for r in ws.store.labels()] == [(ids[0], "cat")]
     assert any("Label: **cat**" in m.value for m in at.markdown)
@@ -151,6 +155,8 @@ def test_left_out_images_are_not_labelled(page):
     assert at.button(key="explore_apply_label").label == "Label 6 selected"
     assert any("**8** selected, **2** left out → labelling **6**" in m.value for m in at.markdown)
     assert at.button(key=f"explore_grid-t-{ids[1]}").label.startswith("✕")
+    at.selectbox(key="explore_class").set_value("cat")
+    run(at)
     at.button(key="explore_apply_label").click()
     run(at)
     assert {r["item_id"] for r in ws.store.labels()} == set(ids[:8]) - set(out)

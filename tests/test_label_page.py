@@ -16,6 +16,7 @@ APP = "from sslapp.ui.pages import label\nlabel.render()\n"
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     ws, _ = make_workspace(tmp_path, per_class=3)
+    ws.store.set_setting("features.starts", ["pixels"])  # suggestions on the cheap start; ImageNet's has its own tests
     monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
     return ws
 
@@ -119,13 +120,18 @@ def test_rename_merge_delete_with_confirmation(ws):
     run(at)
     assert any("already exists" in w.value for w in at.warning)  # refused with a message
 
+    # no class is picked for the user where an action moves many labels: Merge waits for both
+    assert at.selectbox(key="label_merge_from").value is None and at.button(key="label_merge").disabled
+    assert at.selectbox(key="label_delete_name").value is None and at.button(key="label_delete").disabled
     at.selectbox(key="label_merge_from").set_value("b")
     at.selectbox(key="label_merge_into").set_value("apple")
+    run(at)
     at.button(key="label_merge").click()
     run(at)
     assert ws.store.label_counts() == {"apple": 3}
 
     at.selectbox(key="label_delete_name").set_value("apple")
+    run(at)
     at.button(key="label_delete").click()
     run(at)
     assert ws.store.label_counts() == {"apple": 3}  # asks first

@@ -45,6 +45,8 @@ def encoder_features(model, items: np.ndarray, rows: np.ndarray | None = None, b
                 check_stop()
             stop = min(n, start + batch_size)
             x = torch.from_numpy(to_input(gather_rows(items, rows, start, stop))).to(device)
+            if x.dim() == 4:  # image batches run channels-last, as they did when cast from the NHWC cache
+                x = x.contiguous(memory_format=torch.channels_last)
             feats = model(x).float().cpu().numpy()
             if out is None:
                 out = np.zeros((n, feats.shape[1]), np.float32)

@@ -128,6 +128,17 @@ class RunsTable(Connection):
         """The newest run that stored predictions (cheap: lets pages cache predictions per run)."""
         return self.conn.execute("SELECT MAX(run_id) FROM predictions").fetchone()[0]
 
+    def predicted_classes(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """{item id: predicted class name} from the newest run with predictions, for a few items (a
+        class picker's default) without reading every prediction; empty before the first classifier."""
+        run_id, ids, out = self.latest_prediction_run_id(), [int(i) for i in item_ids], {}
+        for start in range(0, len(ids) if run_id is not None else 0, 500):
+            chunk = ids[start:start + 500]
+            out.update({int(r[0]): r[1] for r in self.conn.execute(
+                "SELECT p.item_id, c.name FROM predictions p JOIN classes c ON c.id=p.class_id "
+                f"WHERE p.run_id=? AND p.item_id IN ({','.join('?' * len(chunk))})", (run_id, *chunk))})
+        return out
+
     def save_suggestions(self, rows: Sequence[tuple[int, str, str]]) -> int:
         """rows: (item_id, strategy, reason) in rank order; returns the batch number."""
         with self.transaction() as conn:

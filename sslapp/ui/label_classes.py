@@ -82,9 +82,10 @@ def classes_panel(ws: Workspace, classes: list[dict]) -> None:
             except ValueError as exc:
                 st.warning(str(exc))
         m1, m2, m3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-        src = m1.selectbox("Merge", names, key="label_merge_from")
-        dst = m2.selectbox("into", names, key="label_merge_into", index=min(1, len(names) - 1))
-        if m3.button("Merge", key="label_merge"):
+        # no class picked for the user: a merge moves every label of one class (issue 22)
+        src = m1.selectbox("Merge", names, key="label_merge_from", index=None, placeholder="Pick a class")
+        dst = m2.selectbox("into", names, key="label_merge_into", index=None, placeholder="Pick a class")
+        if m3.button("Merge", key="label_merge", disabled=not (src and dst)):
             if src == dst:
                 st.warning("Pick two different classes to merge.")
             else:
@@ -98,9 +99,9 @@ def classes_panel(ws: Workspace, classes: list[dict]) -> None:
 def _delete_row(ws: Workspace, classes: list[dict], by_name: dict[str, dict], names: list[str]) -> None:
     store = ws.store
     d1, d2 = st.columns([4, 1], vertical_alignment="bottom")
-    victim = d1.selectbox("Delete", names, key="label_delete_name")
+    victim = d1.selectbox("Delete", names, key="label_delete_name", index=None, placeholder="Pick a class")
     pending = st.session_state.get("label_confirm_delete")
-    if d2.button("Delete", key="label_delete"):
+    if d2.button("Delete", key="label_delete", disabled=victim is None):
         if by_name[victim]["n_labels"] == 0:
             store.delete_class(by_name[victim]["id"])
             st.rerun()

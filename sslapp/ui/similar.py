@@ -4,19 +4,23 @@ Any page opens it with `more_like_this_button(ws, item_id, key)`. The neighbours
 chosen embedding's cached features (`sslapp.curate.similar.cached_features`, numpy only: the page
 does no embedding); when they are not cached yet, the dialog says so and offers to draw the map,
 which computes them. The grid is `sslapp.ui.selection_grid`, so neighbours that are not alike can be
-left out before the bulk label, and the image itself can be labelled with them.
+left out before the bulk label, and the image itself can be labelled with them. The class picker
+opens on the image's own label, else the classifier's prediction for it, else on no class
+(`sslapp.ui.class_picker`): the bulk label is never one unread click away from a wrong class.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from sslapp.ui import class_picker
 from sslapp.ui.common import thumb_path
 from sslapp.ui.selection_grid import kept_ids, selection_grid
 from sslapp.workspace import Workspace
 
 SIZES = (20, 50, 100)
-NEW_CLASS = "+ New class…"
+NEW_CLASS = class_picker.NEW_CLASS
+CLASS_KEY = "similar_class"
 GRID_KEY = "similar_grid"
 UNDO_KEY = "similar_my_actions"
 OPEN_KEY = "similar_open"  # the button whose dialog is open: it stays open through reruns the user did not ask for
@@ -82,13 +86,12 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     ids = [r["item"] for r in rows]
     labels = {r["id"]: r.get("label") for r in ws.store.items(ids=ids)}
     include_self = st.checkbox(f"Label {name} too", value=not item.get("label"), key="similar_self")
-    classes = [c["name"] for c in ws.store.classes()]
     c1, c2, c3, c4 = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
-    choice = c1.selectbox("Class", [*classes, NEW_CLASS], index=0 if classes else None, key="similar_class",
-                          placeholder="Pick a class")
+    choice = class_picker.class_picker(ws, CLASS_KEY, owner=item_id, container=c1,
+                                       default=lambda: class_picker.default_class(ws, [item_id]))
     new_name = c2.text_input("New class name", key="similar_new_class") if choice == NEW_CLASS else ""
     kept = kept_ids(GRID_KEY, ids) + ([item_id] if include_self else [])
-    target = (new_name or "").strip() if choice == NEW_CLASS else (choice or "")
+    target = class_picker.chosen_name(choice, new_name)
     if c3.button(f"Label {len(kept)} image(s)", type="primary", key="similar_apply",
                  disabled=not (kept and target), width="stretch"):
         _label(ws, kept, target)
@@ -108,6 +111,7 @@ def more_like_this_button(ws: Workspace, item_id: int, key: str, **button_args) 
         st.toast(st.session_state.pop("similar_msg"))
     if st.button("More like this", key=key, icon=":material/image_search:", **button_args):
         st.session_state.pop(GRID_KEY, None)
+        class_picker.forget(CLASS_KEY)  # its default follows the image as it is now
         st.session_state[OPEN_KEY] = key
     if st.session_state.get(OPEN_KEY) == key:  # a finished background job reruns the page: keep it open
         _dialog(ws, int(item_id))

@@ -39,7 +39,10 @@ def test_box_and_lasso_select_on_the_real_map_label_the_points(app_factory, page
     drag(page, [(left + 2, y0), (cut, y1)])
     wait_for_text(page, f"{len(expected_box)} image(s) from the map selection")
     screenshot(page, "explore-box-selection")
-    apply_label(page, len(expected_box))  # class "cat" is preselected
+    # nothing labelled or predicted: no class is picked for the user, and the action waits for one
+    assert page.locator(".st-key-explore_apply_label button").first.is_disabled()
+    choose_class(page, "cat")
+    apply_label(page, len(expected_box))
     wait_for_text(page, f"Labelled {len(expected_box)} image(s) as")
     labels = {r["item_id"]: (r["class_name"], r["source"]) for r in ws.store.labels()}
     assert sorted(labels) == expected_box

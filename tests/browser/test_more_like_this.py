@@ -59,9 +59,12 @@ def test_more_like_this_then_a_bulk_label_of_the_kept_ones(app_factory, page, tm
     for item_id in left_out:  # the two that are not alike
         toggle_thumb(page, item_id, key=GRID)
     dialog.get_by_text(f"{len(left_out)} left out").first.wait_for()
+    apply = dialog.locator(".st-key-similar_apply button")
+    # the image has no label and there is no classifier yet: no class is picked for the user
+    assert apply.is_disabled() and dialog.locator(".st-key-similar_class input").input_value() == ""
     choose_option(page, "similar_class", "red")
     kept = len(shown) - len(left_out) + 1  # and the image itself
-    apply = dialog.locator(".st-key-similar_apply button")
+    page.wait_for_function("() => !document.querySelector('.st-key-similar_apply button').disabled")
     assert apply.inner_text().strip() == f"Label {kept} image(s)"
     screenshot(page, "similar")
     apply.click()  # click 2

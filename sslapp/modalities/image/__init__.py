@@ -18,7 +18,7 @@ FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BM
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".mpo"})
 
 
-def decode(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
+def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
     """File bytes -> one item: the (size, size, 3) uint8 row and a JPEG thumbnail; raises BadImage."""
     p = _decode.prepare(data, size)
     return [Decoded(row=p.array, preview=p.thumb_jpeg,
@@ -50,7 +50,7 @@ def input_spec(size: int) -> dict[str, Any]:
 
 
 IMAGE = Modality(
-    name="image", noun="image", plural="images", extensions=EXTENSIONS, decode=decode, cache_row=cache_row,
+    name="image", noun="image", plural="images", extensions=EXTENSIONS, decode=decode_items, cache_row=cache_row,
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("imagenet", "patches", "pixels"),

@@ -12,6 +12,9 @@ import numpy as np
 
 CHUNK = 4096
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# grey levels: two cells whose area means differ by less are equal. Equal pixels summed with different
+# weights differ by float rounding, and BLAS builds round differently (numpy 2.4 set bits on a plain ramp).
+TIE = 1e-3
 
 
 def _box_weights(src: int, dst: int) -> np.ndarray:
@@ -41,7 +44,7 @@ def fingerprints(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         grey = np.asarray(images[start:start + CHUNK], np.float32) @ LUMA  # (c, H, W)
         stop = start + len(grey)
         wide, tall = r8 @ grey @ c9.T, r9 @ grey @ c8.T  # (c, 8, 9), (c, 9, 8)
-        hashes[start:stop, 0] = _bits(wide[:, :, :-1] > wide[:, :, 1:])
-        hashes[start:stop, 1] = _bits(tall[:, :-1, :] > tall[:, 1:, :])
+        hashes[start:stop, 0] = _bits(wide[:, :, :-1] > wide[:, :, 1:] + TIE)
+        hashes[start:stop, 1] = _bits(tall[:, :-1, :] > tall[:, 1:, :] + TIE)
         thumbs[start:stop] = (r8 @ grey @ c8.T).reshape(len(grey), 64)
     return hashes, thumbs

@@ -13,6 +13,8 @@ values across page switches (`persist_state="session"`), and a new map clears th
 Stable keys for browser tests: chart `explore_map` (or `explore_closeup_map`), buttons
 `explore_apply_label`, `explore_remove_labels`, `explore_undo`, `explore_clear`, `explore_embed`,
 the preview `explore_preview`, the grid `explore_grid` (its keys: `sslapp.ui.selection_grid`).
+The class picker `explore_class` opens, for each new selection, on the class most of its images are
+labelled or predicted as, else on no class (`sslapp.ui.class_picker`); "Label N selected" waits for a class.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import streamlit as st
 
 from sslapp.maps.read import MapData, map_status
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
+from sslapp.ui import class_picker
 from sslapp.ui import explore_state as es
 from sslapp.ui.common import embedding_line, job_status_line, require_workspace, thumb_path
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure
@@ -32,7 +35,7 @@ from sslapp.workspace import Workspace
 
 UNDO_KEY = "explore_my_actions"  # this tab's label action ids, oldest first
 
-NEW_CLASS = "+ New class…"
+NEW_CLASS = class_picker.NEW_CLASS
 LABEL_FILTERS = ("All", "Unlabelled", "Labelled")
 PERSIST = "session"  # widget values survive a switch to another page and back
 PREVIEW_PX = 480
@@ -205,8 +208,7 @@ def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
 
 def _apply_label(ws: Workspace, m: MapData) -> None:
     ids = es.fresh_targets(ws, m)
-    choice = st.session_state.get("explore_class")
-    name = (st.session_state.get("explore_new_class") or "").strip() if choice == NEW_CLASS else (choice or "")
+    name = class_picker.chosen_name(st.session_state.get("explore_class"), st.session_state.get("explore_new_class"))
     if not name:
         st.session_state["explore_warn"] = "Type a name for the new class, or pick an existing class."
         return
@@ -259,11 +261,10 @@ def _side_panel(ws: Workspace, m: MapData, ids: list[int], cluster: int | None, 
                 "the map's toolbar (top right) and draw around them, or pick a cluster under **Show**.")
     else:
         st.info(f"No images in the {source} match the label filter '{label_filter}'.")
-    names = [c["name"] for c in classes]
-    choice = st.selectbox("Class", [*names, NEW_CLASS], key="explore_class", index=0 if names else None,
-                          placeholder="Pick a class")
+    choice = class_picker.class_picker(ws, "explore_class", owner=(len(ids), hash(tuple(ids))),
+                                       default=lambda: class_picker.default_class(ws, ids))
     st.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
-    st.button(f"Label {len(kept)} selected", key="explore_apply_label", type="primary", disabled=not kept,
+    st.button(f"Label {len(kept)} selected", key="explore_apply_label", type="primary", disabled=not (kept and choice),
               on_click=_apply_label, args=(ws, m), width="stretch")
     c1, c2 = st.columns([1.6, 1])
     c1.button("Remove labels", key="explore_remove_labels", disabled=not kept, on_click=_remove_labels,
