@@ -28,7 +28,7 @@ TINY = {"epochs": 1, "batch_size": 8, "probe_size": 16, "seed": 3}
 
 def _available(name: str) -> bool:
     try:
-        importlib.import_module(METHODS[name].split(":")[0])
+        importlib.import_module(METHODS[name].target.split(":")[0])
     except ModuleNotFoundError:
         return False
     return True
