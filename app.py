@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from sslapp.ui.common import workspace_picker
+from sslapp.ui.common import annotator_field, workspace_picker
 from sslapp.ui.errors import guarded
 from sslapp.ui.pages import data, explore, export, label, pretrain, train
 
@@ -19,4 +19,5 @@ pages = [
 ]
 page = st.navigation(pages)  # drawn first, so the pages stay reachable whatever fails below
 if guarded(workspace_picker, "The workspace could not be opened"):
+    annotator_field()
     guarded(page.run, "This page stopped")

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from _export_ws import CLASSES, app_probs, build_workspace, export_cli, total_bytes
 
+from sslapp.export.labels import LABEL_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
@@ -189,7 +191,7 @@ def test_model_json_and_labels_complete(built):
     assert m["training_data"]["pretraining"] == {"method": "simclr", "epochs": 1}
     assert m["created_at"].startswith("20")
     expected_files = {"classifier.onnx", "classifier.torchscript.pt", "classifier.safetensors", "encoder.onnx",
-                      "encoder.torchscript.pt", "encoder.safetensors", "labels.csv", "labels.json",
+                      "encoder.torchscript.pt", "encoder.safetensors", *LABEL_FILES,
                       "predict_onnx.py", "README.md"}
     assert set(m["files"]) == expected_files
     on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
@@ -211,6 +213,16 @@ def test_model_json_and_labels_complete(built):
     assert float(prop["confidence"]) >= 0.9 and "unlabelled" in prop["path"]
     user = next(r for r in rows if r["source"] == "user")
     assert user["class"] == "dog" and user["path"].endswith("cat0.png")
+    # the same rows for Label Studio (the machine guess as a prediction) and COCO (with its score)
+    tasks = json.loads((out / "labels.label-studio.json").read_text())
+    assert [t["data"]["image"] for t in tasks] == [r["path"] for r in rows]
+    guessed = [t for t in tasks if t["predictions"]]
+    assert len(guessed) == 1 and not guessed[0]["annotations"] and guessed[0]["data"]["image"] == prop["path"]
+    assert all(t["annotations"][0]["result"][0]["type"] == "choices" for t in tasks if not t["predictions"])
+    coco = json.loads((out / "labels.coco.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    assert sorted(names.values()) == CLASSES and len(coco["images"]) == len(coco["annotations"]) == len(rows)
+    assert [a["score"] for a in coco["annotations"] if a["source"] == "propagated"] == [float(prop["confidence"])]
     # ImageFolder: the 12 human labels, by class, copied from the originals
     tree = {p.parent.name: [] for p in (out / "imagefolder").rglob("*.*")}
     for p in (out / "imagefolder").rglob("*.*"):
@@ -228,7 +240,7 @@ def test_default_export_is_what_runs_the_model(built, tmp_path):
     from sslapp.export.predict import predict
 
     m = export_cli([str(built["ws"].root), str(tmp_path / "out")])
-    assert set(m["files"]) == {"classifier.onnx", "classifier.safetensors", "labels.csv", "labels.json",
+    assert set(m["files"]) == {"classifier.onnx", "classifier.safetensors", *LABEL_FILES,
                                "predict_onnx.py", "README.md"}
     assert {p.name for p in (tmp_path / "out").iterdir()} == {*m["files"], "model.json"}
     assert m["formats"] == ["onnx", "safetensors"] and m["parts"] == ["classifier"] and m["quantized"] is None

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from _export_ws import CLASSES, app_probs, build_workspace, export_cli
 
+from sslapp.export.labels import LABEL_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
@@ -48,7 +50,7 @@ def test_int8_alone_reports_its_agreement_and_predict_runs_it(built, tmp_path, c
 
     out = tmp_path / "out"
     m = export_cli([str(built["ws"].root), str(out), "--formats", "safetensors", "--quantize", "int8"])
-    assert set(m["files"]) == {"classifier.int8.onnx", "classifier.safetensors", "labels.csv", "labels.json",
+    assert set(m["files"]) == {"classifier.int8.onnx", "classifier.safetensors", *LABEL_FILES,
                                "predict_onnx.py", "README.md"}
     assert {p.name for p in out.iterdir()} == {*m["files"], "model.json"}  # no scratch left behind
     q = m["quantized"]
@@ -109,8 +111,8 @@ def test_encoder_only(tmp_path, capsys):
     assert m["kind"] == "encoder" and m["classes"] == [] and m["estimated_accuracy"] is None
     assert m["labels"]["propagate_threshold"] is None  # no classifier: no machine guesses in the labels
     assert "No `propagated` rows" in (tmp_path / "out" / "README.md").read_text()
-    assert set(read_manifest(tmp_path / "out")["files"]) == {"encoder.onnx", "encoder.safetensors", "labels.csv",
-                                                           "labels.json", "README.md"}
+    assert set(read_manifest(tmp_path / "out")["files"]) == {"encoder.onnx", "encoder.safetensors", *LABEL_FILES,
+                                                           "README.md"}
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(tmp_path / "out" / "encoder.onnx"), providers=["CPUExecutionProvider"])
@@ -119,8 +121,8 @@ def test_encoder_only(tmp_path, capsys):
     with pytest.raises(ExportError, match="only the encoder"):
         predict(tmp_path / "out", [tmp_path / "images"])
     every = export_cli([str(ws.root), str(tmp_path / "all"), "--encoder-only", "--all"])
-    assert set(every["files"]) == {"encoder.onnx", "encoder.torchscript.pt", "encoder.safetensors", "labels.csv",
-                                   "labels.json", "README.md"} and every["left_out"]["files"] == []
+    assert set(every["files"]) == {"encoder.onnx", "encoder.torchscript.pt", "encoder.safetensors", *LABEL_FILES,
+                                   "README.md"} and every["left_out"]["files"] == []
 
 
 def test_model_json_names_the_encoder_the_classifier_was_trained_on(tmp_path):

@@ -63,7 +63,8 @@ def test_export_page(tmp_path, monkeypatch):
         assert "Export ready" in _texts(at)
         labels = [b.proto.label for b in at.get("download_button")]
         assert labels[0].startswith("Download everything (zip") and "classifier.onnx" in labels
-        assert "labels.csv" in labels and "classifier.fp16.onnx" in labels
+        assert {"labels.csv", "labels.label-studio.json", "labels.coco.json"} <= set(labels)
+        assert "classifier.fp16.onnx" in labels
         assert "picks the same class as the full model" in _texts(at) and "MB" in _texts(at)
         out = ws.root / job["result"]["path"]
         assert (out / "classifier.onnx").is_file() and (out / "imagefolder").is_dir()

@@ -20,7 +20,8 @@ from sslapp.workspace import open_workspace
 
 # sha256 of each released migration: a workspace written by an older sslapp only opens if these stay as they were.
 RELEASED_MIGRATIONS = ["9f773e8a01f1b9a57b713a27e8480402b649d4cdc90c247aa536c5b1e740ce4d",
-                       "13c5a819ede8fd8486d2f82c976a32c9073924bd4ae7116d42b614b92e69eb01"]
+                       "13c5a819ede8fd8486d2f82c976a32c9073924bd4ae7116d42b614b92e69eb01",
+                       "b3c8347dcd87408e6d15d774b4eb6cb4005aacae3eb67178080b5ddcc1372d8c"]
 
 
 def _items(store: Store, n: int, start: int = 0) -> list[int]:

@@ -1,86 +1,77 @@
-"""`sslapp label WORKSPACE --csv FILE [--no-new-classes] [--json]`: import labels from a CSV.
+"""`sslapp label WORKSPACE FILE [--format F] [--annotator NAME] [--no-new-classes] [--json]`: import labels.
 
-Each row is `item,class` where item is an item id or its source path. A header row is allowed,
-so the files `sslapp labels --export` and `sslapp export` write read back as they are (the one
-schema: `sslapp.export.labels`); their `propagated` rows are machine guesses and are left out.
-Bad rows are reported on stderr with their line numbers; the good rows are kept. Labels are
-stored with source "imported", one undoable action per class.
+FILE is a CSV (`item,class`, item an id or a source path; a header is allowed, so the files
+`sslapp labels --export` and `sslapp export` write read back as they are), sslapp's labels.json, a
+Label Studio export (the latest annotation's `choices` per task) or a COCO-style classification
+file; `--csv FILE` is the older spelling. Machine guesses (`propagated` rows, Label Studio
+predictions) are left out. All or nothing: any bad entry is reported on stderr with where it is
+(line, task, annotation) and nothing is stored (exit 1). Labels are stored with source "imported",
+one undoable action, with the annotator the file names, else `--annotator` (default: the OS user).
 """
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
 
+FORMATS = ("auto", "csv", "json", "label-studio", "coco")
+
 
 def register(sub) -> None:
-    p = sub.add_parser("label", help="import labels from a CSV of item (id or path), class")
+    p = sub.add_parser("label", help="import labels from a CSV, JSON, Label Studio or COCO file")
     p.add_argument("workspace")
-    p.add_argument("--csv", required=True, metavar="FILE", help="rows: item id or source path, class name")
+    p.add_argument("file", nargs="?", help="the label file (.csv or .json)")
+    p.add_argument("--csv", metavar="FILE", help="the label file (older spelling of FILE)")
+    p.add_argument("--format", choices=FORMATS, default="auto",
+                   help="auto (default): CSV by the name; Label Studio, COCO or sslapp JSON by the content")
+    p.add_argument("--annotator", metavar="NAME", default=None,
+                   help="who gave the labels the file names no annotator for (default: the OS user)")
     p.add_argument("--no-new-classes", action="store_true",
-                   help="reject rows whose class does not exist yet instead of creating it")
+                   help="refuse the file if it names a class that does not exist yet instead of creating it")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
 
-def resolve(ws, lines, allow_new: bool) -> tuple[dict[str, list[int]], list[dict]]:
-    """Resolve read lines to {class name: [item ids]}; returns it with the bad rows (line, row, reason)."""
-    store = ws.store
-    known = {c["name"] for c in store.classes()}
-    by_class: dict[str, list[int]] = {}
-    bad: list[dict] = []
-    for line in lines:
-        item, name = line.item, line.class_name
-        if name not in known and not allow_new:
-            bad.append({"line": line.line, "row": line.row,
-                        "reason": f"unknown class {name!r} (known: {', '.join(sorted(known)) or 'none'}); "
-                                  "drop --no-new-classes to create it"})
-            continue
-        item_id = None
-        if item.isdigit() and store.item(int(item)) is not None:
-            item_id = int(item)
-        else:
-            found = store.find_items_by_source(item)
-            if len(found) > 1:
-                bad.append({"line": line.line, "row": line.row,
-                            "reason": f"{item!r} matches {len(found)} items; use the item id instead"})
-                continue
-            item_id = found[0] if found else None
-        if item_id is None:
-            bad.append({"line": line.line, "row": line.row, "reason": f"no item with id or source path {item!r}"})
-            continue
-        known.add(name)
-        by_class.setdefault(name, []).append(item_id)
-    return by_class, bad
+def default_annotator() -> str | None:
+    """The OS user's name, or None where the system has none to give."""
+    try:
+        return getpass.getuser() or None
+    except (KeyError, OSError):
+        return None
 
 
 @handle_errors
 def run(args) -> int:
-    from sslapp.export.labels import LabelFileError, read_label_csv
+    from sslapp.export.label_formats import LabelFileError
+    from sslapp.export.label_import import LabelImportError, import_label_file
 
+    if bool(args.file) == bool(args.csv):
+        raise CLIError("give one label file: `sslapp label WORKSPACE FILE` (or --csv FILE)", 2)
+    path = Path(args.file or args.csv)
     ws = workspace_arg(args.workspace)
-    path = Path(args.csv)
     if not path.is_file():
-        raise CLIError(f"{path} is not a file; give a CSV with rows `item,class`", 2)
+        raise CLIError(f"{path} is not a file; give a label file (.csv or .json)", 2)
+    annotator = (args.annotator.strip() or None) if args.annotator is not None else default_annotator()
     try:
-        read = read_label_csv(path)
+        done = import_label_file(ws, path, "csv" if args.csv and args.format == "auto" else args.format,
+                                 allow_new=not args.no_new_classes, annotator=annotator)
     except LabelFileError as exc:
         raise CLIError(str(exc), 2) from exc
-    by_class, bad = resolve(ws, read.lines, allow_new=not args.no_new_classes)
-    bad = sorted(read.bad + bad, key=lambda b: b["line"])
-    labelled = 0
-    for name, ids in by_class.items():
-        labelled += ws.store.set_labels(ids, ws.store.class_id(name, create=True), source="imported",
-                                        action="import")
-    for b in bad:
-        say(f"{path}:{b['line']}: {b['reason']} (row: {','.join(b['row'])})")
-    if read.propagated:
-        say(f"{path}: left out {read.propagated} row(s) with source 'propagated' (machine guesses, not labels)")
-    summary = {"labelled": labelled, "classes": {k: len(v) for k, v in by_class.items()},
-               "bad_rows": [{"line": b["line"], "reason": b["reason"]} for b in bad],
-               "propagated_left_out": read.propagated}
-    emit(summary, args.json, f"labelled {labelled} item(s) in {len(by_class)} class(es); {len(bad)} bad row(s)")
-    if labelled == 0 and bad:
+    except LabelImportError as exc:
+        say(str(exc))
+        emit({"labelled": 0, "problems": [{"where": w, "reason": r} for w, r in exc.problems]}, args.json)
         return 1
+    if done.propagated:
+        say(f"{path}: left out {_count(done.propagated, 'machine guess', 'machine guesses')} (`propagated` rows "
+            "or predictions), not labels")
+    if done.unlabelled:
+        say(f"{path}: left out {_count(done.unlabelled, 'task')} without an annotation")
+    emit(done.summary(), args.json, f"labelled {_count(done.labelled, 'item')} in "
+         f"{_count(len(done.classes), 'class', 'classes')} from {done.format}")
     return 0
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"

@@ -3,7 +3,8 @@ quantized ONNX copies on request), labels and a model card.
 
 `export` runs an export from the parts: `writers` (model files), `verify` (each file checked
 against the torch model), `quantize` (fp16/int8 ONNX copies and their agreement), `labels` (the one
-label file schema) and `imagefolder`, `model_json` (the manifest) and `model_card`. `manifest`,
-`labels`, `model_json`, `model_card` and `predict` import no torch, so `sslapp predict` and
-`sslapp labels` stay light.
+label file schema; `label_formats` for Label Studio and COCO, `label_import` to bring any of them in,
+all or nothing) and `imagefolder`, `model_json` (the manifest) and `model_card`. `manifest`, the
+label modules, `model_json`, `model_card` and `predict` import no torch, so `sslapp predict`,
+`sslapp label(s)` and the pages that use them stay light.
 """

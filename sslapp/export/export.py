@@ -212,8 +212,9 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
         say("writing labels")
         threshold = propagate_threshold if clf_art else None  # predictions come from the classifier's run
         rows = labels_mod.label_rows(ws, clf_art.get("run_id") if clf_art else None, threshold)
-        for name, what in labels_mod.write_labels(rows, tmp).items():
-            files[name] = {"part": "labels", "format": name.rsplit(".", 1)[1], "description": what}
+        for name, what in labels_mod.write_labels(rows, tmp, [c["name"] for c in ws.store.classes()],
+                                                  labels_mod.label_data_key(ws)).items():
+            files[name] = {"part": "labels", "format": labels_mod.LABEL_FILES[name][0], "description": what}
         tree = None
         if imagefolder:
             say("copying labelled originals (ImageFolder)")

@@ -173,7 +173,9 @@ def _files_section(m: dict[str, Any]) -> str:
         rows.append(f"| `{q['file']}` | classifier: ONNX quantized to {q['type']} (smaller; see below) |")
     rows += ["| `model.json` | classes, input, preprocessing, training data, accuracy, checks, file checksums |",
              "| `labels.csv`, `labels.json` | labels: item path, class, source (user, imported, propagated), "
-             "confidence of propagated ones |"]
+             "annotator, confidence of propagated ones |",
+             "| `labels.label-studio.json`, `labels.coco.json` | the same labels for Label Studio (tasks with a "
+             "`choices` annotation; machine guesses as predictions) and COCO-style classification tools |"]
     if m.get("predict_model"):
         rows.append("| `predict_onnx.py` | the snippet below |")
     if m.get("imagefolder"):

@@ -101,8 +101,9 @@ class LabelsTable(Connection):
         return getattr(self._local, "action_id", None)
 
     def set_labels(self, item_ids: Sequence[int], class_id: int, source: str | None = "user",
-                   action: str = "label") -> int:
-        """Label items now (one undoable action). `source=None` keeps each item's current source."""
+                   action: str = "label", annotator: str | None = None) -> int:
+        """Label items now (one undoable action). `source=None` keeps each item's current source and
+        annotator (a merge); otherwise `annotator` is who gave the label (None: not known)."""
         if source is not None and source not in LABEL_SOURCES:
             raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {source!r}")
         self._local.action_id = None  # last_action_id() names this call's action, or none
@@ -115,20 +116,44 @@ class LabelsTable(Connection):
                 raise ValueError(f"No class with id {class_id}.")
             action_id = self._next_action_id()
             for item_id in item_ids:
-                old = conn.execute("SELECT class_id, source FROM labels WHERE item_id=?", (item_id,)).fetchone()
-                new_source = source or (old["source"] if old else "user")
-                conn.execute(
-                    "INSERT INTO label_history(action_id, action, item_id, old_class_id, old_source, "
-                    "new_class_id, new_source, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-                    (action_id, action, item_id, old["class_id"] if old else None,
-                     old["source"] if old else None, class_id, new_source, now))
-                conn.execute(
-                    "INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(?, ?, ?, ?) "
-                    "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, "
-                    "source=excluded.source, updated_at=excluded.updated_at",
-                    (item_id, class_id, new_source, now))
-                conn.execute("DELETE FROM skipped WHERE item_id=?", (item_id,))
+                self._write_label(conn, action_id, action, item_id, class_id, source, annotator, now)
         return len(item_ids)
+
+    def import_labels(self, labels: Sequence[tuple[int, str, str | None]], source: str = "imported",
+                      action: str = "import") -> int:
+        """Set many labels, `(item id, class name, annotator)` each, in one transaction and one undoable
+        action: all of them or, on any error, none (missing classes are made on purpose, and kept)."""
+        if source not in LABEL_SOURCES:
+            raise ValueError(f"label source must be one of {LABEL_SOURCES}, not {source!r}")
+        self._local.action_id = None
+        if not labels:
+            return 0
+        now = _now()
+        with self.transaction() as conn:
+            action_id = self._next_action_id()
+            for item_id, class_name, annotator in labels:
+                class_id = self.class_id(class_name, create=True)
+                self._write_label(conn, action_id, action, int(item_id), class_id, source, annotator, now)
+        return len(labels)
+
+    @staticmethod
+    def _write_label(conn, action_id: int, action: str, item_id: int, class_id: int, source: str | None,
+                     annotator: str | None, now: float) -> None:
+        """One label row and its history row (inside the caller's transaction)."""
+        old = conn.execute("SELECT class_id, source, annotator FROM labels WHERE item_id=?", (item_id,)).fetchone()
+        new_source = source or (old["source"] if old else "user")
+        new_annotator = annotator if source is not None else (old["annotator"] if old else annotator)
+        conn.execute(
+            "INSERT INTO label_history(action_id, action, item_id, old_class_id, old_source, old_annotator, "
+            "new_class_id, new_source, new_annotator, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (action_id, action, item_id, old["class_id"] if old else None, old["source"] if old else None,
+             old["annotator"] if old else None, class_id, new_source, new_annotator, now))
+        conn.execute(
+            "INSERT INTO labels(item_id, class_id, source, annotator, updated_at) VALUES(?, ?, ?, ?, ?) "
+            "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, source=excluded.source, "
+            "annotator=excluded.annotator, updated_at=excluded.updated_at",
+            (item_id, class_id, new_source, new_annotator, now))
+        conn.execute("DELETE FROM skipped WHERE item_id=?", (item_id,))
 
     def remove_labels(self, item_ids: Sequence[int], action: str = "unlabel") -> int:
         self._local.action_id = None
@@ -138,13 +163,14 @@ class LabelsTable(Connection):
         with self.transaction() as conn:
             action_id = self._next_action_id()
             for item_id in item_ids:
-                old = conn.execute("SELECT class_id, source FROM labels WHERE item_id=?", (item_id,)).fetchone()
+                old = conn.execute("SELECT class_id, source, annotator FROM labels WHERE item_id=?",
+                                   (item_id,)).fetchone()
                 if old is None:
                     continue
                 conn.execute(
-                    "INSERT INTO label_history(action_id, action, item_id, old_class_id, old_source, "
-                    "new_class_id, new_source, created_at) VALUES(?, ?, ?, ?, ?, NULL, NULL, ?)",
-                    (action_id, action, item_id, old["class_id"], old["source"], now))
+                    "INSERT INTO label_history(action_id, action, item_id, old_class_id, old_source, old_annotator, "
+                    "new_class_id, new_source, created_at) VALUES(?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                    (action_id, action, item_id, old["class_id"], old["source"], old["annotator"], now))
                 conn.execute("DELETE FROM labels WHERE item_id=?", (item_id,))
                 removed += 1
         if not removed:  # no row written: the id is still free and the next action will take it
@@ -187,10 +213,10 @@ class LabelsTable(Connection):
                 conn.execute("INSERT INTO classes(id, name, created_at, implicit) VALUES(?, ?, ?, 1)",
                              (h["old_class_id"], f"restored-{h['old_class_id']}", _now()))
             conn.execute(
-                "INSERT INTO labels(item_id, class_id, source, updated_at) VALUES(?, ?, ?, ?) "
-                "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, "
-                "source=excluded.source, updated_at=excluded.updated_at",
-                (h["item_id"], h["old_class_id"], h["old_source"], _now()))
+                "INSERT INTO labels(item_id, class_id, source, annotator, updated_at) VALUES(?, ?, ?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET class_id=excluded.class_id, source=excluded.source, "
+                "annotator=excluded.annotator, updated_at=excluded.updated_at",
+                (h["item_id"], h["old_class_id"], h["old_source"], h["old_annotator"], _now()))
         conn.execute("UPDATE label_history SET undone=1 WHERE action_id=?", (action_id,))
         removed = self._drop_emptied_implicit(conn, {h["new_class_id"] for h in rows if h["new_class_id"]})
         return {"action_id": action_id, "action": rows[0]["action"], "items": reverted, "kept": kept,
@@ -213,9 +239,9 @@ class LabelsTable(Connection):
         return removed
 
     def labels(self, sources: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        """Current labels: item_id, source name of the item, class name, class_id, label source."""
+        """Current labels: item_id, source name of the item, class name, class_id, label source, annotator."""
         sql = ("SELECT l.item_id, i.source AS item_source, i.cache_index, c.id AS class_id, c.name AS class_name, "
-               "l.source, l.updated_at FROM labels l JOIN items i ON i.id=l.item_id "
+               "l.source, l.annotator, l.updated_at FROM labels l JOIN items i ON i.id=l.item_id "
                "JOIN classes c ON c.id=l.class_id WHERE i.status='active'")
         args: list[Any] = []
         if sources is not None:

@@ -133,6 +133,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE classes ADD COLUMN implicit INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: who gave each label (NULL: not known, e.g. labels from before names were kept, folder names),
+    # and in the history, so an undo gives the old name back with the old class
+    """
+    ALTER TABLE labels ADD COLUMN annotator TEXT;
+    ALTER TABLE label_history ADD COLUMN old_annotator TEXT;
+    ALTER TABLE label_history ADD COLUMN new_annotator TEXT;
+    """,
 ]
 
 

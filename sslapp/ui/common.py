@@ -84,6 +84,21 @@ def switch_workspace(name: str, where=None) -> None:
     st.rerun()
 
 
+DEFAULT_ANNOTATOR = "you"
+
+
+def annotator_field() -> None:
+    """Sidebar: the name kept with every label this browser session gives (and in the label files)."""
+    st.sidebar.text_input("Your name", value=DEFAULT_ANNOTATOR, key="annotator", max_chars=80,
+                          help="Kept with each label you give here, and in the label files (CSV, JSON, "
+                               "Label Studio, COCO), so labels from several people stay told apart.")
+
+
+def annotator_name() -> str:
+    """Who labels in this session: the sidebar's name, or "you"."""
+    return str(st.session_state.get("annotator") or "").strip() or DEFAULT_ANNOTATOR
+
+
 def require_workspace() -> Workspace:
     """The open workspace, or a prompt to pick one (stops the page)."""
     ws = current_workspace()

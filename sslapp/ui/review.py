@@ -19,7 +19,7 @@ import streamlit as st
 
 from sslapp.curate.read import KEPT_SETTING, REVIEW_SETTING, TRUSTED_SOURCES, label_problem
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import job_status_line, thumb_image
+from sslapp.ui.common import annotator_name, job_status_line, thumb_image
 from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
@@ -43,7 +43,7 @@ def _relabel(ws: Workspace, item_id: int, class_name: str) -> None:
     if class_id is None:
         st.session_state[MSG] = f"There is no class '{class_name}' any more."
         return
-    ws.store.set_labels([item_id], class_id, source="user", action="relabel")
+    ws.store.set_labels([item_id], class_id, source="user", action="relabel", annotator=annotator_name())
     st.session_state[MSG] = f"Labelled {_name(ws, item_id)} as **{class_name}**."
 
 

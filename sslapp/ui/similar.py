@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sslapp.ui import class_picker
-from sslapp.ui.common import thumb_path
+from sslapp.ui.common import annotator_name, thumb_path
 from sslapp.ui.selection_grid import kept_ids, selection_grid
 from sslapp.workspace import Workspace
 
@@ -45,7 +45,7 @@ def _neighbours(ws: Workspace, item_id: int, k: int) -> tuple[list[dict], str | 
 
 def _label(ws: Workspace, ids: list[int], name: str) -> None:
     n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user",
-                            action="similar-label")
+                            action="similar-label", annotator=annotator_name())
     action_id = ws.store.last_action_id()
     if action_id is not None:
         st.session_state.setdefault(UNDO_KEY, []).append(action_id)

@@ -3,7 +3,8 @@ browse what the workspace holds.
 
 The page only saves uploads under the workspace's tmp/ and enqueues an `ingest` job; the worker
 decodes. A fragment polls the job and shows its report (one reason per skipped file). Below, the
-near-duplicates section (`sslapp.ui.duplicates`), then the grid.
+near-duplicates section (`sslapp.ui.duplicates`), then the grid. Label files go in and out in the
+expander of `sslapp.ui.label_files`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sslapp.jobs.launcher import ensure_worker
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, require_workspace, thumb_path
 from sslapp.ui.duplicates import near_duplicates
+from sslapp.ui.label_files import label_files
 from sslapp.workspace import Workspace
 
 MAX_FILES_PER_UPLOAD = 20_000
@@ -233,6 +235,8 @@ def render() -> None:
                 st.rerun()
     with st.expander("Add images", expanded=counts["items"] == 0):
         _add_images(ws)
+    if counts["items"]:
+        label_files(ws)
     if not st.session_state.get("ingest_job"):
         _report(ws.store.last_ingest_report())
     if counts["items"]:

@@ -27,7 +27,7 @@ from sslapp.maps.read import MapData, map_status
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui import class_picker
 from sslapp.ui import explore_state as es
-from sslapp.ui.common import embedding_line, job_status_line, require_workspace, thumb_path
+from sslapp.ui.common import annotator_name, embedding_line, job_status_line, require_workspace, thumb_path
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure
 from sslapp.ui.selection_grid import kept_ids, left_out, selection_grid
 from sslapp.ui.similar import more_like_this_button
@@ -215,7 +215,8 @@ def _apply_label(ws: Workspace, m: MapData) -> None:
     if not ids:
         st.session_state["explore_warn"] = "Nothing is selected: select points on the map or pick a cluster."
         return
-    n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user", action="bulk-label")
+    n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user", action="bulk-label",
+                            annotator=annotator_name())
     _remember_action(ws)
     st.session_state["explore_msg"] = f"Labelled {n} image(s) as **{name}**. Undo is one click away."
 

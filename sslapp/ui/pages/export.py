@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from sslapp.export.labels import LABEL_FILES
 from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, MODEL_FILES, QUANTIZE
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
@@ -64,12 +65,19 @@ def _downloads(ws: Workspace, result: dict) -> None:
     quantized = result.get("quantized")
     singles = [(MODEL_FILES[(part, "onnx")], "application/octet-stream")] + \
         ([(quantized["file"], "application/octet-stream")] if quantized else []) + \
-        [("labels.csv", "text/csv"), ("model.json", "application/json"), ("README.md", "text/markdown")]
+        [("model.json", "application/json"), ("README.md", "text/markdown")]
     cols = st.columns(len(singles))
     for col, (name, mime) in zip(cols, singles, strict=True):
         path = root / name
         if path.is_file():
             col.download_button(name, data=lambda p=path: p.read_bytes(), file_name=name, mime=mime,
+                                on_click="ignore", key=f"dl_{name}")
+    labels = [name for name in LABEL_FILES if (root / name).is_file()]
+    if labels:
+        st.caption("The labels, with who gave each (machine guesses marked `propagated`), for other tools:")
+        for col, name in zip(st.columns(len(labels)), labels, strict=True):
+            col.download_button(name, data=lambda p=root / name: p.read_bytes(), file_name=name,
+                                mime="text/csv" if name.endswith(".csv") else "application/json",
                                 on_click="ignore", key=f"dl_{name}")
     if result.get("bytes"):
         st.caption(f"{len(result.get('files') or [])} files, {result['bytes'] / 1e6:.1f} MB: "

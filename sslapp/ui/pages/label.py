@@ -21,7 +21,7 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.select.registry import STRATEGIES
 from sslapp.store.states import JobState
-from sslapp.ui.common import file_name, job_status_line, require_workspace, thumb_image
+from sslapp.ui.common import annotator_name, file_name, job_status_line, require_workspace, thumb_image
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
@@ -78,7 +78,7 @@ def _gone(ws: Workspace, item_id: int) -> bool:
 def _label(ws: Workspace, item_id: int, class_id: int, name: str) -> None:
     if _gone(ws, item_id):
         return
-    ws.store.set_labels([item_id], class_id, source="user", action="label")
+    ws.store.set_labels([item_id], class_id, source="user", action="label", annotator=annotator_name())
     st.session_state.setdefault(UNDO, []).append(("label", ws.store.last_action_id(), item_id))
     st.session_state["label_msg"] = f"#{item_id} → {name}"
 
