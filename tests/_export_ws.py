@@ -97,7 +97,9 @@ def add_classifier(ws, encoder=None):
     counts = ws.store.label_counts()
     encoder_art = next(a for a in ws.store.artifacts("encoder") if a["path"] == "checkpoints/encoder.safetensors")
     ws.store.add_artifact("classifier", "checkpoints/classifier.safetensors",
-                          {"classes": CLASSES, "mode": "linear", "cv": {"mean": 0.8, "std": 0.05, "low": 0.6, "high": 0.92, "n_labels": 12},
+                          {"classes": CLASSES, "mode": "linear", "cv": {"mean": 0.8, "std": 0.05, "low": 0.6, "high": 0.92, "n_labels": 12,
+                                                          "measure": "class-balanced accuracy", "imbalance": 4.0,
+                                                          "unbalanced": True},
                            "label_counts": counts, "encoder_artifact_id": encoder_art["id"]}, run)
     # the app's predictions: the classifier on the cached uint8 rows / 255
     from sslapp.ingest.cache import read_cache

@@ -43,7 +43,7 @@ def test_tiny_run_with_seconds_of_pretraining_gives_json_of_the_documented_shape
                            "--workspace", str(tmp_path / "ws"), "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert set(data) == {"results", "baselines", "pretrain"}
+    assert set(data) == {"results", "baselines", "pretrain", "coverage"}
     assert set(data["pretrain"]) == {"method", "seconds", "epochs"} and "simclr" in data["pretrain"]["method"]
     assert {r["embedding"] for r in data["results"]} == {"app"}  # the app's own choice by default
     rows = {(r["strategy"], r["budget"]): r for r in data["results"]}
@@ -51,7 +51,9 @@ def test_tiny_run_with_seconds_of_pretraining_gives_json_of_the_documented_shape
     for (strategy, budget), r in rows.items():
         assert r["labels"] == budget and 0.0 <= r["accuracy"] <= 1.0
         assert ("accuracy_std" in r) == (strategy == "random")  # random is averaged over 3 seeds
-        assert set(r) <= {"embedding", "strategy", "budget", "labels", "accuracy", "accuracy_std"}
+        assert {"embedding", "strategy", "budget", "labels", "accuracy"} <= set(r)
+        assert set(r) <= {"embedding", "strategy", "budget", "labels", "accuracy", "accuracy_std",
+                          "balanced_accuracy", "estimate", "coverage"}  # fields added, none renamed
     names = {b["name"] for b in data["baselines"]}
     assert {"raw-pixels-random", "raw-pixels-typical", "embeddings-rf-random", "embeddings-rf-auto"} <= names
     for b in data["baselines"]:
@@ -59,6 +61,22 @@ def test_tiny_run_with_seconds_of_pretraining_gives_json_of_the_documented_shape
         assert 0.0 <= b["accuracy"] <= 1.0
     # Colour classes are trivially separable: with 12 labels the app's classifier beats chance by far.
     assert rows[("auto", 12)]["accuracy"] > 0.6
+    # the estimate the app would show, checked against the truth at every budget of every run
+    cov = data["coverage"]
+    checks = cov["checks"]
+    assert len(checks) == 2 * (1 + 3)  # two budgets of one auto run and three random seeds
+    assert {(c["strategy"], c["budget"]) for c in checks} == set(rows)
+    scored = [c for c in checks if c["covered"] is not None]
+    assert cov["runs"] == len(scored) and cov["without_estimate"] == len(checks) - len(scored)
+    assert cov["covered"] == sum(c["covered"] for c in scored) and cov["goal"] == 0.9
+    assert 0.0 <= cov["rate"] <= 1.0 and cov["below"] + cov["above"] == cov["runs"] - cov["covered"]
+    for c in scored:
+        assert 0.0 <= c["low"] <= c["estimate"] <= c["high"] <= 1.0 and 0.0 <= c["true_balanced"] <= 1.0
+        assert c["covered"] == (c["low"] <= c["true_balanced"] <= c["high"])
+        assert sum(c["cv_tested"]) > 0 and len(c["cv_tested"]) == c["classes_labelled"]
+    at12 = next(c for c in scored if (c["strategy"], c["budget"]) == ("auto", 12))
+    assert at12["estimate"] > 0.6 and at12["covered"]
+    assert rows[("auto", 12)]["coverage"] in (0.0, 1.0) and "estimate" in rows[("auto", 12)]
     assert "pretrained" in err
 
 
@@ -75,3 +93,22 @@ def test_bad_input_gets_a_clear_message(image_folder, tmp_path, capsys):
     one_class.write_text("images/000.png,red\nimages/001.png,red\n")
     code, _, err = bench(capsys, str(image_folder), "--truth", str(one_class))
     assert code == 2 and "at least 2" in err
+
+
+def test_coverage_counts_a_truth_inside_the_interval_and_names_the_misses():
+    """check_row against the truth on the unrevealed rows; summary counts the runs inside."""
+    from sslapp.bench.estimate_check import check_row, summary
+    from sslapp.estimators.evaluate import cross_validate
+
+    y = np.array([0] * 10 + [1] * 10)
+    revealed = np.array([0, 1, 2, 3, 10, 11, 12, 13])
+    pred = y.copy()
+    pred[[4, 5, 14]] = 1 - y[[4, 5, 14]]  # unrevealed: class 0 gets 4 of 6 right, class 1 gets 5 of 6
+    est = cross_validate(y[revealed], lambda tr, te: np.eye(2)[y[revealed][te]], 2)  # every held-out one right
+    row = check_row(pred, est, y, revealed)
+    assert row["true_balanced"] == pytest.approx((4 / 6 + 5 / 6) / 2) and row["classes_labelled"] == 2
+    assert row["estimate"] == 1.0 and row["high"] == 1.0 and row["covered"] == (row["low"] <= 0.75)
+    none = check_row(pred, None, y, revealed)
+    assert none["estimate"] is None and none["covered"] is None
+    out = summary([row, none, {**row, "covered": False, "low": 0.9}])
+    assert out["runs"] == 2 and out["without_estimate"] == 1 and out["below"] == 1 + (not row["covered"])

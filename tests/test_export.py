@@ -231,6 +231,8 @@ def test_model_json_and_labels_complete(built):
     readme = (out / "README.md").read_text()
     assert "80.0% (95% interval 60-92%)" in readme and "±" not in readme and "predict_onnx.py" in readme and "ort.InferenceSession" in readme
     assert "3 cached workspace images" in readme and "confidence >= 0.9" in readme and "$" not in readme
+    assert "It is class-balanced" in readme and "very unbalanced (the largest class has 4.0 times" in readme
+    assert m["estimated_accuracy"]["measure"].startswith("class-balanced") and m["estimated_accuracy"]["unbalanced"]
     assert "Every model format was exported" in readme and "`--quantize fp16|int8` away" in readme
 
 

@@ -201,3 +201,54 @@ def test_cli_finetune_json(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "at least 2 classes" in captured.err
     assert json.loads(captured.out)["status"] == "failed"
+
+
+def test_the_headline_is_class_balanced_and_unbalanced_labels_are_warned_of():
+    """30 easy labels of one class and 8 each of two that look alike: plain accuracy flatters the
+    classifier, the class-balanced headline does not, and the labels' imbalance is named."""
+    from sslapp.estimators.api import fit_probe
+    from sslapp.estimators.evaluate import balanced_interval, check_labels, cross_validate, wilson_interval
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(30, 8)) + 6, rng.normal(size=(16, 8))])  # cats and dogs: one cloud
+    y = np.repeat([0, 1, 2], [30, 8, 8])
+
+    def fit_predict(tr, te):
+        return fit_probe(X, tr, y[tr], n_classes=3, propagate="off")[0].predict_proba(X[te])
+
+    est = cross_validate(y, fit_predict, 3, class_names=["cars", "cats", "dogs"])
+    recalls = [r["recall"] for r in est.per_class]
+    assert recalls[0] == 1.0 and max(recalls[1:]) < 0.8
+    assert est.mean == pytest.approx(np.mean(recalls)) and est.pooled > est.mean + 0.1
+    assert est.low <= est.mean <= est.high and est.pooled_low <= est.pooled <= est.pooled_high
+    assert "class-balanced" in est.text() and est.text().startswith(f"{100 * est.mean:.0f}% (95% interval")
+    assert est.unbalanced and est.imbalance == pytest.approx(30 / 8)
+    warning = next(m for m in est.messages if "very unbalanced" in m)
+    assert "'cars' has 30 labels, 'cats' only 8 (more than 3x)" in warning
+
+    assert not any("unbalanced" in m for m in check_labels(np.repeat([0, 1, 2], [12, 4, 4]), 3).messages)  # 3x
+    assert any("unbalanced" in m for m in check_labels(np.repeat([0, 1, 2], [13, 4, 4]), 3).messages)
+    # the interval: equal tests per class give the pooled Wilson interval; a class with few tests widens it
+    assert balanced_interval(np.array([8, 6]), np.array([10, 10])) == pytest.approx(wilson_interval(14, 20))
+    lo, hi = balanced_interval(np.array([27, 3]), np.array([30, 3]))
+    plo, phi = wilson_interval(30, 33)
+    assert lo <= 0.95 <= hi and hi - lo > 1.5 * (phi - plo)
+    lo, hi = balanced_interval(np.array([5, 5]), np.array([5, 5]))
+    assert hi == 1.0 and 0.5 < lo < 0.9  # all right still leaves room below
+
+
+def test_the_job_and_cli_show_the_balanced_estimate_and_the_imbalance(tmp_path, capsys):
+    from sslapp.cli import main
+
+    ws, _ = make_workspace(tmp_path, per_class=14, labels_per_class={"red": 13, "green": 4, "blue": 4})
+    assert main(["finetune", str(ws.root), "--mode", "linear", "--propagate", "off"]) == 0
+    out = capsys.readouterr()
+    assert "class-balanced, from 21 labels" in out.out
+    assert "warning: The labels are very unbalanced: 'red' has 13 labels" in out.err
+    summary = ws.store.runs(kind="finetune", status="done", limit=1)[0]["summary"]
+    est = summary["estimate"]
+    tested = [r["recall"] for r in est["per_class"] if r["tested"] > 0]
+    assert est["mean"] == pytest.approx(np.mean(tested)) and est["measure"].startswith("class-balanced")
+    assert est["unbalanced"] and est["pooled"] is not None and est["low"] <= est["mean"] <= est["high"]
+    meta = ws.store.latest_artifact("classifier")["meta"]["cv"]
+    assert meta["unbalanced"] and meta["imbalance"] == pytest.approx(13 / 4)

@@ -11,6 +11,11 @@ Baselines from the same run, on the same label sets:
   labels from random picks / from TypiClust picks on those pixels (the issue's reference);
 - ``embeddings-rf-random`` / ``embeddings-rf-<strategy>``: a random forest on the same frozen
   embeddings (the few-shot classifier LightlyStudio offers) on the same picks.
+
+Each budget of each run also checks the estimate the app would show (`sslapp.bench.estimate_check`):
+is the true class-balanced accuracy on the unrevealed images inside its 95% interval? Per run in
+``coverage.checks``, over all runs in ``coverage`` (the rate, goal 90%), per results row in
+``coverage`` and ``estimate``.
 """
 
 from __future__ import annotations
@@ -275,6 +280,7 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                          reuse_encoder: bool = False, embeddings: Sequence[str] = ("app",),
                          say: Say = lambda m: None) -> dict[str, Any]:
     """The whole benchmark; returns {"results": [...], "baselines": [...], "pretrain": {...}}."""
+    from sslapp.bench.estimate_check import check_row, fit_and_estimate, row_fields, summary
     from sslapp.select import STRATEGIES
 
     images_dir = Path(images_dir)
@@ -309,6 +315,7 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
         raw = raw_pixels(ws, seed)
         y = truth.y
         results: list[dict[str, Any]] = []
+        checks: list[dict[str, Any]] = []  # the estimate shown against the truth, per run and budget
         base: dict[tuple[str, int], list[float]] = {}
         for embedding in embeddings:
             features_at = app_choice(app, y) if embedding == "app" else fixed(feats[embedding])
@@ -317,8 +324,12 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                       embedding: str = embedding):
                 def on_budget(budget: int, revealed: np.ndarray, features: np.ndarray) -> None:
                     labels = y[revealed]
-                    acc = accuracy(app_predict(features, revealed, labels, run_seed), y, revealed)
+                    pred, estimate = fit_and_estimate(features, revealed, labels, run_seed)
+                    acc = accuracy(pred, y, revealed)
                     table.setdefault(budget, []).append(acc)
+                    check = {"embedding": embedding, "strategy": strategy, "seed": run_seed, "budget": budget,
+                             **check_row(pred, estimate, y, revealed)}
+                    checks.append(check)
                     counts[budget] = len(revealed)
                     if embedding == embeddings[0]:
                         rf = accuracy(sklearn_predict("rf", features, revealed, labels, run_seed), y, revealed)
@@ -326,7 +337,10 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                     if strategy == "random" and embedding == embeddings[0]:
                         lr = accuracy(sklearn_predict("lr", raw, revealed, labels, run_seed), y, revealed)
                         base.setdefault(("raw-pixels-random", budget), []).append(lr)
-                    say(f"{embedding} {strategy} seed {run_seed}: {len(revealed)} labels -> accuracy {acc:.3f}")
+                    shown = (f"; shown {check['low']:.2f}-{check['high']:.2f}, true balanced "
+                             f"{check['true_balanced']:.3f} {'in' if check['covered'] else 'OUT'}"
+                             if check["covered"] is not None else "; no estimate")
+                    say(f"{embedding} {strategy} seed {run_seed}: {len(revealed)} labels -> accuracy {acc:.3f}{shown}")
                 return on_budget
 
             for strategy in strategies:
@@ -336,8 +350,9 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                 for s in seeds:
                     simulate(strategy, features_at, y, budgets, s, round_size, score(strategy, s, table, counts))
                 for b in budgets:
+                    mine = [c for c in checks if (c["embedding"], c["strategy"], c["budget"]) == (embedding, strategy, b)]
                     results.append({"embedding": embedding, "strategy": strategy, "budget": b,
-                                    "labels": counts[b], **_mean_row(table[b])})
+                                    "labels": counts[b], **_mean_row(table[b]), **row_fields(mine)})
         if "random" not in strategies:  # the raw-pixel reference always uses random picks
             for k in range(random_seeds):
                 simulate("random", fixed(raw), y, budgets, seed + k, round_size,
@@ -348,7 +363,8 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                      accuracy(sklearn_predict("lr", raw, r, y[r], seed), y, r)))
         baselines = [{"name": name, "budget": budget, **_mean_row(values)}
                      for (name, budget), values in sorted(base.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
-        return {"results": results, "baselines": baselines, "pretrain": pretrain_info}
+        return {"results": results, "baselines": baselines, "pretrain": pretrain_info,
+                "coverage": {**summary(checks), "checks": checks}}
     finally:
         if ws is not None:
             ws.store.close()

@@ -60,11 +60,21 @@ def run_label_efficiency(args) -> int:
             embeddings=[e.strip() for e in args.embeddings.split(",") if e.strip()], say=say)
     except BenchError as exc:
         raise CLIError(str(exc), 2) from exc
-    lines = [f"pretrain: {out['pretrain']['method']} ({out['pretrain']['seconds']}s)", "embedding  strategy      budget labels accuracy"]
+    lines = [f"pretrain: {out['pretrain']['method']} ({out['pretrain']['seconds']}s)",
+             "embedding  strategy      budget labels accuracy          balanced estimate covered"]
     for r in out["results"]:
         spread = f" ± {r['accuracy_std']:.3f}" if "accuracy_std" in r else ""
+        shown = (f"{r['estimate']:>8.3f} {r['coverage']:>7.0%}" if r.get("coverage") is not None
+                 else f"{'—':>8} {'—':>7}")
+        balanced = f"{r['balanced_accuracy']:.3f}" if r.get("balanced_accuracy") is not None else "—"
         lines.append(f"{r['embedding']:<10} {r['strategy']:<13} {r['budget']:>6} {r['labels']:>6} "
-                     f"{r['accuracy']:.3f}{spread}")
+                     f"{r['accuracy']:.3f}{spread:<10} {balanced:>8} {shown}")
+    cov = out["coverage"]
+    if cov["runs"]:
+        lines.append(f"the estimate's 95% interval held the true class-balanced accuracy in {cov['covered']} of "
+                     f"{cov['runs']} runs ({cov['rate']:.0%}; goal {cov['goal']:.0%}; {cov['below']} below, "
+                     f"{cov['above']} above); the plain-accuracy interval held plain accuracy in "
+                     f"{cov['pooled_rate']:.0%}")
     lines.append("baseline                budget accuracy")
     for b in out["baselines"]:
         spread = f" ± {b['accuracy_std']:.3f}" if "accuracy_std" in b else ""

@@ -71,7 +71,9 @@ def run(args) -> int:
     if acc.get("mean") is not None:
         interval = (f" (95% interval {100 * acc['low']:.0f}-{100 * acc['high']:.0f}%)"
                     if acc.get("low") is not None else "")
-        text.append(f"estimated accuracy: {100 * acc['mean']:.1f}%{interval}")
+        balanced = ", class-balanced" if str(acc.get("measure", "")).startswith("class-balanced") else ""
+        text.append(f"estimated accuracy: {100 * acc['mean']:.1f}%{interval}{balanced}"
+                    + (f"; the labels are very unbalanced ({acc['imbalance']:.1f}x)" if acc.get("unbalanced") else ""))
     total = sum(f["bytes"] for f in manifest["files"].values())
     text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
     if q := manifest.get("quantized"):

@@ -2,10 +2,15 @@
 
 With 20 labels there is no test set to spare, so the estimate is cross-validation on the
 labelled set: every labelled image is predicted once by a model that never saw its label
-(unlabelled images may still be used, as they are when the app trains). The figure comes with
-its uncertainty, "71% (95% interval 50-86%), from 20 labels": the 95% Wilson score interval
-(sensible at 100%), the one spread every page, the CLI and the model card show. `std` (one
-standard error, the interval's half-width / 1.96) is kept for programs.
+(unlabelled images may still be used, as they are when the app trains).
+
+The headline is class-balanced: the mean of the per-class recalls on those held-out predictions,
+so that 32 easy labels of one big class cannot make a classifier that gets the small classes wrong
+look good (a user saw 73% where the classifier agreed with 54% of the images). It comes with its
+95% interval, "64% (95% interval 50-76%), class-balanced, from 20 labels" (`balanced_interval`),
+the one spread every page, the CLI and the model card show; `std` (the interval's half-width /
+1.96) is kept for programs, and the plain (pooled) accuracy with its Wilson interval is kept beside
+it. Labels where the largest class has more than IMBALANCE_RATIO times the smallest get a warning.
 Nothing here is a test accuracy, and nothing is computed on the labels a model trained on.
 """
 
@@ -23,18 +28,53 @@ from sklearn.model_selection import StratifiedKFold
 MAX_FOLDS = 5
 LEAVE_ONE_OUT_UP_TO = 20  # labels; below this each fold would hold out too few to be worth a split
 Z95 = 1.959964
+IMBALANCE_RATIO = 3.0  # largest class's labels over the smallest's above which the labels are "very unbalanced"
+MEASURE = "class-balanced accuracy (the mean of the per-class recalls)"
 
 
 def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
     """The Wilson score interval for a binomial proportion; sensible at 0/n and n/n."""
     if n <= 0:
         return 0.0, 1.0
-    p = correct / n
+    return _wilson(correct / n, n, z)
+
+
+def balanced_interval(correct: np.ndarray, tested: np.ndarray, z: float = Z95) -> tuple[float, float]:
+    """A 95% interval for the mean of per-class recalls `correct[k] / tested[k]` (classes with tests).
+
+    The Wilson score interval of the balanced accuracy B at its effective sample size
+    n_eff = K^2 / sum(1 / n_k), the n at which a proportion's variance B(1-B)/n equals the variance
+    of the mean of K recalls, sum p_k(1-p_k)/n_k / K^2, when the recalls are alike. With equal
+    tests per class it is the pooled Wilson interval; a class with few tests widens it. Sensible at
+    0% and 100% (a class with every test right still leaves room below)."""
+    correct, tested = np.asarray(correct, float), np.asarray(tested, float)
+    keep = tested > 0
+    if not keep.any():
+        return 0.0, 1.0
+    recalls = correct[keep] / tested[keep]
+    n_eff = keep.sum() ** 2 / float(np.sum(1.0 / tested[keep]))
+    return _wilson(float(recalls.mean()), n_eff, z)
+
+
+def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson's interval for a proportion p from n trials; it always contains p (clamped at 0 and 1)."""
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # the interval always contains p; clamp away float rounding at 0/n and n/n
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+def imbalance_message(counts: dict[str, int], ratio: float = IMBALANCE_RATIO) -> str | None:
+    """A warning when the largest labelled class has more than `ratio` times the labels of the smallest."""
+    labelled = {k: n for k, n in counts.items() if n > 0}
+    if len(labelled) < 2:
+        return None
+    big, small = max(labelled, key=labelled.get), min(labelled, key=labelled.get)
+    if labelled[big] <= ratio * labelled[small]:
+        return None
+    return (f"The labels are very unbalanced: {big!r} has {labelled[big]} labels, {small!r} only "
+            f"{labelled[small]} (more than {ratio:g}x). The estimate counts every class the same (the mean "
+            "of the per-class accuracies), so the small classes decide it; label more of them to narrow it.")
 
 
 @dataclass
@@ -69,6 +109,9 @@ def check_labels(labels: np.ndarray, n_classes: int, class_names: list[str] | No
     if empty and len(with_labels) >= 2:
         messages.append("No labels yet for " + ", ".join(repr(names[c]) for c in empty) +
                         ": the model will never predict " + ("it." if len(empty) == 1 else "them."))
+    unbalanced = imbalance_message({names[c]: n for c, n in counts.items()})
+    if unbalanced:
+        messages.append(unbalanced)
     return LabelCheck(counts, single, empty, len(with_labels) >= 2, len(with_two) >= 2, messages)
 
 
@@ -98,9 +141,9 @@ def cv_splits(labels: np.ndarray, *, max_folds: int = MAX_FOLDS, loo_up_to: int 
 
 @dataclass
 class CVEstimate:
-    mean: float | None  # pooled accuracy over all held-out predictions
-    std: float | None  # one standard error (Wilson half-width / 1.96)
-    low: float | None  # 95% Wilson interval
+    mean: float | None  # class-balanced: the mean recall over the tested classes (the headline)
+    std: float | None  # one standard error (the interval's half-width / 1.96)
+    low: float | None  # its 95% interval (`balanced_interval`)
     high: float | None
     n_labels: int  # labels in the workspace (all used for the final model)
     n_tested: int  # labels that were held out once each
@@ -112,12 +155,18 @@ class CVEstimate:
     single_label_classes: list[int] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     kind: str = "cross-validation on the labelled images (not a test accuracy)"
+    measure: str = MEASURE
+    pooled: float | None = None  # plain accuracy over all held-out predictions, with its Wilson interval
+    pooled_low: float | None = None
+    pooled_high: float | None = None
+    imbalance: float | None = None  # labels of the largest class over the smallest's (labelled classes)
+    unbalanced: bool = False  # imbalance above IMBALANCE_RATIO: the messages warn
 
     def text(self) -> str:
         if self.mean is None:
             return self.messages[0] if self.messages else "No accuracy estimate yet: too few labels."
-        return (f"{100 * self.mean:.0f}% (95% interval {100 * self.low:.0f}-{100 * self.high:.0f}%), from "
-                f"{self.n_labels} labels ({self.scheme} cross-validation)")
+        return (f"{100 * self.mean:.0f}% (95% interval {100 * self.low:.0f}-{100 * self.high:.0f}%), "
+                f"class-balanced, from {self.n_labels} labels ({self.scheme} cross-validation)")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "text": self.text()}
@@ -153,7 +202,12 @@ def cross_validate(labels: np.ndarray, fit_predict: FitPredict, n_classes: int, 
             on_fold(i + 1, len(splits))
     t, p = np.concatenate(y_true), np.concatenate(y_pred)
     correct, n = int((t == p).sum()), len(t)
-    low, high = wilson_interval(correct, n)
+    pooled_low, pooled_high = wilson_interval(correct, n)
+    tested = np.bincount(t, minlength=n_classes)
+    right = np.bincount(t[t == p], minlength=n_classes)
+    balanced = float(np.mean(right[tested > 0] / tested[tested > 0]))
+    low, high = balanced_interval(right, tested)
+    with_labels = [k for k in check.counts.values() if k > 0]
     classes = list(range(n_classes))
     prec, rec, f1, support = precision_recall_fscore_support(t, p, labels=classes, zero_division=0)
     cm = confusion_matrix(t, p, labels=classes)
@@ -161,6 +215,8 @@ def cross_validate(labels: np.ndarray, fit_predict: FitPredict, n_classes: int, 
                   "precision": float(prec[c]), "recall": float(rec[c]), "f1": float(f1[c]),
                   "single_label": c in check.single_label} for c in classes]
     folds = len(splits) if scheme != "leave-one-out" else n
-    return CVEstimate(correct / n, (high - low) / (2 * Z95), low, high, len(labels), n, folds, scheme,
+    return CVEstimate(balanced, (high - low) / (2 * Z95), low, high, len(labels), n, folds, scheme,
                       fold_acc if scheme != "leave-one-out" else [], cm.tolist(), per_class,
-                      check.single_label, check.messages)
+                      check.single_label, check.messages, pooled=correct / n, pooled_low=pooled_low,
+                      pooled_high=pooled_high, imbalance=max(with_labels) / min(with_labels),
+                      unbalanced=max(with_labels) > IMBALANCE_RATIO * min(with_labels))

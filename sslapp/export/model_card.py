@@ -62,8 +62,15 @@ $class_rows
 """)
 
 ACCURACY = Template("""\
-**Estimated accuracy: $mean%$interval** ($detail). Few labels make this estimate rough; check it on
-images of your own before relying on it.""")
+**Estimated accuracy: $mean%$interval** ($detail). ${measure}Few labels make this estimate rough;
+check it on images of your own before relying on it.$unbalanced""")
+
+BALANCED = "It is class-balanced: the mean of the per-class accuracies, so every class counts the same. "
+
+UNBALANCED = Template("""
+
+The labels are very unbalanced (the largest class has $ratio times the labels of the smallest): the
+estimate leans on the few labels of the small classes.""")
 
 NO_ACCURACY = "No accuracy estimate is available for this model (too few labels to cross-validate)."
 
@@ -154,9 +161,13 @@ def _model_section(m: dict[str, Any]) -> str:
     td, acc = m["training_data"], m.get("estimated_accuracy")
     if acc and acc.get("mean") is not None:
         low, high = acc.get("low"), acc.get("high")
+        ratio = acc.get("imbalance")
         accuracy = ACCURACY.substitute(mean=f"{100 * acc['mean']:.1f}",
                                        interval="" if low is None else f" (95% interval {100 * low:.0f}-{100 * high:.0f}%)",
-                                       detail=acc.get("text") or f"{acc['how']}, {acc.get('n_labels')} labels")
+                                       detail=acc.get("text") or f"{acc['how']}, {acc.get('n_labels')} labels",
+                                       measure=BALANCED if acc.get("measure", "").startswith("class-balanced") else "",
+                                       unbalanced=UNBALANCED.substitute(ratio=f"{ratio:.1f}")
+                                       if acc.get("unbalanced") and ratio else "")
     else:
         accuracy = NO_ACCURACY
     rows = "\n".join(f"| {c} | {td['labels_per_class'].get(c, '?')} |" for c in m["classes"])

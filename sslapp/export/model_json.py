@@ -100,8 +100,10 @@ def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, clas
         },
         "estimated_accuracy": {"mean": cv.get("mean"), "std": cv.get("std"), "low": cv.get("low"),
                                "high": cv.get("high"), "n_labels": cv.get("n_labels"), "scheme": cv.get("scheme"),
-                               "text": cv.get("text"),
-                               "how": "cross-validation on the labelled images (mean and spread over folds)"}
+                               "text": cv.get("text"), "measure": cv.get("measure") or "accuracy",
+                               "pooled": cv.get("pooled"), "imbalance": cv.get("imbalance"),
+                               "unbalanced": bool(cv.get("unbalanced")),
+                               "how": "cross-validation on the labelled images (95% interval)"}
         if cv.get("mean") is not None else None,
         "labels": {"rows": len(rows), "by_source": dict(Counter(r["source"] for r in rows)),
                    "propagate_threshold": threshold},

@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.estimators.api import fit_with_pseudo_labels, join_pseudo_labels, resolve_propagation
+from sslapp.estimators.api import (
+    cross_validate_probe,
+    fit_with_pseudo_labels,
+    join_pseudo_labels,
+    resolve_propagation,
+)
 from sslapp.estimators.evaluate import check_labels, cross_validate
 from sslapp.estimators.propagate import PseudoLabels, knn_graph, pseudo_labels
 from sslapp.jobs.context import JobContext, Run
@@ -163,16 +168,9 @@ def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fi
     from sslapp.finetune.model import Classifier
 
     features, n = plan.features, len(lab.names)
-
-    def fit_predict(tr, te):
-        ctx.check_stop()
-        probe, _ = fit_with_pseudo_labels(features, lab.labeled_idx[tr], lab.labels[tr], n, plan.method, plan.seed,
-                                          plan.graph)
-        return probe.predict_proba(features[lab.labeled_idx[te]])
-
     ctx.progress(force=True, message="cross-validating on the labelled images")
-    estimate = cross_validate(lab.labels, fit_predict, n, class_names=lab.names, seed=plan.seed,
-                              on_fold=_fold_progress(ctx))
+    estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
+                                    class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop)
     probe, pseudo = fit_with_pseudo_labels(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed,
                                            plan.graph)
     model = Classifier(encoder, lab.names, normalize=True)
@@ -234,7 +232,8 @@ def _save(ctx: JobContext, run: Run, lab: _Labels, plan: _Plan, fit: _Fitted, st
     ws, store, names, mode = ctx.workspace, ctx.workspace.store, lab.names, plan.mode
     rel = f"checkpoints/classifier-{run.id}.safetensors"
     est = fit.estimate.to_dict()
-    cv = {k: est[k] for k in ("mean", "std", "low", "high", "n_labels", "n_tested", "folds", "scheme", "text")}
+    cv = {k: est[k] for k in ("mean", "std", "low", "high", "n_labels", "n_tested", "folds", "scheme", "text",
+                              "measure", "pooled", "pooled_low", "pooled_high", "imbalance", "unbalanced")}
     save_classifier(fit.model.cpu(), ws.root / rel, {"sslapp_mode": mode, "sslapp_run": str(run.id)})
     pred, conf = fit.proba.argmax(axis=1), fit.proba.max(axis=1)
     store.save_predictions(run.id, [(int(i), lab.class_ids[int(c)], float(p))
@@ -257,7 +256,8 @@ def _save(ctx: JobContext, run: Run, lab: _Labels, plan: _Plan, fit: _Fitted, st
     metrics.update({"n_labels": float(len(lab.labels)), "mean_confidence": float(conf.mean())})
     store.log_metrics(metrics, run_id=run.id, job_id=ctx.job_id)
     return {"run": run.id, "mode": mode, "classes": names, "classifier": rel, "classifier_artifact_id": art_id,
-            "estimate": {k: est[k] for k in ("mean", "std", "n_labels", "low", "high", "text")},
+            "estimate": {k: est[k] for k in ("mean", "std", "n_labels", "low", "high", "text", "measure", "pooled",
+                                             "imbalance", "unbalanced")},
             "propagation": plan.method, "warnings": lab.warnings}
 
 

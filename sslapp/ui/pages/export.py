@@ -31,7 +31,9 @@ def _model_status(ws: Workspace) -> tuple[dict | None, dict | None]:
         cols[0].metric("Classes", len(classes))
         if cv.get("mean") is not None:
             cols[1].metric("Estimated accuracy", f"{100 * cv['mean']:.0f}%",
-                           help=f"cross-validated on {cv.get('n_labels', '?')} labels; not a test accuracy")
+                           help=("class-balanced (the mean of the per-class accuracies), " if
+                                 str(cv.get("measure", "")).startswith("class-balanced") else "")
+                           + f"cross-validated on {cv.get('n_labels', '?')} labels; not a test accuracy")
             if cv.get("low") is not None:
                 cols[2].metric("95% interval", f"{100 * cv['low']:.0f}-{100 * cv['high']:.0f}%",
                                help="the same interval the Train page and the model card show")

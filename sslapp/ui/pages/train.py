@@ -120,9 +120,13 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
         a.metric("Estimated accuracy", f"{100 * est['mean']:.0f}%",
                  delta=f"95% interval {100 * est['low']:.0f}-{100 * est['high']:.0f}%", delta_color="off",
                  delta_arrow="off",
-                 help="Cross-validation on your labelled images: each was predicted by a model that did not "
-                      "see its label. The range is a 95% interval; this is not a test accuracy.")
-        st.caption(f"{est['text']}. Cross-validation on the labelled images only; not a test accuracy.")
+                 help="Class-balanced: the mean of the per-class accuracies, so a big, easy class cannot hide "
+                      "the small ones. Cross-validation on your labelled images: each was predicted by a model "
+                      "that did not see its label. The range is a 95% interval; this is not a test accuracy.")
+        pooled = est.get("pooled")
+        st.caption(f"{est['text']}. Cross-validation on the labelled images only; not a test accuracy."
+                   + (f" Plain accuracy over the same held-out labels: {100 * pooled:.0f}%." if pooled is not None
+                      and round(100 * pooled) != round(100 * est["mean"]) else ""))
     else:
         a.metric("Estimated accuracy", "—")
         st.warning(est.get("text") or "No accuracy estimate: too few labels.")
