@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from sslapp import catalogue
 from sslapp.bench.data import synthetic_images, workspace_from_arrays
-from sslapp.jobs.worker import pid_alive
+from sslapp.jobs.launcher import pid_alive
 
 SCRIPT = "from sslapp.ui.pages import pretrain\npretrain.render()\n"
 
