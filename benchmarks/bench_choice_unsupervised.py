@@ -7,7 +7,7 @@ every label) beside label-free criteria measured on the same features:
 - modularity of k-means clusters (k = that eigengap's k) on the kNN graph;
 - silhouette (cosine) of those clusters.
 
-    python benchmarks/bench_choice_unsupervised.py --n 2000
+    python benchmarks/bench_choice_unsupervised.py --n 2000 [--sets cifar10] [--starts imagenet,pixels]
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sets", default="cifar10,mnist,pneumoniamnist")
     p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--starts", default=None, help="starting encoders to make, comma-separated "
+                   "(imagenet, patches, pixels; default: the app's)")
     args = p.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     from sslapp.bench.data import workspace_from_arrays
@@ -95,6 +97,8 @@ def main() -> None:
         x, y = load(name, args.n)
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_from_arrays(Path(tmp) / "ws", x)
+            if args.starts:
+                ws.store.set_setting("features.starts", args.starts.split(","))
             ensure_starting_encoders(ws)
             print(f"\n{name} (n={len(x)})", flush=True)
             for art in encoders(ws):

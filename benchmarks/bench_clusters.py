@@ -1,7 +1,7 @@
 """How many clusters should the map show? Candidate ways to pick k, scored against the known
 classes of the shared datasets (NMI and ARI with the truth, and the k each picks).
 
-    python benchmarks/bench_clusters.py --sets cifar10,mnist,pneumoniamnist --n 3000
+    python benchmarks/bench_clusters.py --sets cifar10,mnist,pneumoniamnist --n 3000 [--starts patches]
 
 Features are the app's own (`sslapp.features.service.best_embedding` on a workspace built from the
 arrays, no labels, so the prior decides), and the map is the app's UMAP layout.
@@ -60,7 +60,8 @@ def eigengap_k(x: np.ndarray, neighbours: int = 15, k_max: int = 30, lo: int = 3
     from scipy.sparse.linalg import eigsh
     from sklearn.neighbors import kneighbors_graph
 
-    g = kneighbors_graph(x, neighbours, mode="connectivity", include_self=False)
+    k_max = min(k_max, len(x) - 2)  # a small sample has fewer eigenvalues than that
+    g = kneighbors_graph(x, min(neighbours, len(x) - 1), mode="connectivity", include_self=False)
     g = ((g + g.T) > 0).astype(np.float64)
     lap = laplacian(g, normed=True)
     vals = np.sort(eigsh(lap, k=k_max + 1, sigma=-1e-3, which="LM", return_eigenvectors=False))
@@ -79,6 +80,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--sets", default="cifar10,mnist,pneumoniamnist")
     p.add_argument("--n", type=int, default=3000)
+    p.add_argument("--starts", default=None, help="starting encoders to make, comma-separated "
+                   "(imagenet, patches, pixels; default: the app's)")
     args = p.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
     from sslapp.bench.data import workspace_from_arrays
@@ -89,6 +92,8 @@ def main() -> None:
         x, truth_pick = load(name, args.n)  # the same sample as bench_choice_unsupervised
         with tempfile.TemporaryDirectory() as tmp:
             ws = workspace_from_arrays(Path(tmp) / "ws", x)
+            if args.starts:
+                ws.store.set_setting("features.starts", args.starts.split(","))
             t = time.monotonic()
             emb = best_embedding(ws)
             xy, _ = fit_map(emb.features, seed=0)

@@ -1,12 +1,13 @@
 """Curation speed and quality: "more like this" latency and near-duplicate recall.
 
     .venv/bin/python benchmarks/bench_curate.py similar-latency [--n 100000] [--dim 256] [--queries 200]
+        [--real-n 2000] [--embedding patches]
     .venv/bin/python benchmarks/bench_curate.py near-duplicates [--n 1000] [--copies 30] [--embedding app]
 
 similar-latency: N random vectors -> the index (L2-normalised float32 .npy, memory-mapped, as
 `sslapp.curate.similar` caches it): build time, then p50/p95 of one query (k=20) with our exact
 search beside scikit-learn's brute-force cosine NearestNeighbors on the same matrix. Then a sanity
-check on a real embedding (cifar10 images, the patch dictionary): our neighbours equal
+check on a real embedding (cifar10 images, the patch dictionary or --embedding): our neighbours equal
 scikit-learn's, and how often a neighbour has the query's class.
 
 near-duplicates: N cifar10 images as PNG files plus COPIES planted copies of distinct ones, each
@@ -101,7 +102,7 @@ def real_sanity(args) -> dict:
         return {"skipped": f"cifar10 is not in {datasets_root()}"}
     with tempfile.TemporaryDirectory() as tmp:
         ws = workspace_from_arrays(Path(tmp) / "ws", images)
-        ws.store.set_setting("features.starts", ["patches"])
+        ws.store.set_setting("features.starts", STARTS[args.embedding])
         start = time.perf_counter()
         index = load_index(ws)
         embed_s = time.perf_counter() - start
@@ -257,6 +258,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--real-n", type=int, default=2000, help="cifar10 images for the real-embedding check")
+    p.add_argument("--embedding", default="patches", choices=sorted(STARTS),
+                   help="the real-embedding check's embedding (app: what the app chooses)")
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("near-duplicates")
     p.add_argument("--n", type=int, default=1000)

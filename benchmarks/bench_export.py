@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         save_encoder(Encoder(EncoderConfig("resnet18-std", 32, 32, method="none")), ws.checkpoints_dir / "enc.safetensors")
         ws.store.add_artifact("encoder", "checkpoints/enc.safetensors", {"method": "none"})
+        ws.store.set_setting("features.starts", [])  # no starting encoders: the probe is on this one
         job = run_job_in_foreground(ws, "finetune", {"mode": "linear", "propagate": "off"})
         assert job["status"] == "done", job["error"]
 

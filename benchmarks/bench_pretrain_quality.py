@@ -148,6 +148,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--concat-patches", action="store_true",
                     help="also fit the patch dictionary and score each config's features concatenated with it")
+    ap.add_argument("--fit-patches", type=int, default=None,
+                    help="random patches that dictionary is fitted on (default: the app's)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -158,14 +160,14 @@ def main() -> None:
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     patch_features = None
     if args.concat_patches:
-        from sslapp.models.patches import fit_patch_codes
+        from sslapp.models.patches import FIT_PATCHES, fit_patch_codes
 
         t0 = time.monotonic()
         from sslapp.models.normalise import imagenet_normalise
 
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255)
         x = imagenet_normalise(x)
-        _, patch_features = fit_patch_codes(x)
+        _, patch_features = fit_patch_codes(x, fit_patches=args.fit_patches or FIT_PATCHES)
         print(json.dumps({"config": "patches", "knn_acc": round(knn(patch_features, labels), 4),
                           "wall_s": round(time.monotonic() - t0, 1)}), flush=True)
     tmp = tempfile.mkdtemp(prefix="bench-quality-")

@@ -5,10 +5,13 @@
     .venv/bin/python benchmarks/features_probe.py propagate  # none / spreading / Poisson at 1, 3, 10 labels per class
     .venv/bin/python benchmarks/features_probe.py coldstart  # classes covered and accuracy of 1-per-class picks
     .venv/bin/python benchmarks/features_probe.py graphspace # Poisson over the features' graph or a 10-d UMAP's
+    .venv/bin/python benchmarks/features_probe.py embed knn  # several, in this order, in one process
 
 Images go through the app's preprocessing (64 px cache, bicubic) and the app's own encoders
 (`sslapp.features`), so the figures are what a workspace gets. Features are kept in --cache
-(default /tmp/features_probe) between subcommands. Prints the load average first.
+(default /tmp/features_probe) between subcommands. Prints the load average first. `--fit-patches`
+(embed), `--per-class` (propagate), `--seeds` and `--spaces features` (coldstart: no UMAP) make a
+run small, e.g. on tiny test arrays.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SETS = {"mnist": 3000, "cifar10": 5000, "pneumoniamnist": 1148}
 
 
-def embed(cache: Path) -> None:
+def embed(cache: Path, fit_patches: int | None = None) -> None:
     import torch
     from PIL import Image
 
@@ -36,7 +39,7 @@ def embed(cache: Path) -> None:
     from sslapp.modalities.image.quick import provisional_features
     from sslapp.models.backbones import Backbone
     from sslapp.models.encoder import Encoder, EncoderConfig
-    from sslapp.models.patches import fit_patch_codes
+    from sslapp.models.patches import FIT_PATCHES, fit_patch_codes
     from sslapp.models.weights import init_backbone
 
     for name, n in SETS.items():
@@ -55,7 +58,7 @@ def embed(cache: Path) -> None:
         enc = Encoder(EncoderConfig("patches", 64, PATCH_SIZE))
         start = time.monotonic()
         with torch.inference_mode():
-            _, f = fit_patch_codes(enc.preprocess(t))
+            _, f = fit_patch_codes(enc.preprocess(t), fit_patches=fit_patches or FIT_PATCHES)
         print(f"{name} patches {time.monotonic() - start:.1f}s", flush=True)
         np.save(cache / f"{name}_patches.npy", f.numpy())
         np.save(cache / f"{name}_pixels.npy", provisional_features(rgb, dim=64))
@@ -90,7 +93,7 @@ def _rest(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return mask
 
 
-def propagate(cache: Path) -> None:
+def propagate(cache: Path, per_class: tuple[int, ...] = (1, 3, 10), seeds: int = 3) -> None:
     from sslapp.estimators.api import fit_with_pseudo_labels
     from sslapp.estimators.poisson import poisson_distribution
     from sslapp.estimators.propagate import knn_graph
@@ -100,9 +103,9 @@ def propagate(cache: Path) -> None:
             f, y = _load(cache, name, kind)
             c = int(y.max()) + 1
             graph = knn_graph(f)
-            for per in (1, 3, 10):
+            for per in per_class:
                 res: dict[str, list[float]] = {}
-                for seed in range(3):
+                for seed in range(seeds):
                     idx = _per_class(y, per, seed)
                     m = _rest(y, idx)
                     for method in (None, "spreading", "poisson"):
@@ -113,7 +116,7 @@ def propagate(cache: Path) -> None:
                 print(name, kind, per, {k: round(float(np.mean(v)), 3) for k, v in res.items()}, flush=True)
 
 
-def coldstart(cache: Path) -> None:
+def coldstart(cache: Path, spaces: tuple[str, ...] = ("features", "umap-10d"), seeds: int = 3) -> None:
     from sslapp.estimators.api import train_on_embeddings
     from sslapp.select import select
     from sslapp.select import typiclust as tc
@@ -126,14 +129,19 @@ def coldstart(cache: Path) -> None:
         m = _rest(y, idx)
         return float((pred[m] == y[m]).mean())
 
+    limits = {"features": 10 ** 9, "umap-10d": 0}  # TypiClust's UMAP_MIN_ITEMS for each space
+    default_limit = tc.UMAP_MIN_ITEMS
     for name, kind in (("cifar10", "imagenet"), ("mnist", "patches"), ("pneumoniamnist", "imagenet")):
         f, y = _load(cache, name, kind)
         budget = int(y.max()) + 1 if len(np.unique(y)) > 2 else 10
         res: dict[str, list[tuple[int, float]]] = {}
-        for seed in range(3):
-            for space, limit in (("features", 10 ** 9), ("umap-10d", 0)):
-                tc.UMAP_MIN_ITEMS = limit
-                idx = np.array(select("typiclust", f, [], [], budget, seed=seed).indices)
+        for seed in range(seeds):
+            for space in spaces:
+                tc.UMAP_MIN_ITEMS = limits[space]
+                try:
+                    idx = np.array(select("typiclust", f, [], [], budget, seed=seed).indices)
+                finally:  # a later subcommand in the same run gets the app's TypiClust
+                    tc.UMAP_MIN_ITEMS = default_limit
                 res.setdefault(f"typiclust on {space}", []).append((len(np.unique(y[idx])), accuracy(f, idx, y)))
             idx = np.random.default_rng(seed).choice(len(f), budget, replace=False)
             res.setdefault("random", []).append((len(np.unique(y[idx])), accuracy(f, idx, y)))
@@ -141,7 +149,7 @@ def coldstart(cache: Path) -> None:
                                    for k, v in res.items()}, flush=True)
 
 
-def graphspace(cache: Path) -> None:
+def graphspace(cache: Path, seeds: int = 3) -> None:
     """Poisson learning at 1 and 3 labels per class over the kNN graph of the features against the
     Euclidean kNN graph of their 10-d UMAP (the space the cold-start picks cluster in)."""
     from sklearn.neighbors import NearestNeighbors
@@ -168,7 +176,7 @@ def graphspace(cache: Path) -> None:
         umap_s = time.monotonic() - start
         for per in (1, 3):
             res: dict[str, list[float]] = {}
-            for seed in range(3):
+            for seed in range(seeds):
                 picks = {"random": _per_class(y, per, seed)}
                 if per == 1:
                     budget = c if c > 2 else 10
@@ -188,14 +196,25 @@ def graphspace(cache: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["embed", "knn", "propagate", "coldstart", "graphspace"])
+    ap.add_argument("what", nargs="+", choices=["embed", "knn", "propagate", "coldstart", "graphspace"])
     ap.add_argument("--cache", default="/tmp/features_probe")
+    ap.add_argument("--fit-patches", type=int, default=None,
+                    help="embed: random patches the patch dictionary is fitted on (default: the app's)")
+    ap.add_argument("--spaces", default="features,umap-10d",
+                    help="coldstart: where TypiClust clusters, comma-separated (features, umap-10d)")
+    ap.add_argument("--per-class", default="1,3,10", help="propagate: labels per class, comma-separated")
+    ap.add_argument("--seeds", type=int, default=3, help="propagate, coldstart, graphspace: draws averaged")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%Y-%m-%d %H:%M')} load average {os.getloadavg()}", flush=True)
-    {"embed": embed, "knn": knn, "propagate": propagate, "coldstart": coldstart,
-     "graphspace": graphspace}[args.what](cache)
+    per_class = tuple(int(v) for v in args.per_class.split(","))
+    steps = {"embed": lambda: embed(cache, args.fit_patches), "knn": lambda: knn(cache),
+             "propagate": lambda: propagate(cache, per_class, args.seeds),
+             "coldstart": lambda: coldstart(cache, tuple(args.spaces.split(",")), args.seeds),
+             "graphspace": lambda: graphspace(cache, args.seeds)}
+    for what in args.what:
+        steps[what]()
 
 
 if __name__ == "__main__":

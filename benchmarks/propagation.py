@@ -27,7 +27,7 @@ def load(name: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
     images = np.load(datasets_root() / name / "images.npy", mmap_mode="r")[:limit]
     labels = np.load(datasets_root() / name / "labels.npy")[:limit].astype(np.int64).ravel()
     X = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    return PCA(50, random_state=0).fit_transform(X), labels
+    return PCA(min(50, *X.shape), random_state=0).fit_transform(X), labels  # fewer on a tiny set
 
 
 def main() -> None:
