@@ -49,8 +49,9 @@ def test_each_method_trains_checkpoints_and_resumes_exactly(tiny_ws, method):
     if not _available(method):
         pytest.skip(f"{method} is not implemented in this checkout yet")
     ws = tiny_ws
-    # checkpoint_every_s=0: a mid-epoch checkpoint before every step, so we can resume after step 1
-    result = pretrain(ws, {**TINY, "method": method, "checkpoint_every_s": 0.0})
+    # checkpoint_every_s=0: a mid-epoch checkpoint before every step, kept (a run keeps only its newest
+    # by default), so we can resume after step 1
+    result = pretrain(ws, {**TINY, "method": method, "checkpoint_every_s": 0.0, "keep_checkpoints": 3})
     assert result["steps"] == 2 and result["epochs"] == 1
     assert math.isfinite(result["loss"])
     final = load_checkpoint(result["checkpoint"])  # weights_only=True inside
@@ -105,7 +106,7 @@ def test_nan_loss_stops_and_names_the_step(tiny_ws):
 
 def test_full_disk_keeps_the_previous_checkpoint(tiny_ws):
     ws = tiny_ws
-    done = pretrain(ws, {**TINY, "epochs": 2, "probe": False})
+    done = pretrain(ws, {**TINY, "epochs": 2, "probe": False, "keep_checkpoints": 2})
     first = str(ws.root / ws.store.checkpoints(done["run_id"])[0]["path"])
     before = open(first, "rb").read()
     # a file-size limit below one checkpoint: the next write fails the way a full disk does

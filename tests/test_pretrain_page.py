@@ -4,6 +4,7 @@ the page shows its outcome and probe; an interrupted job offers Resume and finis
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from sslapp import catalogue
 from sslapp.bench.data import synthetic_images, workspace_from_arrays
 from sslapp.jobs.launcher import pid_alive
+from sslapp.ui.pretrain_outcome import AUTOMATIC, PICKER_LABEL
 
 SCRIPT = "from sslapp.ui.pages import pretrain\npretrain.render()\n"
 
@@ -88,14 +90,14 @@ def test_pinning_an_encoder_redraws_the_map_with_it(page_ws):
     at = _app()
     assert not at.exception
     pick = at.selectbox(key="pt_encoder_pick")
-    assert pick.value is None  # automatic by default
+    assert pick.value == AUTOMATIC  # by default
     patches = next(a["id"] for a in encoders(page_ws) if a["meta"]["start"] == "patches")
     pick.set_value(patches).run()
     assert not at.exception
     assert page_ws.store.get_setting(PINNED_SETTING) == patches
     assert [j["kind"] for j in page_ws.store.jobs()] == ["embed"]
     pick = at.selectbox(key="pt_encoder_pick")
-    pick.set_value(None).run()
+    pick.set_value(AUTOMATIC).run()
     assert page_ws.store.get_setting(PINNED_SETTING) is None
 
 
@@ -152,3 +154,117 @@ def test_interrupted_job_offers_resume_and_finishes(page_ws):
     assert not at.exception
     worker.join(120)
     assert ws.store.job_status(job_id) == "done", ws.store.job(job_id)["error"]
+
+
+# -- how a run ended, read from the store: a reload or another tab shows the same ----------------------
+SMALL = {"backbone": "resnet18-w16", "batch_size": 8, "seed": 1}  # real training, files of a few MB
+
+
+@pytest.fixture
+def unlabelled_ws(tmp_path, monkeypatch):
+    """No labels, only the pixel start: the app's choice is the prior's (pixels), known in advance."""
+    from sslapp.features.service import best_embedding
+
+    root = tmp_path / "ws"
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(root))
+    x, _ = synthetic_images(16, 16)
+    ws = workspace_from_arrays(root, x)
+    ws.store.set_setting("features.starts", ["pixels"])
+    best_embedding(ws)  # the choice the app made before pretraining
+    yield ws
+    pid = (ws.store.get_setting("worker") or {}).get("pid")
+    if pid and pid != os.getpid() and pid_alive(pid):  # a worker the page launched (the picker redraws the map)
+        os.kill(pid, signal.SIGTERM)
+
+
+def _texts(at, kind: str) -> str:
+    return " | ".join(str(e.value) for e in getattr(at, kind))
+
+
+def _run_in_thread(ws, params):
+    import threading
+
+    from sslapp.jobs.worker import execute_job
+
+    job_id = ws.store.enqueue_job("pretrain", params)
+    thread = threading.Thread(target=execute_job, args=(ws, ws.store.claim_job(job_id, os.getpid())))
+    thread.start()
+    return job_id, thread
+
+
+def _wait(check, what: str, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_run_that_ends_after_a_reload_shows_its_ending_and_verdict_with_the_picker(unlabelled_ws):
+    from sslapp.features.read import PINNED_SETTING, run_encoder
+
+    ws = unlabelled_ws
+    job_id, thread = _run_in_thread(ws, {**SMALL, "epochs": 2})
+    _wait(lambda: ws.store.job_status(job_id) != "queued", "the job to start")
+    mid_run = _app()  # a page (re)loaded while the run goes: it never pressed Start
+    assert not mid_run.exception
+    thread.join(120)
+    assert ws.store.job_status(job_id) == "done", ws.store.job(job_id)["error"]
+    mid_run.run()
+    for at in (mid_run, _app()):  # the tab that watched, and a fresh one (another tab, or after a reload)
+        assert not at.exception
+        assert "SimCLR · resnet18-w16 backbone · done" in _texts(at, "subheader")
+        assert _texts(at, "success").startswith("Done: 2 epochs at "), _texts(at, "success")
+        assert "Kept the encoder after epoch 2" in _texts(at, "markdown")
+        verdict = _texts(at, "info")
+        assert ("The app keeps using pixels (PCA), not this encoder: no class has 2 labels yet, so nothing can be "
+                "measured") in verdict, verdict
+        assert "sslapp embed" not in verdict
+        pickers = [s for s in at.selectbox if s.label == PICKER_LABEL]
+        assert len(pickers) == 1  # once, under the verdict, above the Start form
+        keys = [s.key for s in at.selectbox]
+        assert keys.index("pt_encoder_pick") < keys.index("pt_method")
+    run = ws.store.run_for_job(job_id)
+    ours = run_encoder(ws, run["id"])
+    at.selectbox(key="pt_encoder_pick").set_value(ours["id"]).run()  # pick this run's encoder right there
+    assert not at.exception
+    assert ws.store.get_setting(PINNED_SETTING) == ours["id"]
+    assert [j["kind"] for j in ws.store.jobs(statuses=["queued"])] == ["embed"]  # the map follows
+    assert "The app now uses this encoder (SimCLR resnet18-w16, 2 epochs): you chose it." in _texts(at, "info")
+
+
+def test_a_cancelled_run_says_so_what_it_kept_and_that_it_is_not_compared_yet(unlabelled_ws):
+    ws = unlabelled_ws
+    job_id, thread = _run_in_thread(ws, {**SMALL, "epochs": 50})
+    _wait(lambda: (run := ws.store.run_for_job(job_id)) and ws.store.run_artifacts(run["id"], "encoder"),
+          "the first epoch's encoder")
+    assert ws.store.request_job_stop(job_id, "cancel")
+    thread.join(120)
+    assert ws.store.job_status(job_id) == "cancelled"
+    at = _app()
+    assert not at.exception
+    warning = _texts(at, "warning")
+    assert re.search(r"Cancelled after \d+ of 50 epochs\. Resume continues from where it stopped\.", warning), warning
+    assert re.search(r"Kept the encoder after epoch \d+; feature spread", _texts(at, "markdown"))
+    assert ("The app keeps using pixels (PCA) for now: this encoder is compared with it the next time the map is "
+            "drawn or images are picked to label. You can pick it below.") in _texts(at, "info")
+    assert at.selectbox(key="pt_encoder_pick") is not None
+    assert any(b.label == "Resume" for b in at.button)
+
+
+def test_a_failed_run_says_why_and_what_it_reached(unlabelled_ws):
+    from sslapp.cli.common import run_job_in_foreground
+
+    ws = unlabelled_ws
+    job = run_job_in_foreground(ws, "pretrain", {**SMALL, "epochs": 3, "lr": 1e30})
+    assert job["status"] == "failed"
+    at = _app()
+    assert not at.exception
+    error = _texts(at, "error")
+    assert re.search(r"Failed (after 1 of 3 epochs|before its first epoch ended): the loss became NaN/inf at step "
+                     r"\d+", error), error
+    kept = _texts(at, "markdown")
+    assert "No encoder was kept: no epoch finished." in kept or "Kept the encoder after epoch 1" in kept
+    assert "The app keeps using pixels (PCA)" in _texts(at, "info")
+    assert any(b.label == "Resume" for b in at.button)

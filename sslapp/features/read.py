@@ -57,18 +57,36 @@ def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
 
 
+def probe_rank(artifact: dict[str, Any]) -> tuple[bool, float, int]:
+    """How a pretraining run's encoders rank, by the health check each epoch ends with: a collapsed one
+    last, then the higher neighbour accuracy on the user's labels, then the newer (so without labels
+    the newest healthy one is the best)."""
+    probe = (artifact.get("meta") or {}).get("probe") or {}
+    knn = probe.get("knn_acc")
+    return (not probe.get("collapsed", False), -1.0 if knn is None else float(knn), int(artifact["id"]))
+
+
+def run_encoder(ws: Workspace, run_id: int) -> dict[str, Any] | None:
+    """The encoder a pretraining run keeps as its candidate: its best by `probe_rank` whose file exists."""
+    kept = [a for a in ws.store.run_artifacts(run_id, "encoder") if (ws.root / a["path"]).exists()]
+    return max(kept, key=probe_rank) if kept else None
+
+
 def encoders(ws: Workspace) -> list[dict[str, Any]]:
-    """The candidate encoders, oldest first: each starting encoder, each pretraining run's newest
-    encoder and the newest import of each name, whose file still exists."""
-    seen: set[Any] = set()
-    out = []
+    """The candidate encoders, oldest first: each starting encoder, each pretraining run's best encoder
+    (`probe_rank`) and any other of its encoders the user pinned, and the newest import of each name,
+    whose file still exists."""
+    pinned = ws.store.get_setting(PINNED_SETTING)
+    best: dict[Any, dict[str, Any]] = {}
     for art in ws.store.artifacts("encoder", limit=100_000):  # newest first
         meta = art.get("meta") or {}
         start = meta.get("start")
         group = ("start", start, meta.get("name") if start == "imported" else None) if start else \
             ("run", art.get("run_id"), art["id"] if art.get("run_id") is None else None)
-        if group in seen or not (ws.root / art["path"]).exists():
+        if art["id"] == pinned and group[0] == "run":  # pinned, it stays a candidate beside its run's best
+            group = ("pinned",)
+        if not (ws.root / art["path"]).exists():
             continue
-        seen.add(group)
-        out.append(art)
-    return out[::-1]
+        if group not in best or (group[0] == "run" and probe_rank(art) > probe_rank(best[group])):
+            best[group] = art
+    return sorted(best.values(), key=lambda a: a["id"])

@@ -6,7 +6,7 @@ the benchmark all see the same features:
 - the *starting* encoders, made without a training loop right after ingest: ImageNet
   EfficientNet-Lite0 (frozen, weights from a pip package) and the whitened-patch dictionary
   fitted on the user's own images (`sslapp.models.patches`);
-- every pretraining run's newest encoder;
+- every pretraining run's best encoder (`sslapp.features.read.probe_rank`);
 - vectors the user computed elsewhere and imported (`sslapp.features.imported`), served from
   their stored file; a candidate only while they cover every image.
 Which one is used is measured (`sslapp.features.choose`) and recorded in the setting

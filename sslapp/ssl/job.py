@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sslapp.jobs.context import JobContext
+from sslapp.ssl.checkpoint import prune_run_encoders
 
 
 def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
@@ -30,13 +31,18 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
     with ctx.run("pretrain", config.to_params(), run_id=run["id"] if run is not None else None) as record:
         result = pretrain(ws, config, ctx=ctx, run_id=record.id, resume_from=resume_from)
         record.summary = {k: v for k, v in result.items() if k != "messages"}
-    result["embedding_verdict"] = _verdict(ctx, record.id)
+    verdict = _verdict(ctx, record.id)
+    if verdict is not None:
+        store.update_run(record.id, summary={"embedding": verdict})
+        result["embedding"], result["embedding_verdict"] = verdict, verdict["text"]
+    prune_run_encoders(ws, record.id)  # the choice may have left an earlier encoder of this run
     return result
 
 
-def _verdict(ctx: JobContext, run_id: int) -> str | None:
-    """Whether the app now uses this run's encoder, said plainly: a pretraining run never replaces a
-    better embedding the workspace already has (`sslapp.features.choose`)."""
+def _verdict(ctx: JobContext, run_id: int) -> dict[str, Any] | None:
+    """Which embedding the app uses now that the run is done, and why (`features.choice` keeps it for
+    the pages): a pretraining run never replaces a better embedding the workspace already has
+    (`sslapp.features.choose`). None when the comparison itself failed (the run still succeeded)."""
     from sslapp.features.service import best_embedding
 
     try:
@@ -44,7 +50,15 @@ def _verdict(ctx: JobContext, run_id: int) -> str | None:
     except Exception as exc:  # the run itself succeeded; the comparison is a bonus
         ctx.log.warning("could not compare the new encoder with the others: %s", exc)
         return None
-    if emb.artifact.get("run_id") == run_id:
-        return f"The app now uses this encoder: {emb.notes[-1] if emb.notes else ''}"
-    return (f"The app keeps using {emb.name}, not this encoder: {emb.notes[-1] if emb.notes else ''}. "
-            "Label a few images per class so it can measure again, or pin an encoder with `sslapp embed --use`.")
+    reason = emb.notes[-1] if emb.notes else ""
+    this_run = emb.artifact.get("run_id") == run_id
+    pinned = reason == "chosen by you"
+    if this_run:
+        text = f"The app now uses this encoder ({emb.name}): {reason}."
+    elif pinned:
+        text = f"The app keeps using {emb.name}, not this encoder: it is the encoder you chose."
+    else:
+        text = f"The app keeps using {emb.name}, not this encoder: {reason}."
+    ctx.log.info(text)
+    return {"encoder_artifact_id": int(emb.artifact["id"]), "name": emb.name, "reason": reason,
+            "this_run": this_run, "pinned": pinned, "text": text}

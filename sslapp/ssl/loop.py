@@ -6,9 +6,10 @@ builds every view there with batched torch ops (kornia is only the tests' refere
 Position is counted in samples within the epoch, so a resumed run (after pause, cancel or a
 killed worker) replays the same permutation from the saved offset with the saved optimizer,
 method (momentum teacher) and RNG state, and an out-of-memory retry with half the batch keeps
-the learning-rate schedule. Under torchrun every rank runs this loop: stop, pause, time budget,
-epoch-count and NaN decisions are agreed across ranks (`ddp.agree_max`) so all take the same
-branch, and only rank 0 reports and writes files (`sslapp.ssl.checkpoint`).
+the learning-rate schedule. A minutes budget fixes the epoch count once, from the first epoch's whole
+cost, so the card's "epoch N of M" stays put (GRACE lets those epochs finish). Under torchrun every
+rank runs this loop: stop, pause, time budget, epoch-count and NaN decisions are agreed across ranks
+(`ddp.agree_max`) so all take the same branch, and only rank 0 reports and writes files.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sslapp.ssl.plan import MIN_BATCH, PretrainConfig, PretrainError, lr_at
 from sslapp.ssl.report import Reporter, Window
 
 UNKNOWN_EPOCHS = 1_000_000
+GRACE = 1.25  # once the epoch count is fixed, a minutes budget may run this much longer to finish it
 
 
 class Loop:
@@ -61,6 +63,8 @@ class Loop:
         self.elapsed_s, self.train_s, self.images_seen = 0.0, 0.0, 0
         self.steady_s, self.steady_images = 0.0, 0  # steps after this process's first (warm-up)
         self.total_epochs = plan.get("epochs")
+        self.epochs_fixed = plan.get("epochs") is not None  # a minutes budget fixes it after epoch 1
+        self.epoch_cost_s: float | None = None  # one epoch's wall time, steps to checkpoint
         self.checkpoint_path: str | None = None
         self.encoder_path: str | None = None
         self.last_probe: dict[str, Any] | None = None
@@ -87,7 +91,7 @@ class Loop:
             "config": self.config.to_params(),
             "plan": {**self.plan, "batch_size": self.batch},
             "epoch": self.epoch, "offset": self.offset, "step": self.step,
-            "total_epochs": self.total_epochs,
+            "total_epochs": self.total_epochs, "epochs_fixed": self.epochs_fixed,
             "elapsed_s": self.elapsed_s, "train_s": self.train_s, "images_seen": self.images_seen,
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -106,6 +110,7 @@ class Loop:
             group.setdefault("base_lr", group["lr"])
         self.epoch, self.offset, self.step = int(ck["epoch"]), int(ck["offset"]), int(ck["step"])
         self.total_epochs = ck.get("total_epochs")
+        self.epochs_fixed = bool(ck.get("epochs_fixed", self.epochs_fixed or self.epoch >= 1))
         self.elapsed_s, self.train_s = float(ck["elapsed_s"]), float(ck["train_s"])
         self.images_seen = int(ck["images_seen"])
         torch.set_rng_state(ck["rng_torch"])
@@ -116,12 +121,12 @@ class Loop:
     def _write_checkpoint(self, tag: str) -> None:
         if self.dist.is_main:
             self.checkpoint_path = publish_checkpoint(self.ws, self.rep.run_id, self._state(), tag,
-                                                      self.epoch, self.step)
+                                                      self.epoch, self.step, self.config.keep_checkpoints)
 
     def _write_encoder(self) -> None:
         if self.dist.is_main:
             self.encoder_path = publish_encoder(self.ws, self.rep.run_id, self.config.method, self.plan,
-                                                self.method.encoder, self.epoch, self.step, self.encoder_path)
+                                                self.method.encoder, self.epoch, self.step, self.last_probe)
 
     # -- data and probe --------------------------------------------------------------------
     def _permutation(self, epoch: int) -> torch.Tensor:
@@ -155,6 +160,7 @@ class Loop:
             if self.stop_reason is not None:
                 break
         if self.stop_reason is not None and self.offset:  # stopped mid-epoch: keep that work too
+            self._probe()  # its encoder is kept only if this check says it is the best
             self.elapsed_s = time.monotonic() - self.run_start
             self._write_checkpoint("budget")
             self._write_encoder()
@@ -164,7 +170,6 @@ class Loop:
         """Set the budget, clocks and loss windows of this attempt and say what is about to run."""
         minutes = self.plan.get("minutes")
         self.budget_s = float(minutes) * 60 if minutes else None
-        self.fixed_epochs = self.plan.get("epochs")
         self.warmup_epochs = float(self.method.optimizer_config().get("warmup_epochs", 0))
         if self.total_epochs is None:  # time budget only: a first guess, refined as steps are timed
             self.total_epochs = UNKNOWN_EPOCHS
@@ -186,7 +191,7 @@ class Loop:
         """Train the steps left in this epoch, then close it unless the run was told to end first."""
         perm = self._permutation(self.epoch)
         self.steps_per_epoch = self.n_rank // self.batch
-        epoch_start = time.monotonic()
+        epoch_start, first_step = time.monotonic(), self.offset // self.batch  # a resumed epoch starts part-way
         while self.offset + self.batch <= self.n_rank:
             self.stop_reason = self._check_stop()
             if self.stop_reason is not None:
@@ -195,7 +200,26 @@ class Loop:
                 self._report()
         self._consume(self.pending, self.win, self.epoch_loss)
         if self.stop_reason is None:
-            self._end_epoch(time.monotonic() - epoch_start)
+            steps_s = time.monotonic() - epoch_start
+            self._end_epoch()
+            whole = steps_s * self.steps_per_epoch / max(1, self.steps_per_epoch - first_step)
+            self.epoch_cost_s = whole + (time.monotonic() - epoch_start - steps_s)  # + probe and files
+            if self.budget_s is not None and not self.epochs_fixed:
+                self._fix_epochs()
+            self.stop_reason = "time budget reached" if self._seconds_left(time.monotonic()) <= 0 else None
+
+    def _fix_epochs(self) -> None:
+        """Set, once, how many epochs fit in the minutes budget from the cost of the epoch just ended."""
+        remaining = self.budget_s - (time.monotonic() - self.run_start)
+        fit = self.epoch + max(0, int(remaining // max(self.epoch_cost_s, 1e-3)))
+        self.total_epochs, self.epochs_fixed = int(ddp.agree_max([float(fit)], self.device)[0]), True
+        self.rep.say(f"epochs planned: {self.total_epochs} ({self.epoch_cost_s:.1f} s each, {self.budget_s / 60:g} min)")
+        self.rep.progress(force=True, epoch=self.epoch, epochs=self.total_epochs, epochs_fixed=True)
+
+    def _seconds_left(self, now: float) -> float:
+        """Of the minutes budget (1e12 without one); once it fixed the epoch count, GRACE lets those finish."""
+        grace = GRACE if self.epochs_fixed and self.plan.get("epochs") is None else 1.0
+        return 1e12 if self.budget_s is None else self.budget_s * grace - (now - self.run_start)
 
     def _check_stop(self) -> str | None:
         """Why the run ends before the next step (time budget, max_steps), or None; agreed on every rank.
@@ -210,7 +234,7 @@ class Loop:
         if now - self.last_stop_check > 0.5:
             flags[0] = {"cancel": 1.0, "pause": 2.0}.get(self.rep.stop_requested() or "", 0.0)
             self.last_stop_check = now
-        flags[1] = float(self.budget_s is not None and now - self.run_start >= self.budget_s)
+        flags[1] = float(self._seconds_left(now) <= 0)
         flags[2] = float(now - self.last_ckpt > self.config.checkpoint_every_s)
         if self.dist.enabled:
             flags = ddp.agree_max(flags, self.device)
@@ -256,7 +280,7 @@ class Loop:
             self.steps_timed, self.time_timed = self.steps_timed + 1, self.time_timed + dt
             self.steady_images += seen
             self.steady_s += dt
-        if self.total_epochs == UNKNOWN_EPOCHS and self.fixed_epochs is None and self.steps_timed >= 3:
+        if self.total_epochs == UNKNOWN_EPOCHS and not self.epochs_fixed and self.steps_timed >= 3:
             per_epoch = self.time_timed / self.steps_timed * self.steps_per_epoch
             remaining = self.budget_s - (time.monotonic() - self.run_start)
             guess = self.epoch + max(1, int(remaining / per_epoch))
@@ -271,22 +295,23 @@ class Loop:
             return
         ips = win.images / max(win.seconds, 1e-9)
         done = (self.epoch + self.offset / self.n_rank) / self.total_epochs
-        if self.budget_s is not None:
-            eta = max(0.0, self.budget_s - (now - self.run_start))
+        if self.budget_s is not None:  # the epochs left at their measured cost, within the time left
+            left = (self.total_epochs - self.epoch - self.offset / self.n_rank) * (self.epoch_cost_s or 1e12)
+            eta = max(0.0, min(left, self._seconds_left(now)))
         else:
             eta = (1 - done) * self.total_epochs * self.n_rank * self.dist.world_size / max(ips, 1e-6)
         self.rep.metrics({"loss": win.mean, "images_per_s": ips,
                           "lr": self.optimizer.param_groups[0]["lr"]}, self.step, self.epoch)
         # the card shows the same average speed as the summary (steps after the warm-up), not this window's
         average = self.steady_images / self.steady_s if self.steady_s > 0 else ips
-        self.rep.progress(epoch=self.epoch + 1, epochs=self._epochs_shown(), step=self.offset // self.batch,
-                          steps=self.steps_per_epoch, global_step=self.step, loss=round(win.mean, 5),
+        self.rep.progress(epoch=self.epoch + 1, epochs=self._epochs_shown(), epochs_fixed=self.epochs_fixed,
+                          step=self.offset // self.batch, steps=self.steps_per_epoch, global_step=self.step, loss=round(win.mean, 5),
                           images_per_s=round(average, 1), eta_s=round(eta, 1), batch_size=self.batch)
         win.reset()
         self.last_report = now
 
-    def _end_epoch(self, epoch_time: float) -> None:
-        """Close a finished epoch: loss, probe, epoch count for the time left, checkpoint and encoder."""
+    def _end_epoch(self) -> None:
+        """Close a finished epoch: loss, probe, checkpoint and encoder."""
         self.epoch += 1
         self.offset = 0
         self.last_epoch_loss = self.epoch_loss.mean if self.epoch_loss.count else None
@@ -295,17 +320,12 @@ class Loop:
         self.epoch_loss.reset()
         self._probe()
         self.elapsed_s = time.monotonic() - self.run_start
-        if self.budget_s is not None and self.fixed_epochs is None:  # how many epochs fit in the rest
-            remaining = self.budget_s - self.elapsed_s
-            guess = self.epoch + max(0, int(remaining // max(epoch_time, 1e-3)))
-            self.total_epochs = int(ddp.agree_max([float(guess)], self.device)[0])
         self._write_checkpoint("epoch")
         self._write_encoder()
         self.last_ckpt = time.monotonic()
-        self.rep.progress(force=True, epoch=self.epoch, epochs=self._epochs_shown(), step=self.steps_per_epoch,
-                          steps=self.steps_per_epoch, global_step=self.step, loss=self.last_epoch_loss)
-        if self.budget_s is not None and self.elapsed_s >= self.budget_s:
-            self.stop_reason = "time budget reached"
+        self.rep.progress(force=True, epoch=self.epoch, epochs=self._epochs_shown(), epochs_fixed=self.epochs_fixed,
+                          step=self.steps_per_epoch, steps=self.steps_per_epoch, global_step=self.step,
+                          loss=self.last_epoch_loss)
 
     def _summary(self) -> dict[str, Any]:
         if self.steady_s > 0:
@@ -314,6 +334,7 @@ class Loop:
             ips = self.images_seen / self.train_s if self.train_s > 0 else 0.0
         return {"method": self.config.method, "backbone": self.plan["backbone"],
                 "train_size": self.plan["train_size"], "batch_size": self.batch, "epochs": self.epoch,
+                "epochs_planned": self._epochs_shown() if self.epochs_fixed else None,
                 "steps": self.step, "images": self.n, "images_per_s": round(ips, 1), "device": str(self.device),
                 "world_size": self.dist.world_size, "elapsed_s": round(time.monotonic() - self.run_start, 1),
                 "loss": self.last_epoch_loss, "probe": self.last_probe,
@@ -376,5 +397,4 @@ class Loop:
             raise PretrainError(f"out of GPU memory even with a batch of {self.batch}; use a smaller backbone "
                                 "or train size, or --device cpu.")
         self.rep.say(f"CUDA out of memory at batch {self.batch}: retrying with batch {new}", warn=True)
-        self.batch = new
-        self.plan["batch_size"] = new
+        self.batch = self.plan["batch_size"] = new

@@ -39,6 +39,7 @@ class PretrainConfig:
     probe: bool = True
     probe_size: int = 1000
     checkpoint_every_s: float = 600.0  # mid-epoch checkpoints for long epochs
+    keep_checkpoints: int = 1  # the newest is all a resume needs; tests keep more to resume mid-run
     threads: int | None = None
     max_steps: int | None = None  # stop after this many optimizer steps (benchmarks, smoke tests)
 

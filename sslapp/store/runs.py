@@ -105,6 +105,16 @@ class RunsTable(Connection):
         return [_row(r, ("meta",)) for r in self.conn.execute(
             "SELECT * FROM artifacts WHERE kind=? ORDER BY id DESC LIMIT ?", (kind, limit))]
 
+    def run_artifacts(self, run_id: int, kind: str) -> list[dict[str, Any]]:
+        """One run's artifacts of `kind`, oldest first (a pretraining run's encoders, to prune them)."""
+        return [_row(r, ("meta",)) for r in self.conn.execute(
+            "SELECT * FROM artifacts WHERE run_id=? AND kind=? ORDER BY id", (run_id, kind))]
+
+    def delete_artifact(self, artifact_id: int) -> None:
+        """Forget an artifact row; the caller removes its file (rows first, so no row names a missing file)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM artifacts WHERE id=?", (artifact_id,))
+
     # -- predictions and suggestions -------------------------------------------------
     def save_predictions(self, run_id: int, rows: Iterable[tuple[int, int, float]]) -> None:
         """rows: (item_id, class_id, confidence)."""

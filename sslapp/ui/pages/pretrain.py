@@ -3,7 +3,9 @@
 The page only asks: Start enqueues a `pretrain` job and makes sure a worker runs; a fragment polls
 the job (status, loss curve, img/s, ETA, the representation probe) and offers Cancel, Pause and
 Resume. A job whose worker died (killed, machine restarted) shows as interrupted and resumes from
-its last checkpoint. Nothing here trains.
+its last checkpoint. The newest run's card stays after it ends: how it ended, what it kept and which
+embedding the app uses because of it, with the encoder picker (`sslapp.ui.pretrain_outcome`); all of
+it read from the store, so a reload or another tab shows the same. Nothing here trains.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sslapp import catalogue
 from sslapp.jobs.launcher import ensure_worker, reap_dead_jobs
 from sslapp.store.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, embedding_line, require_workspace
+from sslapp.ui.pretrain_outcome import ENDED, encoder_picker, render_outcome
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
@@ -34,16 +37,22 @@ def _fmt_eta(seconds) -> str:
 
 
 def _current_job(ws: Workspace) -> dict | None:
-    """The newest pretrain job that is active or can be resumed; None when the last one finished."""
+    """The newest pretrain job, whatever its state: its card shows it running, held or how it ended."""
     jobs = ws.store.jobs(kind="pretrain", limit=1)
-    if not jobs:
-        return None
-    job = jobs[0]
-    if job["status"] in ACTIVE or job["status"] in HELD_JOB_STATES:
-        return job
-    if st.session_state.get("pretrain_job") == job["id"]:  # just finished here: show its outcome
-        return job
-    return None
+    return jobs[0] if jobs else None
+
+
+def _progress_line(p: dict) -> None:
+    """'epoch N of M': M is fixed from the start (epochs) or after the first epoch (minutes); until
+    then it is marked as a guess."""
+    epochs = p.get("epochs")
+    step = f"step {p.get('step', 0)} of {p.get('steps', '?')}"
+    if epochs:
+        done = min(1.0, max(0.0, ((p["epoch"] - 1) + (p.get("step", 0) / max(p.get("steps") or 1, 1))) / epochs))
+        of = f"of about {epochs}" if p.get("epochs_fixed") is False else f"of {epochs}"
+        st.progress(done, text=f"epoch {p['epoch']} {of} · {step}")
+    else:
+        st.caption(f"epoch {p['epoch']} · {step} · the number of epochs that fit in the time is known soon")
 
 
 def _start_form(ws: Workspace, disabled: bool) -> None:
@@ -85,8 +94,7 @@ def _start_form(ws: Workspace, disabled: bool) -> None:
             params["batch_size"] = int(batch)
         if size:
             params["train_size"] = int(size)
-        job_id = ws.store.enqueue_job("pretrain", params)
-        st.session_state["pretrain_job"] = job_id
+        ws.store.enqueue_job("pretrain", params)
         ensure_worker(ws)
         st.rerun()
 
@@ -133,27 +141,29 @@ def _probe(ws: Workspace, run_id: int) -> None:
                    "(SimCLR is the most robust).", icon=":material/warning:")
 
 
-def _job_panel(ws: Workspace) -> None:
+def _job_panel(ws: Workspace) -> dict | None:
+    """The newest run's card; returns the job it shows (the rest of the page follows the same state)."""
     reap_dead_jobs(ws)
     job = _current_job(ws)
     if job is None:
-        return
+        return None
     status, p = job["status"], job.get("progress") or {}
     seen = st.session_state.get("pretrain_seen_status", {})
     if seen.get(job["id"]) in ACTIVE and status not in ACTIVE:  # it just stopped: refresh the whole page once
         st.session_state["pretrain_seen_status"] = {job["id"]: status}
         st.rerun(scope="app")
     st.session_state["pretrain_seen_status"] = {job["id"]: status}
-    params = job.get("params") or {}
-    with st.container(border=True):
+    run = ws.store.run_for_job(job["id"])
+    params = {**(job.get("params") or {}), **((run or {}).get("params") or {})}  # the run's: auto resolved
+    with st.container(border=True, key="pretrain_card"):
         method = catalogue.METHODS.get(params.get("method", "simclr"), params.get("method", "simclr")).split(" — ")[0]
-        started = time.strftime("%H:%M", time.localtime(job["created_at"])) if job.get("created_at") else ""
+        started = time.strftime("%d %b %H:%M", time.localtime(job["created_at"])) if job.get("created_at") else ""
         st.subheader(f"{method} · {params.get('backbone', 'auto')} backbone · {_STATUS_WORDS.get(status, status)}",
-                     help=f"started at {started}" if started else None)
-        epochs = p.get("epochs")
-        if p.get("epoch") is not None and epochs:
-            done = min(1.0, max(0.0, ((p["epoch"] - 1) + (p.get("step", 0) / max(p.get("steps") or 1, 1))) / epochs))
-            st.progress(done, text=f"epoch {p['epoch']} of {epochs} · step {p.get('step', 0)} of {p.get('steps', '?')}")
+                     help=f"started {started}" if started else None)
+        if status in ENDED:
+            render_outcome(ws, job, run)
+        elif p.get("epoch") is not None:
+            _progress_line(p)
         elif status == JobState.QUEUED:
             st.caption("Waiting for the worker to pick it up…")
         c1, c2, c3, c4 = st.columns(4)
@@ -164,18 +174,13 @@ def _job_panel(ws: Workspace) -> None:
                   help="Training images per second since the first step, the same figure the summary reports.")
         c3.metric("ETA", _fmt_eta(p.get("eta_s")) if status in ACTIVE else "—")
         c4.metric("Batch", p.get("batch_size", "—"))
-        if p.get("message"):
+        if p.get("message") and status not in ENDED:
             st.caption(p["message"])
         if status == JobState.INTERRUPTED:
             st.warning("The worker stopped while running this job (killed or crashed). Resume continues from its "
                        "last checkpoint.", icon=":material/restart_alt:")
-        elif status == JobState.FAILED:
-            st.error(f"Pretraining failed: {job.get('error')}")
-        elif status == JobState.DONE and job.get("result"):
-            r = job["result"]
-            verdict = r.get("embedding_verdict")
-            st.success(f"Done: {r.get('epochs')} epoch{'' if r.get('epochs') == 1 else 's'} at {r.get('images_per_s') or 0:.0f} images/s. "
-                       + (verdict or "The encoder is ready for Explore and Train."), icon=":material/check_circle:")
+        elif status == JobState.PAUSED:
+            st.info("Paused. Resume continues from where it stopped.", icon=":material/pause_circle:")
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
         if status in (JobState.QUEUED, JobState.RUNNING, JobState.PAUSING):
             if b1.button("Cancel", key=f"cancel_{job['id']}", icon=":material/stop:"):
@@ -187,19 +192,18 @@ def _job_panel(ws: Workspace) -> None:
         if status in RESUMABLE:
             if b1.button("Resume", key=f"resume_{job['id']}", type="primary", icon=":material/play_arrow:"):
                 if ws.store.resume_job(job["id"]):
-                    st.session_state["pretrain_job"] = job["id"]
                     ensure_worker(ws)
                 st.rerun(scope="app")
             if status in HELD_JOB_STATES and b2.button("Discard", key=f"discard_{job['id']}"):
                 ws.store.request_job_stop(job["id"], "cancel")
                 st.rerun(scope="app")
-        run = ws.store.run_for_job(job["id"])
         if run is not None:
             left, right = st.columns([3, 2])
             with left:
                 _loss_chart(ws, run["id"])
             with right:
                 _probe(ws, run["id"])
+    return job
 
 
 def _past_runs(ws: Workspace) -> None:
@@ -227,10 +231,11 @@ def _past_runs(ws: Workspace) -> None:
                  column_config={"note": st.column_config.TextColumn(width="large")})
 
 
-def _encoders(ws: Workspace) -> None:
+def _encoders(ws: Workspace, picker: bool) -> None:
     """Every encoder the workspace keeps, with its measured score, and which one the app uses: a new
-    run never silently replaces a better one; the user may pin any."""
-    from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING, describe, encoders
+    run never silently replaces a better one; the user may pin any (`picker`: unless the newest run's
+    card already offers the picker under its verdict)."""
+    from sslapp.features.read import CHOICE_SETTING, describe, encoders
 
     arts = encoders(ws)
     if not arts:
@@ -243,33 +248,19 @@ def _encoders(ws: Workspace) -> None:
              "score on your labels": f"{scores[a['id']]:.0%}" if scores.get(a["id"]) is not None else "—",
              "in use": "✓" if a["id"] == choice.get("encoder_artifact_id") else ""} for a in arts]
     st.dataframe(rows, hide_index=True, width="stretch")
-    pinned = ws.store.get_setting(PINNED_SETTING)
-    options = [None] + [a["id"] for a in arts]
-    names = {a["id"]: f"{describe(a)} (made {time.strftime('%d %b %H:%M', time.localtime(a['created_at']))})"
-             for a in arts}
-    picked = st.selectbox("Encoder for the map, suggestions and classifier", options,
-                          index=options.index(pinned) if pinned in options else 0,
-                          format_func=lambda i: "automatic: the best measured on your labels" if i is None else names[i],
-                          key="pt_encoder_pick",
-                          help="The score is the accuracy of graph-based learning, cross-validated on your first "
-                               "labels of each class. Automatic keeps the current one unless another is better.")
-    if picked != pinned:
-        ws.store.set_setting(PINNED_SETTING, picked)
-        ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})
-        ensure_worker(ws)
-        st.toast("The map is being redrawn with the encoder you chose.")
+    if picker:
+        encoder_picker(ws)
 
 
 def _live(ws: Workspace) -> None:
     """Everything that changes while a run goes: its card, whether Start is allowed, the encoders and
     past runs. One fragment, so a page (re)loaded mid-run still turns fresh when the run ends."""
-    _job_panel(ws)
-    current = _current_job(ws)
+    current = _job_panel(ws)
     blocked = current is not None and current["status"] in (*ACTIVE, *HELD_JOB_STATES)
     if blocked:
         st.caption("One pretraining job at a time: cancel, discard or finish the current one to start another.")
     _start_form(ws, disabled=blocked)
-    _encoders(ws)
+    _encoders(ws, picker=current is None or current["status"] not in ENDED)
     _past_runs(ws)
 
 
