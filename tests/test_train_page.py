@@ -114,7 +114,7 @@ def test_review_galleries_show_doubts_and_likely_errors_and_a_click_fixes_the_la
     assert review["rows"][0]["item"] == planted and review["rows"][0]["suggested"] == "red"
     at = _app()
     assert not at.exception
-    assert "Labelled **green**, looks like **red**" in _texts(at)
+    assert "Labelled **green**; the images most like it say **red**" in _texts(at)
     _button(at, "Change to red").click()
     at.run()
     assert not at.exception

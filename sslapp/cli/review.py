@@ -1,10 +1,12 @@
 """`sslapp review WORKSPACE [--top N] [--seed S] [--json]`: labels that are likely wrong, most suspicious first.
 
 Runs the "review" job in this process (features of the workspace's current embedding, out-of-fold
-predictions, cleanlab's label quality; see `sslapp.curate.label_issues`) and prints one line per
-label, or with --json a list of {item, path, label, suggested, score}: score in [0, 1], higher =
-more likely wrong; suggested = the class the features point to. Notes go to stderr. Fails (exit 1)
-with what is missing when there are too few labels to check.
+predictions, calibrated; see `sslapp.curate.label_issues`) and prints one line per label, or with
+--json a list of {item, path, label, suggested, score, odds, flagged}: score in [0, 1], higher = more
+likely wrong; suggested = the class the features favour, odds = how many times as likely as the
+label; flagged = clearly contradicted (the only rows the app shows as possible errors). Notes go to
+stderr (a class with too few labels to check is named there). Fails (exit 1) with what is missing
+when there are too few labels to check.
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ def register(sub) -> None:
     p.add_argument("workspace")
     p.add_argument("--top", type=int, default=None, metavar="N", help="show only the N most suspicious labels")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print a JSON list of {item, path, label, suggested, score}")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of {item, path, label, suggested, score, odds, flagged}")
     p.set_defaults(func=run)
+
+
+def _verdict(row: dict) -> str:
+    """"label -> class" for a flagged row; otherwise the label fits, or the features are unsure."""
+    from sslapp.curate.read import flagged
+
+    if flagged(row):
+        return f"{row['label']} -> {row['suggested']}"
+    return f"{row['label']} (fits)" if row["suggested"] == row["label"] else f"{row['label']} (unsure: {row['suggested']}?)"
 
 
 @handle_errors
@@ -38,12 +50,12 @@ def run(args) -> int:
     if job.get("status") != "done":
         raise CLIError(f"review job {job.get('id')} {job.get('status')}: {job.get('error') or 'no result'}")
     result = job["result"]
-    say(f"checked {result['n_labels']} labels with {result['embedding']} ({result['route']})")
+    n = result.get("n_flagged", 0)
+    say(f"checked {result['n_labels']} labels with {result['embedding']} ({result['route']}): "
+        f"{n} may be wrong")
     for note in result["notes"]:
         say(f"note: {note}")
     rows = result["rows"][:args.top] if args.top else result["rows"]
-    text = "\n".join(f"{r['score']:.2f}  {r['label']} -> {r['suggested']}  {r['path']} (item {r['item']})"
-                     if r["suggested"] != r["label"] else f"{r['score']:.2f}  {r['label']} (fits)  {r['path']} "
-                     f"(item {r['item']})" for r in rows)
+    text = "\n".join(f"{r['score']:.2f}  {_verdict(r)}  {r['path']} (item {r['item']})" for r in rows)
     emit(rows, args.json, text or "no labels to show")
     return 0

@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sslapp.curate.label_issues import too_few_labels
+from sslapp.curate.label_issues import FLAG_ODDS, too_few_labels
 from sslapp.workspace import Workspace
+
+__all__ = ["FLAG_ODDS", "GROUPS_SETTING", "KEPT_ALL_SETTING", "KEPT_SETTING", "REVIEW_SETTING", "TRUSTED_SOURCES",
+           "flagged", "keep_one", "label_problem", "odds_text"]
 
 REVIEW_SETTING = "review.label_issues"
 KEPT_SETTING = "review.kept"
@@ -20,6 +23,21 @@ KEPT_ALL_SETTING = "duplicates.kept_all"
 def label_problem(ws: Workspace) -> str | None:
     """Why this workspace's labels cannot be reviewed yet, or None (cheap: counts only)."""
     return too_few_labels(dict(Counter(r["class_name"] for r in ws.store.labels(sources=TRUSTED_SOURCES))))
+
+
+def flagged(row: dict[str, Any]) -> bool:
+    """Whether a review row is shown as a possible error: it cleared the margin (rows stored before
+    the margin existed: the features favoured another class)."""
+    return bool(row.get("flagged", row["suggested"] != row["label"]))
+
+
+def odds_text(row: dict[str, Any]) -> str:
+    """How strongly a review row's images favour the suggested class, in words."""
+    odds = row.get("odds")
+    if not odds or odds < 1.05:
+        return f"The images most like it favour {row['suggested']} over {row['label']}."
+    times = f"{odds:.0f}" if odds >= 10 else f"{odds:.1f}".rstrip("0").rstrip(".")
+    return f"By the images most like it, {row['suggested']} is {times} times as likely as {row['label']}."
 
 
 def keep_one(ws: Workspace, item_ids) -> dict[str, Any]:

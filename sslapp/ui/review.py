@@ -1,8 +1,9 @@
 """The Train page's review galleries: labels that look wrong, and images the classifier doubts.
 
 1. Likely label errors: a button asks the worker for a "review" job (`sslapp.curate.review_job`:
-   every label predicted by models that never saw it, scored with cleanlab); the page polls it and
-   shows the labels the features point away from, each with keep / change / another class / remove.
+   every label predicted by models that never saw it, calibrated, scored with cleanlab); the page polls
+   it and shows the labels the features clearly contradict, each with keep (first: the check suggests,
+   the person decides, so no change is ever the default) / change / another class / remove.
 2. The classifier's doubts, from the latest training run's predictions: labelled images it
    predicts as another class, and the unlabelled images it is least sure about, each one click
    from a label. The run's classifier learned from every label, so a labelled image it still
@@ -17,7 +18,15 @@ from typing import Any
 
 import streamlit as st
 
-from sslapp.curate.read import KEPT_SETTING, REVIEW_SETTING, TRUSTED_SOURCES, label_problem
+from sslapp.curate.read import (
+    FLAG_ODDS,
+    KEPT_SETTING,
+    REVIEW_SETTING,
+    TRUSTED_SOURCES,
+    flagged,
+    label_problem,
+    odds_text,
+)
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import annotator_name, job_status_line, thumb_image
 from sslapp.ui.similar import more_like_this_button
@@ -113,8 +122,9 @@ def _ago(at: float | None) -> str:
 def label_errors(ws: Workspace, names: list[str]) -> None:
     """Likely label errors from the last review job, each with keep / change / another class / remove."""
     st.subheader("Likely label errors")
-    st.caption("Each labelled image is predicted by models that never saw its label; labels that the rest of "
-               "your labels contradict come first. Checking takes seconds and runs in the background.")
+    st.caption("Each labelled image is predicted from your other labels and the images around it, never its own "
+               f"label. A label is listed only when another class is at least {FLAG_ODDS:.0f} times as likely; "
+               "when the images cannot tell, the check says nothing. It takes seconds and runs in the background.")
     problem = label_problem(ws)
     busy = bool(ws.store.jobs(kind="review", statuses=ACTIVE_JOB_STATES, limit=1))
     st.button("Check my labels", key="review_start", icon=":material/fact_check:", disabled=bool(problem) or busy,
@@ -131,7 +141,7 @@ def label_errors(ws: Workspace, names: list[str]) -> None:
         return
     current = _labels(ws)
     kept = ws.store.get_setting(KEPT_SETTING) or {}
-    rows = [r for r in review["rows"] if r["suggested"] != r["label"] and current.get(r["item"]) == r["label"]
+    rows = [r for r in review["rows"] if flagged(r) and current.get(r["item"]) == r["label"]
             and kept.get(str(r["item"])) != r["label"]]
     st.caption(f"Checked {review['n_labels']} labels {_ago(review.get('at'))} with {review['embedding']}."
                + (" Labels changed since: check again to include them." if len(current) != review["n_labels"]
@@ -139,22 +149,24 @@ def label_errors(ws: Workspace, names: list[str]) -> None:
     for note in review.get("notes", []):
         st.caption(note)
     if not rows:
-        st.success("No likely label errors: every label fits the images most like it.")
+        st.success("No likely label errors: no label is clearly contradicted by the images most like it.")
         return
-    st.markdown(f"**{len(rows)} label{'s' if len(rows) != 1 else ''} look{'s' if len(rows) == 1 else ''} wrong**"
-                + (f" (showing the {SHOW} most likely)" if len(rows) > SHOW else ""))
+    st.markdown(f"**{len(rows)} label{'s' if len(rows) != 1 else ''} may be wrong**"
+                + (f" (showing the {SHOW} most likely)" if len(rows) > SHOW else "")
+                + ". Look at each image: keep the label when it is right.")
     items = {r["id"]: r for r in ws.store.items(ids=[r["item"] for r in rows[:SHOW]])}
     cols = st.columns(COLUMNS)
     for n, row in enumerate(rows[:SHOW]):
         item_id, label, suggested = row["item"], row["label"], row["suggested"]
         with cols[n % COLUMNS].container(border=True):
             _tile(ws, items.get(item_id))
-            st.markdown(f"Labelled **{label}**, looks like **{suggested}**")
-            st.caption(f"The label fits {100 * (1 - row['score']):.0f}% by the images most like it.")
-            st.button(f"Change to {suggested}", key=f"rv_fix_{item_id}", type="primary", width="stretch",
-                      on_click=_relabel, args=(ws, item_id, suggested))
+            st.markdown(f"Labelled **{label}**; the images most like it say **{suggested}**")
+            st.caption(odds_text(row))
+            # keep comes first and no button is primary: the check suggests, the person decides
             st.button(f"Keep {label}", key=f"rv_keep_{item_id}", width="stretch", on_click=_keep,
                       args=(ws, item_id, label))
+            st.button(f"Change to {suggested}", key=f"rv_fix_{item_id}", width="stretch",
+                      on_click=_relabel, args=(ws, item_id, suggested))
             _other_classes(ws, item_id, f"rv_other_{item_id}", names, (label, suggested))
             st.button("Remove label", key=f"rv_remove_{item_id}", width="stretch", on_click=_remove,
                       args=(ws, item_id))
@@ -176,7 +188,7 @@ def _gallery(ws: Workspace, rows: list[dict[str, Any]], prefix: str, names: list
                 st.markdown(f"Predicted **{predicted}**")
             st.caption(f"Confidence {100 * row['confidence']:.0f}%")
             st.button(f"{'Change' if label else 'Label'} as {predicted}", key=f"{prefix}_fix_{item_id}",
-                      type="primary", width="stretch", on_click=_relabel, args=(ws, item_id, predicted))
+                      width="stretch", on_click=_relabel, args=(ws, item_id, predicted))  # a suggestion, not a default
             _other_classes(ws, item_id, f"{prefix}_other_{item_id}", names, (predicted,) + ((label,) if label else ()))
             more_like_this_button(ws, item_id, key=f"{prefix}_similar_{item_id}", width="stretch")
 
