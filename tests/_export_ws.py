@@ -3,6 +3,9 @@
 Images are real files (PNG, JPEG with EXIF rotation, a large JPEG, RGBA PNG, animated GIF) in
 class folders, ingested with folder labels; the classifier is a random resnet18-std at 24 px
 (32 px inside), saved and registered the way fine-tuning does.
+
+The workspace is built once per xdist worker (`Base`, the session fixtures in tests/conftest.py;
+the export test files share an xdist group); a test that changes it works on a copy (`Base.copy`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +149,40 @@ def export_cli(args: list[str]) -> dict:
 
 def total_bytes(manifest: dict) -> int:
     return sum(f["bytes"] for f in manifest["files"].values())
+
+
+@dataclass
+class Base:
+    """`build_workspace(root, with_classifier=False)`, closed: the images under `root` and the
+    workspace in `root / "ws"`, with torch's random state right after it (the classifier made from
+    it is the one `build_workspace(root)` makes)."""
+
+    root: Path
+    images: dict[str, list[Path]]
+    rng_state: object
+
+    @classmethod
+    def build(cls, root: Path) -> Base:
+        import torch
+
+        ws, _, images = build_workspace(root, with_classifier=False)
+        rng_state = torch.get_rng_state()
+        ws.store.close()
+        return cls(root, images, rng_state)
+
+    def copy(self, dest: Path, with_classifier: bool = True):
+        """(workspace, model or None): a copy of the workspace in `dest / "ws"`, with the classifier
+        `build_workspace` makes when asked. Its items name the base's image files, under `self.root`."""
+        import torch
+
+        from sslapp.models.encoder import load_encoder
+        from sslapp.workspace import open_workspace
+
+        shutil.copytree(self.root / "ws", dest / "ws")
+        ws = open_workspace(dest / "ws")
+        if not with_classifier:
+            return ws, None
+        encoder = load_encoder(ws.checkpoints_dir / "encoder.safetensors")  # draws random numbers itself
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self.rng_state)
+            return ws, add_classifier(ws, encoder)

@@ -25,6 +25,27 @@ def ws(tmp_path):
     return open_workspace(tmp_path / "ws")
 
 
+@pytest.fixture(scope="session")
+def export_base(tmp_path_factory):
+    """The export tests' workspace without a classifier (tests/_export_ws.py), built once."""
+    from _export_ws import Base
+
+    return Base.build(tmp_path_factory.mktemp("export-base"))
+
+
+@pytest.fixture(scope="session")
+def export_built(export_base, tmp_path_factory):
+    """The export tests' workspace with its classifier and its full export (every format, the encoder
+    alone too, and the ImageFolder tree), for the tests that only read them. Images are under `root`."""
+    from _export_ws import export_cli
+
+    out = tmp_path_factory.mktemp("export-built")
+    ws, model = export_base.copy(out)
+    manifest = export_cli([str(ws.root), str(out / "out"), "--all", "--imagefolder"])
+    return {"root": export_base.root, "ws": ws, "model": model, "images": export_base.images, "out": out / "out",
+            "manifest": manifest}
+
+
 def _stray_workers() -> list[int]:
     """Worker processes running on a workspace under the temporary folder (the tests' own)."""
     tmp = tempfile.gettempdir()
@@ -52,11 +73,24 @@ def pytest_sessionfinish(session, exitstatus):
             pass
 
 
+# With pytest-xdist (`-n 2 --dist loadgroup`, scheduled in this order: --no-loadscope-reorder in
+# pyproject), each file is one group that stays on one worker, so its module- and session-scoped
+# fixtures are built once; files that share a fixture share a group. The slowest groups go first
+# (measured on 2 cores), so the journey runs beside everything else and the last groups to start
+# are short ones that keep both workers busy to the end.
+SHARED_GROUPS = {"test_export_options": "test_export", "test_export_page": "test_export"}
+SLOWEST_FIRST = ["test_journey", "test_export", "test_embed", "test_pretrain", "test_faults", "test_suggest_cli",
+                 "test_label_page", "test_bench_label_efficiency", "test_server_restart", "test_ssl_losses",
+                 "test_map_exclude", "test_features", "test_explore_page", "test_map_select", "test_ddp", "test_select"]
+
+
+def _group(item) -> str:
+    stem = Path(str(item.fspath)).stem
+    return SHARED_GROUPS.get(stem, stem)
+
+
 def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (`-n 2 --dist loadgroup`): browser tests run one after another on one worker
-    (each starts an app, a worker and chromium), and every other file stays on one worker so its
-    module-scoped fixtures (a shared export, a shared workspace) are built once."""
     for item in items:
-        path = Path(str(item.fspath))
-        group = "browser" if path.parent.name == "browser" else path.stem
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    rank = {group: i for i, group in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: the rest keep their order

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -127,16 +125,17 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     assert len(list(ws.embeddings_dir.glob("map-*.npz"))) == 4  # versioned: every map is kept
 
 
-def test_embed_cli_json_and_errors(tmp_path):
-    ws, _ = make_workspace(tmp_path, per_class=4)  # 12 items: PCA layout, no UMAP compile in the child
-    cmd = [sys.executable, "-m", "sslapp", "embed", str(ws.root), "--json", "--k", "2"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    r = json.loads(out.stdout)
+def test_embed_cli_json_and_errors(tmp_path, capsys):
+    """`sslapp embed` in this process (tests/test_cli_basics.py runs the entry point as its own process)."""
+    from sslapp.cli import main
+
+    ws, _ = make_workspace(tmp_path, per_class=4)  # 12 items: PCA layout, no UMAP compile
+    ws.store.set_setting("features.starts", ["pixels"])  # which start wins is the test above's
+    assert main(["embed", str(ws.root), "--json", "--k", "2"]) == 0
+    r = json.loads(capsys.readouterr().out)
     assert r["k"] == 2 and r["n_items"] == 12 and r["layout"] == "pca" and not r["provisional"]
     assert r["embedding_name"]  # the map says which embedding it shows
-    bad = subprocess.run([*cmd[:-2], "--k", "0"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--k" in bad.stderr
-    empty = subprocess.run([sys.executable, "-m", "sslapp", "embed", str(tmp_path / "nothing")],
-                           capture_output=True, text=True, timeout=60)
-    assert empty.returncode == 2 and "not an sslapp workspace" in empty.stderr
+    assert main(["embed", str(ws.root), "--json", "--k", "0"]) == 2
+    assert "--k" in capsys.readouterr().err
+    assert main(["embed", str(tmp_path / "nothing")]) == 2
+    assert "not an sslapp workspace" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Export round trip on a real tiny workspace: the app, TorchScript and ONNX give the same answers.
 
-One full export (`--all`, module-scoped) serves most tests; the default export and the quantized
-ones are checked against it. ONNX export of a ResNet takes seconds.
+One full export (`--all`, made once: tests/conftest.py `export_built`) serves most tests; the default
+export and the quantized ones are checked against it. ONNX export of a ResNet takes seconds.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _export_ws import CLASSES, app_probs, build_workspace, export_cli, total_bytes
+from _export_ws import CLASSES, app_probs, export_cli, total_bytes
 
 from sslapp.export.labels import LABEL_FILES
 
@@ -27,13 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The workspace and its full export: every format, the encoder alone too, and the ImageFolder tree."""
-    root = tmp_path_factory.mktemp("export")
-    ws, model, images = build_workspace(root)
-    manifest = export_cli([str(ws.root), str(root / "out"), "--all", "--imagefolder"])
-    return {"root": root, "ws": ws, "model": model, "images": images, "out": root / "out", "manifest": manifest}
+@pytest.fixture
+def built(export_built):
+    """The workspace and its full export: every format, the encoder alone too, and the ImageFolder tree
+    (made once for this file and test_export_options.py: tests/conftest.py)."""
+    return export_built
 
 
 def _app_probs(built) -> dict[str, np.ndarray]:

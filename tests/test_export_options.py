@@ -1,7 +1,8 @@
 """Export options on a real tiny workspace: quantized ONNX copies (int8, fp16) and `sslapp predict` on them,
 the encoder alone, an export after a real fine-tuning job, and safe names.
 
-The full and default exports are in test_export.py; this module builds its own workspace once.
+The full and default exports are in test_export.py; both files read one workspace (tests/conftest.py) and
+copy it where a test changes it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _export_ws import CLASSES, app_probs, build_workspace, export_cli
+from _export_ws import CLASSES, app_probs, export_cli
 
 from sslapp.export.labels import LABEL_FILES
 
@@ -22,12 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The workspace with its classifier; each test exports what it checks."""
-    root = tmp_path_factory.mktemp("export-options")
-    ws, model, images = build_workspace(root)
-    return {"root": root, "ws": ws, "model": model, "images": images}
+@pytest.fixture
+def built(export_built):
+    """The workspace with its classifier (tests/conftest.py); each test exports what it checks."""
+    return export_built
 
 
 def _app_probs(built) -> dict[str, np.ndarray]:
@@ -94,13 +93,13 @@ def test_fp16_beside_the_full_model(built, tmp_path):
     assert "--model fp16" in readme and "fp16" in readme
 
 
-def test_encoder_only(tmp_path, capsys):
+def test_encoder_only(export_base, tmp_path, capsys):
     from sslapp.cli import main
     from sslapp.export.export import NoClassifierError, export_workspace
     from sslapp.export.manifest import ExportError, read_manifest
     from sslapp.export.predict import predict
 
-    ws, _, _ = build_workspace(tmp_path, with_classifier=False, seed=1)
+    ws, _ = export_base.copy(tmp_path, with_classifier=False)
     with pytest.raises(NoClassifierError, match="--encoder-only"):
         export_workspace(ws, tmp_path / "out")
     assert main(["export", str(ws.root), str(tmp_path / "out"), "--formats", "onnx"]) == 3
@@ -119,15 +118,15 @@ def test_encoder_only(tmp_path, capsys):
     feats = session.run(None, {"image": np.random.rand(3, 3, 24, 24).astype(np.float32)})[0]
     assert feats.shape == (3, 512)
     with pytest.raises(ExportError, match="only the encoder"):
-        predict(tmp_path / "out", [tmp_path / "images"])
+        predict(tmp_path / "out", [export_base.root / "images"])
     every = export_cli([str(ws.root), str(tmp_path / "all"), "--encoder-only", "--all"])
     assert set(every["files"]) == {"encoder.onnx", "encoder.torchscript.pt", "encoder.safetensors", *LABEL_FILES,
                                    "README.md"} and every["left_out"]["files"] == []
 
 
-def test_model_json_names_the_encoder_the_classifier_was_trained_on(tmp_path):
+def test_model_json_names_the_encoder_the_classifier_was_trained_on(export_base, tmp_path):
     """A newer encoder (a later pretraining run) does not become the exported classifier's history."""
-    ws, _, _ = build_workspace(tmp_path, seed=2)
+    ws, _ = export_base.copy(tmp_path)
     ws.store.add_artifact("encoder", "checkpoints/encoder.safetensors", {"method": "byol", "epochs": 9},
                           ws.store.create_run("pretrain", {"method": "byol"}))
     m = export_cli([str(ws.root), str(tmp_path / "out"), "--formats", "safetensors"])
@@ -136,18 +135,19 @@ def test_model_json_names_the_encoder_the_classifier_was_trained_on(tmp_path):
     assert encoder_only["training_data"]["pretraining"] == {"method": "byol", "epochs": 9}  # the newest
 
 
-def test_real_finetune_job_predictions_match_export(tmp_path):
+def test_real_finetune_job_predictions_match_export(export_base, tmp_path):
     """The journey: the finetune job stores the predictions the app shows; `predict` on the files agrees."""
     from sslapp.cli.common import run_job_in_foreground
     from sslapp.export.export import export_workspace
     from sslapp.export.predict import predict
 
-    ws, _, _ = build_workspace(tmp_path, with_classifier=False, seed=2)
+    ws, _ = export_base.copy(tmp_path, with_classifier=False)
     job = run_job_in_foreground(ws, "finetune", {"mode": "linear", "propagate": "off"})
     assert job["status"] == "done", job["error"]
     m = export_workspace(ws, tmp_path / "out", formats="onnx")
     assert m["estimated_accuracy"]["n_labels"] == 12 and m["head"]["feature_normalisation"] == "l2"
-    results = {r["path"]: r for r in predict(tmp_path / "out", [tmp_path / "images", tmp_path / "unlabelled"])}
+    images = [export_base.root / "images", export_base.root / "unlabelled"]
+    results = {r["path"]: r for r in predict(tmp_path / "out", images)}
     sources = {it["id"]: it["source"] for it in ws.store.items()}
     shown = ws.store.predictions()
     assert len(shown) == len(results) == 16

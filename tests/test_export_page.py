@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from _export_ws import CLASSES, add_classifier, build_workspace
+from _export_ws import CLASSES, add_classifier
 from streamlit.testing.v1 import AppTest
 
 from sslapp.jobs.launcher import worker_alive
@@ -20,8 +20,8 @@ def _texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def test_export_page(tmp_path, monkeypatch):
-    ws, _, _ = build_workspace(tmp_path, with_classifier=False)
+def test_export_page(export_base, tmp_path, monkeypatch):
+    ws, _ = export_base.copy(tmp_path, with_classifier=False)
     monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
     at = AppTest.from_string(SCRIPT, default_timeout=60).run()
     assert not at.exception

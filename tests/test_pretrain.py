@@ -1,4 +1,7 @@
-"""Real pretraining on tiny data: every method runs, checkpoints and resumes exactly; faults end cleanly."""
+"""Real pretraining on tiny data: every method runs, checkpoints and resumes exactly; faults end cleanly.
+
+A worker killed mid-run and resumed is tests/test_faults.py's; a paused run resumed is
+tests/test_pretrain_keep.py's."""
 
 from __future__ import annotations
 
@@ -8,10 +11,6 @@ import math
 import os
 import resource
 import signal
-import subprocess
-import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ import torch
 from sslapp.bench.data import synthetic_images, workspace_from_arrays
 from sslapp.ssl.checkpoint import load_checkpoint
 from sslapp.ssl.methods import METHODS
+from sslapp.ssl.plan import VIT_METHODS
 from sslapp.ssl.probe import collapse_std, knn_accuracy
 from sslapp.ssl.train import PretrainError, pretrain
 
@@ -36,8 +36,16 @@ def _available(name: str) -> bool:
 
 @pytest.fixture
 def tiny_ws(tmp_path):
-    x, y = synthetic_images(16, 16)
-    return workspace_from_arrays(tmp_path / "ws", x, y)
+    return _workspace(tmp_path, 16)
+
+
+def _workspace(tmp_path, n: int):
+    """`n` synthetic labelled images; the pixel start is the only starting encoder, so the comparison a
+    finished pretraining job makes with the other embeddings is cheap (ImageNet's has its own tests)."""
+    x, y = synthetic_images(n, 16)
+    ws = workspace_from_arrays(tmp_path / "ws", x, y)
+    ws.store.set_setting("features.starts", ["pixels"])
+    return ws
 
 
 def _params_equal(a: dict, b: dict) -> bool:
@@ -49,9 +57,12 @@ def test_each_method_trains_checkpoints_and_resumes_exactly(tiny_ws, method):
     if not _available(method):
         pytest.skip(f"{method} is not implemented in this checkout yet")
     ws = tiny_ws
+    # a quarter-width ResNet-18 (the ViT-only methods keep their ViT): the same training code, with
+    # checkpoints of a few MB instead of a few hundred
+    plan = {**TINY, "method": method, **({} if method in VIT_METHODS else {"backbone": "resnet18-w16"})}
     # checkpoint_every_s=0: a mid-epoch checkpoint before every step, kept (a run keeps only its newest
     # by default), so we can resume after step 1
-    result = pretrain(ws, {**TINY, "method": method, "checkpoint_every_s": 0.0, "keep_checkpoints": 3})
+    result = pretrain(ws, {**plan, "checkpoint_every_s": 0.0, "keep_checkpoints": 3})
     assert result["steps"] == 2 and result["epochs"] == 1
     assert math.isfinite(result["loss"])
     final = load_checkpoint(result["checkpoint"])  # weights_only=True inside
@@ -60,7 +71,7 @@ def test_each_method_trains_checkpoints_and_resumes_exactly(tiny_ws, method):
     rows = ws.store.checkpoints(result["run_id"])
     mid = [r for r in rows if r["step"] == 1 and (ws.root / r["path"]).exists()]
     assert mid, rows
-    resumed = pretrain(ws, {**TINY, "method": method}, resume_from=ws.root / mid[0]["path"])
+    resumed = pretrain(ws, plan, resume_from=ws.root / mid[0]["path"])
     assert resumed["steps"] == 2 and resumed["epochs"] == 1
     again = load_checkpoint(resumed["checkpoint"])
     # the same permutation, views, optimizer and momentum state: the resumed run ends where the first did
@@ -143,73 +154,3 @@ def test_cli_json_result_and_exit_codes(tiny_ws, capsys):
     assert code != 0
     assert json.loads(captured.out)["status"] == "failed"
     assert "unknown method 'nope'" in captured.err
-
-
-def test_worker_killed_mid_job_resumes_from_its_checkpoint(tmp_path):
-    from sslapp.jobs.worker import reap_dead_jobs
-
-    x, y = synthetic_images(32, 16)
-    ws = workspace_from_arrays(tmp_path / "ws", x, y)
-    job_id = ws.store.enqueue_job("pretrain", {"epochs": 4, "batch_size": 8, "probe": False, "seed": 1})
-    worker = subprocess.Popen([sys.executable, "-m", "sslapp", "worker", str(ws.root), "--no-warm-up"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        first = None
-        while time.monotonic() < deadline:
-            run = ws.store.run_for_job(job_id)
-            first = ws.store.latest_checkpoint(run_id=run["id"]) if run else None
-            if first is not None:
-                break
-            assert worker.poll() is None, "the worker died on its own"
-            time.sleep(0.2)
-        assert first is not None, ws.store.job(job_id)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    assert ws.store.job_status(job_id) == "running"
-    assert reap_dead_jobs(ws) == [job_id]
-    assert ws.store.job_status(job_id) == "interrupted"
-    kept = load_checkpoint(ws.root / first["path"])  # written before the kill, loads intact
-    assert kept["epoch"] >= 1
-    assert ws.store.resume_job(job_id)
-    again = subprocess.run([sys.executable, "-m", "sslapp", "worker", str(ws.root), "--no-warm-up",
-                            "--max-jobs", "1"], capture_output=True, text=True, timeout=240)
-    assert again.returncode == 0, again.stderr[-2000:]
-    job = ws.store.job(job_id)
-    assert job["status"] == "done", job
-    assert job["result"]["epochs"] == 4 and job["result"]["steps"] == 16
-    log = ws.job_log_path(job_id).read_text()
-    assert "resumed from epoch" in log
-    assert ws.store.run_for_job(job_id)["status"] == "done"
-
-
-def test_pause_saves_a_checkpoint_and_resume_continues_from_it(tmp_path):
-    from sslapp.jobs.worker import execute_job
-
-    x, y = synthetic_images(32, 16)
-    ws = workspace_from_arrays(tmp_path / "ws", x, y)
-    job_id = ws.store.enqueue_job("pretrain", {"epochs": 3, "batch_size": 8, "probe": False, "seed": 2})
-    job = ws.store.claim_job(job_id, os.getpid())
-    thread = threading.Thread(target=execute_job, args=(ws, job))
-    thread.start()
-    deadline = time.monotonic() + 120
-    while (ws.store.job(job_id)["progress"].get("global_step", 0) < 2 and thread.is_alive()
-           and time.monotonic() < deadline):
-        time.sleep(0.05)
-    assert ws.store.request_job_stop(job_id, "pause")
-    thread.join(120)
-    assert ws.store.job_status(job_id) == "paused"
-    run = ws.store.run_for_job(job_id)
-    assert run["status"] == "paused"
-    ck = ws.store.latest_checkpoint(run_id=run["id"])
-    saved = load_checkpoint(ws.root / ck["path"])
-    assert 2 <= saved["step"] < 12
-    assert ws.store.resume_job(job_id)
-    result = execute_job(ws, ws.store.claim_job(job_id, os.getpid()))
-    assert result["status"] == "done", result["error"]
-    assert result["result"]["steps"] == 12 and result["result"]["epochs"] == 3
-    assert f"resumed from epoch {saved['epoch']}, step {saved['step']}" in ws.job_log_path(job_id).read_text()
-    assert ws.store.runs(kind="pretrain")[0]["status"] == "done" and len(ws.store.runs()) == 1

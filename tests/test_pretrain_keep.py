@@ -123,7 +123,7 @@ def test_a_real_run_keeps_one_checkpoint_and_its_best_encoder_and_resumes(tmp_pa
                                                              {}).get("epoch", 0) >= 1)
     assert ws.store.request_job_stop(job_id, "pause")
     thread.join(120)
-    assert ws.store.job_status(job_id) == "paused"
+    assert ws.store.job_status(job_id) == "paused" and run()["status"] == "paused"
     run_dir = ws.checkpoints_dir / f"run-{run()['id']}"
     [ck] = ws.store.checkpoints(run()["id"])  # the newest only
     assert sorted(p.name for p in run_dir.glob("*.pt")) == [os.path.basename(ck["path"])]
@@ -134,6 +134,7 @@ def test_a_real_run_keeps_one_checkpoint_and_its_best_encoder_and_resumes(tmp_pa
     job = execute_job(ws, ws.store.claim_job(job_id, os.getpid()))
     assert job["status"] == "done", job["error"]
     assert job["result"]["epochs"] == 8 and job["result"]["steps"] == 32  # resumed, not started over
+    assert [r["status"] for r in ws.store.runs(kind="pretrain")] == ["done"]  # the same run, not a new one
     assert f"resumed from epoch {saved['epoch']}, step {saved['step']}" in ws.job_log_path(job_id).read_text()
     [ck] = ws.store.checkpoints(run()["id"])
     assert load_checkpoint(ws.root / ck["path"])["epoch"] == 8

@@ -23,11 +23,11 @@ def label(ws, names):
     return by_source
 
 
-def test_suggest_json_never_repeats_labelled_or_skipped_items(workspace):
+def test_suggest_json_never_repeats_labelled_or_skipped_items(workspace, capsys):
     ws = workspace
     by_source = label(ws, ["red0", "green0", "blue0", "red1"])
     ws.store.skip_items([by_source["green1.png"]])
-    out = sslapp("suggest", str(ws.root), "--budget", "6", "--strategy", "margin", "--json")
+    out = sslapp_here(capsys, "suggest", str(ws.root), "--budget", "6", "--strategy", "margin", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert len(rows) == 6 and len({r["item_id"] for r in rows}) == 6

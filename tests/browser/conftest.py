@@ -2,11 +2,18 @@
 
 The browser tests skip (with the reason) when /usr/bin/chromium is missing; `bash scripts/test.sh`
 installs it with apt on CI. Playwright never downloads a browser here.
+
+One app server per xdist worker serves the tests that need nothing of the server itself: each test
+still gets its own workspace (opened by its `?ws=` link), its own worker process and its own
+browser context. A test that restarts the server, starts it with other flags or environment, or
+publishes the README's screenshots (the sidebar differs) gets a server of its own (`fresh=True`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from streamlit_driver import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     AppServer,
+    SharedApp,
     chromium_available,
     leaves_machine,
     screenshot,
@@ -45,21 +53,43 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def app_factory(tmp_path):
-    """Start apps on fresh workspaces; every one (and its worker) is stopped at teardown."""
-    started: list[AppServer] = []
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    """The app serving every workspace under one SSLAPP_HOME, for this xdist worker's tests."""
+    home = tmp_path_factory.mktemp("shared-app-home")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    server = AppServer(None, ARTIFACTS / "logs" / f"shared-{worker}", home=home)
+    server.start()
+    yield server
+    server.stop()
 
-    def make(workspace: Path | None = None, args: list[str] | None = None, **env: str) -> AppServer:
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def app_factory(tmp_path, request):
+    """Apps on the test's workspaces (a fresh one each by default); their workers are stopped at
+    teardown. The app is the shared server unless the test asks for its own: `fresh=True`, server
+    flags (`args`) or environment (`**env`)."""
+    started: list[AppServer | SharedApp] = []
+
+    def make(workspace: Path | None = None, args: list[str] | None = None, fresh: bool = False,
+             **env: str) -> AppServer | SharedApp:
         ws = workspace or tmp_path / f"ws{len(started)}"
-        server = AppServer(ws, ARTIFACTS / "logs" / tmp_path.name, extra_env=env, extra_args=args)
-        started.append(server)
-        server.start()
-        return server
+        if fresh or args or env:
+            app = AppServer(ws, ARTIFACTS / "logs" / tmp_path.name, extra_env=env, extra_args=args)
+            started.append(app)
+            app.start()
+            return app
+        name = f"{re.sub(r'[^A-Za-z0-9._-]', '-', request.node.name)[:48]}-{next(_names)}"
+        app = SharedApp(request.getfixturevalue("shared_server"), ws, name)
+        started.append(app)
+        return app
 
     yield make
-    for server in started:
-        server.stop()
+    for app in started:
+        app.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 No test here mocks the app. `AppServer` runs the same command a user runs (bound to 127.0.0.1, a
 fresh workspace given by SSLAPP_WORKSPACE so no picker is needed) and stops it together with the
-worker process it spawned. The page helpers wait on Streamlit's own script-state attribute
+worker process it spawned. Started with a `home` instead, it is the app serving every workspace
+under SSLAPP_HOME, and `SharedApp` is one test's workspace on it, opened by the `?ws=` link: one
+server then serves many tests. The page helpers wait on Streamlit's own script-state attribute
 instead of sleeping, so the tests stay fast on a busy 2-core machine.
 """
 
@@ -75,9 +77,10 @@ def kill_worker(workspace: Path) -> int | None:
 class AppServer:
     """The app as a user starts it, in its own process group, on a free local port."""
 
-    def __init__(self, workspace: Path, log_dir: Path, extra_env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None):
-        self.workspace = Path(workspace)
+    def __init__(self, workspace: Path | None, log_dir: Path, extra_env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None, home: Path | None = None):
+        self.workspace = Path(workspace) if workspace is not None else None
+        self.home = Path(home) if home is not None else None  # SSLAPP_HOME: workspaces opened by ?ws=NAME
         self.log_dir = Path(log_dir)
         self.extra_env = extra_env or {}
         self.extra_args = extra_args or []
@@ -89,9 +92,17 @@ class AppServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def page_url(self, path: str = "") -> str:
+        return f"{self.url}/{path}"
+
     def start(self, timeout: float = 90.0) -> None:
-        env = {**os.environ, "SSLAPP_WORKSPACE": str(self.workspace), "OMP_NUM_THREADS": "1",
-               "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **self.extra_env}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+        if self.home is not None:
+            env.pop("SSLAPP_WORKSPACE", None)
+            env["SSLAPP_HOME"] = str(self.home)
+        else:
+            env["SSLAPP_WORKSPACE"] = str(self.workspace)
+        env.update(self.extra_env)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         log = open(self.log_dir / f"streamlit-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the child
@@ -141,6 +152,31 @@ class AppServer:
 
     def stop(self) -> None:
         self.stop_server()
+        if self.workspace is not None:
+            kill_worker(self.workspace)
+
+
+class SharedApp:
+    """One test's workspace on a server shared by the tests of this xdist worker (`AppServer` with a
+    home): the workspace is linked under the server's SSLAPP_HOME as `name` and every page is opened
+    with `?ws=name`, so each browser session works in it; `stop` ends its worker, not the server."""
+
+    def __init__(self, server: AppServer, workspace: Path, name: str):
+        assert server.home is not None
+        self.server = server
+        self.workspace = Path(workspace)
+        self.name = name
+        self.workspace.mkdir(parents=True, exist_ok=True)  # the app makes the database, as on a first visit
+        (server.home / name).symlink_to(self.workspace.resolve(), target_is_directory=True)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def page_url(self, path: str = "") -> str:
+        return f"{self.server.url}/{path}?ws={self.name}"
+
+    def stop(self) -> None:
         kill_worker(self.workspace)
 
 
@@ -157,7 +193,7 @@ DEFAULT_PAGE = "data"  # app.py's default page is served at "/", not at its url_
 
 def open_page(page, app: AppServer, path: str = "", timeout: float = 60.0) -> None:
     """Load a page by URL (a new browser session: session_state starts empty)."""
-    page.goto(f"{app.url}/{'' if path == DEFAULT_PAGE else path}")
+    page.goto(app.page_url("" if path == DEFAULT_PAGE else path))
     wait_ready(page, timeout)
     if page.get_by_text("Page not found").count():
         raise AssertionError(f"the app has no page at /{path}")

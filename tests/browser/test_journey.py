@@ -106,7 +106,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     ws = open_workspace(tmp_path / "ws", cache_size=32)  # the sample photos are 32 px
-    app = app_factory(ws.root)
+    app = app_factory(ws.root, fresh=True)  # its screenshots go to the README: the sidebar as a user sees it
 
     # -- Data: the sample photos; the first map is queued as soon as they are in ----------------------
     open_page(page, app, "data")

@@ -35,7 +35,7 @@ def test_server_restart_keeps_labels_and_shows_the_running_job(app_factory, page
     ws.store.class_id("cool", create=True)
     job_id = ws.store.enqueue_job("pretrain", {**TINY_PRETRAIN, "epochs": 200})
     ensure_worker(ws)  # what the Pretrain page's Start does
-    app = app_factory(ws.root)
+    app = app_factory(ws.root, fresh=True)  # this test restarts the server
 
     # label three images with the keyboard, as a user does
     open_page(page, app, "label")
