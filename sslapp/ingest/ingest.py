@@ -36,6 +36,8 @@ from sslapp.workspace import Workspace
 
 CHUNK = 512
 POOL_MIN = 128  # fewer new images in a chunk decode faster inline than a pool starts
+PEEK = 32  # a new workspace holds the kind most of its first PEEK files of a known kind are
+PEEK_MAX = 256  # files read ahead at most for that (unknown kinds and unreadable files count here)
 
 
 def _prepare_one(args: tuple[str, bytes, int, dict[str, Any], str, str, str | None]) -> tuple[str, Any]:
@@ -73,8 +75,10 @@ def _prepare_one(args: tuple[str, bytes, int, dict[str, Any], str, str, str | No
 
 def _modality_for(ws: Workspace, items: Iterator[SourceItem], wanted: str | None
                   ) -> tuple[Modality, Iterator[SourceItem]]:
-    """The workspace's modality; before its first ingest, `wanted` or the kind of the first file some
-    modality reads (images when none does). Returns the items still to read, the peeked ones first."""
+    """The workspace's modality; before its first ingest, `wanted` or the kind most of the first files some
+    modality reads are (ties: the kind seen first; images when none is read), so that a labels.csv beside
+    a folder of photos does not make an image data set a text workspace. Returns the items still to
+    read, the peeked ones first."""
     fixed = ws.store.get_setting(MODALITY_SETTING)
     if fixed or wanted:
         if fixed and wanted and wanted != fixed:
@@ -83,13 +87,15 @@ def _modality_for(ws: Workspace, items: Iterator[SourceItem], wanted: str | None
                                 f"workspace for the {get_modality(wanted).plural}.")
         return get_modality(fixed or wanted), items
     peeked: list[SourceItem] = []
-    name = "image"
+    counts: dict[str, int] = {}  # in the order first seen
     for item in items:
         peeked.append(item)
         kinds = claimed_by(item.name)
         if item.error is None and kinds:
-            name = kinds[0]
+            counts[kinds[0]] = counts.get(kinds[0], 0) + 1
+        if sum(counts.values()) >= PEEK or len(peeked) >= PEEK_MAX:
             break
+    name = max(counts, key=counts.__getitem__) if counts else "image"  # max keeps the first of equals
     return get_modality(name), itertools.chain(peeked, items)
 
 
@@ -126,7 +132,9 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
     `sources` are paths (files, folders, zips) or ready `SourceItem`s. `should_stop` is called
     between chunks and may raise to abort (nothing is committed then). `base` shortens the
     stored source names to paths relative to it. `modality` names the kind of item a new workspace
-    will hold (default: the kind of its first file); `options` go to its decoder (e.g. a text column).
+    will hold (default: the kind most of its first files are); `options` go to its decoder (e.g.
+    {"text_column", "label_column"}; ingest adds each file's suffix as "ext"). Notes about a file or
+    an added item (`Decoded.info["file_notes"]`, `["note"]`) go into the report's "notes".
     The report is stored with the workspace.
     Raises ModalityError, changing nothing, when every file is of another kind than the workspace's.
     """
@@ -197,7 +205,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                         ext = item.ext if item.ext in kind.original_exts else ""
                         original = os.path.join(originals, sha[:2], f"{sha}{ext or '.img'}")
                         ensure_dir(os.path.dirname(original))
-                    jobs.append((kind.name, item.data, size, options or {}, sha, thumbs, original))
+                    told = {**(options or {}), "ext": item.ext}  # the decoder knows a table by its suffix
+                    jobs.append((kind.name, item.data, size, told, sha, thumbs, original))
                 if workers > 1 and len(jobs) >= POOL_MIN:
                     if pool is None:  # started lazily: a handful of files decodes faster inline
                         pool = ProcessPoolExecutor(workers)
@@ -214,6 +223,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                     original = _original_name(job[6], sha, value)
                     for part in value:
                         source = f"{item.name}:{part[3]}" if part[3] else item.name
+                        for note in part[2].get("file_notes", ()):  # about the whole file
+                            notes.append({"source": item.name, "note": note})
                         if part[5] is not None:
                             skipped.append({"source": source, "reason": part[5]})
                         else:
@@ -234,6 +245,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
                     rows.append({"source": source, "sha256": sha, "width": info.get("width", 0),  # 0: no pixels
                                  "height": info.get("height", 0), "original": original})
                     row_labels.append(label if label is not None else item.label if labels_from_dirs else None)
+                    if info.get("note"):
+                        notes.append({"source": source, "note": info["note"]})
                 if arrays:
                     indices = cache.append(np.stack(arrays))
                     for row, index in zip(rows[-len(arrays):], indices, strict=True):

@@ -45,7 +45,9 @@ class Decoded:
 
     row: np.ndarray | None  # shape and dtype of `Modality.cache_row(size)`; None with `error`
     preview: bytes | None = None  # e.g. a JPEG thumbnail, written under the workspace's thumbs/
-    info: dict[str, Any] = field(default_factory=dict)  # e.g. {"width", "height", "format", "ext"}
+    # e.g. {"width", "height", "format", "ext"}; "note": a line about this item for the ingest report (a text
+    # cut in the cache), "file_notes": lines about its whole file (e.g. which column held the texts)
+    info: dict[str, Any] = field(default_factory=dict)
     part: str = ""  # where in the file, for a file of many items ("12": row 12); the source is FILE:part
     label: str | None = None  # a label the file itself gives this item (e.g. a label column)
     key: bytes | None = None  # what makes two items the same (exact duplicates); default: the file's bytes
@@ -61,7 +63,8 @@ class Modality:
     plural: str  # "images"
     extensions: frozenset[str]  # lower-case file suffixes it reads, with the dot
     # (file bytes, cache size, options) -> its items; raises BadItem when the whole file is unusable.
-    # options: what the user said about the files (e.g. a text column); a modality ignores the rest.
+    # options: what the user said about the files (e.g. a text column), and "ext", the file's lower-case
+    # suffix ("" when it has none); a modality ignores the rest.
     decode: Callable[[bytes, int, Mapping[str, Any]], list[Decoded]]
     cache_row: Callable[[int], tuple[tuple[int, ...], str]]  # cache size -> (row shape, numpy dtype)
     model_input: Callable[[np.ndarray], np.ndarray]  # cache rows (B, ...) -> the encoders' input batch
