@@ -203,7 +203,8 @@ def test_cli_reports_each_bad_file_and_exit_codes(tmp_path, corpus):
     assert "added" in run.stdout
     again = _cli("ingest", str(wsdir), str(out / "good.png"), "--json")  # only a duplicate: still success
     assert again.returncode == 0 and json.loads(again.stdout)["duplicates"] == 1
-    nothing = _cli("ingest", str(wsdir), str(out / "empty.jpg"), str(out / "notes.txt"), "--json")
+    nothing = _cli("ingest", str(wsdir), str(out / "empty.jpg"), str(out / "text-with-image-name.png"),
+                   "--json")
     assert nothing.returncode != 0
     report = json.loads(nothing.stdout)
     assert report["added"] == 0 and [e["reason"].split(":")[0] for e in report["skipped"]] == ["empty", "not-image"]

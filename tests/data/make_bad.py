@@ -5,7 +5,7 @@
 `build(out)` writes the files and returns EXPECTED: source name (relative to `out`, zip members
 as "archive.zip:member") -> "added", "duplicate", or the reason class that must start the
 skipped reason ("corrupt", "not-image", "empty", "bomb", "too-small", "unsafe-path", "zip-bomb",
-"unreadable"). Everything is generated from code (seeded), so no binary blobs live in git.
+"unreadable", "wrong-kind"). Everything is generated from code (seeded), so no binary blobs live in git.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def build(out: str | os.PathLike) -> dict[str, str]:
     put("garbage-body.jpg", good_jpg[: len(good_jpg) // 3] + noise + b"\xff\xd9", "corrupt")
     put("bad-header-crc.png", good_png[:30] + bytes([good_png[30] ^ 0xFF]) + good_png[31:], "corrupt")
     put("text-with-image-name.png", b"this is a text file, not an image\n" * 20, "not-image")
-    put("notes.txt", b"plain text, not an image\n", "not-image")
+    put("notes.txt", b"plain text, not an image\n", "wrong-kind")  # a text: skipped among images
     put("empty.jpg", b"", "empty")
     put("decompression-bomb.png", png_bomb(), "bomb")
     put("tiny-4x4.png", _bytes(_noise(4, 4, 4), "PNG"), "too-small")

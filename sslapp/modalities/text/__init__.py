@@ -1,0 +1,62 @@
+"""Texts: .txt files (one text each) and tables (CSV, TSV, JSON Lines, Parquet: one text per row), cached as
+whitespace-normalised UTF-8 in fixed-width uint8 rows (`arrays`), shown as text, with a TF-IDF first map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sslapp.modalities.base import Modality
+from sslapp.modalities.text.arrays import TEXT_BYTES
+from sslapp.modalities.text.decode import EXTENSIONS, decode_items
+from sslapp.modalities.text.fingerprint import fingerprints
+from sslapp.modalities.text.quick import tfidf_svd
+
+STEPS = [
+    "Read the file as UTF-8 (a byte-order mark is dropped; UTF-16 with a byte-order mark is read as UTF-16). "
+    "A .txt file is one text; a CSV, TSV, JSON Lines or Parquet file gives one text per row from its text "
+    "column.",
+    "Normalise whitespace: every run of whitespace becomes one space, NUL characters are dropped, and the "
+    "ends are stripped (Python: re.sub(r'\\s+', ' ', text.replace('\\x00', ' ')).strip()).",
+    f"Encode as UTF-8 and keep at most the first {TEXT_BYTES:,} bytes, cut at a character boundary.",
+]
+
+
+def cache_row(size: int) -> tuple[tuple[int, ...], str]:
+    """One text a row, whatever the workspace's cache size (a size in pixels means nothing to a text)."""
+    return (TEXT_BYTES,), "uint8"
+
+
+def model_input(rows: np.ndarray) -> np.ndarray:
+    """uint8 (B, TEXT_BYTES) rows as they are: text encoders read them back with `arrays.texts_of`."""
+    arr = np.asarray(rows)
+    if arr.dtype != np.uint8 or arr.ndim != 2:
+        raise ValueError(f"expected uint8 text rows (B, {TEXT_BYTES}), got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def preprocessing(size: int) -> dict[str, Any]:
+    """model.json's account of file -> text the encoder reads: fields and numbered steps."""
+    return {"encoding": "utf-8", "whitespace": "collapsed to single spaces, ends stripped, NUL dropped",
+            "max_bytes": TEXT_BYTES, "cut": "at a character boundary", "dtype": "uint8", "steps": list(STEPS)}
+
+
+def input_spec(size: int) -> dict[str, Any]:
+    """The exported model reads token ids, made from the normalised text by the export's tokenizer.json."""
+    return {"shape": ["batch", "tokens"], "dtype": "int64", "kind": "token ids",
+            "tokenizer": "tokenizer.json",
+            "text": f"UTF-8, whitespace normalised, at most the first {TEXT_BYTES:,} bytes"}
+
+
+def quick_features(cache: np.ndarray, rows: np.ndarray | None, dim: int, seed: int) -> np.ndarray:
+    return tfidf_svd(cache, rows, dim=dim, seed=seed)
+
+
+TEXT = Modality(
+    name="text", noun="text", plural="texts", extensions=EXTENSIONS, decode=decode_items, cache_row=cache_row,
+    model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
+    quick_features=quick_features, fingerprints=fingerprints,
+    starting_encoders=("minilm", "tfidf"), ssl_methods=(), views="", preview="text", preview_ext="",
+    original_exts=EXTENSIONS, one_item_per_file=False,
+)
