@@ -1,6 +1,8 @@
 """The `ingest` job: the app saves uploads under the workspace's tmp/ and the worker ingests them.
 
-params: {"paths": [...], "labels_from_dirs": bool, "cleanup": bool, "base": str | None, "map_after": bool}.
+params: {"paths": [...], "labels_from_dirs": bool, "cleanup": bool, "base": str | None, "map_after": bool,
+"text_column": str | None, "label_column": str | None, "modality": str | None} (the last three as
+`sslapp ingest --text-column/--label-column/--modality`: tables of texts, the kind a new workspace holds).
 With `map_after` (the app sets it), new images queue an "embed" job right away, so the map (a pixel
 map in seconds, then the chosen embedding's) is being drawn before the user opens Explore.
 With `cleanup`, the uploaded files are deleted once the job is done or cancelled (a paused or failed
@@ -46,9 +48,11 @@ def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
         raise ValueError("The ingest job got no paths; upload files or name a folder.")
     ctx.progress(force=True, message=f"reading {len(paths)} source(s)")
     base = ctx.params.get("base")
+    options = {k: str(ctx.params[k]) for k in ("text_column", "label_column") if ctx.params.get(k)}
     try:
         report = ingest(ws, paths, labels_from_dirs=bool(ctx.params.get("labels_from_dirs")),
-                        progress=lambda **v: ctx.progress(**v), should_stop=ctx.check_stop, base=base)
+                        progress=lambda **v: ctx.progress(**v), should_stop=ctx.check_stop, base=base,
+                        modality=ctx.params.get("modality") or None, options=options)
     except JobStopped as stop:
         if stop.how == "cancel" and ctx.params.get("cleanup"):
             _cleanup(ws.tmp_dir, paths, base)
