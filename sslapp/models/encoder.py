@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,9 @@ from torch import nn
 
 from sslapp.models.backbones import build_backbone
 from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
+
+if TYPE_CHECKING:
+    from sslapp.models.text.base import TextEncoder
 
 
 @dataclass
@@ -72,11 +76,19 @@ def save_encoder(encoder: Encoder, path: str | Path, metadata: dict[str, str] | 
     tmp.replace(path)
 
 
-def load_encoder(path: str | Path, map_location: str = "cpu") -> Encoder:
+def load_encoder(path: str | Path, map_location: str = "cpu") -> Encoder | TextEncoder:
+    """The encoder saved at `path`: an image `Encoder`, or a text encoder (`sslapp.models.text`) when
+    the file's header says so; both map cache rows to features."""
     from safetensors import safe_open
+
+    from sslapp.models.text.base import TEXT_KEY
 
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
+    if TEXT_KEY in meta:
+        from sslapp.models.text import load_text_encoder
+
+        return load_text_encoder(path)
     if "sslapp_encoder" not in meta:
         raise ValueError(f"{path} is not an sslapp encoder file (no sslapp_encoder metadata)")
     encoder = Encoder(config_from_json(meta["sslapp_encoder"]))

@@ -1,0 +1,69 @@
+"""What every text encoder is: a torch module from cached text rows to vectors, saved as one small
+safetensors file whose header says which start it is (config as JSON, no pickles).
+
+Text encoders run over the same cache rows as image encoders (`sslapp.features.extract`), so the
+features service batches, caches, stops and reports progress for them the same way; the module
+decodes the rows' UTF-8 back to texts (`texts_of`) and embeds them (`TextEncoder.embed`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sslapp.modalities.text.arrays import texts_of
+
+TEXT_KEY = "sslapp_text_encoder"  # the safetensors metadata key that marks a text encoder file
+
+
+class TextEncoder(nn.Module):
+    """(B, TEXT_BYTES) uint8 cache rows -> (B, dim) float32 features; subclasses implement `embed`."""
+
+    start = "text"
+    dim = 0
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.embed(texts_of(rows.cpu().numpy())))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def file_config(self) -> dict[str, Any]:
+        """What the file's header keeps (JSON): `start`, `dim` and whatever the start needs to rebuild it."""
+        return {"start": self.start, "dim": int(self.dim)}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays the file keeps (none for a model shipped in a package)."""
+        return {}
+
+
+def save_text_encoder(encoder: TextEncoder, path: str | Path) -> None:
+    """Write `encoder` to `path` atomically (temp file, then rename)."""
+    write_text_encoder_file(path, encoder.file_config(), encoder.tensors())
+
+
+def write_text_encoder_file(path: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    """The file itself: `tensors` as safetensors, `config` as JSON under TEXT_KEY in its header."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp,
+              metadata={TEXT_KEY: json.dumps(config)})
+    tmp.replace(path)
+
+
+def read_text_encoder_file(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """(config, tensors) of a text encoder file, or None when `path` is another kind of safetensors file."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if TEXT_KEY not in meta:
+            return None
+        return json.loads(meta[TEXT_KEY]), {k: f.get_tensor(k) for k in f.keys()}
