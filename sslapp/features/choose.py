@@ -7,7 +7,7 @@ accuracy was tried first and chose wrongly on mnist (ImageNet over the patch dic
 against 0.940 at 50 labels), because the graph, not the class means, carries the classifier.
 Before that there is nothing to measure, so a prior measured on the shared datasets decides
 (docs/benchmarks.md, "Choosing the embedding"): the ImageNet start on colour photos, pixel PCA on
-grayscale images, and a pretraining run only once labels show it is better.
+grayscale images, MiniLM on texts, and a pretraining run only once labels show it is better.
 A candidate must beat the prior's pick by one standard error (`replace_margin`) to replace it.
 """
 
@@ -88,9 +88,9 @@ def first_per_class(labeled_idx: np.ndarray, labels: np.ndarray, k: int = SCORE_
 
 
 def choose(candidates: Sequence[np.ndarray], labeled_idx: np.ndarray, labels: np.ndarray, prior: int,
-           names: Sequence[str] | None = None) -> Choice:
+           names: Sequence[str] | None = None, plural: str = "images") -> Choice:
     """Pick among feature matrices (rows aligned): by measured accuracy when labels allow, else `prior`.
-    `labeled_idx`/`labels` in the order they were given (oldest first)."""
+    `labeled_idx`/`labels` in the order they were given (oldest first); `plural` names the items."""
     names = list(names) if names is not None else [f"candidate {i}" for i in range(len(candidates))]
     labeled_idx, labels = first_per_class(np.asarray(labeled_idx, np.int64), np.asarray(labels, np.int64))
     scores = [graph_cv_accuracy(f, labeled_idx, labels) for f in candidates]
@@ -99,7 +99,7 @@ def choose(candidates: Sequence[np.ndarray], labeled_idx: np.ndarray, labels: np
         if len(labels) else 0
     if not measured:
         return Choice(prior, f"no class has {MIN_PER_CLASS} labels yet, so nothing can be measured: "
-                             f"{names[prior]}, the measured best start for images like these", scores, 0)
+                             f"{names[prior]}, the measured best start for {plural} like these", scores, 0)
     best = max(measured, key=lambda i: scores[i])
     base = scores[prior]
     if base is not None and scores[best] - base <= replace_margin(base, n_scored) + 1e-9:
@@ -117,13 +117,17 @@ def replace_margin(score: float, n: int) -> float:
     return max(1.0 / n, (score * (1.0 - score) / n) ** 0.5)
 
 
+TEXT_ORDER = ("minilm", "tfidf")  # texts: the sentence model before word counts (docs/benchmarks.md)
+
+
 def prior_index(starts: Sequence[str | None], grayscale: bool) -> int:
     """The candidate to use before labels can measure: ImageNet on colour photos; pixels on grayscale,
     the only start whose typical picks beat random picks on both mnist and pneumoniamnist. With the
     patch dictionary first, mnist gained (0.833 against 0.684 at 10 labels) but pneumoniamnist fell
-    below random picks (0.648 against 0.722), and labels never moved the choice to pixels there."""
+    below random picks (0.648 against 0.722), and labels never moved the choice to pixels there.
+    Texts: MiniLM, then TF-IDF (`grayscale` is False for anything but pictures)."""
     order = ("pixels", "patches", "imagenet") if grayscale else ("imagenet", "patches", "pixels")
-    for want in order:
+    for want in order + TEXT_ORDER:
         if want in starts:
             return list(starts).index(want)
     return len(starts) - 1  # only pretraining runs: the newest

@@ -38,6 +38,10 @@ def describe(artifact: dict[str, Any]) -> str:
         return "patch dictionary of your images"
     if start == "pixels":
         return "pixels (PCA)"
+    if start == "minilm":
+        return "MiniLM-L6 (sentence-transformers, frozen)"
+    if start == "tfidf":
+        return "TF-IDF + SVD"
     if start == "imported":
         return describe_imported(meta)
     method = str(meta.get("method", "encoder"))

@@ -3,9 +3,10 @@ once, cached per encoder, extended when images are added) and the one every cons
 
 Every embedding is an encoder artifact, so the map, suggestions, the classifier, the export and
 the benchmark all see the same features:
-- the *starting* encoders, made without a training loop right after ingest: ImageNet
-  EfficientNet-Lite0 (frozen, weights from a pip package) and the whitened-patch dictionary
-  fitted on the user's own images (`sslapp.models.patches`);
+- the *starting* encoders the workspace's modality lists, made without a training loop right
+  after ingest (`sslapp.features.starts`): for images ImageNet EfficientNet-Lite0 (frozen), the
+  patch dictionary and pixel PCA fitted on the user's images; for texts all-MiniLM-L6-v2 (frozen)
+  and TF-IDF + SVD fitted on the user's texts;
 - every pretraining run's best encoder (`sslapp.features.read.probe_rank`);
 - vectors the user computed elsewhere and imported (`sslapp.features.imported`), served from
   their stored file; a candidate only while they cover every image.
@@ -32,14 +33,15 @@ from sslapp.features.read import (
     encoders,
     is_imported,
 )
+from sslapp.features.starts import IMAGENET_BACKBONE, IMAGENET_SIZE, PATCH_SIZE, make_start, wanted_starts
 from sslapp.modalities import workspace_modality
 from sslapp.workspace import Workspace
 
+__all__ = ["IMAGENET_BACKBONE", "IMAGENET_SIZE", "PATCH_SIZE", "STARTS_SETTING", "Embedding", "best_embedding",
+           "current_embedding", "encoder_module", "ensure_starting_encoders", "features_for", "user_labels",
+           "wanted_starts"]
+
 Progress = Callable[..., None]
-IMAGENET_BACKBONE = "efficientnet-lite0"
-# 128 px: kNN 0.696 on cifar10 against 0.653 at 96 and 0.534 at 64, at ~100 images/s on 2 cores.
-IMAGENET_SIZE = 128
-PATCH_SIZE = 32
 
 
 @dataclass
@@ -124,69 +126,10 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
     return Embedding(artifact, item_ids, have[[index[int(i)] for i in item_ids]])
 
 
-def _save_start(ws: Workspace, encoder, start: str, extra: dict[str, Any]) -> dict[str, Any]:
-    from sslapp.models.encoder import save_encoder
-
-    rel = f"checkpoints/start-{start}-{int(time.time() * 1000)}.safetensors"
-    (ws.root / rel).parent.mkdir(parents=True, exist_ok=True)
-    save_encoder(encoder, ws.root / rel)
-    meta = {"start": start, "method": start, "backbone": encoder.config.backbone,
-            "train_size": encoder.config.train_size, **extra}
-    art_id = ws.store.add_artifact("encoder", rel, meta)
-    return {"id": art_id, "path": rel, "meta": meta, "run_id": None, "kind": "encoder"}
-
-
-def _fit_start(ws: Workspace, start: str, progress: Progress | None, seed: int) -> dict[str, Any]:
-    """Fit a starting encoder without a training loop (patch dictionary or pixel PCA) on up to 5,000
-    images; when that is every image, its features are cached too."""
-    import torch
-
-    from sslapp.ingest.cache import read_cache
-    from sslapp.models.encoder import Encoder, EncoderConfig
-    from sslapp.models.patches import fit_sample
-
-    item_ids, rows = current_items(ws)
-    sample = fit_sample(len(rows), seed)
-    if start == "patches":
-        from sslapp.models.patches import ATOMS, DIMS, PATCH, fit_patch_codes
-
-        options, size = {"atoms": ATOMS, "patch": PATCH, "dims": DIMS}, PATCH_SIZE
-        fit = lambda x: fit_patch_codes(x, seed=seed, **options)  # noqa: E731
-        what = "learning a patch dictionary"
-    else:
-        from sslapp.models.pixels import DIMS as PIXEL_DIMS
-        from sslapp.models.pixels import SIDE, fit_pixel_pca
-
-        options, size = {"side": SIDE, "dims": PIXEL_DIMS}, ws.cache_size
-        fit = lambda x: fit_pixel_pca(x, **options)  # noqa: E731
-        what = "fitting a pixel PCA"
-    if progress:
-        progress(message=f"{what} on {len(sample)} of your images")
-    enc = Encoder(EncoderConfig(start, ws.cache_size, size, method=start,
-                                extra={"start": start, "backbone_options": options}))
-    with torch.inference_mode():
-        x = enc.preprocess(torch.from_numpy(
-            workspace_modality(ws).model_input(np.asarray(read_cache(ws)[rows[sample]]))))
-    fitted, feats = fit(x)
-    enc.backbone.load_state_dict(fitted.state_dict())
-    art = _save_start(ws, enc.eval(), start, options)
-    if len(sample) == len(rows):  # the fit already embedded every image: cache it
-        _store_features(ws, art, item_ids, feats.numpy())
-    return art
-
-
-def wanted_starts(ws: Workspace) -> list[str]:
-    from sslapp.models.weights import imagenet_available
-
-    wanted = ws.store.get_setting(STARTS_SETTING, list(workspace_modality(ws).starting_encoders))
-    return [s for s in wanted if s != "imagenet" or imagenet_available(IMAGENET_BACKBONE)]
-
-
 def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
                              check_stop: Callable[[], None] | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Make the starting encoders this workspace lacks; returns the new artifacts."""
-    from sslapp.models.encoder import Encoder, EncoderConfig
-
+    """Make the starting encoders this workspace lacks (`sslapp.features.starts`); returns the new
+    artifacts. Features a start computed while it was fitted are cached."""
     have = {(a.get("meta") or {}).get("start") for a in encoders(ws)}
     made = []
     for start in wanted_starts(ws):
@@ -194,17 +137,10 @@ def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
             continue
         if check_stop:
             check_stop()
-        if start == "imagenet":
-            from sslapp.models.weights import init_backbone
-
-            enc = Encoder(EncoderConfig(IMAGENET_BACKBONE, ws.cache_size, IMAGENET_SIZE, method="imagenet",
-                                        extra={"start": "imagenet"}))
-            from sslapp.models.backbones import Backbone
-
-            init_backbone(Backbone(enc.backbone, enc.dim, IMAGENET_BACKBONE, IMAGENET_SIZE), "imagenet")
-            made.append(_save_start(ws, enc.eval(), "imagenet", {"init": "imagenet"}))
-        elif start in ("patches", "pixels"):
-            made.append(_fit_start(ws, start, progress, seed))
+        art, feats = make_start(ws, start, progress, seed)
+        if feats is not None:
+            _store_features(ws, art, current_items(ws)[0], feats)
+        made.append(art)
     return made
 
 
@@ -255,8 +191,10 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     embs = [features_for(ws, a, progress, check_stop) for a in arts]
     idx, labels, _ = user_labels(ws, embs[0].item_ids)
     starts = [(a.get("meta") or {}).get("start") for a in arts]
-    prior = prior_index(starts, is_grayscale(read_cache(ws)))  # samples a few cache rows
-    choice = choose([e.features for e in embs], idx, labels, prior, [e.name for e in embs])
+    modality = workspace_modality(ws)
+    pictures = modality.preview == "thumbnail"  # only pictures can be grayscale
+    prior = prior_index(starts, pictures and is_grayscale(read_cache(ws)))  # samples a few cache rows
+    choice = choose([e.features for e in embs], idx, labels, prior, [e.name for e in embs], modality.plural)
     chosen = embs[choice.index]
     chosen.notes = emb_notes + [choice.reason]
     _record(ws, embs, choice.index, choice.reason, choice.scores, choice.n_scored)
