@@ -73,6 +73,17 @@ def _label_efficiency_json(tmp: Path) -> None:
                                                "pretrain": {"method": "none", "seconds": 0.0}}))
 
 
+def _texts_csv(tmp: Path) -> None:
+    """A few texts of three intents in banking77's columns (text, category)."""
+    texts = {"card": ["my card has not arrived", "where is my new card", "the card still did not come",
+                      "how long until my card arrives"],
+             "pin": ["I forgot my PIN", "how do I change my PIN", "my PIN is blocked", "reset the PIN please"],
+             "rate": ["what is the exchange rate", "why was the rate so bad", "which rate do you use",
+                      "the exchange rate looks wrong"]}
+    with open(tmp / "texts.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("text", "category"), *((t, c) for c, ts in texts.items() for t in ts)])
+
+
 SMOKES: dict[str, Smoke] = {
     "auto_switch.py": Smoke(
         lambda t: [str(t / "ws"), str(t / "truth.csv"), "--switches", "0,inf", "--checkpoints", "4,8", "--round", "4",
@@ -127,6 +138,10 @@ SMOKES: dict[str, Smoke] = {
     "bench_review.py": Smoke(
         lambda t: ["--sets", "cifar10", "--labels", "60", "--seeds", "1", "--embeddings", "pixels"],
         expect=(r"cifar10 / pixels: 60 labels", r"ours \(auto, as the app runs it\) +P@20 ", r"cleanlab find_label_issues")),
+    "bench_text_embed.py": Smoke(
+        lambda t: ["--csv", str(t / "texts.csv"), "--n", "12", "--repeats", "1"],
+        json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app_chunks_256": ',),
+        prepare=_texts_csv),
     "features_probe.py": Smoke(
         lambda t: ["embed", "knn", "propagate", "coldstart", "graphspace", "--cache", str(t / "cache"),
                    "--fit-patches", "2000", "--per-class", "1,3", "--seeds", "1",
