@@ -319,6 +319,8 @@ UI_READ_API = {
     "sslapp", "sslapp.workspace", "sslapp.store.states", "sslapp.jobs.launcher", "sslapp.catalogue",
     "sslapp.modalities", "sslapp.features.read", "sslapp.maps.read", "sslapp.curate.read", "sslapp.curate.similar",
     "sslapp.select.registry", "sslapp.export.manifest",
+    # an item's text for display, read from the cache ingestion wrote (numpy only)
+    "sslapp.ingest.read",
     # label files in and out: the store's labels as files and back, no torch
     "sslapp.export.labels", "sslapp.export.label_formats", "sslapp.export.label_import",
 }
