@@ -1,4 +1,4 @@
-"""Widgets and state shared by the pages: the open workspace, job status, thumbnails."""
+"""Widgets and state shared by the pages: the open workspace, job status, thumbnails, what items are called."""
 
 from __future__ import annotations
 
@@ -118,27 +118,38 @@ def thumb_path(ws: Workspace, item: dict) -> Path:
     return Path(preview_file(ws.thumbs_dir, item["sha256"], workspace_modality(ws).preview_ext))
 
 
-JOB_WORDS = {"ingest": "Adding images", "embed": "Drawing the map", "pretrain": "Pretraining",
-             "finetune": "Training the classifier", "suggest": "Choosing images to label",
+def item_words(ws: Workspace) -> tuple[str, str]:
+    """What one item and many are called in this workspace: ("image", "images"), ("text", "texts")."""
+    modality = workspace_modality(ws)
+    return modality.noun, modality.plural
+
+
+def count_of(n: int, words: tuple[str, str]) -> str:
+    """'1 text', '2,000 texts'."""
+    return f"{n:,} {words[0] if n == 1 else words[1]}"
+
+
+JOB_WORDS = {"ingest": "Adding {items}", "embed": "Drawing the map", "pretrain": "Pretraining",
+             "finetune": "Training the classifier", "suggest": "Choosing {items} to label",
              "export": "Exporting", "review": "Checking your labels", "near_duplicates": "Finding near-duplicates"}
 STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
                 "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
                 "failed": "failed", "interrupted": "interrupted"}
 
 
-def thumb_image(ws: Workspace, item: dict, width: int | str = "stretch") -> bool:
+def thumb_image(ws: Workspace, item: dict, width: int | str = "stretch", caption: str | None = None) -> bool:
     """Draw the item's thumbnail where it has one; whether it did (the caller captions either way)."""
     path = thumb_path(ws, item)
     if not path.exists():
         return False
-    st.image(str(path), width=width)
+    st.image(str(path), width=width, caption=caption)
     return True
 
 
-def job_status_line(job: dict) -> str:
-    """What a job is doing, in words (no job ids)."""
+def job_status_line(job: dict, items: str = "images") -> str:
+    """What a job is doing, in words (no job ids); `items`: what the workspace's items are called."""
     p = job.get("progress") or {}
-    kind = JOB_WORDS.get(job["kind"], job["kind"])
+    kind = JOB_WORDS.get(job["kind"], job["kind"]).replace("{items}", items)
     parts = [f"{kind} · **{STATUS_WORDS.get(job['status'], job['status'])}**"]
     if "epoch" in p:
         parts.append(f"epoch {p['epoch']}" + (f"/{p['epochs']}" if p.get("epochs") else ""))

@@ -1,4 +1,5 @@
-"""The Data page's near-duplicates section: copies that were resized, recompressed or slightly cropped.
+"""The Data page's near-duplicates section: copies that were resized, recompressed or slightly cropped
+(texts: the same text with small edits).
 
 "Find near-duplicates" asks the worker for a "near_duplicates" job (`sslapp.curate.duplicates_job`,
 which may compute features and so imports torch there, never here); a fragment polls it while it
@@ -9,7 +10,8 @@ with two buttons:
   deleted, and "Bring them back" (or labelling one) undoes it.
 - "Keep all": these are not copies to drop; the group's ids join the setting `duplicates.kept_all`
   and it is not shown again (a later search that finds a new copy of them shows the group again).
-A group is drawn with its images that are still active and not skipped, and only while at least two
+A group is drawn with its items that are still active and not skipped (thumbnails in a row, texts one
+to a line, by `sslapp.ui.item_view`), and only while at least two
 are, so a group dealt with by "Keep one" (here or from `sslapp near-duplicates --keep-one`) is gone.
 Captions show file names only, never folder paths.
 
@@ -25,8 +27,10 @@ from typing import Any
 import streamlit as st
 
 from sslapp.curate.read import GROUPS_SETTING, KEPT_ALL_SETTING
+from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import STATUS_WORDS, file_name, thumb_image
+from sslapp.ui.common import STATUS_WORDS, count_of, file_name, item_words
+from sslapp.ui.item_view import show_item, texts, view
 from sslapp.workspace import Workspace
 
 KIND = "near_duplicates"
@@ -39,6 +43,9 @@ WAITING = "dup_waiting"
 ERROR = "dup_error"
 TRUSTED = ("user", "imported")  # the label sources `keep_one` prefers to keep
 _MD = re.compile(r"([\\`*_\[\]<>$~|])")
+# how near-duplicates differ, by how the workspace's items are previewed (`Modality.preview`)
+CHANGES = {"thumbnail": "that were resized, recompressed or slightly cropped",
+           "text": "with a few words changed, added or fixed"}
 
 
 def _md(text: str) -> str:
@@ -65,9 +72,10 @@ def _keep_one(ws: Workspace, ids: list[int]) -> None:
 
     done = keep_one(ws, ids)
     names = {r["id"]: file_name(r["source"]) for r in ws.store.items(ids=ids)}
-    skipped = [names.get(i, "an image") for i in done["skipped"]]
-    st.session_state[MSG] = (f"Kept **{_md(names.get(done['kept'], 'one image'))}** and skipped {_names(skipped)}. "
-                             "Skipped images stay in the workspace, out of the labelling queue and the suggestions; "
+    noun, plural = item_words(ws)
+    skipped = [names.get(i, f"a {noun}") for i in done["skipped"]]
+    st.session_state[MSG] = (f"Kept **{_md(names.get(done['kept'], f'one {noun}'))}** and skipped {_names(skipped)}. "
+                             f"Skipped {plural} stay in the workspace, out of the labelling queue and the suggestions; "
                              "bring them back here, or label one to bring it back.")
     st.session_state[BACK] = done["skipped"]
 
@@ -84,8 +92,7 @@ def _keep_all(ws: Workspace, ids: list[int]) -> None:
 def _bring_back(ws: Workspace, ids: list[int]) -> None:
     ws.store.unskip_items(ids)
     st.session_state.pop(BACK, None)
-    st.session_state[MSG] = (f"Brought back {len(ids)} image{'s' if len(ids) != 1 else ''} into the labelling "
-                             "queue.")
+    st.session_state[MSG] = f"Brought back {count_of(len(ids), item_words(ws))} into the labelling queue."
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -141,11 +148,13 @@ def _status(ws: Workspace) -> None:
 def _group(ws: Workspace, group: list[dict[str, Any]]) -> None:
     ids = [int(r["id"]) for r in group]
     kept = _kept_by_keep_one(group)
+    tiles = view(ws).tiles
+    words = {} if tiles else texts(ws, group[:THUMBS], 1001)
     with st.container(border=True):
-        with st.container(horizontal=True, wrap=True, gap="small"):
+        with st.container(gap="small", **({"horizontal": True, "wrap": True} if tiles else {})):
             for row in group[:THUMBS]:
-                with st.container(width=THUMB_PX + 8, gap=None):
-                    thumb_image(ws, row, width=THUMB_PX)
+                with st.container(width=THUMB_PX + 8 if tiles else "stretch", gap=None):
+                    show_item(ws, row, width=THUMB_PX, text=words.get(row["id"]))
                     st.caption(_md(file_name(row["source"])) + (f" · {_md(row['label'])}" if row.get("label") else ""))
         if len(group) > THUMBS:
             st.caption(f"and {len(group) - THUMBS} more like these")
@@ -154,15 +163,17 @@ def _group(ws: Workspace, group: list[dict[str, Any]]) -> None:
                    help=f"Keep {file_name(kept['source'])} and skip the other {len(ids) - 1} (nothing is deleted)")
         bar.button("Keep all", key=f"dup_all_{ids[0]}", on_click=_keep_all, args=(ws, ids),
                    help="They are not copies to drop: keep every one and stop showing this group")
-        bar.caption(f"{len(ids)} images · Keep one keeps **{_md(file_name(kept['source']))}**"
+        bar.caption(f"{count_of(len(ids), item_words(ws))} · Keep one keeps **{_md(file_name(kept['source']))}**"
                     + (" (labelled)" if kept.get("label_source") in TRUSTED else " (added first)"))
 
 
 def near_duplicates(ws: Workspace) -> None:
     """The section: the button, the running search, then the groups still to deal with."""
     st.subheader("Near-duplicates")
-    st.caption("Copies of one image that were resized, recompressed or slightly cropped (exact copies are "
-               "already dropped when images are added). Keep one per group so copies do not count twice.")
+    noun, plural = item_words(ws)
+    changes = CHANGES.get(workspace_modality(ws).preview, "with small changes")
+    st.caption(f"Copies of one {noun} {changes} (exact copies are already dropped when {plural} are added). "
+               "Keep one per group so copies do not count twice.")
     busy = bool(ws.store.jobs(kind=KIND, statuses=ACTIVE_JOB_STATES, limit=1))
     st.button("Find near-duplicates", key="dup_find", icon=":material/content_copy:", disabled=busy,
               on_click=_start, args=(ws,))
@@ -181,13 +192,13 @@ def near_duplicates(ws: Workspace) -> None:
     if not result:
         if not busy:
             st.caption("Not looked for yet. The search runs in the background and takes seconds for a few "
-                       "thousand images.")
+                       f"thousand {plural}.")
         return
     if _added_since(ws, result):
-        st.info("Images were added since this search; find again to include them.", icon=":material/info:")
+        st.info(f"{plural.capitalize()} were added since this search; find again to include them.", icon=":material/info:")
     groups = open_groups(ws, result)
     found = len(result.get("groups") or [])
-    looked = f"{result.get('n_items', 0):,} images"
+    looked = f"{result.get('n_items', 0):,} {plural}"
     if not found:
         st.success(f"No near-duplicates found among {looked}.")
         return

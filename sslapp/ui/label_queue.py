@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
+from sslapp.ui.common import item_words
 from sslapp.workspace import Workspace
 
 UPCOMING = 12
@@ -76,9 +77,9 @@ def picks(ws: Workspace, todo: np.ndarray, limit: int, skip: set[int], seed: int
             out.append(Entry(item, f"{name}: one per cluster in turn, so every group gets labels", "pick"))
             if len(out) >= limit:
                 return out
-        reason = "new image, not on the map yet"
+        reason = f"new {item_words(ws)[0]}, not on the map yet"
     else:
-        reason = "an even spread over your images (compute a map on Explore for cluster-balanced picks)"
+        reason = f"an even spread over your {item_words(ws)[1]} (compute a map on Explore for cluster-balanced picks)"
     rest = np.setdiff1d(todo, on_map)
     for item in rest[np.argsort(_scramble(rest, seed), kind="stable")]:
         if int(item) not in skip:
@@ -150,14 +151,14 @@ def waiting_job(ws: Workspace) -> dict | None:
     return jobs[0] if jobs else None
 
 
-def queue_note(queue: Queue, job: dict | None, budget: int | None = None) -> str | None:
-    """One plain sentence on where the images come from now, or None when suggestions lead."""
+def queue_note(queue: Queue, job: dict | None, budget: int | None = None, plural: str = "images") -> str | None:
+    """One plain sentence on where the items come from now, or None when suggestions lead."""
     more = f"the next {budget}" if budget else "the next batch"
     if queue.open_suggestions == 0:
         if job is not None:
             return (f"Out of suggestions: the worker is choosing {more}. "
                     "Meanwhile you get our own picks, one per map cluster in turn.")
-        return ("No active-learning suggestions yet: showing our own picks of unlabelled images (one per map "
+        return (f"No active-learning suggestions yet: showing our own picks of unlabelled {plural} (one per map "
                 "cluster in turn once there is a map). Ask for suggestions below.")
     if job is not None and queue.open_suggestions < REFILL_BELOW:
         return (f"{queue.open_suggestions} suggestion(s) left; the worker is choosing {more} "

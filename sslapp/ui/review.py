@@ -1,4 +1,5 @@
-"""The Train page's review galleries: labels that look wrong, and images the classifier doubts.
+"""The Train page's review galleries: labels that look wrong, and items the classifier doubts (each drawn
+by `sslapp.ui.item_view`: a thumbnail, or a text's start with more of it on hover).
 
 1. Likely label errors: a button asks the worker for a "review" job (`sslapp.curate.review_job`:
    every label predicted by models that never saw it, calibrated, scored with cleanlab); the page polls
@@ -28,7 +29,8 @@ from sslapp.curate.read import (
     odds_text,
 )
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import annotator_name, job_status_line, thumb_image
+from sslapp.ui.common import annotator_name, item_words, job_status_line
+from sslapp.ui.item_view import show_item
 from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
@@ -43,7 +45,7 @@ def _labels(ws: Workspace) -> dict[int, str]:
 
 def _name(ws: Workspace, item_id: int) -> str:
     item = ws.store.item(item_id)
-    return f"**{item['source']}**" if item else "the image"
+    return f"**{item['source']}**" if item else f"the {item_words(ws)[0]}"
 
 
 # -- actions (button callbacks: they run before the page is drawn again) ------------------------------
@@ -85,7 +87,7 @@ def _start_review(ws: Workspace) -> None:
 def _tile(ws: Workspace, item: dict[str, Any] | None) -> None:
     if item is None:
         return
-    thumb_image(ws, item)
+    show_item(ws, item, chars=300)
     st.caption(item["source"])
 
 
@@ -103,7 +105,7 @@ def _review_status(ws: Workspace) -> None:
         return
     job = jobs[0]
     if job["status"] in ACTIVE_JOB_STATES:
-        st.caption(job_status_line(job))
+        st.caption(job_status_line(job, item_words(ws)[1]))
         st.session_state["review_waiting"] = job["id"]
         return
     if job["status"] == JobState.FAILED:
@@ -122,9 +124,10 @@ def _ago(at: float | None) -> str:
 def label_errors(ws: Workspace, names: list[str]) -> None:
     """Likely label errors from the last review job, each with keep / change / another class / remove."""
     st.subheader("Likely label errors")
-    st.caption("Each labelled image is predicted from your other labels and the images around it, never its own "
+    noun, plural = item_words(ws)
+    st.caption(f"Each labelled {noun} is predicted from your other labels and the {plural} around it, never its own "
                f"label. A label is listed only when another class is at least {FLAG_ODDS:.0f} times as likely; "
-               "when the images cannot tell, the check says nothing. It takes seconds and runs in the background.")
+               f"when the {plural} cannot tell, the check says nothing. It takes seconds and runs in the background.")
     problem = label_problem(ws)
     busy = bool(ws.store.jobs(kind="review", statuses=ACTIVE_JOB_STATES, limit=1))
     st.button("Check my labels", key="review_start", icon=":material/fact_check:", disabled=bool(problem) or busy,
@@ -149,18 +152,18 @@ def label_errors(ws: Workspace, names: list[str]) -> None:
     for note in review.get("notes", []):
         st.caption(note)
     if not rows:
-        st.success("No likely label errors: no label is clearly contradicted by the images most like it.")
+        st.success(f"No likely label errors: no label is clearly contradicted by the {plural} most like it.")
         return
     st.markdown(f"**{len(rows)} label{'s' if len(rows) != 1 else ''} may be wrong**"
                 + (f" (showing the {SHOW} most likely)" if len(rows) > SHOW else "")
-                + ". Look at each image: keep the label when it is right.")
+                + f". Look at each {noun}: keep the label when it is right.")
     items = {r["id"]: r for r in ws.store.items(ids=[r["item"] for r in rows[:SHOW]])}
     cols = st.columns(COLUMNS)
     for n, row in enumerate(rows[:SHOW]):
         item_id, label, suggested = row["item"], row["label"], row["suggested"]
         with cols[n % COLUMNS].container(border=True):
             _tile(ws, items.get(item_id))
-            st.markdown(f"Labelled **{label}**; the images most like it say **{suggested}**")
+            st.markdown(f"Labelled **{label}**; the {plural} most like it say **{suggested}**")
             st.caption(odds_text(row))
             # keep comes first and no button is primary: the check suggests, the person decides
             st.button(f"Keep {label}", key=f"rv_keep_{item_id}", width="stretch", on_click=_keep,
@@ -194,7 +197,7 @@ def _gallery(ws: Workspace, rows: list[dict[str, Any]], prefix: str, names: list
 
 
 def classifier_doubts(ws: Workspace, run: dict[str, Any], names: list[str]) -> None:
-    """Labelled images the run's classifier predicts as another class, and the least confident others."""
+    """Labelled items the run's classifier predicts as another class, and the least confident others."""
     predictions = ws.store.predictions(run["id"])
     if not predictions:
         return
@@ -203,13 +206,14 @@ def classifier_doubts(ws: Workspace, run: dict[str, Any], names: list[str]) -> N
                        and current[int(p["item_id"])] != p["class_name"]), key=lambda p: -p["confidence"])
     unsure = sorted((p for p in predictions if int(p["item_id"]) not in current), key=lambda p: p["confidence"])
     st.subheader("Where the classifier disagrees or is unsure")
+    plural = item_words(ws)[1]
     if disagree:
-        st.markdown(f"**Labelled images it predicts differently** ({len(disagree)}): it learned from these labels "
-                    "and still disagrees, so the label or the image is often unusual.")
+        st.markdown(f"**Labelled {plural} it predicts differently** ({len(disagree)}): it learned from these labels "
+                    f"and still disagrees, so the label or the {item_words(ws)[0]} is often unusual.")
         _gallery(ws, disagree[:SHOW], "dis", names, current)
     else:
         st.caption("The classifier agrees with every label it was trained on.")
     if unsure:
-        st.markdown(f"**Images it is least sure about** (lowest confidence of {len(unsure)} unlabelled): "
+        st.markdown(f"**{plural.capitalize()} it is least sure about** (lowest confidence of {len(unsure)} unlabelled): "
                     "labelling these teaches it the most.")
         _gallery(ws, unsure[:SHOW], "uns", names, current)

@@ -1,7 +1,9 @@
-"""A thumbnail grid of a selection that the user corrects before acting on it.
+"""A grid of a selection's items that the user corrects before acting on it.
 
-Every lasso or box selection on real data is mixed, so each thumbnail is a toggle: a click leaves
-the image out (it fades, grey, with a red frame) and a second click takes it back. "Invert",
+Every lasso or box selection on real data is mixed, so each item is a toggle: a click leaves
+it out (it fades, grey, with a red frame) and a second click takes it back. Images are tiles of
+thumbnails; texts (any kind `sslapp.ui.item_view` lays out in rows) a compact list, one row per text
+with its first ~200 characters, the whole row the toggle and more of the text in its tooltip. "Invert",
 "Leave all out" (then click the few to keep) and "Reset" act on the whole selection. The caller
 acts on the ids `selection_grid` returns, the kept ones.
 
@@ -10,7 +12,7 @@ It belongs to one list of ids: a different list (a new selection, another filter
 nothing left out. `kept_ids(key, item_ids)` reads it without drawing anything, e.g. in a button
 callback that runs before the grid is drawn.
 
-Stable keys for browser tests: each thumbnail's toggle is the button `{key}-t-{item_id}`; its cell
+Stable keys for browser tests: each item's toggle is the button `{key}-t-{item_id}`; its cell
 is the container `{key}-c-in-{item_id}` or `{key}-c-out-{item_id}`; the bulk buttons are
 `{key}-invert`, `{key}-none`, `{key}-reset`. Keys should use letters, digits, `_` and `-` only.
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from sslapp.ui.common import thumb_image
+from sslapp.ui.common import item_words
+from sslapp.ui.item_view import SNIPPET, TIP, clip, md_escape, show_item, texts, view
 from sslapp.workspace import Workspace
 
 CELL_PX = 92
@@ -52,7 +55,7 @@ def set_left_out(key: str, item_ids: list[int], out) -> None:
 
 
 def toggle(key: str, item_ids: list[int], item_id: int) -> None:
-    """Leave one image out, or take it back."""
+    """Leave one item out, or take it back."""
     out = left_out(key, item_ids)
     out ^= {int(item_id)}
     set_left_out(key, item_ids, out)
@@ -80,7 +83,34 @@ def summary(key: str, item_ids: list[int], action: str = "labelling") -> str:
     return f"**{n}** selected, **{m}** left out → {action} **{n - m}**"
 
 
-def _css(key: str) -> str:
+def _css(key: str, tiles: bool = True) -> str:
+    return _tile_css(key) if tiles else _row_css(key)
+
+
+def _row_css(key: str) -> str:
+    """Rows of text: the whole row is the toggle, its label (the item's caption) at the bottom right."""
+    cell, out, btn = f"st-key-{key}-c-", f"st-key-{key}-c-out-", f"st-key-{key}-t-"
+    return f"""<style>
+[class*="{cell}"] {{ position: relative; gap: 0; padding: 0.25rem 0.5rem 1.3rem 0.5rem;
+  border-bottom: 1px solid rgba(128, 128, 128, 0.2); }}
+[class*="{cell}"] [data-testid="stText"] {{ font-size: 0.9rem; line-height: 1.45; }}
+[class*="{btn}"] {{ position: absolute !important; inset: 0; z-index: 2; width: 100% !important;
+  height: 100% !important; }}
+[class*="{btn}"] :is(div, span):has(button), [class*="{btn}"] button {{
+  width: 100% !important; height: 100% !important; }}
+[class*="{btn}"] button {{ background: transparent; border: 2px solid transparent; border-radius: 6px;
+  padding: 0 6px; min-height: 0; display: flex; align-items: flex-end; justify-content: flex-end; }}
+[class*="{btn}"] button:hover {{ border-color: #1f77b4; background: rgba(31, 119, 180, 0.06); }}
+[class*="{btn}"] button div {{ width: 100%; display: flex; justify-content: flex-end; }}
+[class*="{btn}"] button p {{ font-size: 0.72rem; line-height: 1.3rem; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; max-width: 16rem; text-align: right; }}
+[class*="{out}"] [data-testid="stText"] {{ opacity: 0.35; text-decoration: line-through; }}
+[class*="{out}"] button {{ border-color: #d62728; }}
+[class*="{out}"] button p {{ color: #d62728; }}
+</style>"""
+
+
+def _tile_css(key: str) -> str:
     cell, out, btn = f"st-key-{key}-c-", f"st-key-{key}-c-out-", f"st-key-{key}-t-"
     return f"""<style>
 [class*="{cell}"] {{ position: relative; gap: 0; padding-bottom: 1.35rem; }}
@@ -102,10 +132,10 @@ def _css(key: str) -> str:
 
 def selection_grid(ws: Workspace, item_ids: list[int], key: str, captions: dict[int, str] | None = None,
                    tooltips: dict[int, str] | None = None, page_size: int = PAGE_SIZE) -> list[int]:
-    """Draw the thumbnails of `item_ids` as toggles and return the ids the user keeps.
+    """Draw the items of `item_ids` as toggles and return the ids the user keeps.
 
     captions: a short text under each thumbnail (default: its label, or "—"); keep it to a word,
-    the cell is ~90 px wide and never wraps. tooltips: a longer text shown on hover.
+    the cell is ~90 px wide and never wraps. tooltips: a longer text shown on hover (Markdown).
     """
     item_ids = [int(i) for i in item_ids]
     if not item_ids:
@@ -113,13 +143,15 @@ def selection_grid(ws: Workspace, item_ids: list[int], key: str, captions: dict[
     state = st.session_state.get(key)
     if not isinstance(state, dict) or state.get("ids") != _signature(item_ids):
         set_left_out(key, item_ids, ())  # another list: start with nothing left out
-    st.html(_css(key))
+    tiles = view(ws).tiles
+    plural = item_words(ws)[1]
+    st.html(_css(key, tiles))
     bar = st.container(horizontal=True, vertical_alignment="center", gap="small")
     bar.markdown(summary(key, item_ids))
     bar.button("Invert", key=f"{key}-invert", on_click=invert, args=(key, item_ids),
-               help="Keep the left-out images and leave the kept ones out")
+               help=f"Keep the left-out {plural} and leave the kept ones out")
     bar.button("Leave all out", key=f"{key}-none", on_click=leave_all_out, args=(key, item_ids),
-               help="Then click the few images to keep")
+               help=f"Then click the few {plural} to keep")
     bar.button("Reset", key=f"{key}-reset", on_click=reset, args=(key, item_ids), help="Keep them all")
     pages = max(1, -(-len(item_ids) // page_size))
     page = 1
@@ -127,19 +159,24 @@ def selection_grid(ws: Workspace, item_ids: list[int], key: str, captions: dict[
         page = min(int(bar.pagination(pages, key=f"{key}-page")), pages)
     chunk = item_ids[(page - 1) * page_size: page * page_size]
     items = {r["id"]: r for r in ws.store.items(ids=chunk)}
+    words = {} if tiles else texts(ws, items.values(), TIP + 1)
     out = left_out(key, item_ids)
-    with st.container(horizontal=True, wrap=True, gap="small", key=f"{key}-cells"):
+    layout = {"horizontal": True, "wrap": True, "gap": "small"} if tiles else {"gap": None}
+    with st.container(key=f"{key}-cells", **layout):
         for item_id in chunk:
             item = items.get(item_id)
             if item is None:
                 continue
             is_out = item_id in out
             caption = (captions or {}).get(item_id) or item.get("label") or NO_LABEL
-            tip = (tooltips or {}).get(item_id) or f"#{item_id} · {Path(str(item['source'])).name}"
+            tip = (tooltips or {}).get(item_id) or f"#{item_id} · {md_escape(Path(str(item['source'])).name)}"
+            if item_id in words:
+                tip += "\n\n" + md_escape(clip(words[item_id], TIP))
             tip += " · click to take it back" if is_out else " · click to leave it out"
-            with st.container(width=CELL_PX, gap=None, key=f"{key}-c-{'out' if is_out else 'in'}-{item_id}"):
-                if not thumb_image(ws, item):
-                    st.caption("(no thumbnail)")
+            with st.container(width=CELL_PX if tiles else "stretch", gap=None,
+                              key=f"{key}-c-{'out' if is_out else 'in'}-{item_id}"):
+                text = words.get(item_id)
+                show_item(ws, item, text=None if text is None else clip(text, SNIPPET))
                 st.button(("✕ " if is_out else "") + caption, key=f"{key}-t-{item_id}", help=tip,
                           on_click=toggle, args=(key, item_ids, item_id))
     return [i for i in item_ids if i not in out]

@@ -1,11 +1,11 @@
-"""More like this: a dialog with an image's nearest neighbours, to correct and label in one go.
+"""More like this: a dialog with an item's nearest neighbours, to correct and label in one go.
 
 Any page opens it with `more_like_this_button(ws, item_id, key)`. The neighbours come from the
 chosen embedding's cached features (`sslapp.curate.similar.cached_features`, numpy only: the page
 does no embedding); when they are not cached yet, the dialog says so and offers to draw the map,
 which computes them. The grid is `sslapp.ui.selection_grid`, so neighbours that are not alike can be
-left out before the bulk label, and the image itself can be labelled with them. The class picker
-opens on the image's own label, else the classifier's prediction for it, else on no class
+left out before the bulk label, and the item itself can be labelled with them (an image as a
+thumbnail, a text as its start: `sslapp.ui.item_view`). The class picker opens on the item's own label, else the classifier's prediction for it, else on no class
 (`sslapp.ui.class_picker`): the bulk label is never one unread click away from a wrong class.
 """
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 import streamlit as st
 
 from sslapp.ui import class_picker
-from sslapp.ui.common import annotator_name, thumb_path
+from sslapp.ui.common import annotator_name, item_words
+from sslapp.ui.item_view import md_escape, show_item, view
 from sslapp.ui.selection_grid import kept_ids, selection_grid
 from sslapp.workspace import Workspace
 
@@ -49,7 +50,7 @@ def _label(ws: Workspace, ids: list[int], name: str) -> None:
     action_id = ws.store.last_action_id()
     if action_id is not None:
         st.session_state.setdefault(UNDO_KEY, []).append(action_id)
-    st.session_state["similar_msg"] = f"Labelled {n} image(s) as **{name}**."
+    st.session_state["similar_msg"] = f"Labelled {n} {item_words(ws)[0]}(s) as **{md_escape(name)}**."
 
 
 def _undo(ws: Workspace) -> None:
@@ -58,20 +59,23 @@ def _undo(ws: Workspace) -> None:
     while mine and undone is None:
         undone = ws.store.undo_label_action(mine.pop())
     st.session_state["similar_msg"] = "Nothing to undo here." if undone is None else (
-        f"Undid the label of {undone['items']} image(s).")
+        f"Undid the label of {undone['items']} {item_words(ws)[0]}(s).")
 
 
 @st.dialog("More like this", width="large", on_dismiss=_close)
 def _dialog(ws: Workspace, item_id: int) -> None:
     item = ws.store.item(item_id)
+    noun, plural = item_words(ws)
     if item is None:
-        st.error("This image is no longer in the workspace.")
+        st.error(f"This {noun} is no longer in the workspace.")
         return
-    top = st.columns([1, 4], vertical_alignment="center")
-    top[0].image(str(thumb_path(ws, item)), width=96)
+    top = st.columns([1, 4] if view(ws).tiles else [3, 2], vertical_alignment="center")
+    with top[0]:
+        show_item(ws, item, width=96)
     name = item["source"].replace("\\", "/").rsplit("/", 1)[-1]
-    top[1].markdown(f"Images most like **{name}**" + (f" (labelled **{item['label']}**)" if item.get("label") else "")
-                    + ", nearest first. Click a thumbnail to leave it out.")
+    top[1].markdown(f"{plural.capitalize()} most like **{md_escape(name)}**"
+                    + (f" (labelled **{md_escape(item['label'])}**)" if item.get("label") else "")
+                    + f", nearest first. Click a {'thumbnail' if view(ws).tiles else noun} to leave it out.")
     k = top[1].segmented_control("How many", SIZES, default=SIZES[0], key="similar_k") or SIZES[0]
     rows, problem = _neighbours(ws, item_id, int(k))
     if problem:
@@ -92,7 +96,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     new_name = c2.text_input("New class name", key="similar_new_class") if choice == NEW_CLASS else ""
     kept = kept_ids(GRID_KEY, ids) + ([item_id] if include_self else [])
     target = class_picker.chosen_name(choice, new_name)
-    if c3.button(f"Label {len(kept)} image(s)", type="primary", key="similar_apply",
+    if c3.button(f"Label {len(kept)} {noun}(s)", type="primary", key="similar_apply",
                  disabled=not (kept and target), width="stretch"):
         _label(ws, kept, target)
         _close()
@@ -106,7 +110,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
 
 
 def more_like_this_button(ws: Workspace, item_id: int, key: str, **button_args) -> None:
-    """A button that opens the dialog for `item_id` (two clicks from any image to a bulk label)."""
+    """A button that opens the dialog for `item_id` (two clicks from any item to a bulk label)."""
     if st.session_state.get("similar_msg"):
         st.toast(st.session_state.pop("similar_msg"))
     if st.button("More like this", key=key, icon=":material/image_search:", **button_args):

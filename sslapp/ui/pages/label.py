@@ -1,6 +1,10 @@
-"""The Label page: one image at a time from a queue, one click or one key per label.
+"""The Label page: one item at a time from a queue, one click or one key per label.
 
-Keys (Streamlit's native button shortcuts, no extra component): 1-9 and 0 label the current image
+The item is drawn by `sslapp.ui.item_view`: an image beside its buttons, a text large and whole (its
+buttons beside it too, so the keys and the flow are the same). Words follow the workspace's kind
+("texts", not "images").
+
+Keys (Streamlit's native button shortcuts, no extra component): 1-9 and 0 label the current item
 with the first ten classes, then letters (shown on each button; `sslapp.ui.label_classes`), S skips,
 U undoes this tab's last action. The queue (`sslapp.ui.label_queue`) is one ordered list: what Undo
 took back, the open active-learning suggestions, then our own picks; the page serves its head and
@@ -21,7 +25,8 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.select.registry import STRATEGIES
 from sslapp.store.states import JobState
-from sslapp.ui.common import annotator_name, file_name, job_status_line, require_workspace, thumb_image
+from sslapp.ui.common import annotator_name, file_name, item_words, job_status_line, require_workspace
+from sslapp.ui.item_view import HOVER, show_item, texts, view
 from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
@@ -60,9 +65,10 @@ def _mine() -> set[int]:
 def _gone(ws: Workspace, item_id: int) -> bool:
     """Whether a key press for `item_id` comes too late: the item is labelled or skipped by now.
 
-    A press for an image this tab already handled is dropped without a word (two quick presses);
+    A press for an item this tab already handled is dropped without a word (two quick presses);
     one labelled elsewhere in the meantime says so.
     """
+    noun = item_words(ws)[0]
     item = ws.store.item(item_id)
     if item is None:
         return True
@@ -70,8 +76,8 @@ def _gone(ws: Workspace, item_id: int) -> bool:
         return False
     if item_id not in _mine():
         st.session_state["label_msg"] = (f"#{item_id} was labelled '{item['label']}' elsewhere in the meantime; "
-                                         "kept that label. Here is the next image." if item["label"] else
-                                         f"#{item_id} was skipped elsewhere in the meantime. Here is the next image.")
+                                         f"kept that label. Here is the next {noun}." if item["label"] else
+                                         f"#{item_id} was skipped elsewhere in the meantime. Here is the next {noun}.")
     return True
 
 
@@ -115,7 +121,7 @@ def _undo(ws: Workspace) -> None:
         return
     if undone["items"]:
         _take_back(item_id)
-    msg = f"Undid {undone['action']} of {undone['items']} image(s)"
+    msg = f"Undid {undone['action']} of {undone['items']} {item_words(ws)[0]}(s)"
     if undone["kept"]:
         msg += f"; {undone['kept']} changed since elsewhere and kept their newer label"
     if undone["removed_classes"]:
@@ -126,14 +132,15 @@ def _undo(ws: Workspace) -> None:
 def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
     item_id = entry.item_id
     item = ws.store.item(item_id)
-    left, right = st.columns([1, 2], gap="large")
+    plural = item_words(ws)[1]
+    left, right = st.columns([1, 2] if view(ws).tiles else [3, 2], gap="large")
     with left:
         if item:
-            thumb_image(ws, item, width=260)
+            show_item(ws, item, width=260, chars=None, large=True)
         st.caption(f"#{item_id} · {file_name(item['source']) if item else ''}")
         st.caption(f"Why this one: {entry.reason}")
         more_like_this_button(ws, item_id, key=f"label_{item_id}_similar",
-                              help="Its nearest neighbours: label many alike images at once (M)", shortcut="m")
+                              help=f"Its nearest neighbours: label many alike {plural} at once (M)", shortcut="m")
     with right:
         if not classes:
             st.info("Create your classes below (for example 'cat, dog, bird'), then label with 1-9, 0 and the "
@@ -153,23 +160,33 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
 
 
 def _upcoming(ws: Workspace, entries: list[Entry]) -> None:
-    """The queue after the current image, in the order it will be served."""
+    """The queue after the current item, in the order it will be served: thumbnails six to a row, texts
+    one to a line (their start)."""
     if not entries:
         return
     st.markdown("**Up next**, in this order")
     items = {r["id"]: r for r in ws.store.items(ids=[e.item_id for e in entries])}
+    tiles = view(ws).tiles
+    words = {} if tiles else texts(ws, items.values(), HOVER + 1)
     for n, entry in enumerate(e for e in entries if e.item_id in items):
         item = items[entry.item_id]
+        if not tiles:
+            number, body = st.columns([1, 14], vertical_alignment="top")
+            number.caption(f"#{entry.item_id}", help=entry.reason)
+            with body:
+                show_item(ws, item, chars=HOVER, text=words.get(entry.item_id))
+            continue
         if n % 6 == 0:  # one row of six at a time: read left to right, top to bottom
             cols = st.columns(6)
         with cols[n % 6]:
-            thumb_image(ws, item)
+            show_item(ws, item)
             st.caption(f"#{entry.item_id}", help=entry.reason)  # short: narrow columns break long words
 
 
 def _suggest_panel(ws: Workspace, queue: Queue, busy: bool) -> None:
-    """Ask the worker for the next images to label (active learning), and say how it went."""
-    with st.expander("Suggest the next images (active learning)", expanded=not queue.open_suggestions and not busy):
+    """Ask the worker for the next items to label (active learning), and say how it went."""
+    plural = item_words(ws)[1]
+    with st.expander(f"Suggest the next {plural} (active learning)", expanded=not queue.open_suggestions and not busy):
         c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
         budget = c1.number_input("How many", min_value=1, max_value=1000, value=DEFAULT_BUDGET,
                                  key="label_suggest_budget")
@@ -192,7 +209,7 @@ def _suggest_status(ws: Workspace) -> None:
         return
     job = jobs[0]
     if job["status"] in (JobState.QUEUED, JobState.RUNNING):
-        st.caption(job_status_line(job))
+        st.caption(job_status_line(job, item_words(ws)[1]))
         st.session_state["label_suggest_waiting"] = job["id"]
     elif job["status"] == JobState.FAILED:
         st.error(f"Suggestions failed: {job['error']}")
@@ -204,7 +221,7 @@ def _suggest_status(ws: Workspace) -> None:
 
 
 def _similar_open_for() -> int | None:
-    """The image whose More like this dialog is open on this page: it stays the current image."""
+    """The item whose More like this dialog is open on this page: it stays the current item."""
     match = re.fullmatch(r"label_(\d+)_similar", str(st.session_state.get(SIMILAR_OPEN) or ""))
     return int(match.group(1)) if match else None
 
@@ -218,22 +235,23 @@ def render() -> None:
     ws = require_workspace()
     classes = ws.store.classes()
     st.markdown(progress_line(classes))
+    noun, plural = item_words(ws)
     if ws.store.count_items() == 0:
-        st.info("No images yet. Add images on the Data page first.")
+        st.info(f"No {plural} yet. Add {plural} on the Data page first.")
         return
     queue = build_queue(ws, first=st.session_state.get(AGAIN, []), keep=_similar_open_for())
     if st.session_state.get(AUTO, True) and refill(ws, queue) is not None:
         ensure_worker(ws)
     job = waiting_job(ws)
     if not queue.entries:
-        st.success("Every image is labelled or skipped. Train a classifier on the Train page, or ask for "
+        st.success(f"Every {noun} is labelled or skipped. Train a classifier on the Train page, or ask for "
                    "new suggestions.")
         st.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,))
         msg = st.session_state.pop("label_msg", None)
         if msg:
             st.caption(f"Last: {msg}")
     else:
-        note = queue_note(queue, job, (job or {}).get("params", {}).get("budget"))
+        note = queue_note(queue, job, (job or {}).get("params", {}).get("budget"), plural)
         if note:
             st.caption(note)
         _current(ws, queue.entries[0], classes)
