@@ -10,6 +10,7 @@ selection each chart reported), `_explore_from_chart` (the selection as the char
 from __future__ import annotations
 
 import html
+import textwrap
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -17,6 +18,7 @@ import streamlit as st
 
 from sslapp.maps.read import MapData, load_map
 from sslapp.ui import selection_grid
+from sslapp.ui.item_view import HOVER, clip, texts
 from sslapp.ui.map import Coloring, categorical, selected_item_ids
 from sslapp.workspace import Workspace
 
@@ -28,6 +30,7 @@ FROM_CHART = "_explore_from_chart"
 MAP_ID = "_explore_map_artifact"
 MAP_SELECTION = "selection"  # the "Show" box's first option (not None: a restored None reads as "no choice")
 HOVER_MAX = 20_000  # above this many points the hover shows the item id only (keeps the payload small)
+HOVER_LINE = 60  # characters per line of a text in the hover
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -60,6 +63,14 @@ def base_name(source: str) -> str:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _base_names(root: str, artifact_id: int, _ws: Workspace) -> dict[int, str]:
     return {int(r["id"]): base_name(r["source"]) for r in _ws.store.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _snippets(root: str, artifact_id: int, _ws: Workspace) -> dict[int, str]:
+    """Each text's start for the hover, as escaped HTML lines (empty for items without text)."""
+    found = texts(_ws, _ws.store.items(), HOVER + 1)
+    return {i: "<br>".join(html.escape(line) for line in textwrap.wrap(clip(t, HOVER), HOVER_LINE))
+            for i, t in found.items()}
 
 
 def coloring(ws: Workspace, m: MapData, mode: str, classes: list[dict]) -> Coloring:
@@ -122,16 +133,21 @@ def cluster_name(c: int | None) -> str:
 
 
 def hover_texts(ws: Workspace, m: MapData, classes: list[dict]) -> list[str] | None:
-    """One hover text per map row: file name, label, cluster and prediction (None above HOVER_MAX)."""
+    """One hover text per map row: file name, a text's first ~120 characters, label, cluster and prediction
+    (None above HOVER_MAX)."""
     if len(m.item_ids) > HOVER_MAX:
         return None
     names = _base_names(str(ws.root), int(m.artifact["id"]), ws)
+    snippets = _snippets(str(ws.root), int(m.artifact["id"]), ws)
     labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
     pred = _predicted(ws, classes)
     out = []
     esc = html.escape
     for i, c in zip(m.item_ids.tolist(), m.cluster.tolist(), strict=True):
-        text = f"<b>{esc(names.get(i, '?'))}</b> · #{i}<br>label: {esc(labels.get(i) or '—')} · {cluster_name(c)}"
+        text = f"<b>{esc(names.get(i, '?'))}</b> · #{i}"
+        if i in snippets:
+            text += f"<br><i>{snippets[i]}</i>"
+        text += f"<br>label: {esc(labels.get(i) or '—')} · {cluster_name(c)}"
         if i in pred:
             text += f"<br>predicted: {esc(pred[i][0])} ({pred[i][1]:.0%})"
         out.append(text)

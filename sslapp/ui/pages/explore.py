@@ -2,9 +2,11 @@
 
 Top to bottom: the map's status and its compute/refresh controls in one row; the view controls
 (colour, cluster, label filter, close-up, clear) in one row; the map (about three quarters of the
-width, 680 px tall) with a side panel beside it: the clicked image shown large (`_preview`), or
-the selection's count and the label actions; below the map, the selection's thumbnails, each a
-toggle that leaves it out of the label action (`sslapp.ui.selection_grid`).
+width, 680 px tall) with a side panel beside it: the clicked item shown large (`_preview`), or
+the selection's count and the label actions; below the map, the selection's items (thumbnails, or
+texts one to a row), each a toggle that leaves it out of the label action (`sslapp.ui.selection_grid`).
+Items are drawn by `sslapp.ui.item_view`: the close-up (the images themselves at their map positions)
+is offered only for kinds it can draw; a text's hover shows its start.
 
 The view controls, the map, the side panel and the grid live in one `st.fragment`, so a selection
 or a click on a thumbnail reruns only that part. The selection is `st.session_state
@@ -13,7 +15,7 @@ values across page switches (`persist_state="session"`), and a new map clears th
 Stable keys for browser tests: chart `explore_map` (or `explore_closeup_map`), buttons
 `explore_apply_label`, `explore_remove_labels`, `explore_undo`, `explore_clear`, `explore_embed`,
 the preview `explore_preview`, the grid `explore_grid` (its keys: `sslapp.ui.selection_grid`).
-The class picker `explore_class` opens, for each new selection, on the class most of its images are
+The class picker `explore_class` opens, for each new selection, on the class most of its items are
 labelled or predicted as, else on no class (`sslapp.ui.class_picker`); "Label N selected" waits for a class.
 """
 
@@ -24,10 +26,19 @@ import io
 import streamlit as st
 
 from sslapp.maps.read import MapData, map_status
+from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui import class_picker
 from sslapp.ui import explore_state as es
-from sslapp.ui.common import annotator_name, embedding_line, job_status_line, require_workspace, thumb_path
+from sslapp.ui.common import (
+    annotator_name,
+    embedding_line,
+    item_words,
+    job_status_line,
+    require_workspace,
+    thumb_path,
+)
+from sslapp.ui.item_view import show_item, view
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure
 from sslapp.ui.selection_grid import kept_ids, left_out, selection_grid
 from sslapp.ui.similar import more_like_this_button
@@ -39,6 +50,12 @@ NEW_CLASS = class_picker.NEW_CLASS
 LABEL_FILTERS = ("All", "Unlabelled", "Labelled")
 PERSIST = "session"  # widget values survive a switch to another page and back
 PREVIEW_PX = 480
+PREVIEW_TEXT_PX = 380  # a clicked text scrolls inside this height in the side panel
+# the first look (no encoder), in short and in full, and what replaces it, by how the items are previewed
+FIRST_LOOK = {"thumbnail": ("pixels", "downsampled pixels", "ImageNet features or a patch dictionary learned from "
+                                                            "your images, later your own pretraining"),
+              "text": ("word counts", "word counts (TF-IDF)", "a sentence encoder or TF-IDF, whichever tells your "
+                                                              "labels apart better")}
 # less padding than Streamlit's default, so the map fits the first screen (this page only)
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-left: 1rem; padding-right: 1rem; }
@@ -59,12 +76,13 @@ def _map_header(ws: Workspace) -> MapData | None:
         if running:
             _job_progress(ws, running[0]["id"])
         elif artifact is None:
+            plural = item_words(ws)[1]
             if store.count_items() == 0:
-                st.info("No images yet. Add images on the Data page first.")
+                st.info(f"No {plural} yet. Add {plural} on the Data page first.")
                 return None
-            st.info("There is no map yet. Compute one: a first look from pixels comes in seconds, then the "
-                    "map of the best embedding the app has (ImageNet features or a patch dictionary learned "
-                    "from your images, later your own pretraining) replaces it.")
+            quick, _, best = _first_look(ws)
+            st.info(f"There is no map yet. Compute one: a first look from {quick} comes in seconds, "
+                    f"then the map of the best embedding the app has ({best}) replaces it.")
         else:
             _status_lines(ws, artifact)
     method = method_col.selectbox("Clusters", ["kmeans", "hdbscan"], key="explore_cluster_method",
@@ -91,13 +109,14 @@ def _status_lines(ws: Workspace, artifact: dict) -> None:
     """Compact: a badge for a provisional or stale map, the map's size and embedding (why: on hover)."""
     status = map_status(ws, artifact)
     meta = artifact.get("meta") or {}
+    plural = item_words(ws)[1]
     if status.stale:
         st.markdown(":orange-badge[:material/warning: Stale map] " + "; ".join(status.stale_reasons)
                     + ". Re-embed to update it.")
     if status.provisional:
-        st.markdown(":orange-badge[Provisional map] a first look from downsampled pixels; refresh the map "
+        st.markdown(f":orange-badge[Provisional map] a first look from {_first_look(ws)[1]}; refresh the map "
                     "to see the app's chosen embedding.")
-    line = f"{meta.get('n_items')} images · {meta.get('k')} clusters ({meta.get('method')})"
+    line = f"{meta.get('n_items')} {plural} · {meta.get('k')} clusters ({meta.get('method')})"
     why = None
     if not status.provisional:
         embedding, _, why = embedding_line(ws, meta.get("encoder_artifact_id"), meta.get("embedding_name")).partition(" — ")
@@ -118,7 +137,13 @@ def _job_progress(ws: Workspace, job_id: int) -> None:
     st.rerun()  # done: show the new map
 
 
-def _controls(m: MapData, classes: list[dict]) -> tuple[str, int | None, str]:
+def _first_look(ws: Workspace) -> tuple[str, str, str]:
+    """(what the provisional map is drawn from, in short and in full; what the chosen embedding may be)."""
+    quick = "the items themselves, without an encoder"
+    return FIRST_LOOK.get(workspace_modality(ws).preview, (quick, quick, "the best encoder the app has"))
+
+
+def _controls(ws: Workspace, m: MapData, classes: list[dict]) -> tuple[str, int | None, str]:
     c1, c2, c3, c4, c5 = st.columns([1.2, 1.4, 1.2, 1.5, 1], vertical_alignment="bottom")
     mode = c1.selectbox("Colour by", list(COLOR_MODES), format_func=COLOR_MODES.get, key="explore_color",
                         persist_state=PERSIST)
@@ -129,7 +154,8 @@ def _controls(m: MapData, classes: list[dict]) -> tuple[str, int | None, str]:
     cluster = es.picked_cluster(shown)
     label_filter = c3.selectbox("Labels", [*LABEL_FILTERS, *(c["name"] for c in classes)],
                                 key="explore_label_filter", persist_state=PERSIST)
-    c4.toggle(f"Close-up with images (≤ {MAX_CLOSEUP})", key="explore_closeup", persist_state=PERSIST)
+    if view(ws).closeup:  # the items themselves at their positions: only kinds that have pictures
+        c4.toggle(f"Close-up with images (≤ {MAX_CLOSEUP})", key="explore_closeup", persist_state=PERSIST)
     c5.button("Clear selection", key="explore_clear", on_click=es.clear_selection, width="stretch")
     return mode, cluster, label_filter
 
@@ -145,7 +171,7 @@ def _map_chart(ws: Workspace, m: MapData, mode: str, cluster: int | None, classe
     if mode == "suggested" and not (coloring.values >= 0).any():
         st.caption("No open suggestions yet: they appear after an active-learning round (`sslapp suggest`).")
     hover = es.hover_texts(ws, m, classes)
-    closeup = st.session_state.get("explore_closeup")
+    closeup = st.session_state.get("explore_closeup") and view(ws).closeup
     rows = m.rows_of(es.target_ids(ws, m, cluster, "All")) if closeup else None
     if rows is not None and 0 < len(rows) <= MAX_CLOSEUP:
         ids = m.item_ids[rows]
@@ -183,22 +209,27 @@ def _large_image(path: str) -> bytes | None:
 
 
 def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
-    """The clicked image, large, with its file name (base name only), label, cluster and prediction.
+    """The clicked item, large (an image from its original file; a text whole, scrolling), with its file
+    name (base name only), label, cluster and prediction.
 
-    Drawn in the side panel when the selection is a single image; the label actions follow it.
+    Drawn in the side panel when the selection is a single item; the label actions follow it.
     "More like this" opens its nearest neighbours (`sslapp.ui.similar`).
     """
     info = es.item_info(ws, m, [item_id], ws.store.classes()).get(item_id)
     with st.container(key="explore_preview"):
         if info is None:
-            st.caption(f"Image #{item_id} is no longer in the workspace.")
+            st.caption(f"{item_words(ws)[0].capitalize()} #{item_id} is no longer in the workspace.")
             return
         item = ws.store.item(item_id)
-        data = _large_image(str(ws.root / item["original"])) if item.get("original") else None
-        if data is None and thumb_path(ws, item).exists():
-            data = thumb_path(ws, item).read_bytes()
-        if data is not None:
-            st.image(data, width="stretch")
+        if not view(ws).tiles:
+            with st.container(height=PREVIEW_TEXT_PX, border=False):
+                show_item(ws, item, chars=None)
+        else:
+            data = _large_image(str(ws.root / item["original"])) if item.get("original") else None
+            if data is None and thumb_path(ws, item).exists():
+                data = thumb_path(ws, item).read_bytes()
+            if data is not None:
+                st.image(data, width="stretch")
         st.markdown(f"**{info['name']}** · #{item_id}")
         pred = info["prediction"]
         st.markdown(f"Label: **{info['label'] or '—'}**  \nCluster: **{es.cluster_name(info['cluster'])}**  \n"
@@ -218,7 +249,7 @@ def _apply_label(ws: Workspace, m: MapData) -> None:
     n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user", action="bulk-label",
                             annotator=annotator_name())
     _remember_action(ws)
-    st.session_state["explore_msg"] = f"Labelled {n} image(s) as **{name}**. Undo is one click away."
+    st.session_state["explore_msg"] = f"Labelled {n} {item_words(ws)[0]}(s) as **{name}**. Undo is one click away."
 
 
 def _remember_action(ws: Workspace) -> None:
@@ -232,7 +263,8 @@ def _remove_labels(ws: Workspace, m: MapData) -> None:
     ids = es.fresh_targets(ws, m)
     n = ws.store.remove_labels(ids, action="bulk-unlabel")
     _remember_action(ws)
-    st.session_state["explore_msg"] = f"Removed {n} label(s)." if n else "None of the selected images had a label."
+    st.session_state["explore_msg"] = (f"Removed {n} label(s)." if n else
+                                       f"None of the selected {item_words(ws)[1]} had a label.")
 
 
 def _undo(ws: Workspace) -> None:
@@ -241,27 +273,28 @@ def _undo(ws: Workspace) -> None:
     while mine and undone is None:  # an action undone elsewhere is skipped
         undone = ws.store.undo_label_action(mine.pop())
     st.session_state["explore_msg"] = ("Nothing of yours to undo on this page." if undone is None else
-                                       f"Undid {undone['action']} of {undone['items']} image(s).")
+                                       f"Undid {undone['action']} of {undone['items']} {item_words(ws)[0]}(s).")
 
 
 def _side_panel(ws: Workspace, m: MapData, ids: list[int], cluster: int | None, label_filter: str,
                 classes: list[dict]) -> None:
-    """The clicked image or the selection's count, then the label actions (button callbacks, which run
+    """The clicked item or the selection's count, then the label actions (button callbacks, which run
     before the rerun, so the map and grid show their effect at once)."""
     source = f"cluster {cluster}" if cluster is not None else "map selection"
+    noun, plural = item_words(ws)
     kept = kept_ids(es.GRID, ids)
     if len(ids) == 1:
         _preview(ws, ids[0], m)
     elif ids:
         n_out = len(left_out(es.GRID, ids))
-        st.markdown(f"**{len(ids)}** image(s) from the {source}"
+        st.markdown(f"**{len(ids)}** {noun}(s) from the {source}"
                     + (f" · filter: {label_filter}" if label_filter != "All" else "")
                     + (f" · {n_out} left out → labelling **{len(kept)}**" if n_out else ""))
     elif cluster is None and not st.session_state.get(es.SELECTION):
-        st.info("Click a point to see its image. To see and label many, pick **Lasso** or **Box select** in "
+        st.info(f"Click a point to see its {noun}. To see and label many, pick **Lasso** or **Box select** in "
                 "the map's toolbar (top right) and draw around them, or pick a cluster under **Show**.")
     else:
-        st.info(f"No images in the {source} match the label filter '{label_filter}'.")
+        st.info(f"No {plural} in the {source} match the label filter '{label_filter}'.")
     choice = class_picker.class_picker(ws, "explore_class", owner=(len(ids), hash(tuple(ids))),
                                        default=lambda: class_picker.default_class(ws, ids))
     st.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
@@ -294,7 +327,7 @@ def _grid(ws: Workspace, m: MapData, ids: list[int], classes: list[dict]) -> Non
 def _body(ws: Workspace, m: MapData) -> None:
     es.sync_from_charts()  # a new box/lasso decides the chart, the message and the grid of this run
     classes = ws.store.classes()
-    mode, cluster, label_filter = _controls(m, classes)
+    mode, cluster, label_filter = _controls(ws, m, classes)
     map_col, side_col = st.columns([4.5, 1], gap="small")  # the map: > 60% of a 1440 px wide window
     with map_col:
         _map_chart(ws, m, mode, cluster, classes)
