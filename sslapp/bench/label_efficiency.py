@@ -7,8 +7,9 @@ truth CSV. After each budget it trains the app's classifier (label propagation +
 revealed. Random picks are averaged over several seeds and their spread reported.
 
 Baselines from the same run, on the same label sets:
-- ``raw-pixels-random`` / ``raw-pixels-typical``: logistic regression on PCA-50 of the cached pixels,
-  labels from random picks / from TypiClust picks on those pixels (the issue's reference);
+- ``raw-pixels-random`` / ``raw-pixels-typical`` (texts: ``tfidf-random`` / ``tfidf-typical``): logistic
+  regression on the cheap features (PCA-50 of the cached pixels; TF-IDF + SVD), labels from random picks /
+  from TypiClust picks on those features (`sslapp.bench.pile.cheap_baseline`);
 - ``embeddings-rf-random`` / ``embeddings-rf-<strategy>``: a random forest on the same frozen
   embeddings (the few-shot classifier LightlyStudio offers) on the same picks.
 
@@ -20,55 +21,21 @@ is the true class-balanced accuracy on the unrevealed images inside its 95% inte
 
 from __future__ import annotations
 
-import csv
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sslapp.bench.pile import BenchError, cheap_baseline, prepare_workspace, read_truth, read_truth_column
+
+__all__ = ["BenchError", "read_truth", "run_label_efficiency"]
 Say = Callable[[str], None]
-RAW_PCA_DIMS = 50
 # --pretrain-minutes 0 scores the provisional pixel embedding at a fixed size, so results do not move
 # when the app's display default changes (32-d PCA scored 0.54 vs 0.65 for 64-d on mnist at 10 labels).
 PROVISIONAL_DIM = 64
-
-
-class BenchError(ValueError):
-    """Input the benchmark cannot use, with what to do instead."""
-
-
-@dataclass
-class Truth:
-    """Ground truth for the ingested items, aligned with the feature rows."""
-
-    item_ids: np.ndarray  # (N,) item id of each feature row
-    y: np.ndarray  # (N,) class index, -1 where the truth CSV has no row
-    classes: list[str]
-
-
-def read_truth(path: str | Path) -> dict[str, str]:
-    """`relative/path.png,class` rows -> {path: class}; a header row `path,label` is allowed."""
-    path = Path(path)
-    if not path.exists():
-        raise BenchError(f"truth file {path} does not exist")
-    out: dict[str, str] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.reader(f), start=1):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 2:
-                raise BenchError(f"{path} line {n}: expected 'relative image path,class name', got {row!r}")
-            rel, cls = row[0].strip().replace("\\", "/"), row[1].strip()
-            if n == 1 and rel.lower() in ("path", "file", "filename", "image") and not cls.isdigit():
-                continue  # header
-            out[rel] = cls
-    if len(set(out.values())) < 2:
-        raise BenchError(f"{path} names {len(set(out.values()))} class(es); the benchmark needs at least 2")
-    return out
 
 
 def parse_budgets(text: str | Sequence[int]) -> list[int]:
@@ -78,35 +45,7 @@ def parse_budgets(text: str | Sequence[int]) -> list[int]:
     return sorted(set(values))
 
 
-# -- the simulated user's workspace ---------------------------------------------------------
-def prepare_workspace(images_dir: Path, truth_map: dict[str, str], workspace: Path, cache_size: int,
-                      say: Say) -> tuple[Any, Truth]:
-    from sslapp.ingest.ingest import ingest
-    from sslapp.workspace import open_workspace
-
-    ws = open_workspace(workspace, cache_size=cache_size)
-    if ws.store.count_items() == 0:
-        report = ingest(ws, [str(images_dir)], base=str(images_dir))
-        say(f"ingested {report['added']} images ({len(report['skipped'])} skipped, "
-            f"{report['duplicates']} duplicates) in {report['seconds']:.1f}s")
-    else:
-        say(f"reusing {ws.store.count_items()} images already in {ws.root}")
-    classes = sorted(set(truth_map.values()))
-    index = {c: k for k, c in enumerate(classes)}
-    pairs = ws.store.items()
-    item_ids = np.array([r["id"] for r in pairs], np.int64)
-    y = np.array([index.get(truth_map.get(r["source"], ""), -1) for r in pairs], np.int64)
-    if (y >= 0).sum() == 0:
-        raise BenchError("no ingested image has a row in the truth CSV; its paths must be relative to IMAGES_DIR "
-                         f"(e.g. {pairs[0]['source'] if pairs else 'img/0001.png'})")
-    if (y < 0).any():
-        say(f"{int((y < 0).sum())} images have no truth row; they are never suggested nor scored")
-    return ws, Truth(item_ids, y, classes)
-
-
-
-
-EMBEDDINGS = ("app", "pixels", "patches", "imagenet", "ssl", "continued")
+EMBEDDINGS = ("app", "pixels", "patches", "imagenet", "ssl", "continued", "minilm", "tfidf")
 
 
 def _pretrained(ws, config: dict, say: Say) -> tuple[dict, dict]:
@@ -140,6 +79,11 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
     rows = np.array([p[1] for p in pairs], np.int64)
     out: dict[str, np.ndarray] = {}
     info: dict[str, Any] = {"method": "none", "seconds": 0.0}
+    from sslapp.modalities import workspace_modality
+
+    modality = workspace_modality(ws)
+    if minutes > 0 and not modality.ssl_methods:
+        raise BenchError(f"no self-supervised method trains on {modality.plural} yet; pass --pretrain-minutes 0")
     ensure_starting_encoders(ws, seed=seed)
     starts = {(a.get("meta") or {}).get("start"): a for a in encoders(ws)}
     ssl_art = None
@@ -155,7 +99,7 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
     for kind in kinds:
         if kind == "pixels":
             out[kind] = quick_features(ws, rows, dim=PROVISIONAL_DIM, seed=seed)
-        elif kind in ("patches", "imagenet"):
+        elif kind in ("patches", "imagenet", "minilm", "tfidf"):
             if kind not in starts:
                 raise BenchError(f"the {kind} start is not available here")
             out[kind] = features_for(ws, starts[kind]).features
@@ -171,7 +115,8 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
         arts = [a for a in encoders(ws) if (a.get("meta") or {}).get("start")
                 or (ssl_art is not None and a["id"] == ssl_art["id"])]
         feats = [features_for(ws, a).features for a in arts]
-        prior = prior_index([(a.get("meta") or {}).get("start") for a in arts], is_grayscale(read_cache(ws)))
+        pictures = modality.preview == "thumbnail"  # only pictures can be grayscale (as best_embedding asks)
+        prior = prior_index([(a.get("meta") or {}).get("start") for a in arts], pictures and is_grayscale(read_cache(ws)))
         app = {"features": feats, "names": [describe(a) for a in arts], "prior": prior}
         say(f"app candidates: {', '.join(app['names'])}; before labels: {app['names'][prior]}")
     return out, info, app
@@ -254,18 +199,6 @@ def simulate(strategy: str, features_at: FeaturesAt, y: np.ndarray, budgets: lis
         on_budget(budget, done, features_at(done))
 
 
-def raw_pixels(ws, seed: int) -> np.ndarray:
-    from sklearn.decomposition import PCA
-
-    from sslapp.ingest.cache import read_cache
-
-    pairs = ws.store.item_ids_and_cache_index()
-    cache = read_cache(ws)
-    x = np.asarray(cache[np.array([p[1] for p in pairs], np.int64)], np.float32).reshape(len(pairs), -1) / 255.0
-    k = min(RAW_PCA_DIMS, x.shape[0] - 1, x.shape[1])
-    return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
-
-
 def _mean_row(values: list[float]) -> dict[str, float]:
     row = {"accuracy": round(float(np.mean(values)), 4)}
     if len(values) > 1:
@@ -273,19 +206,26 @@ def _mean_row(values: list[float]) -> dict[str, float]:
     return row
 
 
-def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets: Sequence[int] | str = (10, 50, 100),
+def run_label_efficiency(source: str | Path, truth_csv: str | Path | None = None, budgets: Sequence[int] | str = (10, 50, 100),
                          strategies: Sequence[str] = ("auto", "random"), pretrain_minutes: float = 10.0,
                          workspace: str | Path | None = None, seed: int = 0, random_seeds: int = 3,
                          round_size: int = 20, cache_size: int = 32, method: str = "simclr",
                          reuse_encoder: bool = False, embeddings: Sequence[str] = ("app",),
+                         text_column: str | None = None, truth_column: str | None = None,
                          say: Say = lambda m: None) -> dict[str, Any]:
-    """The whole benchmark; returns {"results": [...], "baselines": [...], "pretrain": {...}}."""
+    """The whole benchmark on a folder of images (answers in `truth_csv`) or a table of texts (answers in
+    its `truth_column`, hidden from the app); returns {"results", "baselines", "pretrain", "coverage"}."""
     from sslapp.bench.estimate_check import check_row, fit_and_estimate, row_fields, summary
     from sslapp.select import STRATEGIES
 
-    images_dir = Path(images_dir)
-    if not images_dir.is_dir():
-        raise BenchError(f"{images_dir} is not a folder of images")
+    source = Path(source)
+    if source.is_dir():
+        if truth_csv is None:
+            raise BenchError("a folder of images needs --truth TRUTH.csv (rows of 'relative path,class')")
+    elif not source.is_file():
+        raise BenchError(f"{source} is neither a folder of images nor a table of texts")
+    elif truth_column is None:
+        raise BenchError(f"name the column of {source.name} that holds the answers with --truth-column")
     budgets = parse_budgets(budgets)
     strategies = list(dict.fromkeys(strategies))
     bad = [s for s in strategies if s not in STRATEGIES]
@@ -299,20 +239,21 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
         raise BenchError("the ssl embedding needs --pretrain-minutes above 0")
     if random_seeds < 1:
         raise BenchError("random seeds must be at least 1")
-    truth_map = read_truth(truth_csv)
+    truth_map = read_truth(truth_csv) if source.is_dir() else read_truth_column(source, truth_column)
+    options = None if source.is_dir() else {"text_column": text_column}
     tmp, ws = None, None
     if workspace is None:
         tmp = tempfile.TemporaryDirectory(prefix="sslapp-bench-")
         workspace = Path(tmp.name) / "ws"
     try:
-        ws, truth = prepare_workspace(images_dir, truth_map, Path(workspace), cache_size, say)
+        ws, truth = prepare_workspace(source, truth_map, Path(workspace), cache_size, say, options)
         n_known = int((truth.y >= 0).sum())
         if budgets[-1] >= n_known:
-            raise BenchError(f"the largest budget ({budgets[-1]}) must be below the number of labelled images "
+            raise BenchError(f"the largest budget ({budgets[-1]}) must be below the number of items with an answer "
                              f"({n_known}) so something is left to score")
         feats, pretrain_info, app = embeddings_for(ws, embeddings, pretrain_minutes, seed, say, method,
                                                    reuse_encoder)
-        raw = raw_pixels(ws, seed)
+        cheap, raw = cheap_baseline(ws, seed)
         y = truth.y
         results: list[dict[str, Any]] = []
         checks: list[dict[str, Any]] = []  # the estimate shown against the truth, per run and budget
@@ -336,7 +277,7 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
                         base.setdefault((f"embeddings-rf-{strategy}", budget), []).append(rf)
                     if strategy == "random" and embedding == embeddings[0]:
                         lr = accuracy(sklearn_predict("lr", raw, revealed, labels, run_seed), y, revealed)
-                        base.setdefault(("raw-pixels-random", budget), []).append(lr)
+                        base.setdefault((f"{cheap}-random", budget), []).append(lr)
                     shown = (f"; shown {check['low']:.2f}-{check['high']:.2f}, true balanced "
                              f"{check['true_balanced']:.3f} {'in' if check['covered'] else 'OUT'}"
                              if check["covered"] is not None else "; no estimate")
@@ -356,10 +297,10 @@ def run_label_efficiency(images_dir: str | Path, truth_csv: str | Path, budgets:
         if "random" not in strategies:  # the raw-pixel reference always uses random picks
             for k in range(random_seeds):
                 simulate("random", fixed(raw), y, budgets, seed + k, round_size,
-                         lambda b, r, f, s=seed + k: base.setdefault(("raw-pixels-random", b), []).append(
+                         lambda b, r, f, s=seed + k: base.setdefault((f"{cheap}-random", b), []).append(
                              accuracy(sklearn_predict("lr", raw, r, y[r], s), y, r)))
         simulate("typiclust", fixed(raw), y, budgets, seed, round_size,
-                 lambda b, r, f: base.setdefault(("raw-pixels-typical", b), []).append(
+                 lambda b, r, f: base.setdefault((f"{cheap}-typical", b), []).append(
                      accuracy(sklearn_predict("lr", raw, r, y[r], seed), y, r)))
         baselines = [{"name": name, "budget": budget, **_mean_row(values)}
                      for (name, budget), values in sorted(base.items(), key=lambda kv: (kv[0][0], kv[0][1]))]

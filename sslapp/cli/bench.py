@@ -1,7 +1,8 @@
-"""`sslapp bench label-efficiency IMAGES_DIR --truth TRUTH.csv [--budgets 10,50,100] ...`.
+"""`sslapp bench label-efficiency IMAGES_DIR --truth TRUTH.csv [--budgets 10,50,100] ...` and
+`sslapp bench label-efficiency TEXTS.csv --text-column text --truth-column label ...`.
 
-Simulates a user labelling suggested images and reports accuracy on every image never revealed,
-beside random picks, raw-pixel logistic regression and a random forest on the same embeddings.
+Simulates a user labelling suggested items and reports accuracy on every item never revealed, beside
+random picks, the cheap baseline (raw pixels; TF-IDF) and a random forest on the same embeddings.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks you can rerun on your own data")
     bench = p.add_subparsers(dest="bench", metavar="BENCHMARK")
     le = bench.add_parser("label-efficiency", help="accuracy against number of labels, simulated user",
-                          description="Ingest IMAGES_DIR into a workspace, pretrain for --pretrain-minutes, then "
-                          "simulate a user who labels the suggested images (answers from TRUTH.csv: rows of "
-                          "'relative image path,class name'). Reports accuracy on all never-revealed images.")
-    le.add_argument("images_dir", metavar="IMAGES_DIR")
-    le.add_argument("--truth", required=True, metavar="TRUTH.csv")
+                          description="Ingest SOURCE (a folder of images, or a table of texts: CSV, TSV, JSONL, "
+                          "Parquet) into a workspace, pretrain for --pretrain-minutes, then simulate a user who "
+                          "labels the suggested items (answers from TRUTH.csv: rows of 'relative image path,class "
+                          "name'; for a table, from its --truth-column, which the app never sees). Reports accuracy "
+                          "on all never-revealed items.")
+    le.add_argument("images_dir", metavar="SOURCE")
+    le.add_argument("--truth", default=None, metavar="TRUTH.csv", help="answers for a folder of images")
+    le.add_argument("--text-column", default=None, metavar="COL",
+                    help="a table's column of texts (default: its column of longest strings)")
+    le.add_argument("--truth-column", default=None, metavar="COL", help="a table's column of answers")
     le.add_argument("--budgets", default="10,50,100", help="label budgets, comma-separated (default 10,50,100)")
     le.add_argument("--strategies", default="auto,random", help="comma-separated (default auto,random)")
     le.add_argument("--pretrain-minutes", type=float, default=10.0, metavar="M",
@@ -57,7 +63,8 @@ def run_label_efficiency(args) -> int:
             pretrain_minutes=args.pretrain_minutes, workspace=args.workspace, seed=args.seed,
             random_seeds=args.random_seeds, round_size=args.round_size, cache_size=args.cache_size,
             method=args.method, reuse_encoder=args.reuse_encoder,
-            embeddings=[e.strip() for e in args.embeddings.split(",") if e.strip()], say=say)
+            embeddings=[e.strip() for e in args.embeddings.split(",") if e.strip()],
+            text_column=args.text_column, truth_column=args.truth_column, say=say)
     except BenchError as exc:
         raise CLIError(str(exc), 2) from exc
     lines = [f"pretrain: {out['pretrain']['method']} ({out['pretrain']['seconds']}s)",
