@@ -1,4 +1,4 @@
-"""`sslapp bench label-efficiency` end to end on 60 tiny generated images in 3 classes."""
+"""`sslapp bench label-efficiency` end to end on 60 tiny generated images in 3 classes, and on a CSV of texts."""
 
 from __future__ import annotations
 
@@ -88,11 +88,53 @@ def test_bad_input_gets_a_clear_message(image_folder, tmp_path, capsys):
     assert code == 2 and "positive integers" in err
     code, _, err = bench(capsys, str(image_folder), "--truth", truth, "--budgets", "100", "--pretrain-minutes", "0",
                          "--cache-size", "16", "--workspace", str(tmp_path / "ws2"))
-    assert code == 2 and "must be below the number of labelled images (60)" in err
+    assert code == 2 and "must be below the number of items with an answer (60)" in err
     one_class = tmp_path / "one.csv"
     one_class.write_text("images/000.png,red\nimages/001.png,red\n")
     code, _, err = bench(capsys, str(image_folder), "--truth", str(one_class))
     assert code == 2 and "at least 2" in err
+
+
+TOPICS = {
+    "card": ["my card has not arrived yet", "where is the new card I ordered", "the card I was sent never came",
+             "how long does a card take to be delivered", "I am still waiting for my card", "card delivery status"],
+    "refund": ["I want my money back for this order", "how do I get a refund", "please refund the payment",
+               "the refund has not reached my account", "can I return this and be refunded", "refund request"],
+    "pin": ["I forgot my PIN", "how can I change my PIN number", "my PIN is blocked after three tries",
+            "reset the PIN on my card", "where do I see my PIN", "I need a new PIN code"],
+}
+
+
+def test_a_table_of_texts_is_read_with_its_truth_column_hidden_from_the_app(tmp_path, capsys):
+    import csv
+
+    table = tmp_path / "texts.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "text", "intent"])
+        for n, (intent, texts) in enumerate((k, v) for k, v in TOPICS.items()):
+            for i, text in enumerate(texts * 2):
+                writer.writerow([f"{n}-{i}", f"{text} ({i})" if i >= len(texts) else text, intent])
+    code, out, err = bench(capsys, str(table), "--text-column", "text", "--truth-column", "intent", "--budgets", "3,6",
+                           "--pretrain-minutes", "0", "--random-seeds", "1", "--workspace", str(tmp_path / "ws"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    rows = {(r["strategy"], r["budget"]): r for r in data["results"]}
+    assert set(rows) == {("auto", 3), ("auto", 6), ("random", 3), ("random", 6)}
+    assert {"tfidf-random", "tfidf-typical"} <= {b["name"] for b in data["baselines"]}
+    assert "ingested 36 texts" in err and "MiniLM" in err
+    assert rows[("auto", 6)]["accuracy"] > 0.8  # three plain topics: the sentence model tells them apart
+    from sslapp.workspace import open_workspace
+
+    ws = open_workspace(tmp_path / "ws", create=False)
+    assert not ws.store.labels() and not ws.store.classes()  # the answers never reached the workspace
+    code, _, err = bench(capsys, str(table), "--text-column", "text")
+    assert code == 2 and "--truth-column" in err
+    code, _, err = bench(capsys, str(table), "--text-column", "text", "--truth-column", "nope")
+    assert code == 2 and "no column 'nope'" in err and "intent" in err
+    code, _, err = bench(capsys, str(table), "--text-column", "text", "--truth-column", "intent",
+                         "--budgets", "6", "--pretrain-minutes", "1", "--workspace", str(tmp_path / "ws3"))
+    assert code == 2 and "no self-supervised method trains on texts" in err
 
 
 def test_coverage_counts_a_truth_inside_the_interval_and_names_the_misses():
