@@ -152,6 +152,12 @@ def test_data_page_shows_texts_in_their_words(text_ws):
     _no_raw_markup(at)
 
 
+def test_the_train_page_asks_for_labelled_texts(text_ws):
+    at = run(AppTest.from_string("from sslapp.ui.pages import train\ntrain.render()\n"))
+    assert any("Label texts of at least 2 classes" in w.value for w in at.warning)
+    assert at.selectbox(key="train_propagate").label == "Use unlabelled texts"
+
+
 def test_an_uploaded_csv_gets_column_pickers_that_reach_the_ingest(tmp_path, monkeypatch):
     ws = open_workspace(tmp_path / "ws", create=True)
     monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))

@@ -4,7 +4,7 @@ The page only asks: it enqueues a "finetune" job and polls it with a fragment. E
 shows comes from the job's run summary: the cross-validated estimate with its spread and label
 count, the confusion matrix and per-class figures from held-out predictions, prediction counts.
 Below a trained classifier, `sslapp.ui.review` shows likely label errors (a "review" job) and the
-images the classifier disagrees with or is least sure about, each one click from a corrected label.
+items the classifier disagrees with or is least sure about, each one click from a corrected label.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import streamlit as st
 
 from sslapp.store.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
 from sslapp.ui import review
-from sslapp.ui.common import embedding_line, job_status_line, require_workspace
+from sslapp.ui.common import embedding_line, item_words, job_status_line, require_workspace
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
@@ -41,7 +41,7 @@ def _readiness(ws: Workspace, counts: dict[str, int]) -> tuple[bool, list[str], 
     problems, notices = [], []
     with_labels = {k: v for k, v in counts.items() if v > 0}
     if len(with_labels) < 2:
-        problems.append(f"Label images of at least 2 classes to train a classifier (now {len(with_labels)} "
+        problems.append(f"Label {item_words(ws)[1]} of at least 2 classes to train a classifier (now {len(with_labels)} "
                         f"class{'es' if len(with_labels) != 1 else ''} with labels). Use the Label page.")
     single = [k for k, v in with_labels.items() if v == 1]
     if single:
@@ -75,7 +75,7 @@ def _job_panel(ws: Workspace) -> None:
     if job["status"] in ACTIVE:
         p = job.get("progress") or {}
         with st.container(border=True):
-            st.markdown(job_status_line(job))
+            st.markdown(job_status_line(job, item_words(ws)[1]))
             if p.get("steps"):
                 st.progress(min(1.0, float(p.get("step", 0)) / max(1, float(p["steps"]))))
             elif p.get("epochs"):
@@ -113,6 +113,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     summary = run["summary"] or {}
     est = summary.get("estimate") or {}
     trained = time.strftime("%d %b %H:%M", time.localtime(run["created_at"]))
+    noun, plural = item_words(ws)
     mode = {"linear": "a linear probe", "full": "a full fine-tune"}.get(summary.get("mode"), summary.get("mode"))
     st.subheader(f"Classifier trained {trained} ({mode})")
     a, b, c = st.columns(3)
@@ -121,10 +122,10 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
                  delta=f"95% interval {100 * est['low']:.0f}-{100 * est['high']:.0f}%", delta_color="off",
                  delta_arrow="off",
                  help="Class-balanced: the mean of the per-class accuracies, so a big, easy class cannot hide "
-                      "the small ones. Cross-validation on your labelled images: each was predicted by a model "
+                      f"the small ones. Cross-validation on your labelled {plural}: each was predicted by a model "
                       "that did not see its label. The range is a 95% interval; this is not a test accuracy.")
         pooled = est.get("pooled")
-        st.caption(f"{est['text']}. Cross-validation on the labelled images only; not a test accuracy."
+        st.caption(f"{est['text']}. Cross-validation on the labelled {plural} only; not a test accuracy."
                    + (f" Plain accuracy over the same held-out labels: {100 * pooled:.0f}%." if pooled is not None
                       and round(100 * pooled) != round(100 * est["mean"]) else ""))
     else:
@@ -133,7 +134,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     b.metric("Labels used", f"{est.get('n_labels', 0):,}")
     prop = summary.get("propagation") or {}
     c.metric("Pseudo-labels", f"{prop.get('pseudo_labels', 0):,}",
-             help=f"Unlabelled images used via {prop.get('method') or 'no propagation'}: {prop.get('reason', '')}")
+             help=f"Unlabelled {plural} used via {prop.get('method') or 'no propagation'}: {prop.get('reason', '')}")
     for w in summary.get("warnings") or []:
         st.warning(w)
     trained = summary.get("label_counts") or {}
@@ -144,7 +145,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
     if est.get("confusion"):
         left, right = st.columns([3, 2])
         with left:
-            st.markdown("**Confusion matrix** (held-out predictions of the labelled images)")
+            st.markdown(f"**Confusion matrix** (held-out predictions of the labelled {plural})")
             st.plotly_chart(_confusion_figure(summary), key="confusion")
         with right:
             st.markdown("**Per class**")
@@ -154,8 +155,8 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
                          hide_index=True, width="stretch", key="per_class")
     predicted = summary.get("predicted_counts") or {}
     if predicted:
-        st.markdown("**Predictions for every image** (colours on the Explore map)")
-        st.dataframe([{"class": k, "predicted images": v} for k, v in predicted.items()], hide_index=True,
+        st.markdown(f"**Predictions for every {noun}** (colours on the Explore map)")
+        st.dataframe([{"class": k, f"predicted {plural}": v} for k, v in predicted.items()], hide_index=True,
                      key="predicted_counts")
         if summary.get("mean_confidence") is not None:
             st.caption(f"Mean confidence {summary['mean_confidence']:.2f}. Features: {summary.get('features')}.")
@@ -179,7 +180,7 @@ def render() -> None:
         left, right = st.columns(2)
         mode = left.radio("Mode", list(MODE_HELP), horizontal=True, key="train_mode",
                           captions=[MODE_HELP[m] for m in MODE_HELP])
-        propagate = right.selectbox("Use unlabelled images", list(PROPAGATE_OPTIONS), key="train_propagate",
+        propagate = right.selectbox(f"Use unlabelled {item_words(ws)[1]}", list(PROPAGATE_OPTIONS), key="train_propagate",
                                     format_func=PROPAGATE_OPTIONS.get,
                                     help="Poisson learning or label spreading over the kNN graph of the "
                                          "embeddings; 'auto' uses Poisson learning with few labels and lets "
