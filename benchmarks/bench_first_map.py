@@ -1,7 +1,12 @@
-"""Time from "upload finished" to "first map saved" for N images with a warm worker.
+"""Time from "upload finished" to "first map saved" for N images (or a table of texts) with a warm worker.
 
     .venv/bin/python benchmarks/bench_first_map.py [--n 5000] [--dataset cifar10] [--cache-size 64]
         [--starts imagenet,patches,pixels] [--quiet-s 3]
+    .venv/bin/python benchmarks/bench_first_map.py --table ../shared/datasets/banking77/train.csv \
+        --text-column text [--n 10000]
+
+With --table, the first N rows of a CSV of texts are ingested by sslapp's own ingest (its time is
+printed: it is part of the upload) and the first map is the TF-IDF one, then MiniLM's.
 
 The images (a real dataset) are written into a fresh workspace's cache as ingestion leaves them.
 A real worker process is started (`sslapp worker`, which compiles UMAP at start); once it is idle
@@ -47,6 +52,22 @@ def fill_workspace(ws, images: np.ndarray) -> None:
                              "width": size, "height": size, "cache_index": c} for i, (r, c) in enumerate(zip(rows, idx, strict=True))])
 
 
+def ingest_table(ws, table: Path, n: int, text_column: str | None, tmp: Path) -> float:
+    """The first `n` data rows of a CSV, ingested as the app does; returns the seconds it took."""
+    import csv
+
+    from sslapp.ingest.ingest import ingest
+
+    with open(table, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    part = tmp / table.name
+    with open(part, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows[: n + 1])
+    started = time.monotonic()
+    ingest(ws, [str(part)], options={"text_column": text_column} if text_column else None)
+    return time.monotonic() - started
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -74,6 +95,8 @@ def main() -> None:
     ap.add_argument("--cache-size", type=int, default=64)
     ap.add_argument("--starts", default=None, help="starting encoders the embed job makes, comma-separated "
                     "(imagenet, patches, pixels; default: the app's)")
+    ap.add_argument("--table", type=Path, default=None, help="a CSV of texts instead of a dataset of images")
+    ap.add_argument("--text-column", default=None, help="the table's column of texts (default: detected)")
     ap.add_argument("--quiet-s", type=float, default=3.0,
                     help="seconds of an idle worker that count as its warm-up being done")
     args = ap.parse_args()
@@ -81,14 +104,22 @@ def main() -> None:
     from sslapp.maps.read import load_map
     from sslapp.workspace import open_workspace
 
-    data = datasets_root() / args.dataset / "images.npy"
-    if data.exists():
-        images = np.load(data)[: args.n]
-    else:  # no dataset here: random images still measure the speed
-        images = np.random.default_rng(0).integers(0, 255, (args.n, 32, 32, 3), dtype=np.uint8)
     tmp = Path(tempfile.mkdtemp(prefix="bench-first-map-"))
     ws = open_workspace(tmp / "ws", cache_size=args.cache_size)
-    fill_workspace(ws, images)
+    if args.table is not None:
+        ingest_s = ingest_table(ws, args.table, args.n, args.text_column, tmp)
+        pile = f"{args.table.name}, ingest {ingest_s:.1f} s"
+    else:
+        data = datasets_root() / args.dataset / "images.npy"
+        if data.exists():
+            images = np.load(data)[: args.n]
+        else:  # no dataset here: random images still measure the speed
+            images = np.random.default_rng(0).integers(0, 255, (args.n, 32, 32, 3), dtype=np.uint8)
+        fill_workspace(ws, images)
+        pile = f"{args.dataset}, cache {args.cache_size} px"
+    from sslapp.modalities import workspace_modality
+
+    noun = workspace_modality(ws).plural
     if args.starts:
         ws.store.set_setting("features.starts", args.starts.split(","))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
@@ -112,10 +143,10 @@ def main() -> None:
         assert job["status"] == "done", job["error"]
         m = load_map(ws)
         r = job["result"]
-        print(f"images: {len(m.item_ids)} ({args.dataset}, cache {args.cache_size} px), load {os.getloadavg()[0]:.1f}")
+        print(f"{noun}: {len(m.item_ids)} ({pile}), load {os.getloadavg()[0]:.1f}")
         print(f"worker warm-up (UMAP compile, before the upload ends): {warm:.1f} s")
         if first is not None:
-            print(f"sslapp: first (pixel) map saved {first:.1f} s after the upload")
+            print(f"sslapp: first ({'pixel' if noun == 'images' else 'quick'}) map saved {first:.1f} s after the upload")
         # the job's result is its last map's summary: `seconds` since the job started, of which `map_s`
         # laid out and clustered that map; the rest is the features (and the pixel map before it)
         print(f"sslapp: chosen embedding's map {elapsed:.1f} s after the upload (features {r['seconds'] - r['map_s']:.2f} s, "
