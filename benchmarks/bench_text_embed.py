@@ -10,7 +10,8 @@ Reads the first N texts of banking77's train.csv (the shared datasets, `benchmar
         [--onnx] [--st] [--repeats 3] [--csv FILE]
 
 Prints one JSON object: n, threads, repeats, load_before/load_after (1, 5, 15 min), mean_words, minilm
-(load_s, and per variant texts_per_s: unsorted_b32, sorted_b32, app_chunks_256, sorted_all, and
+(load_s, and per variant texts_per_s: unsorted_b32, sorted_b32, calls_of_256, app (calls of
+rows_per_call rows, as the features service runs it), sorted_all, and
 sentence_transformers / onnxruntime when asked, with max_abs_diff against sslapp's vectors), tfidf
 (fit_s, transform_s, dim, terms) and knn10 (cross-validated 10-NN accuracy per embedding).
 """
@@ -65,8 +66,8 @@ def _in_order(model, texts: list[str], size: int) -> np.ndarray:
         model.token_budget = budget
 
 
-def _app(model, texts: list[str]) -> np.ndarray:
-    """As the features service runs it: cache rows in chunks of 256 through the module's forward."""
+def _app(model, texts: list[str], rows_per_call: int) -> np.ndarray:
+    """As the features service runs it: cache rows, `rows_per_call` at a time, through the module's forward."""
     import torch
 
     from sslapp.features.extract import encoder_features
@@ -74,7 +75,7 @@ def _app(model, texts: list[str]) -> np.ndarray:
 
     rows = np.stack([encode_text(t)[0] for t in texts])
     with torch.inference_mode():
-        return encoder_features(model, rows, device="cpu", to_input=lambda r: r)
+        return encoder_features(model, rows, batch_size=rows_per_call, device="cpu", to_input=lambda r: r)
 
 
 def _onnx(model, texts: list[str], threads: int) -> tuple[float, np.ndarray, float]:
@@ -164,7 +165,8 @@ def main() -> None:
     minilm["unsorted_b32"], _ = _rate(lambda: _in_order(model, texts, 32), len(texts))
     order = np.argsort([len(model.tokenizer.encode(t).ids) for t in texts], kind="stable")
     minilm["sorted_b32"], _ = _rate(lambda: _in_order(model, [texts[i] for i in order], 32), len(texts))
-    minilm["app_chunks_256"], vectors = _rate(lambda: _app(model, texts), len(texts))
+    minilm["calls_of_256"], _ = _rate(lambda: _app(model, texts, 256), len(texts))
+    minilm["app"], vectors = _rate(lambda: _app(model, texts, model.rows_per_call), len(texts))
     minilm["sorted_all"], _ = _rate(lambda: model.embed(texts), len(texts))
     if args.st:
         from sentence_transformers import SentenceTransformer

@@ -140,7 +140,7 @@ SMOKES: dict[str, Smoke] = {
         expect=(r"cifar10 / pixels: 60 labels", r"ours \(auto, as the app runs it\) +P@20 ", r"cleanlab find_label_issues")),
     "bench_text_embed.py": Smoke(
         lambda t: ["--csv", str(t / "texts.csv"), "--n", "12", "--repeats", "1"],
-        json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app_chunks_256": ',),
+        json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app": ',),
         prepare=_texts_csv),
     "features_probe.py": Smoke(
         lambda t: ["embed", "knn", "propagate", "coldstart", "graphspace", "--cache", str(t / "cache"),

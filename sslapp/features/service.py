@@ -114,6 +114,7 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
             raise FileNotFoundError(f"the encoder file {artifact['path']} is missing; pretrain again or remove it")
         model = load_encoder(path)
         new = encoder_features(model, read_cache(ws), rows[missing], check_stop=check_stop,
+                               batch_size=getattr(model, "rows_per_call", 256),
                                to_input=modality.model_input,
                                progress=(lambda d, t: progress(step=d, steps=t)) if progress else None)
         all_ids = np.concatenate([have_ids, item_ids[missing]])

@@ -26,6 +26,7 @@ class TextEncoder(nn.Module):
 
     start = "text"
     dim = 0
+    rows_per_call = 256  # cache rows the features service hands `forward` at a time
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.embed(texts_of(rows.cpu().numpy())))
