@@ -115,6 +115,9 @@ SMOKES: dict[str, Smoke] = {
     "bench_pretrain_auto.py": Smoke(
         lambda t: ["--candidates", "resnet18-std@16,vit-tiny@16", "--batch", "2", "--rounds", "1"],
         json_keys=("backbone", "fwd_bwd_img_per_s", "relative_to_resnet18_std_16")),
+    "bench_pretrain_disk.py": Smoke(
+        lambda t: ["--backbone", "resnet18-w16", "--epochs", "2"],
+        json_keys=("load", "previous_policy", "now")),
     "bench_pretrain_quality.py": Smoke(
         lambda t: ["--limit", "40", "--minutes", "0.01", "--configs", "random,simclr@resnet18-std,lightly",
                    "--concat-patches", "--fit-patches", "2000"],
