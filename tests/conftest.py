@@ -89,6 +89,7 @@ def _group(item) -> str:
     return SHARED_GROUPS.get(stem, stem)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into each test's group
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
