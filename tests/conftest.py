@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,17 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SSLAPP_WORKER_WARM_UP", "0")
 os.environ.setdefault("SSLAPP_WORKER_IDLE_EXIT", "60")
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Streamlit's AppTest runs a page as a new `__main__` module and leaves it in sys.modules; a later test
+    in the same worker that starts a process with multiprocessing's spawn would then re-run that page's
+    script in the child. Each test gets back the `__main__` it started with."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture
@@ -89,6 +101,7 @@ def _group(item) -> str:
     return SHARED_GROUPS.get(stem, stem)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into each test's group
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))

@@ -1,4 +1,4 @@
-"""Every benchmark script runs, on tiny inputs, as a real subprocess: none rots when the package moves.
+"""Every benchmark script runs, on tiny inputs, as `python SCRIPT ARGS` would: none rots when the package moves.
 
 Each script gets a few generated images (or a tiny dataset folder: `SSLAPP_DATASETS` points
 `benchmarks/data.py` at it) and the smallest budget its options allow, so a run takes seconds and
@@ -126,6 +126,9 @@ SMOKES: dict[str, Smoke] = {
     "bench_pretrain_auto.py": Smoke(
         lambda t: ["--candidates", "resnet18-std@16,vit-tiny@16", "--batch", "2", "--rounds", "1"],
         json_keys=("backbone", "fwd_bwd_img_per_s", "relative_to_resnet18_std_16")),
+    "bench_pretrain_disk.py": Smoke(
+        lambda t: ["--backbone", "resnet18-w16", "--epochs", "2"],
+        json_keys=("load", "previous_policy", "now")),
     "bench_pretrain_quality.py": Smoke(
         lambda t: ["--limit", "40", "--minutes", "0.01", "--configs", "random,simclr@resnet18-std,lightly",
                    "--concat-patches", "--fit-patches", "2000"],
@@ -178,25 +181,43 @@ def _json_objects(stdout: str) -> list[dict]:
         return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.parametrize("name", sorted(SMOKES))
-def test_benchmark_script_runs(name, datasets, tmp_path):
-    smoke = SMOKES[name]
-    if smoke.prepare:
-        smoke.prepare(tmp_path)
+@pytest.fixture(scope="module")
+def runs(datasets, tmp_path_factory) -> dict[str, dict]:
+    """Every smoke run, one after another in one subprocess (tests/_bench_runner.py): each script runs as
+    `python SCRIPT ARGS` would, in its own folder, without paying torch's import each time."""
+    spec = []
+    for name, smoke in SMOKES.items():
+        folder = tmp_path_factory.mktemp(re.sub(r"\W", "_", name))
+        if smoke.prepare:
+            smoke.prepare(folder)
+        spec.append({"name": name, "script": str(BENCH / name.split(":")[0]), "argv": smoke.argv(folder),
+                     "cwd": str(folder), "env": {"TMPDIR": str(folder)}})  # scripts' temporary folders go with it
+    where = tmp_path_factory.mktemp("runner")
+    (where / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "SSLAPP_DATASETS": str(datasets), "OMP_NUM_THREADS": "1", "SSLAPP_WORKER_WARM_UP": "0",
-           "MPLBACKEND": "Agg", "TMPDIR": str(tmp_path)}  # the scripts' own temporary folders go with the test's
-    cmd = [sys.executable, str(BENCH / name.split(":")[0]), *smoke.argv(tmp_path)]
-    p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    out = p.stdout + p.stderr
-    assert p.returncode == 0, f"{' '.join(cmd)} exited {p.returncode}:\n{out[-3000:]}"
+           "MPLBACKEND": "Agg"}
+    p = subprocess.run([sys.executable, str(ROOT / "tests" / "_bench_runner.py"), str(where / "spec.json"),
+                        str(where / "results.json")], cwd=where, env=env, capture_output=True, text=True, timeout=280)
+    assert p.returncode == 0, p.stderr[-3000:]
+    results = json.loads((where / "results.json").read_text())
+    for entry in spec:
+        results[entry["name"]]["folder"] = Path(entry["cwd"])
+    return results
+
+
+@pytest.mark.parametrize("name", sorted(SMOKES))
+def test_benchmark_script_runs(name, runs):
+    smoke, run = SMOKES[name], runs[name]
+    out = run["stdout"] + run["stderr"]
+    assert run["rc"] == 0, f"{name} {' '.join(smoke.argv(run['folder']))} exited {run['rc']}:\n{out[-3000:]}"
     for pattern in smoke.expect:
         assert re.search(pattern, out), f"{pattern!r} not in the output of {name}:\n{out[-3000:]}"
     if smoke.json_keys:
-        objects = _json_objects(p.stdout)
+        objects = _json_objects(run["stdout"])
         assert objects, f"{name} printed no JSON:\n{out[-3000:]}"
         assert set(smoke.json_keys) <= set(objects[0]), objects[0]
     for rel in smoke.files:
-        assert (tmp_path / rel).stat().st_size > 0, rel
+        assert (run["folder"] / rel).stat().st_size > 0, rel
 
 
 def _scripts() -> set[str]:

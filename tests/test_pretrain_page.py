@@ -220,6 +220,7 @@ def test_a_run_that_ends_after_a_reload_shows_its_ending_and_verdict_with_the_pi
         verdict = _texts(at, "info")
         assert ("The app keeps using pixels (PCA), not this encoder: no class has 2 labels yet, so nothing can be "
                 "measured") in verdict, verdict
+        assert "Once two classes have two labels each, the app measures which encoder fits" in verdict
         assert "sslapp embed" not in verdict
         pickers = [s for s in at.selectbox if s.label == PICKER_LABEL]
         assert len(pickers) == 1  # once, under the verdict, above the Start form

@@ -111,7 +111,9 @@ def verdict(ws: Workspace, run: dict[str, Any] | None) -> str:
     if not any(c["encoder_artifact_id"] in ours for c in choice.get("candidates", [])):
         return (f"The app keeps using {name} for now: this encoder is compared with it the next time the "
                 "map is drawn or images are picked to label. You can pick it below.")
-    return f"The app keeps using {name}, not this encoder: {reason}."
+    later = "" if choice.get("n_scored") else (" Once two classes have two labels each, the app measures which "
+                                               "encoder fits your labels best, this one included.")
+    return f"The app keeps using {name}, not this encoder: {reason}.{later}"
 
 
 def _pin(ws: Workspace) -> None:

@@ -22,6 +22,7 @@ import zipfile
 
 import pytest
 from map_driver import chart_points, choose_option, click_point, drag, pick_tool, toggle_thumb
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit_driver import (
     ROOT,
     body_text,
@@ -226,7 +227,10 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     def open_more_like_this() -> None:
         wait_ready(page)
         clicked.append(shown_item(page))
-        page.locator(f".st-key-label_{clicked[-1]}_similar button").first.click()
+        try:  # a click that meets a redraw is retried by until_done, on the image shown then
+            page.locator(f".st-key-label_{clicked[-1]}_similar button").first.click(timeout=10_000)
+        except PlaywrightTimeoutError:
+            pass
 
     until_done(open_more_like_this, lambda: dialog.get_by_text("Images most like").count() > 0,
                what="the More like this dialog")

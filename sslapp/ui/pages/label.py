@@ -200,14 +200,17 @@ def _suggest_panel(ws: Workspace, queue: Queue, busy: bool) -> None:
             busy = True
         st.checkbox("Keep suggesting: ask for the next batch by itself when fewer than 5 are left", value=True,
                     key=AUTO)
-        st.fragment(run_every=1.0 if busy else None)(_suggest_status)(ws)  # polls only while a job runs
+        st.fragment(run_every=1.0 if busy else None)(_suggest_status)(ws, busy)  # polls only while a job runs
 
 
-def _suggest_status(ws: Workspace) -> None:
+def _suggest_status(ws: Workspace, polling: bool) -> None:
     jobs = ws.store.jobs(kind="suggest", limit=1)
     if not jobs:
         return
     job = jobs[0]
+    if polling and job["status"] not in (JobState.QUEUED, JobState.RUNNING):
+        st.session_state.pop("label_suggest_waiting", None)
+        st.rerun()  # the job ended: one full run shows its suggestions and stops this polling
     if job["status"] in (JobState.QUEUED, JobState.RUNNING):
         st.caption(job_status_line(job, item_words(ws)[1]))
         st.session_state["label_suggest_waiting"] = job["id"]
