@@ -117,6 +117,10 @@ SMOKES: dict[str, Smoke] = {
     "bench_first_map.py": Smoke(
         lambda t: ["--n", "12", "--cache-size", "32", "--starts", "pixels", "--quiet-s", "0.5"],
         expect=(r"images: 12 \(cifar10", r"first \(pixel\) map saved", r"chosen embedding's map [\d.]+ s .*clusters")),
+    "bench_first_map.py:texts": Smoke(
+        lambda t: ["--table", str(t / "texts.csv"), "--text-column", "text", "--n", "12", "--quiet-s", "0.5"],
+        expect=(r"texts: 12 \(texts.csv, ingest [\d.]+ s\)", r"first \(quick\) map saved",
+                r"chosen embedding's map [\d.]+ s .*MiniLM"), prepare=_texts_csv),
     "bench_ingest.py": Smoke(
         lambda t: ["--n", "20", "--size", "32"],
         expect=(r"20 cifar10 PNGs", r"sslapp +ingest, 1 decode process +: +\d+ img/s")),
@@ -154,6 +158,9 @@ SMOKES: dict[str, Smoke] = {
     "make_image_folders.py": Smoke(
         lambda t: ["cifar10", str(t / "out"), "--limit", "20"],
         files=("out/truth.csv", "out/images/00019.png")),
+    "make_text_subset.py": Smoke(
+        lambda t: [str(t / "texts.csv"), str(t / "two.csv"), "--classes", "2"],
+        expect=(r"wrote 8 rows of 2 classes",), files=("two.csv",), prepare=_texts_csv),
     "make_sample_data.py": Smoke(
         lambda t: ["--out", str(t / "sample"), "--per-class", "2"],
         expect=(r"wrote 20 images in 10 class folders",)),
