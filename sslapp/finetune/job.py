@@ -113,7 +113,7 @@ def _check_params(params: dict[str, Any]) -> tuple[int, bool | str]:
     return int(params.get("seed", 0)), propagate
 
 
-def _read_labels(store: Any) -> _Labels:
+def _read_labels(store: Any, plural: str = "images") -> _Labels:
     """The labels a person gave, on items still in the cache; at least two classes of them."""
     label_rows = store.labels(sources=TRUSTED_SOURCES)
     all_classes = store.classes()
@@ -122,7 +122,7 @@ def _read_labels(store: Any) -> _Labels:
     class_ids = [c["id"] for c in used]
     pos_of = {cid: k for k, cid in enumerate(class_ids)}
     if len(used) < 2:
-        raise FinetuneError(f"Label images of at least 2 classes to train a classifier (now {len(used)} "
+        raise FinetuneError(f"Label {plural} of at least 2 classes to train a classifier (now {len(used)} "
                             f"class{'es' if len(used) != 1 else ''} with labels).")
     pairs = store.item_ids_and_cache_index()
     item_ids = np.array([p[0] for p in pairs], np.int64)
@@ -261,19 +261,45 @@ def _save(ctx: JobContext, run: Run, lab: _Labels, plan: _Plan, fit: _Fitted, st
             "propagation": plan.method, "warnings": lab.warnings}
 
 
+def _resolve_mode_for(modality: Any, asked: str, per_class_min: int, cuda: bool) -> tuple[str, str]:
+    """`resolve_mode`, where a kind without whole models (texts) trains only the probe on its vectors."""
+    if modality.whole_models or asked not in ("auto", "full"):
+        return resolve_mode(asked, per_class_min, cuda)
+    if asked == "full":
+        raise FinetuneError(f"full fine-tuning is not built for {modality.plural} yet: their encoders "
+                            f"({', '.join(modality.starting_encoders)}) are used frozen; use --mode linear (a "
+                            "probe on their vectors, with the unlabelled items through propagation)")
+    return "linear", f"{modality.plural}: a probe on the frozen encoder's vectors (full fine-tuning is not built)"
+
+
+def _encoder_for(ws: Any, modality: Any, plan: _Plan) -> Any:
+    """The module the classifier wraps: the encoder itself, or, for a kind without whole models, a
+    stand-in that keeps the file to the head (the vectors come from the features service)."""
+    from sslapp.features.read import is_imported
+    from sslapp.features.service import encoder_module
+    from sslapp.finetune.model import FeaturesOnly
+
+    if modality.whole_models or is_imported(plan.encoder_art):
+        return encoder_module(ws, plan.encoder_art)
+    start = str((plan.encoder_art.get("meta") or {}).get("start") or plan.features_source)
+    return FeaturesOnly(start, plan.features.shape[1], ws.cache_size, plan.encoder_art["id"])
+
+
 def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
     """Labels in, mode and propagation chosen, the linear or full fit, everything saved as one run."""
     import torch
 
     from sslapp.features.read import is_imported
-    from sslapp.features.service import encoder_module
     from sslapp.ingest.cache import read_cache
+    from sslapp.modalities import workspace_modality
 
     ws, params = ctx.workspace, ctx.params
     started = time.monotonic()
     seed, propagate = _check_params(params)
-    lab = _read_labels(ws.store)
-    mode, mode_reason = resolve_mode(params.get("mode", "auto"), min(lab.counts.values()), torch.cuda.is_available())
+    modality = workspace_modality(ws)
+    lab = _read_labels(ws.store, modality.plural)
+    mode, mode_reason = _resolve_mode_for(modality, params.get("mode", "auto"), min(lab.counts.values()),
+                                          torch.cuda.is_available())
     plan = _Plan(mode, mode_reason, propagate, seed)
     with ctx.run("finetune", {**params, "mode": mode, "propagate": propagate}) as run:
         images = read_cache(ws)
@@ -285,7 +311,7 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
                                     "use --mode linear, or choose an image embedding (`sslapp embed WS --use auto`)")
             mode = plan.mode = "linear"
             plan.mode_reason = "imported vectors: only a probe on them can be trained"
-        encoder = encoder_module(ws, plan.encoder_art)
+        encoder = _encoder_for(ws, modality, plan)
         if mode == "linear":
             fit = _fit_linear(ctx, lab, plan, encoder)
         else:

@@ -44,6 +44,22 @@ class Classifier(nn.Module):
         return torch.softmax(self.logits(x), dim=1)
 
 
+class FeaturesOnly:
+    """Stands in for an encoder the classifier file does not hold (a text start such as MiniLM or
+    TF-IDF, whose vectors the features service computes): its `dim` and a config naming it, so
+    `Classifier(FeaturesOnly(...), classes)` trains and saves the head alone; it refuses inputs."""
+
+    def __init__(self, start: str, dim: int, input_size: int, encoder_artifact_id: int):
+        self.dim = int(dim)
+        self.config = EncoderConfig(start, int(input_size), int(input_size), method="frozen",
+                                    extra={"start": start, "encoder_artifact_id": int(encoder_artifact_id),
+                                           "head_only": True})
+
+    def __call__(self, x):
+        raise ValueError(f"this classifier holds only a head on {self.config.backbone} vectors; compute them "
+                         "with the workspace's features first")
+
+
 def save_classifier(model: Classifier, path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Safetensors with encoder config and class names in the header; atomic write."""
     path = Path(path)
