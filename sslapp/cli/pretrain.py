@@ -76,8 +76,12 @@ class _ProgressPrinter(threading.Thread):
 
 @handle_errors
 def run(args) -> int:
+    from sslapp.modalities import pretrain_refusal, workspace_modality
     from sslapp.ssl import ddp
 
+    refusal = pretrain_refusal(workspace_modality(workspace_arg(args.workspace)))
+    if refusal:  # before any job is queued: nothing is stored
+        raise CLIError(refusal.replace(" WS", f" {args.workspace}"), 2)
     info = ddp.init_distributed(args.device)
     try:
         if info.enabled and not info.is_main:
@@ -110,7 +114,7 @@ def _run_main(args) -> int:
 
     ws = workspace_arg(args.workspace)
     if ws.store.count_items() == 0:
-        raise CLIError(f"{ws.root} has no images; add some with `sslapp ingest {ws.root} IMAGES...` first.", 2)
+        raise CLIError(f"{ws.root} has no items; add some with `sslapp ingest {ws.root} FILES...` first.", 2)
     job_id = None
     if args.resume is not None:
         reap_dead_jobs(ws)

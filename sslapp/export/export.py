@@ -166,8 +166,14 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
     `propagate_threshold`: unlabelled items the exported classifier predicts with at least this
     confidence go into the label files as `propagated` rows (None: none do).
     Raises `NoClassifierError` when there is no classifier (retry with `encoder_only=True`) and
-    `ExportError` for an existing `out_dir` without `overwrite` or other unusable input.
+    `ExportError` for an existing `out_dir` without `overwrite` or other unusable input, and for a kind
+    of item whose models cannot be exported yet (texts: `export_refusal`), before anything is written.
     """
+    from sslapp.modalities import export_refusal, workspace_modality
+
+    refusal = export_refusal(workspace_modality(ws))
+    if refusal:
+        raise ExportError(refusal.replace(" WS ", f" {ws.root} "))
     formats = parse_formats(formats)
     if quantize is not None and quantize not in QUANTIZE:
         raise ExportError(f"unknown quantization {quantize!r}; choose from {', '.join(QUANTIZE)}.")

@@ -24,8 +24,12 @@ def run_export_job(ctx: JobContext) -> dict[str, Any]:
     """params: name (folder under exports/), formats (default ONNX and safetensors), encoder_files, quantize
     (None, "fp16" or "int8"), imagefolder, encoder_only, overwrite, zip (default True)."""
     from sslapp.export.export import export_workspace, zip_export
+    from sslapp.modalities import export_refusal, workspace_modality
 
     ws, p = ctx.workspace, ctx.params  # export_workspace refuses a classifier on imported vectors
+    refusal = export_refusal(workspace_modality(ws))
+    if refusal:  # texts: before a run is recorded
+        raise ExportError(refusal.replace(" WS ", f" {ws.root} "))
     out_dir = export_target(ws, p.get("name"))
     run_id = ws.store.create_run("export", p, job_id=ctx.job_id)
 

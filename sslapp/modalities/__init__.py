@@ -5,14 +5,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sslapp.modalities.base import BadItem, Decoded, Modality, gather_rows, preview_file
+from sslapp.modalities.base import (
+    BadItem,
+    Decoded,
+    Modality,
+    export_refusal,
+    gather_rows,
+    pretrain_refusal,
+    preview_file,
+)
 from sslapp.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from sslapp.workspace import Workspace
 
 __all__ = ["MODALITIES", "MODALITY_SETTING", "BadItem", "Decoded", "Modality", "ModalityError", "claimed_by",
-           "gather_rows", "get_modality", "preview_file", "workspace_modality"]
+           "export_refusal", "gather_rows", "get_modality", "preview_file", "pretrain_refusal",
+           "workspace_modality"]
 
 MODALITIES = Registry("modality", [
     Entry("image", "photos, scans and drawings: PNG, JPEG, WebP, BMP, TIFF, GIF", "sslapp.modalities.image:IMAGE"),

@@ -11,7 +11,11 @@ is one `Modality` value in its own module, registered by name in `sslapp.modalit
   (`quick_features`) and the fingerprints that confirm near-duplicates (`fingerprints`);
 - its starting encoders, made without a training loop (`starting_encoders`, names the features
   service builds), and the SSL methods that apply to it (`ssl_methods`) with the views they are
-  trained on (`views`, a "module:function" target);
+  trained on (`views`, a "module:function" target); none yet: `pretrain_refusal` says so;
+- whether its classifier can be one model that reads the item (`whole_models`: the encoder is a
+  network sslapp fine-tunes and exports with the head, ONNX/TorchScript); when not, a classifier is
+  a linear head on the starting encoders' vectors, full fine-tuning is not offered and the export
+  refuses with `export_refusal`'s message;
 - how an item is previewed in the UI (`preview`: "thumbnail", "text" or "audio");
 - the preprocessing an export needs and the exported model's input (`preprocessing`, `input_spec`,
   written into model.json).
@@ -82,11 +86,34 @@ class Modality:
     preview_ext: str = ""  # the preview file's suffix under thumbs/ (".jpg"), "" when there is none
     original_exts: frozenset[str] = frozenset()  # suffixes an original keeps (others get a format's)
     one_item_per_file: bool = True  # False: files hold many items, told apart by Decoded.part and .key
+    whole_models: bool = True  # False: no full fine-tuning nor model export (see the module docstring)
 
     def reads(self, name: str) -> bool:
         """Whether a file called `name` is of this kind, by its suffix."""
         dot = name.rfind(".")
         return dot >= 0 and name[dot:].lower() in self.extensions
+
+
+START_NAMES = {"minilm": "MiniLM", "tfidf": "TF-IDF", "imagenet": "ImageNet", "patches": "patches",
+               "pixels": "pixels"}  # a starting encoder's name in messages
+
+
+def pretrain_refusal(modality: Modality) -> str | None:
+    """Why the workspace cannot pretrain (no SSL method trains on its kind), with what to do; None when it can."""
+    if modality.ssl_methods:
+        return None
+    starts = " / ".join(START_NAMES.get(s, s) for s in modality.starting_encoders)
+    return (f"no self-supervised method trains on {modality.plural} yet. The app embeds {modality.plural} with "
+            f"{starts}, which need no training: go on with `sslapp embed WS` (or the Explore page), label, and "
+            "train a classifier (`sslapp finetune WS` or the Train page).")
+
+
+def export_refusal(modality: Modality) -> str | None:
+    """Why no model of this kind can be exported (`whole_models` False), with what to use instead; else None."""
+    if modality.whole_models:
+        return None
+    return (f"exporting a {modality.noun} classifier is not built yet; use `sslapp labels WS --export FILE` for "
+            "the labels and `sslapp embeddings export WS FILE` for the vectors.")
 
 
 def preview_file(previews_dir: str | os.PathLike[str], sha256: str, ext: str = ".jpg") -> str:

@@ -14,9 +14,13 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
     The run is marked done, failed, cancelled or paused with the job, and its summary holds the
     result, so the Pretrain page lists past runs without reading job rows.
     """
-    from sslapp.ssl.train import PretrainConfig, pretrain
+    from sslapp.modalities import pretrain_refusal, workspace_modality
+    from sslapp.ssl.train import PretrainConfig, PretrainError, pretrain
 
     ws = ctx.workspace
+    refusal = pretrain_refusal(workspace_modality(ws))
+    if refusal:  # before a run is recorded: nothing is stored
+        raise PretrainError(refusal.replace(" WS", f" {ws.root}"))
     store = ws.store
     config = PretrainConfig.from_params(ctx.params)
     run = store.run_for_job(ctx.job_id) if ctx.resuming else None

@@ -58,5 +58,5 @@ TEXT = Modality(
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("minilm", "tfidf"), ssl_methods=(), views="", preview="text", preview_ext="",
-    original_exts=EXTENSIONS, one_item_per_file=False,
+    original_exts=EXTENSIONS, one_item_per_file=False, whole_models=False,
 )

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from sslapp.export.labels import LABEL_FILES
+from sslapp.export.labels import LABEL_FILES, workspace_label_text
 from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, MODEL_FILES, QUANTIZE
 from sslapp.jobs.launcher import ensure_worker
+from sslapp.modalities import export_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, require_workspace
 from sslapp.workspace import Workspace
@@ -115,9 +116,23 @@ def _status(ws: Workspace) -> None:
         st.rerun()  # the whole page, so the polling stops
 
 
+def _refused(ws: Workspace, refusal: str) -> None:
+    """A kind of item whose models cannot be exported yet (texts): say so, and offer the labels instead
+    of an Export button whose job would fail."""
+    st.warning(refusal.replace(" WS ", f" {ws.root} "))
+    if any(ws.store.label_counts().values()):
+        st.download_button("Download the labels (labels.csv)", data=lambda: workspace_label_text(ws, "csv"),
+                           file_name="labels.csv", mime="text/csv", on_click="ignore", key="export_refused_labels",
+                           icon=":material/download:")
+
+
 def render() -> None:
     st.title("Export")
     ws = require_workspace()
+    refusal = export_refusal(workspace_modality(ws))
+    if refusal:
+        _refused(ws, refusal)
+        return
     clf, enc = _model_status(ws)
     if clf is None and enc is None:
         return

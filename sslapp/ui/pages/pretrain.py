@@ -17,6 +17,7 @@ import streamlit as st
 
 from sslapp import catalogue
 from sslapp.jobs.launcher import ensure_worker, reap_dead_jobs
+from sslapp.modalities import pretrain_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, embedding_line, require_workspace
 from sslapp.ui.pretrain_outcome import ENDED, encoder_picker, render_outcome
@@ -267,6 +268,11 @@ def _live(ws: Workspace) -> None:
 def render() -> None:
     st.title("Pretrain")
     ws = require_workspace()
+    refusal = pretrain_refusal(workspace_modality(ws))
+    if refusal:  # no form: a job started here would only fail
+        st.info(refusal.replace(" WS", f" {ws.root}"))
+        _encoders(ws, picker=False)
+        return
     n = ws.store.count_items()
     if n == 0:
         st.info("Add images on the Data page first; pretraining learns from all of them, no labels needed.")
