@@ -83,7 +83,7 @@ def _onnx(model, texts: list[str], threads: int) -> tuple[float, np.ndarray, flo
     import onnxruntime as ort
     import torch
 
-    from sslapp.models.text.minilm import batches
+    from sslapp.models.text.minilm import padded_batches
 
     class Pooled(torch.nn.Module):
         def __init__(self, bert):
@@ -107,18 +107,9 @@ def _onnx(model, texts: list[str], threads: int) -> tuple[float, np.ndarray, flo
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def run() -> np.ndarray:
-        enc = model.tokenizer.encode_batch(texts)
-        lengths = np.array([len(e.ids) for e in enc])
-        order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(texts), model.dim), np.float32)
-        for g in batches(lengths[order], model.token_budget):
-            rows = order[g]
-            width = int(lengths[rows].max())
-            x = np.zeros((len(rows), width), np.int64)
-            for r, i in enumerate(rows):
-                x[r, :lengths[i]] = enc[i].ids
-            mask = (np.arange(width)[None] < lengths[rows][:, None]).astype(np.int64)
-            out[rows] = session.run(None, {"ids": x, "mask": mask})[0]
+        for rows, ids, mask in padded_batches(model.tokenizer, texts, model.token_budget):
+            out[rows] = session.run(None, {"ids": ids, "mask": mask})[0]
         return out
 
     run()  # warm up

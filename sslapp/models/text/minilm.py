@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,27 +143,33 @@ class MiniLM(TextEncoder):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length (N, 384) float32 vectors, as sentence-transformers computes them."""
-        encodings = self.tokenizer.encode_batch([t.strip() for t in texts])
-        lengths = np.array([len(e.ids) for e in encodings], np.int64)
-        order = np.argsort(lengths, kind="stable") if self.sort else np.arange(len(texts))
         out = np.zeros((len(texts), self.dim), np.float32)
         device = next(self.bert.parameters()).device
         with torch.inference_mode():
-            for group in batches(lengths[order], self.token_budget):
-                rows = order[group]
-                width = int(lengths[rows].max())
-                ids = np.zeros((len(rows), width), np.int64)
-                for r, i in enumerate(rows):
-                    ids[r, :lengths[i]] = encodings[i].ids
-                ids_t = torch.from_numpy(ids).to(device)
-                mask = (torch.arange(width, device=device)[None] < torch.from_numpy(lengths[rows]).to(device)[:, None])
-                mask = mask.long()
-                hidden = self.bert(input_ids=ids_t, attention_mask=mask,
+            for rows, ids, mask in padded_batches(self.tokenizer, texts, self.token_budget, self.sort):
+                ids_t, mask_t = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
+                hidden = self.bert(input_ids=ids_t, attention_mask=mask_t,
                                    token_type_ids=torch.zeros_like(ids_t)).last_hidden_state
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                weights = mask_t.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
                 out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
         return out
+
+
+def padded_batches(tokenizer, texts: list[str], token_budget: int, sort: bool = True
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(rows of `texts`, int64 token ids (B, width), int64 attention mask) per forward pass: the texts
+    tokenised at once, sorted by length, each batch padded only to its longest (see `batches`)."""
+    encodings = tokenizer.encode_batch([t.strip() for t in texts])
+    lengths = np.array([len(e.ids) for e in encodings], np.int64)
+    order = np.argsort(lengths, kind="stable") if sort else np.arange(len(texts))
+    for group in batches(lengths[order], token_budget):
+        rows = order[group]
+        width = int(lengths[rows].max())
+        ids = np.zeros((len(rows), width), np.int64)
+        for r, i in enumerate(rows):
+            ids[r, :lengths[i]] = encodings[i].ids
+        yield rows, ids, (np.arange(width)[None] < lengths[rows][:, None]).astype(np.int64)
 
 
 def batches(lengths: np.ndarray, token_budget: int, max_batch: int = MAX_BATCH) -> list[slice]:
