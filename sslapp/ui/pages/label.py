@@ -208,7 +208,7 @@ def _suggest_status(ws: Workspace, polling: bool) -> None:
     if not jobs:
         return
     job = jobs[0]
-    if polling and job["status"] not in (JobState.QUEUED, JobState.RUNNING):
+    if polling and waiting_job(ws) is None:  # the test the full run makes, so the rerun cannot poll again
         st.session_state.pop("label_suggest_waiting", None)
         st.rerun()  # the job ended: one full run shows its suggestions and stops this polling
     if job["status"] in (JobState.QUEUED, JobState.RUNNING):
