@@ -146,8 +146,8 @@ SMOKES: dict[str, Smoke] = {
         lambda t: ["--sets", "cifar10", "--labels", "60", "--seeds", "1", "--embeddings", "pixels"],
         expect=(r"cifar10 / pixels: 60 labels", r"ours \(auto, as the app runs it\) +P@20 ", r"cleanlab find_label_issues")),
     "bench_text_embed.py": Smoke(
-        lambda t: ["--csv", str(t / "texts.csv"), "--n", "12", "--repeats", "1"],
-        json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app": ',),
+        lambda t: ["--csv", str(t / "texts.csv"), "--n", "12", "--repeats", "1", "--onnx"],
+        json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app": ', r'"onnxruntime": \{"texts_per_s"'),
         prepare=_texts_csv),
     "features_probe.py": Smoke(
         lambda t: ["embed", "knn", "propagate", "coldstart", "graphspace", "--cache", str(t / "cache"),
