@@ -1,7 +1,7 @@
 """The 2-D map: UMAP (cosine, seeded) of the embeddings, PCA for tiny sets.
 
-UMAP's first fit in a process spends tens of seconds compiling numba code; the worker calls
-`warm_up()` when it starts so the first real map only pays for the fit itself.
+UMAP's first fit on an install spends seconds compiling numba code (kept on disk after that, see
+`numba_cache`); the worker calls `warm_up()` when it starts so the first real map only pays for the fit.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
         x = _pca(l2_normalize(x, dtype=np.float32), PCA_FIRST_DIM, seed)  # fewer dims: a faster neighbour search, same neighbours
     import warnings
 
-    import umap
+    from sslapp.maps.numba_cache import import_umap
 
+    umap = import_umap()
     k = n_neighbors or n_neighbors_for(n)
     knn = exact_knn(x, k) if n <= EXACT_KNN_MAX else (None, None, None)
     reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=k, n_epochs=n_epochs or n_epochs_for(n),

@@ -37,7 +37,9 @@ def cluster_space(features: np.ndarray, seed: int) -> np.ndarray:
     more, the features themselves for smaller ones."""
     if len(features) < UMAP_MIN_ITEMS:
         return features
-    import umap
+    from sslapp.maps.numba_cache import import_umap
+
+    umap = import_umap()
 
     with quiet():
         return umap.UMAP(n_components=UMAP_DIMS, n_neighbors=15, min_dist=0.0, metric="cosine",
