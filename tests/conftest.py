@@ -19,6 +19,22 @@ os.environ.setdefault("SSLAPP_WORKER_WARM_UP", "0")
 os.environ.setdefault("SSLAPP_WORKER_IDLE_EXIT", "60")
 
 
+def _scan_streamlit_components_once() -> None:
+    """Each new Streamlit AppTest scans the metadata of every installed package for v2 components
+    (0.8 s each on CI's cores, about 60 AppTests in the suite). The installed packages do not change
+    during a test session, so the page tests share one scan; the app itself still scans at start."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    original = manifest_scanner.scan_component_manifests
+    scan = functools.lru_cache(maxsize=1)(lambda: tuple(original()))
+    manifest_scanner.scan_component_manifests = functools.wraps(original)(lambda max_workers=None: list(scan()))
+
+
+_scan_streamlit_components_once()
+
+
 @pytest.fixture(autouse=True)
 def _keep_main_module():
     """Streamlit's AppTest runs a page as a new `__main__` module and leaves it in sys.modules; a later test

@@ -267,7 +267,14 @@ def test_figures_carry_item_ids_and_draw_thumbnails(page):
     import numpy as np
 
     from sslapp.ui.common import thumb_path
-    from sslapp.ui.map import MAX_CLOSEUP, categorical, closeup_figure, map_figure, selected_item_ids
+    from sslapp.ui.map import (
+        MAX_CLOSEUP,
+        SVG_MAX_POINTS,
+        categorical,
+        closeup_figure,
+        map_figure,
+        selected_item_ids,
+    )
 
     ws, _ = page
     items = ws.store.items()
@@ -275,7 +282,9 @@ def test_figures_carry_item_ids_and_draw_thumbnails(page):
     xy = np.random.default_rng(0).normal(size=(len(ids), 2)).astype(np.float32)
     coloring = categorical(np.arange(len(ids)) % 3 - 1, ["a", "b"], "label")
     fig = map_figure(xy, ids, coloring)
-    assert len(fig.data) == 1 and fig.data[0].type == "scattergl"
+    assert len(fig.data) == 1 and fig.data[0].type == "scatter"  # a small map is SVG, a big one WebGL
+    big = np.arange(SVG_MAX_POINTS + 1)
+    assert map_figure(np.zeros((len(big), 2), np.float32), big, categorical(big % 2, ["a", "b"], "label")).data[0].type == "scattergl"
     assert list(fig.data[0].customdata) == list(ids)
     legend = fig.layout.annotations[0]
     assert "a (4)" in legend.text and "none (4)" in legend.text

@@ -29,6 +29,9 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 NONE_COLOR = "#c7c7c7"
 MAX_OVERVIEW_POINTS = 200_000  # above this the overview shows a uniform sample (selection stays exact)
 MAX_CLOSEUP = 300
+# Up to here the map is drawn as SVG, above it with WebGL. Without GPU acceleration (many laptops' and
+# remote desktops' browsers) WebGL is emulated on the CPU and costs more than SVG for small maps.
+SVG_MAX_POINTS = 1_000
 LEGEND_ROWS = 14
 MAP_HEIGHT = 650
 MODEBAR_MARGIN = 34  # the modebar sits in this top margin, above the points
@@ -133,7 +136,8 @@ def _layout(fig: go.Figure, height: int, title: str | None, right: int = 4) -> N
 def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selected: np.ndarray | None = None,
                hover: Sequence[str] | None = None, height: int = MAP_HEIGHT, title: str | None = None,
                max_points: int = MAX_OVERVIEW_POINTS) -> go.Figure:
-    """The overview: one Scattergl trace, item ids in customdata, selected rows drawn larger.
+    """The overview: one scatter trace (SVG up to SVG_MAX_POINTS, WebGL above), item ids in customdata,
+    selected rows drawn larger.
 
     hover: one text per point (file name, label, cluster, prediction); without it the hover says
     the item id."""
@@ -144,7 +148,8 @@ def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selecte
     rows = overview_rows(n, max_points, keep=np.flatnonzero(sel_mask))
     size = float(np.clip(9 - np.log10(max(n, 10)) * 1.5, 2.5, 7))
     c = Coloring(coloring.values[rows], coloring.categories, coloring.title)
-    trace = go.Scattergl(
+    kind = go.Scatter if len(rows) <= SVG_MAX_POINTS else go.Scattergl
+    trace = kind(
         x=xy[rows, 0], y=xy[rows, 1], mode="markers", customdata=np.asarray(item_ids, np.int32)[rows],
         marker=_marker(c, size, sel_mask[rows] if sel_mask.any() else None),
         hovertemplate="item %{customdata}<extra></extra>" if hover is None else "%{text}<extra></extra>",
