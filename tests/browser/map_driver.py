@@ -53,6 +53,15 @@ def mapped_workspace(root, images, n=14, folder=None):
     return ws
 
 
+def isolated_point(points: list) -> tuple[int, float, float]:
+    """The (item id, x, y) farthest on screen from any other point: hover and click name it alone
+    (nearly identical images sit on top of each other, and plotly then names one of them)."""
+    xy = np.array([(x, y) for _, x, y in points], float)
+    gaps = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    np.fill_diagonal(gaps, np.inf)
+    return tuple(points[int(gaps.min(1).argmax())])
+
+
 def map_box(page):
     """The map chart's bounding box once plotly has drawn it."""
     chart_points(page)

@@ -21,7 +21,7 @@ import sys
 import zipfile
 
 import pytest
-from map_driver import chart_points, choose_option, click_point, drag, pick_tool, toggle_thumb
+from map_driver import chart_points, choose_option, click_point, drag, isolated_point, pick_tool, toggle_thumb
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit_driver import (
     ROOT,
@@ -150,7 +150,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     assert box["width"] >= 0.6 * WIDTH and box["height"] >= 500, box
     points = info["points"]
     assert len(points) == N_IMAGES
-    item, x, y = points[0]
+    item, x, y = isolated_point(points)
     hover = click_point(page, x, y)
     assert "sample_data" not in hover and f"{truth(ws, item)}/" not in hover  # the folder would give it away
     preview = page.locator(".st-key-explore_preview")

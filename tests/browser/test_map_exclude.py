@@ -18,6 +18,7 @@ from map_driver import (
     click_point,
     drag,
     hover_point,
+    isolated_point,
     map_box,
     mapped_workspace,
     pick_tool,
@@ -44,7 +45,7 @@ def test_the_map_fills_the_page_names_files_and_a_click_shows_the_image(app_fact
     assert box["y"] < HEIGHT / 2  # on the first screen, not under the controls
 
     info = chart_points(page)
-    item, x, y = info["points"][5]
+    item, x, y = isolated_point(info["points"])
     name = Path(ws.store.item(item)["source"]).name
     hover = hover_point(page, x, y)
     assert name in hover and f"#{item}" in hover and "label: —" in hover and "cluster" in hover, hover
