@@ -83,22 +83,12 @@ def _onnx(model, texts: list[str], threads: int) -> tuple[float, np.ndarray, flo
     import onnxruntime as ort
     import torch
 
-    from sslapp.models.text.minilm import padded_batches
-
-    class Pooled(torch.nn.Module):
-        def __init__(self, bert):
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, ids, mask):
-            hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
-            w = mask.unsqueeze(-1).to(hidden.dtype)
-            return torch.nn.functional.normalize((hidden * w).sum(1) / w.sum(1).clamp(min=1e-9), dim=1)
+    from sslapp.models.text.tokens import padded_batches
 
     started = time.perf_counter()
     path = Path(tempfile.mkdtemp()) / "minilm.onnx"
     ids = torch.ones(2, 8, dtype=torch.long)
-    torch.onnx.export(Pooled(model.bert).eval(), (ids, torch.ones_like(ids)), str(path), input_names=["ids", "mask"],
+    torch.onnx.export(model.vectors.eval(), (ids, torch.ones_like(ids)), str(path), input_names=["ids", "mask"],
                       output_names=["v"], dynamic_axes={"ids": {0: "b", 1: "t"}, "mask": {0: "b", 1: "t"}},
                       opset_version=17, dynamo=False)
     export_s = time.perf_counter() - started

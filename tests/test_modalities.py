@@ -82,7 +82,8 @@ TOY = Modality(
     preprocessing=lambda size: {"steps": ["Read four numbers."]}, input_spec=lambda size: {"shape": ["batch", 4]},
     quick_features=lambda cache, rows, dim, seed: np.asarray(cache[rows], np.float32)[:, :dim],
     fingerprints=lambda rows: (np.zeros((len(rows), 2), np.uint64), np.asarray(rows, np.float32).repeat(16, 1)),
-    starting_encoders=(), ssl_methods=(), views="", preview="text", one_item_per_file=False,
+    starting_encoders=(), ssl_methods=(), views="", preview="text", one_item_per_file=False, full_finetune=False,
+    exports_models=False,
 )
 
 
@@ -125,6 +126,27 @@ def test_a_file_of_many_items_reports_each_bad_part_and_merges_exact_copies(ws, 
     assert sorted(r["class_name"] for r in ws.store.labels()) == ["cat", "dog"]  # from the file itself
     again = ingest(ws, [table], options={"labels": True})  # the same rows again: all exact copies
     assert again["added"] == 0 and again["duplicates"] == 4
+
+
+def test_a_kind_without_model_export_refuses_it_and_offers_the_labels(ws, tmp_path, with_toy, capsys, monkeypatch):
+    """`exports_models=False`: `sslapp export` exits 2 saying what to use instead, writing nothing, and the
+    Export page shows the same words and a labels.csv download instead of an Export button."""
+    from streamlit.testing.v1 import AppTest
+
+    from sslapp.cli import main
+
+    table = tmp_path / "table.vec"
+    table.write_text("1 2 3 4 cat\n5 6 7 8 dog\n")
+    assert ingest(ws, [table], options={"labels": True})["labels"] == 2
+    assert main(["export", str(ws.root), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "exporting a vector classifier is not built yet" in err and f"sslapp labels {ws.root} --export FILE" in err
+    assert not (tmp_path / "out").exists() and not ws.store.jobs(limit=10)
+    monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
+    at = AppTest.from_string("from sslapp.ui.pages import export\nexport.render()\n", default_timeout=60).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("exporting a vector classifier is not built yet" in w.value for w in at.warning) and not at.button
+    assert [b.label for b in at.get("download_button")] == ["Download the labels (labels.csv)"]
 
 
 def test_another_kind_of_item_is_refused_and_nothing_changes(ws, tmp_path, with_toy):

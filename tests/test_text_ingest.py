@@ -308,5 +308,5 @@ def test_quick_features_on_a_tiny_vocabulary_and_the_model_input():
     assert TEXT.cache_row(64) == TEXT.cache_row(224) == ((TEXT_BYTES,), "uint8")
     assert TEXT.model_input(rows) is rows or np.array_equal(TEXT.model_input(rows), rows)
     assert texts_of(TEXT.model_input(rows)) == ["yes", "no", "yes no"]
-    assert TEXT.preprocessing(64)["steps"] and TEXT.input_spec(64)["tokenizer"] == "tokenizer.json"
+    assert TEXT.preprocessing(64)["steps"] and TEXT.input_spec(64)["kind"] == "text"
     json.dumps([TEXT.preprocessing(64), TEXT.input_spec(64)])  # plain dicts, for model.json

@@ -1,9 +1,10 @@
 """The journey after ingest on a text workspace, through the real CLI and pages: a CSV of 40 texts in four
 topics, 3 labels per topic, the TF-IDF start only (cheap; MiniLM is tested in test_text_encoders.py).
 The steps that work on vectors (finetune's probe, suggest, review, similar, near-duplicates, the
-embeddings' export and import) run and name FILE:ROW sources; pretraining and model export, which are
-not built for texts, refuse with what to do instead, a non-zero exit code and nothing stored changed,
-and the Pretrain and Export pages show the message instead of a form that would start a failing job."""
+embeddings' export and import) run and name FILE:ROW sources; pretraining and the export options texts do
+not offer (the encoder alone, TorchScript, quantized copies; the export itself is tests/test_text_export.py)
+refuse with what to do instead, a non-zero exit code and nothing stored changed; the Pretrain page shows
+the message instead of a form that would start a failing job, the Export page offers only what texts have."""
 
 from __future__ import annotations
 
@@ -12,32 +13,13 @@ import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from text_topics import NAMES, TOPICS
 
 from sslapp.cli import main
 from sslapp.features.read import STARTS_SETTING
 from sslapp.ingest.ingest import ingest
-from sslapp.modalities import export_refusal, get_modality, pretrain_refusal
+from sslapp.modalities import export_option_refusal, export_refusal, get_modality, pretrain_refusal
 from sslapp.workspace import open_workspace
-
-TOPICS = {
-    "sport": ["football match goal striker league", "tennis player serve set match", "marathon runners race finish",
-              "basketball coach team quarter", "goalkeeper penalty match league", "cyclists race stage team",
-              "boxer title fight round", "swimmers relay race record", "cricket captain team innings",
-              "rugby team match try"],
-    "cooking": ["simmer tomato sauce garlic basil", "knead bread dough flour oven", "whisk eggs sugar butter cake",
-                "roast chicken lemon oven herbs", "fry onions butter garlic pan", "bake chocolate cake oven flour",
-                "season soup salt pepper herbs", "marinate beef soy ginger garlic", "boil pasta salted water sauce",
-                "stir risotto stock butter cheese"],
-    "finance": ["bank interest rates inflation", "stock markets shares investors fell", "company profits revenue shares",
-                "investors bonds equities markets", "currency dollar exchange rates bank", "mortgage rates bank loans",
-                "bank forecast growth inflation", "shares earnings investors profits", "pension fund assets investors",
-                "oil prices markets investors"],
-    "space": ["rocket satellite orbit launch", "astronomers planet star telescope", "rover mars surface rocks",
-              "astronauts space station orbit", "telescope galaxy stars images", "comet sun orbit ice",
-              "lunar lander moon surface", "black hole star galaxy", "probe jupiter moons orbit",
-              "meteor shower night sky stars"],
-}
-NAMES = list(TOPICS)
 
 
 @pytest.fixture
@@ -81,10 +63,15 @@ def _stored(ws) -> tuple:
 
 def test_the_contract_says_what_texts_lack():
     text, image = get_modality("text"), get_modality("image")
-    assert pretrain_refusal(image) is None and export_refusal(image) is None
+    assert pretrain_refusal(image) is None and export_refusal(image) is None and export_refusal(text) is None
     assert "no self-supervised method trains on texts yet" in pretrain_refusal(text)
     assert "MiniLM / TF-IDF" in pretrain_refusal(text)
-    assert export_refusal(text).startswith("exporting a text classifier is not built yet")
+    assert image.full_finetune and not text.full_finetune and image.exports_models and text.exports_models
+    assert export_option_refusal(image, ("onnx", "torchscript"), ("encoder", "quantize", "imagefolder")) is None
+    assert export_option_refusal(text, ("onnx", "safetensors")) is None
+    refused = export_option_refusal(text, ("onnx", "torchscript"), ("quantize",))
+    assert refused.startswith("a text classifier export does not offer the format(s) torchscript and --quantize")
+    assert "(onnx, safetensors)" in refused
 
 
 def test_vectors_steps_run_on_texts(text_ws, capsys, tmp_path):
@@ -121,24 +108,23 @@ def test_vectors_steps_run_on_texts(text_ws, capsys, tmp_path):
     assert code == 0 and "40 of 40" in out + err, err
 
 
-def test_pretrain_and_export_refuse_on_texts(text_ws, capsys, tmp_path):
+def test_pretrain_and_the_export_options_texts_lack_refuse(text_ws, capsys, tmp_path):
     ws, _ = text_ws
     before = _stored(ws)
     code, out, err = _cli(capsys, "pretrain", str(ws.root), "--minutes", "0.1")
     assert code == 2 and "no self-supervised method trains on texts yet" in err and "MiniLM / TF-IDF" in err
     assert _stored(ws) == before  # no job queued, nothing written
 
-    for extra in ([], ["--encoder-only"]):
+    for extra in (["--encoder-only"], ["--encoder-files"], ["--formats", "torchscript"]):
         code, out, err = _cli(capsys, "export", str(ws.root), str(tmp_path / "out"), *extra)
-        assert code == 2 and "exporting a text classifier is not built yet" in err, err
-        assert f"sslapp labels {ws.root} --export FILE" in err and "sslapp embeddings export" in err
+        assert code == 2 and "a text classifier export does not offer" in err, err
         assert not (tmp_path / "out").exists() and _stored(ws) == before
 
     # a queued job (as the pages or the API would start) fails with the same words, recording no run
     from sslapp.cli.common import run_job_in_foreground
 
     for kind, params, words in (("pretrain", {"minutes": 0.1}, "no self-supervised method"),
-                                ("export", {}, "exporting a text classifier is not built yet")):
+                                ("export", {"encoder_only": True}, "a text classifier export does not offer")):
         job = run_job_in_foreground(ws, kind, params)
         assert job["status"] == "failed" and words in job["error"], job
     assert ws.store.runs(limit=100) == []
@@ -150,14 +136,20 @@ def _page(name: str) -> AppTest:
     return at
 
 
-def test_pretrain_and_export_pages_say_so(text_ws):
+def test_pretrain_page_says_so_and_export_page_offers_what_texts_have(text_ws, capsys):
     ws, _ = text_ws
     at = _page("pretrain")
     assert any("no self-supervised method trains on texts yet" in i.value for i in at.info)
     assert not at.button and not ws.store.jobs(limit=10)  # no Start form
 
+    at = _page("export")  # no classifier yet, and no encoder to export alone: what to do first
+    assert any("label some texts and train a classifier" in i.value for i in at.info)
+    assert not at.button and not at.warning and not ws.store.jobs(limit=10)
+
+    assert _cli(capsys, "finetune", str(ws.root))[0] == 0
     at = _page("export")
-    assert any("exporting a text classifier is not built yet" in w.value for w in at.warning)
-    assert not at.button  # no Export button whose job would fail
-    assert [b.label for b in at.get("download_button")] == ["Download the labels (labels.csv)"]
-    assert not ws.store.jobs(limit=10)
+    assert at.button[0].label == "Export" and not at.warning
+    assert at.multiselect(key="export_formats").options == ["ONNX (onnxruntime, any language)",
+                                                            "safetensors weights (sslapp's model classes)"]
+    assert at.multiselect(key="export_formats").value == ["onnx", "safetensors"]
+    assert not at.checkbox and not at.radio  # no encoder alone, quantized copy or ImageFolder tree

@@ -23,7 +23,8 @@ def register(sub) -> None:
                             f"{','.join(DEFAULT_FORMATS)}: the ONNX classifier, and its weights for PyTorch)")
     which.add_argument("--all", action="store_true",
                        help="every format, and the encoder alone too (--formats "
-                            f"{','.join(FORMATS)} --encoder-files); several times the size")
+                            f"{','.join(FORMATS)} --encoder-files); several times the size. Texts: "
+                            "ONNX and safetensors")
     p.add_argument("--encoder-files", action="store_true",
                    help="also write the encoder alone (a feature extractor) in each format; the classifier "
                         "files hold it already")
@@ -44,12 +45,15 @@ def register(sub) -> None:
 def run(args) -> int:
     from sslapp.export.export import NoClassifierError, export_workspace, zip_export
     from sslapp.export.manifest import ExportError
+    from sslapp.modalities import workspace_modality
 
     ws = workspace_arg(args.workspace)
+    modality = workspace_modality(ws)  # --all: every format and part this kind of item's export offers
+    every_part = args.all and "encoder" in modality.export_extras
     try:
-        manifest = export_workspace(ws, args.out_dir, formats=FORMATS if args.all else args.formats,
+        manifest = export_workspace(ws, args.out_dir, formats=modality.export_formats if args.all else args.formats,
                                     imagefolder=args.imagefolder, overwrite=args.overwrite,
-                                    encoder_only=args.encoder_only, encoder_files=args.all or args.encoder_files,
+                                    encoder_only=args.encoder_only, encoder_files=every_part or args.encoder_files,
                                     quantize=args.quantize, progress=None if args.json else say)
         if args.zip:
             manifest["zip"] = str(zip_export(manifest["path"]))

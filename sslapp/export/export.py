@@ -11,8 +11,12 @@ last: a full disk or a crash leaves no folder that looks like a complete export.
 model file (ONNX, TorchScript and safetensors alike) is loaded back and run against the torch
 model it came from, and the export fails if they disagree (`sslapp.export.verify`).
 
+A text classifier (a head on MiniLM or TF-IDF vectors) exports the same way through `text_export`:
+one graph from token ids or term counts to probabilities, checked against the app's own output.
+
 The parts: `writers` (model files), `verify` (the check), `quantize` (the smaller ONNX copies),
-`labels` and `imagefolder` (label files), `model_json` (the manifest) and `model_card` (README.md).
+`text_export` (text models), `labels` and `imagefolder` (label files), `model_json` (the manifest)
+and `model_card` (README.md).
 """
 
 from __future__ import annotations
@@ -46,11 +50,15 @@ from sslapp.export.manifest import (
     ExportError,
 )
 from sslapp.export.model_card import model_card
-from sslapp.export.model_json import build_manifest
+from sslapp.export.model_json import assemble, image_model
 from sslapp.export.quantize import POOL, write_quantized
+from sslapp.export.text_export import SNIPPET as TEXT_SNIPPET
+from sslapp.export.text_export import write_text_models
 from sslapp.export.writers import write_onnx, write_safetensors, write_torchscript
-from sslapp.finetune.model import Classifier, load_classifier
+from sslapp.finetune.model import Classifier, FeaturesOnly, load_classifier
+from sslapp.modalities import workspace_modality
 from sslapp.models.encoder import Encoder, load_encoder
+from sslapp.models.text.base import TextEncoder
 from sslapp.workspace import Workspace
 
 SNIPPET = Path(__file__).with_name("onnx_snippet.py")
@@ -76,8 +84,10 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, Encoder, dict[str, Any] | None,
-                                                             dict[str, Any] | None]:
+def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, Encoder | TextEncoder,
+                                                             dict[str, Any] | None, dict[str, Any] | None]:
+    """(classifier, its encoder, their artifacts); a classifier that is a head on a text encoder's vectors
+    comes with that encoder, loaded from the artifact it was trained on."""
     from sslapp.features.imported import export_problem
     from sslapp.features.read import is_imported
 
@@ -97,12 +107,20 @@ def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, 
         raise ExportError(f"the classifier file {clf_path} is missing; fine-tune again, then export.")
     if not encoder_only:
         if clf_art is None:
-            hint = ("export the pretrained encoder alone with --encoder-only (or the app's 'Export the encoder "
+            modality = workspace_modality(ws)
+            hint = ("" if "encoder" not in modality.export_extras else
+                    "export the pretrained encoder alone with --encoder-only (or the app's 'Export the encoder "
                     "only' button), or " if enc_art else "pretrain an encoder, then ")
-            raise NoClassifierError(f"{ws.root} has no fine-tuned classifier yet; {hint}label some images and "
-                                    "train a classifier (Train page or `sslapp finetune`) to export it.")
+            raise NoClassifierError(f"{ws.root} has no fine-tuned classifier yet; {hint}label some "
+                                    f"{modality.plural} and train a classifier (Train page or `sslapp finetune`) "
+                                    "to export it.")
         model = load_classifier(clf_path)
-        return model, model.encoder, clf_art, enc_art
+        if not isinstance(model.encoder, FeaturesOnly):
+            return model, model.encoder, clf_art, enc_art
+        if enc_art is None or not (ws.root / enc_art["path"]).is_file():  # a head on vectors: its encoder's file
+            raise ExportError(f"the {model.config.backbone} encoder this classifier was trained on is gone; "
+                              f"train the classifier again (`sslapp finetune {ws.root}`), then export.")
+        return model, load_encoder(ws.root / enc_art["path"]), clf_art, enc_art
     if enc_art is not None:
         enc_path = ws.root / enc_art["path"]
         if not enc_path.is_file():
@@ -166,15 +184,14 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
     `propagate_threshold`: unlabelled items the exported classifier predicts with at least this
     confidence go into the label files as `propagated` rows (None: none do).
     Raises `NoClassifierError` when there is no classifier (retry with `encoder_only=True`) and
-    `ExportError` for an existing `out_dir` without `overwrite` or other unusable input, and for a kind
-    of item whose models cannot be exported yet (texts: `export_refusal`), before anything is written.
+    `ExportError` for an existing `out_dir` without `overwrite` or other unusable input, and for what the
+    workspace's kind of item does not offer (`export_refusal`, `export_option_refusal`: texts export the
+    classifier as ONNX and safetensors only), before anything is written.
     """
-    from sslapp.modalities import export_refusal, workspace_modality
-
-    refusal = export_refusal(workspace_modality(ws))
-    if refusal:
-        raise ExportError(refusal.replace(" WS ", f" {ws.root} "))
     formats = parse_formats(formats)
+    refusal = export_refusal_for(ws, formats, imagefolder, encoder_only, encoder_files, quantize)
+    if refusal:
+        raise ExportError(refusal)
     if quantize is not None and quantize not in QUANTIZE:
         raise ExportError(f"unknown quantization {quantize!r}; choose from {', '.join(QUANTIZE)}.")
     out_dir = Path(out_dir).expanduser().absolute()
@@ -186,33 +203,22 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
     if quantize and model is None:
         raise ExportError("--quantize makes a smaller classifier; an encoder-only export has none. Export "
                           "without --quantize, or train a classifier first.")
-    cfg = encoder.config
-    size = int(cfg.input_size)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        inputs = verify.check_inputs(ws, size)
-        if inputs.note:
-            say(f"warning: checking the exported files on random noise, not workspace images: {inputs.note}")
-        parts: list[tuple[str, nn.Module]] = [("classifier", model)] if model is not None else []
-        if model is None or encoder_files:
-            parts.append(("encoder", encoder))
+        if isinstance(encoder, TextEncoder):  # a head on a text encoder's vectors
+            written = write_text_models(ws, tmp, formats, model, encoder, say, stop)
+            files, parts, quantized, snippet_file = written.files, ["classifier"], None, TEXT_SNIPPET
+            model_fields, verification, feature_dim = written.model, written.verification, written.feature_dim
+        else:
+            files, parts, quantized, verification = _write_image_models(ws, tmp, model, encoder, formats,
+                                                                          encoder_files, quantize, say, stop)
+            snippet_file, feature_dim = SNIPPET, int(encoder.dim)
+            model_fields = image_model(ws, kind=kind, cfg=encoder.config,
+                                       head_l2=bool(getattr(model, "normalize", False)))
         classes = list(model.classes) if model is not None else []
-        extra = {"sslapp.json": json.dumps({"kind": kind, "classes": classes, "input_size": size,
-                                            "sslapp_version": __version__})}
-        files: dict[str, dict[str, Any]] = {}
-        diffs = _write_models(tmp, parts, formats, inputs.x, extra, files, say, stop)
-        quantized = None
-        if quantize:
-            stop()
-            name = QUANTIZED_FILES[quantize]
-            say(f"writing {name} ({quantize})")
-            pool = verify.check_inputs(ws, size, POOL)  # calibration and agreement images
-            fp32 = tmp / MODEL_FILES[("classifier", "onnx")] if "onnx" in formats else None
-            quantized = write_quantized(model.eval().cpu(), quantize, fp32, tmp / name, pool, say)
-            files[name] = {"part": "classifier", "format": "onnx", "precision": quantize}
 
         stop()
         say("writing labels")
@@ -227,15 +233,13 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
             tree = write_imagefolder(ws, rows, tmp / "imagefolder")
         snippet = None
         if model is not None and ("onnx" in formats or quantize):
-            shutil.copyfile(SNIPPET, tmp / "predict_onnx.py")
+            shutil.copyfile(snippet_file, tmp / "predict_onnx.py")
             files["predict_onnx.py"] = {"part": "snippet", "format": "python"}
-            snippet = SNIPPET.read_text(encoding="utf-8")
+            snippet = snippet_file.read_text(encoding="utf-8")
 
-        manifest = build_manifest(ws, kind=kind, cfg=cfg, feature_dim=int(encoder.dim), classes=classes,
-                                  formats=formats, parts=[p for p, _ in parts], quantized=quantized,
-                                  head_l2=bool(getattr(model, "normalize", False)),
-                                  clf_art=clf_art, enc_art=enc_art, rows=rows, threshold=threshold, tree=tree,
-                                  verification=verify.summary(inputs, diffs))
+        manifest = assemble(ws, model_fields, kind=kind, classes=classes, feature_dim=feature_dim, formats=formats,
+                            parts=parts, quantized=quantized, clf_art=clf_art, enc_art=enc_art, rows=rows,
+                            threshold=threshold, tree=tree, verification=verification)
         (tmp / "README.md").write_text(model_card(manifest, snippet), encoding="utf-8")
         files["README.md"] = {"part": "model card", "format": "markdown"}
         for name, info in files.items():
@@ -253,6 +257,50 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
         raise
     say(f"export written to {out_dir}")
     return {**manifest, "path": str(out_dir)}
+
+
+def export_refusal_for(ws: Workspace, formats: tuple[str, ...], imagefolder: bool = False, encoder_only: bool = False,
+                       encoder_files: bool = False, quantize: str | None = None) -> str | None:
+    """Why this workspace's kind of item cannot have this export (`sslapp.modalities.export_refusal` and
+    `export_option_refusal`, WS filled in), or None."""
+    from sslapp.modalities import export_option_refusal, export_refusal
+
+    modality = workspace_modality(ws)
+    extras = [e for e, asked in (("encoder", encoder_only or encoder_files), ("quantize", quantize),
+                                 ("imagefolder", imagefolder)) if asked]
+    refusal = export_refusal(modality) or export_option_refusal(modality, formats, tuple(extras))
+    return refusal.replace(" WS ", f" {ws.root} ") if refusal else None
+
+
+def _write_image_models(ws: Workspace, tmp: Path, model: Classifier | None, encoder: Encoder,
+                        formats: tuple[str, ...], encoder_files: bool, quantize: str | None,
+                        say: Callable[[str], None], stop: Callable[[], None]
+                        ) -> tuple[dict[str, dict[str, Any]], list[str], dict[str, Any] | None, dict[str, Any]]:
+    """An image model's files in `tmp`, each checked on cached images: (files, parts, the quantized
+    copy's entry, model.json's verification entry)."""
+    size = int(encoder.config.input_size)
+    inputs = verify.check_inputs(ws, size)
+    if inputs.note:
+        say(f"warning: checking the exported files on random noise, not workspace images: {inputs.note}")
+    parts: list[tuple[str, nn.Module]] = [("classifier", model)] if model is not None else []
+    if model is None or encoder_files:
+        parts.append(("encoder", encoder))
+    classes = list(model.classes) if model is not None else []
+    extra = {"sslapp.json": json.dumps({"kind": "encoder" if model is None else "classifier", "classes": classes,
+                                        "input_size": size, "sslapp_version": __version__})}
+    files: dict[str, dict[str, Any]] = {}
+    diffs = _write_models(tmp, parts, formats, inputs.x, extra, files, say, stop)
+    quantized = None
+    if quantize:
+        stop()
+        name = QUANTIZED_FILES[quantize]
+        say(f"writing {name} ({quantize})")
+        pool = verify.check_inputs(ws, size, POOL)  # calibration and agreement images
+        fp32 = tmp / MODEL_FILES[("classifier", "onnx")] if "onnx" in formats else None
+        quantized = write_quantized(model.eval().cpu(), quantize, fp32, tmp / name, pool, say)
+        files[name] = {"part": "classifier", "format": "onnx", "precision": quantize}
+    verification = verify.summary(inputs.source, len(inputs.x), inputs.note, diffs)
+    return files, [p for p, _ in parts], quantized, verification
 
 
 def _swap_in(tmp: Path, out_dir: Path, overwrite: bool) -> None:

@@ -23,13 +23,13 @@ def export_target(ws: Workspace, name: str | None = None) -> Path:
 def run_export_job(ctx: JobContext) -> dict[str, Any]:
     """params: name (folder under exports/), formats (default ONNX and safetensors), encoder_files, quantize
     (None, "fp16" or "int8"), imagefolder, encoder_only, overwrite, zip (default True)."""
-    from sslapp.export.export import export_workspace, zip_export
-    from sslapp.modalities import export_refusal, workspace_modality
+    from sslapp.export.export import export_refusal_for, export_workspace, parse_formats, zip_export
 
     ws, p = ctx.workspace, ctx.params  # export_workspace refuses a classifier on imported vectors
-    refusal = export_refusal(workspace_modality(ws))
-    if refusal:  # texts: before a run is recorded
-        raise ExportError(refusal.replace(" WS ", f" {ws.root} "))
+    refusal = export_refusal_for(ws, parse_formats(p.get("formats") or DEFAULT_FORMATS), bool(p.get("imagefolder")),
+                                 bool(p.get("encoder_only")), bool(p.get("encoder_files")), p.get("quantize") or None)
+    if refusal:  # what this kind of item's export does not offer: before a run is recorded
+        raise ExportError(refusal)
     out_dir = export_target(ws, p.get("name"))
     run_id = ws.store.create_run("export", p, job_id=ctx.job_id)
 

@@ -11,6 +11,7 @@ from string import Template
 from typing import Any
 
 from sslapp.export.manifest import GOOD_QUANTIZED_AGREEMENT, MODEL_FILES
+from sslapp.modalities import Modality, get_modality
 
 CARD = Template("""\
 # sslapp $kind export
@@ -30,7 +31,7 @@ $left_out
 
 ## Input and preprocessing
 
-Input `$input_name`: float32 $input_shape in [0, 1], RGB. Output `$output_name`: $output_meaning.
+$input_line Output `$output_name`: $output_meaning.
 
 $steps
 
@@ -40,18 +41,24 @@ $quantized
 
 $usage## Labels
 
-$n_rows rows ($by_source). `path` is the image's name when it was added; `original` is its copy
-inside the workspace. $propagated
+$n_rows rows ($by_source). `path` is the $noun's name when it was added$row_note; `original` is
+its copy inside the workspace. $propagated
 
 ## Limits
 
-The model saw images at $size px and only the classes above: every input gets one of them,
-however unlike the training images it is. Its accuracy estimate comes from few labels.
+$limits Its accuracy estimate comes from few labels.
 """)
 
+IMAGE_INPUT = Template("Input `$name`: float32 $shape in [0, 1], RGB.")
+TEXT_INPUT = Template("Inputs $tensors, made from the text by the steps below.")
+IMAGE_LIMITS = Template("The model saw images at $size px and only the classes above: every input gets one of "
+                        "them,\nhowever unlike the training images it is.")
+TEXT_LIMITS = Template("The model reads the first $max_length of a text and knows only the classes above: every "
+                       "text\ngets one of them, however unlike the training texts it is.")
+
 CLASSIFIER = Template("""\
-An image classifier for $n_classes classes: $class_list.
-Backbone `$backbone` $origin (the workspace has $n_items images),
+$article classifier for $n_classes classes: $class_list.
+Backbone `$backbone` $origin (the workspace has $n_items $plural),
 then trained ($fine_tuning) on $n_labels labels.
 
 $accuracy
@@ -63,7 +70,7 @@ $class_rows
 
 ACCURACY = Template("""\
 **Estimated accuracy: $mean%$interval** ($detail). ${measure}Few labels make this estimate rough;
-check it on images of your own before relying on it.$unbalanced""")
+check it on $plural of your own before relying on it.$unbalanced""")
 
 BALANCED = "It is class-balanced: the mean of the per-class accuracies, so every class counts the same. "
 
@@ -84,7 +91,10 @@ VERIFIED = Template("""\
 Each model file was loaded back and run on $n $inputs; its outputs differ from the app's torch
 model by at most $worst (limit $limit).$note""")
 
-NOISE_NOTE = Template(" These were random-noise inputs, not workspace images: $note.")
+NOISE_NOTE = Template(" These were $what, not workspace $plural: $note.")
+CHECK_INPUTS = {"random noise": "random-noise images", "workspace images": "cached workspace images",
+                "workspace texts": "cached workspace texts", "fixed example texts": "fixed example texts"}
+NOT_THE_WORKSPACE = {"random noise": "random-noise inputs", "fixed example texts": "fixed example texts"}
 
 QUANTIZED = Template("""
 `$file` ($type, $mb MB, $ratio of the $fp32_mb MB float32 model): $method. It cannot match the
@@ -107,8 +117,18 @@ sslapp predict . photo.jpg more_photos/ --json$model_option
 
 """)
 
+USE_PREDICT_TEXT = """\
+With sslapp installed (texts read as the app reads them, no torch needed): a table's rows come out as
+FILE:ROW (pick its column with `--text-column`), a .txt file is one text:
+
+```bash
+sslapp predict . texts.csv notes/ --json
+```
+
+"""
+
 USE_ONNX = Template("""\
-With onnxruntime, Pillow and numpy only (`predict_onnx.py`):
+With $needs only (`predict_onnx.py`):
 
 ```python
 $snippet
@@ -143,26 +163,47 @@ NO_PROPAGATED = "No `propagated` rows (machine guesses) were added."
 
 FORMAT_WHAT = {"onnx": "ONNX (dynamic batch, single file; onnxruntime)", "torchscript": "TorchScript (torch.jit.load)",
                "safetensors": "weights (safetensors) for sslapp's model classes"}
+USE_TEXT_SAFETENSORS = Template("""\
+In PyTorch with sslapp, from the safetensors weights (nothing pickled; the inputs as for the ONNX model):
+
+```python
+from sslapp.export.text_model import load_text_classifier
+model = load_text_classifier('$file')
+probabilities = model($inputs)
+```
+
+""")
+
 ORIGINS = {"imagenet": "with ImageNet weights (supervised, frozen)",
            "patches": "a whitened-patch dictionary fitted on the workspace's images",
            "pixels": "a pixel PCA fitted on the workspace's images"}
 LOADERS = {"classifier": ("finetune.model", "load_classifier"), "encoder": ("ssl.encoder", "load_encoder")}
 
 
-def _origin(method: str) -> str:
-    """Where the encoder's weights came from, from its config's `method`."""
+def _origin(m: dict[str, Any]) -> str:
+    """Where the encoder's weights came from: its config's `method`, or a text encoder's own account."""
+    if enc := m.get("text_encoder"):
+        if enc.get("start") == "minilm":
+            return f"frozen at revision {str(enc.get('revision'))[:12]}, {enc['dim']}-d sentence vectors"
+        return f"(TF-IDF + SVD) fitted on the workspace's texts, {enc.get('terms', 0):,} words to {enc['dim']} dimensions"
+    method = m["ssl_method"]
     return ORIGINS.get(method) or f"pretrained with self-supervised `{method}` on the workspace's images"
+
+
+def _kind(m: dict[str, Any]) -> Modality:
+    """The exported model's kind of item (exports before model.json said so hold images)."""
+    return get_modality(m.get("modality") or "image")
 
 
 def _model_section(m: dict[str, Any]) -> str:
     if m["kind"] != "classifier":
-        return ENCODER.substitute(backbone=m["backbone"], origin=_origin(m["ssl_method"]),
+        return ENCODER.substitute(backbone=m["backbone"], origin=_origin(m),
                                   feature_dim=m["feature_dim"])
-    td, acc = m["training_data"], m.get("estimated_accuracy")
+    td, acc, kind = m["training_data"], m.get("estimated_accuracy"), _kind(m)
     if acc and acc.get("mean") is not None:
         low, high = acc.get("low"), acc.get("high")
         ratio = acc.get("imbalance")
-        accuracy = ACCURACY.substitute(mean=f"{100 * acc['mean']:.1f}",
+        accuracy = ACCURACY.substitute(mean=f"{100 * acc['mean']:.1f}", plural=kind.plural,
                                        interval="" if low is None else f" (95% interval {100 * low:.0f}-{100 * high:.0f}%)",
                                        detail=acc.get("text") or f"{acc['how']}, {acc.get('n_labels')} labels",
                                        measure=BALANCED if acc.get("measure", "").startswith("class-balanced") else "",
@@ -171,8 +212,9 @@ def _model_section(m: dict[str, Any]) -> str:
     else:
         accuracy = NO_ACCURACY
     rows = "\n".join(f"| {c} | {td['labels_per_class'].get(c, '?')} |" for c in m["classes"])
-    return CLASSIFIER.substitute(n_classes=len(m["classes"]), class_list=", ".join(m["classes"]),
-                                 backbone=m["backbone"], origin=_origin(m["ssl_method"]),
+    article = f"{'An' if kind.noun[0] in 'aeiou' else 'A'} {kind.noun}"
+    return CLASSIFIER.substitute(article=article, plural=kind.plural, n_classes=len(m["classes"]),
+                                 class_list=", ".join(m["classes"]), backbone=m["backbone"], origin=_origin(m),
                                  n_items=td["items_in_workspace"], fine_tuning=td.get("fine_tuning") or "head",
                                  n_labels=td.get("n_labels") or "?", accuracy=accuracy, class_rows=rows)
 
@@ -187,6 +229,12 @@ def _files_section(m: dict[str, Any]) -> str:
              "annotator, confidence of propagated ones |",
              "| `labels.label-studio.json`, `labels.coco.json` | the same labels for Label Studio (tasks with a "
              "`choices` annotation; machine guesses as predictions) and COCO-style classification tools |"]
+    enc = m.get("text_encoder") or {}
+    if enc.get("tokenizer"):
+        rows.append(f"| `{enc['tokenizer']}` | the tokenizer ({enc.get('model')}'s file as published; set it as "
+                    "model.json's `text_encoder` says) |")
+    if enc.get("vocabulary"):
+        rows.append(f"| `{enc['vocabulary']}` | the words TF-IDF counts, in the order of the model's `counts` columns |")
     if m.get("predict_model"):
         rows.append("| `predict_onnx.py` | the snippet below |")
     if m.get("imagefolder"):
@@ -199,16 +247,20 @@ def _verification_section(m: dict[str, Any]) -> str:
     diffs = v.get("max_abs_diff") or {}
     if not diffs:
         return "No model file was checked against the torch model."
-    noise = v.get("inputs") == "random noise"
-    return VERIFIED.substitute(n=v.get("n_inputs", "?"), inputs="random-noise images" if noise else "cached "
-                               "workspace images", worst=f"{max(diffs.values()):.1e}", limit=v.get("limit"),
-                               note=NOISE_NOTE.substitute(note=v.get("note") or "reason unknown") if noise else "")
+    source = v.get("inputs") or "workspace images"
+    note = ""
+    if source in NOT_THE_WORKSPACE:
+        note = NOISE_NOTE.substitute(what=NOT_THE_WORKSPACE[source], plural=_kind(m).plural,
+                                     note=v.get("note") or "reason unknown")
+    return VERIFIED.substitute(n=v.get("n_inputs", "?"), inputs=CHECK_INPUTS.get(source, source),
+                               worst=f"{max(diffs.values()):.1e}", limit=v.get("limit"), note=note)
 
 
 def _left_out_section(m: dict[str, Any]) -> str:
     left = m.get("left_out") or {}
     if not left.get("files"):
-        return "Every model format was exported." + ("" if m.get("quantized") or m["kind"] != "classifier" else
+        offered = m["kind"] == "classifier" and "quantize" in _kind(m).export_extras
+        return "Every model format was exported." + ("" if m.get("quantized") or not offered else
                                                      " A quantized ONNX classifier is `--quantize fp16|int8` away.")
     return LEFT_OUT.substitute(files=", ".join(f"`{f}`" for f in left["files"]), how=left["how"])
 
@@ -232,7 +284,21 @@ def _quantized_section(m: dict[str, Any]) -> str:
                                 mean_diff=f"{q['mean_abs_prob_diff']:.5f}", advice=advice)
 
 
+def _text_usage(m: dict[str, Any], snippet: str | None) -> str:
+    minilm = m["text_encoder"].get("start") == "minilm"
+    usage = USE_PREDICT_TEXT
+    if snippet:
+        usage += USE_ONNX.substitute(needs="onnxruntime, numpy and tokenizers" if minilm else "onnxruntime and numpy",
+                                     snippet=snippet.rstrip())
+    if "safetensors" in m["formats"]:
+        usage += USE_TEXT_SAFETENSORS.substitute(file=MODEL_FILES[("classifier", "safetensors")],
+                                                 inputs=", ".join(m["input"]["names"]))
+    return usage
+
+
 def _usage_section(m: dict[str, Any], snippet: str | None) -> str:
+    if m.get("text_encoder"):
+        return _text_usage(m, snippet)
     part, size = m["kind"], m["input"]["size"]
     q = m.get("quantized")
     option = ""
@@ -240,7 +306,7 @@ def _usage_section(m: dict[str, Any], snippet: str | None) -> str:
         option = f"\nsslapp predict . photo.jpg --model {q['type']}   # the smaller {q['type']} model"
     usage = USE_PREDICT.substitute(model_option=option) if part == "classifier" else ""
     if snippet:
-        usage += USE_ONNX.substitute(snippet=snippet.rstrip())
+        usage += USE_ONNX.substitute(needs="onnxruntime, Pillow and numpy", snippet=snippet.rstrip())
     if "torchscript" in m["formats"]:
         usage += USE_TORCHSCRIPT.substitute(file=MODEL_FILES[(part, "torchscript")], size=size)
     if "safetensors" in m["formats"]:
@@ -254,14 +320,24 @@ def model_card(manifest: dict[str, Any], snippet: str | None) -> str:
     m = manifest
     labels = m["labels"]
     threshold = labels.get("propagate_threshold")
+    kind, enc = _kind(m), m.get("text_encoder")
+    if enc:
+        tensors = ", ".join(f"`{n}` {t['dtype']} {t['shape']}" for n, t in m["input"]["tensors"].items())
+        input_line = TEXT_INPUT.substitute(tensors=tensors)
+        reads = (f"{enc['max_length']} word pieces" if enc.get("max_length") else
+                 f"{m['preprocessing'].get('max_bytes', 0):,} bytes")
+        limits = TEXT_LIMITS.substitute(max_length=reads)
+    else:
+        input_line = IMAGE_INPUT.substitute(name=m["input"]["name"], shape=m["input"]["shape"])
+        limits = IMAGE_LIMITS.substitute(size=m["input"]["size"])
     return CARD.substitute(
+        noun=kind.noun, row_note="" if kind.one_item_per_file else " (`FILE:ROW` for a row of a table)",
+        input_line=input_line, limits=limits,
         kind="classifier" if m["kind"] == "classifier" else "encoder", created_at=m["created_at"],
         sslapp_version=m["sslapp_version"], format_version=m["format_version"], model=_model_section(m),
         files=_files_section(m), left_out=_left_out_section(m), quantized=_quantized_section(m),
-        input_name=m["input"]["name"], input_shape=m["input"]["shape"],
         output_name=m["output"]["name"], output_meaning=m["output"]["meaning"],
         steps="\n".join(f"{i}. {s}" for i, s in enumerate(m["preprocessing"]["steps"], 1)),
         verification=_verification_section(m), usage=_usage_section(m, snippet), n_rows=labels["rows"],
         by_source=", ".join(f"{k}: {v}" for k, v in labels["by_source"].items()) or "none",
-        propagated=PROPAGATED.substitute(threshold=threshold) if threshold is not None else NO_PROPAGATED,
-        size=m["input"]["size"])
+        propagated=PROPAGATED.substitute(threshold=threshold) if threshold is not None else NO_PROPAGATED)

@@ -15,13 +15,12 @@ from sslapp import __version__
 from sslapp.export.manifest import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    FORMATS,
     MODEL_FILES,
     ONNX_INPUT,
     ONNX_OUTPUT,
     QUANTIZE,
 )
-from sslapp.modalities import workspace_modality
+from sslapp.modalities import Modality, workspace_modality
 from sslapp.workspace import Workspace
 
 
@@ -38,31 +37,36 @@ def preprocessing(ws: Workspace, cfg: Any, size: int, head_l2: bool | None) -> d
     return {"steps": steps, **canonical}
 
 
-def left_out(kind: str, formats: tuple[str, ...], parts: list[str], quantized: dict | None) -> dict[str, Any]:
-    """The `left_out` entry: model files this export could hold but does not, and how to get them."""
+def left_out(kind: str, formats: tuple[str, ...], parts: list[str], quantized: dict | None,
+             modality: Modality) -> dict[str, Any]:
+    """The `left_out` entry: model files this export could hold but does not, and how to get them (only
+    what this kind of item's export offers: `Modality.export_formats`, `export_extras`)."""
     clf = kind == "classifier"
-    all_parts = ("classifier", "encoder") if clf else ("encoder",)
-    files = [MODEL_FILES[(p, f)] for p in all_parts for f in FORMATS if p not in parts or f not in formats]
-    how = (f"`sslapp export WORKSPACE OUT_DIR --all` writes every format{' and the encoder alone' if clf else ''}; "
-           f"`--formats {','.join(FORMATS)}`{' and `--encoder-files` pick' if clf else ' picks'} some")
-    if clf and quantized is None:
+    encoder = "encoder" in modality.export_extras
+    all_parts = ("classifier", "encoder") if clf and encoder else (kind,)
+    offered = modality.export_formats
+    files = [MODEL_FILES[(p, f)] for p in all_parts for f in offered if p not in parts or f not in formats]
+    with_encoder = clf and encoder
+    how = (f"`sslapp export WORKSPACE OUT_DIR --all` writes every format{' and the encoder alone' if with_encoder else ''}; "
+           f"`--formats {','.join(offered)}`{' and `--encoder-files` pick' if with_encoder else ' picks'} some")
+    if clf and quantized is None and "quantize" in modality.export_extras:
         how += f"; `--quantize {'|'.join(QUANTIZE)}` adds a smaller ONNX classifier"
     return {"files": files, "how": how + ". The app's Export page offers the same choices."}
 
 
-def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, classes: list[str],
-                   formats: tuple[str, ...], parts: list[str], quantized: dict[str, Any] | None,
-                   head_l2: bool, clf_art: dict | None, enc_art: dict | None,
-                   rows: list[dict[str, Any]], threshold: float | None, tree: dict | None,
-                   verification: dict[str, Any]) -> dict[str, Any]:
-    """model.json without its `files` entry (added once every file is written and hashed).
+def assemble(ws: Workspace, model: dict[str, Any], *, kind: str, classes: list[str], feature_dim: int,
+             formats: tuple[str, ...], parts: list[str], quantized: dict[str, Any] | None,
+             clf_art: dict | None, enc_art: dict | None, rows: list[dict[str, Any]], threshold: float | None,
+             tree: dict | None, verification: dict[str, Any]) -> dict[str, Any]:
+    """model.json without its `files` entry (added once every file is written and hashed): what every
+    export says, around `model`, the entries about the model's input and preprocessing.
 
     `parts`: the models written ("classifier", "encoder"); `quantized`: the quantized ONNX
     classifier's entry (`sslapp.export.quantize.write_quantized`) or None."""
+    modality = workspace_modality(ws)
     clf_meta = (clf_art or {}).get("meta") or {}
     enc_meta = (enc_art or {}).get("meta") or {}
     cv = clf_meta.get("cv") or {}
-    size, train = int(cfg.input_size), int(cfg.train_size)
     is_clf = kind == "classifier"
     counts = clf_meta.get("label_counts") or {}
     return {
@@ -71,25 +75,19 @@ def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, clas
         "sslapp_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "kind": kind,
+        "modality": modality.name,
         "classes": classes,
         "formats": list(formats),
         "parts": list(parts),
         "predict_model": (MODEL_FILES[("classifier", "onnx")] if "onnx" in formats
                           else (quantized or {}).get("file")) if is_clf else None,
         "quantized": quantized,
-        "left_out": left_out(kind, formats, parts, quantized),
-        "input": {"name": ONNX_INPUT, **workspace_modality(ws).input_spec(size), "size": size},
+        "left_out": left_out(kind, formats, parts, quantized, modality),
+        **model,
         "output": {"name": ONNX_OUTPUT[kind], "shape": ["batch", len(classes) if is_clf else feature_dim],
                    "meaning": "class probabilities (softmax applied inside the model), in the order of 'classes'"
                    if is_clf else "feature vector (the encoder's embedding)"},
-        "preprocessing": preprocessing(ws, cfg, size, head_l2 if is_clf else None),
-        "normalisation": {"inside_model": True, "resize_to": train, "resize_mode": "bilinear",
-                          "mean": list(cfg.mean), "std": list(cfg.std)},
-        "head": {"type": "linear", "feature_normalisation": "l2" if head_l2 else "none", "softmax": True}
-        if is_clf else None,
-        "backbone": cfg.backbone,
         "feature_dim": feature_dim,
-        "ssl_method": cfg.method,
         "training_data": {
             "items_in_workspace": ws.store.count_items(),
             "labels_per_class": counts,
@@ -103,10 +101,27 @@ def build_manifest(ws: Workspace, *, kind: str, cfg: Any, feature_dim: int, clas
                                "text": cv.get("text"), "measure": cv.get("measure") or "accuracy",
                                "pooled": cv.get("pooled"), "imbalance": cv.get("imbalance"),
                                "unbalanced": bool(cv.get("unbalanced")),
-                               "how": "cross-validation on the labelled images (95% interval)"}
+                               "how": f"cross-validation on the labelled {modality.plural} (95% interval)"}
         if cv.get("mean") is not None else None,
         "labels": {"rows": len(rows), "by_source": dict(Counter(r["source"] for r in rows)),
                    "propagate_threshold": threshold},
         "imagefolder": tree,
         "verification": verification,
+    }
+
+
+def image_model(ws: Workspace, *, kind: str, cfg: Any, head_l2: bool) -> dict[str, Any]:
+    """An image model's entries: its input tensor, the steps from file to output, the normalisation inside
+    it, its head and backbone."""
+    size, train = int(cfg.input_size), int(cfg.train_size)
+    is_clf = kind == "classifier"
+    return {
+        "input": {"name": ONNX_INPUT, **workspace_modality(ws).input_spec(size), "size": size},
+        "preprocessing": preprocessing(ws, cfg, size, head_l2 if is_clf else None),
+        "normalisation": {"inside_model": True, "resize_to": train, "resize_mode": "bilinear",
+                          "mean": list(cfg.mean), "std": list(cfg.std)},
+        "head": {"type": "linear", "feature_normalisation": "l2" if head_l2 else "none", "softmax": True}
+        if is_clf else None,
+        "backbone": cfg.backbone,
+        "ssl_method": cfg.method,
     }

@@ -1,49 +1,88 @@
-"""Classify image files with an export's ONNX model through onnxruntime. No torch on this path.
+"""Classify files with an export's ONNX model through onnxruntime. No torch on this path.
 
-Files are read and decoded exactly as ingestion does (`sslapp.ingest.sources` and the canonical
-`sslapp.modalities.image.decode`), so a file gives the same pixels here as in the app's cache, and so the
-same probabilities. Unreadable or non-image files are reported and skipped.
+Files are read and decoded exactly as ingestion does (`sslapp.ingest.sources` and the workspace kind's
+decoder: `sslapp.modalities.image.decode`, or the text decoders for .txt files and tables), so an
+item gives the same input here as in the app's cache, and so the same probabilities. Unreadable files
+and bad rows of a table are reported one by one and skipped; the others are still classified.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sslapp.export.manifest import ONNX_INPUT, read_manifest, require_onnx_classifier, verify_checksum
-from sslapp.ingest.sources import iter_sources
+from sslapp.export.manifest import (
+    ONNX_INPUT,
+    ExportError,
+    read_manifest,
+    require_onnx_classifier,
+    verify_checksum,
+)
+from sslapp.export.text_inputs import TextInputs, text_probabilities
+from sslapp.ingest.sources import SourceItem, iter_sources
+from sslapp.modalities import BadItem
 from sslapp.modalities.image.arrays import to_nchw_float
 from sslapp.modalities.image.decode import BadImage, decode_image
 
-BATCH = 32
+BATCH = 32  # images per run; texts are batched by the text inputs (sorted by length, TF-IDF: 256 a batch)
+TEXT_BATCH = 1024
 
 
-class Predictor:
-    """An export's ONNX classifier with its classes and input size, ready to run.
+class OnnxClassifier:
+    """An export's ONNX classifier with its classes, ready to run; a kind of item says how files become its
+    inputs (`decoded`) and how a batch of them becomes probabilities (`batch_probabilities`).
 
     `model`: which ONNX classifier ("fp32", "int8", "fp16" or a file name in the export); None: the
     export's `predict_model` (the float32 one, or the quantized one when it was exported alone).
     """
 
-    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None):
+    noun, plural, batch = "item", "items", BATCH
+
+    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None,
+                 manifest: dict[str, Any] | None = None):
         import onnxruntime as ort
 
         self.export_dir = Path(export_dir)
-        self.manifest = read_manifest(self.export_dir)
+        self.manifest = manifest or read_manifest(self.export_dir)
         model_path = require_onnx_classifier(self.manifest, self.export_dir, model)
         self.model_file = model_path.name
         verify_checksum(self.export_dir, self.manifest, model_path.name)
         self.classes: list[str] = list(self.manifest["classes"])
-        self.size = int(self.manifest["input"]["size"])
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(model_path), sess_options=options,
                                             providers=["CPUExecutionProvider"])
+
+    def decoded(self, paths: Iterable[str | os.PathLike],
+                errors: list[dict[str, str]] | None = None) -> Iterator[tuple[str, Any]]:
+        raise NotImplementedError
+
+    def batch_probabilities(self, items: list[Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, paths: Iterable[str | os.PathLike], top_k: int = 3,
+                errors: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+        """[{"path", "class", "confidence", "top_k"}] for every item under `paths`, in their order."""
+        return ranked(self.decoded(paths, errors), self.batch_probabilities, self.classes, top_k, self.batch)
+
+
+class Predictor(OnnxClassifier):
+    """An export's ONNX image classifier and its input size."""
+
+    noun, plural = "image", "images"
+
+    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None,
+                 manifest: dict[str, Any] | None = None):
+        super().__init__(export_dir, threads, model, manifest)
+        if self.manifest.get("modality", "image") != "image":
+            raise ExportError(f"{export_dir} classifies {self.manifest['modality']}s, not images; use "
+                              "`open_predictor` (or `sslapp predict`), which picks the reader for its kind.")
+        self.size = int(self.manifest["input"]["size"])
 
     def probabilities(self, arrays: np.ndarray) -> np.ndarray:
         """Class probabilities (B, C) for uint8 (B, S, S, 3) arrays from the canonical preprocessing."""
@@ -54,10 +93,7 @@ class Predictor:
     def decoded(self, paths: Iterable[str | os.PathLike],
                 errors: list[dict[str, str]] | None = None) -> Iterator[tuple[str, np.ndarray]]:
         """(name, uint8 array) of every image under `paths`; bad files go to `errors` and are skipped."""
-        for item in iter_sources(paths):
-            if item.error is not None or item.data is None:
-                _report(errors, item.name, item.error or "unreadable")
-                continue
+        for item in _readable(paths, errors):
             try:
                 yield item.name, decode_image(item.data, self.size)
             except BadImage as exc:
@@ -67,31 +103,89 @@ class Predictor:
             except Exception as exc:  # a decoder bug on odd input is still that file's problem only
                 _report(errors, item.name, f"corrupt: the decoder failed ({exc.__class__.__name__}: {exc})")
 
-    def predict(self, paths: Iterable[str | os.PathLike], top_k: int = 3,
-                errors: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
-        k = max(1, min(int(top_k), len(self.classes)))
-        names: list[str] = []
-        arrays: list[np.ndarray] = []
+    def batch_probabilities(self, items: list[Any]) -> np.ndarray:
+        return self.probabilities(np.stack(items))
 
-        def flush() -> None:
-            probs = self.probabilities(np.stack(arrays))
-            for name, p in zip(names, probs, strict=True):
-                order = np.argsort(-p, kind="stable")[:k]
-                results.append({"path": name, "class": self.classes[int(order[0])],
-                                "confidence": float(p[order[0]]),
-                                "top_k": [[self.classes[int(i)], float(p[i])] for i in order]})
-            names.clear()
-            arrays.clear()
 
-        for name, array in self.decoded(paths, errors):
-            names.append(name)
-            arrays.append(array)
-            if len(arrays) >= BATCH:
-                flush()
-        if arrays:
+class TextPredictor(OnnxClassifier):
+    """An export's ONNX text classifier: texts from .txt files and tables' rows (FILE:ROW), read as ingestion
+    reads them; `options` as `sslapp ingest` takes them (e.g. "text_column")."""
+
+    noun, plural, batch = "text", "texts", TEXT_BATCH
+
+    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None,
+                 manifest: dict[str, Any] | None = None, options: Mapping[str, Any] | None = None):
+        super().__init__(export_dir, threads, model, manifest)
+        self.inputs = TextInputs(self.export_dir, self.manifest["text_encoder"])
+        self.options = dict(options or {})
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities (N, C) for texts as the cache holds them (`normalise`d, cut at TEXT_BYTES)."""
+        return text_probabilities(self.inputs, texts, lambda feeds: self.session.run(None, feeds)[0],
+                                  len(self.classes))
+
+    def batch_probabilities(self, items: list[Any]) -> np.ndarray:
+        return self.probabilities(items)
+
+    def decoded(self, paths: Iterable[str | os.PathLike],
+                errors: list[dict[str, str]] | None = None) -> Iterator[tuple[str, str]]:
+        """(FILE:ROW or FILE, text) of every text under `paths`; bad files and rows go to `errors`."""
+        from sslapp.modalities.text.arrays import texts_of
+        from sslapp.modalities.text.decode import decode_items
+
+        for item in _readable(paths, errors):
+            try:
+                parts = decode_items(item.data, 0, {**self.options, "ext": item.ext})
+            except BadItem as exc:
+                _report(errors, item.name, f"{exc.kind}: {exc}")
+                continue
+            except MemoryError:
+                _report(errors, item.name, "too-large: not enough memory to read this file")
+                continue
+            except Exception as exc:  # a reader bug on odd input is still that file's problem only
+                _report(errors, item.name, f"corrupt: the reader failed ({exc.__class__.__name__}: {exc})")
+                continue
+            for part in parts:
+                name = f"{item.name}:{part.part}" if part.part else item.name
+                if part.error is not None or part.row is None:
+                    _report(errors, name, part.error or "unreadable")
+                else:
+                    yield name, texts_of(part.row[None])[0]
+
+
+def ranked(decoded: Iterable[tuple[str, Any]], probabilities: Callable[[list[Any]], np.ndarray],
+           classes: list[str], top_k: int, batch: int) -> list[dict[str, Any]]:
+    """[{"path", "class", "confidence", "top_k": [[class, p], ...]}] for (name, input) pairs, `batch` at a time."""
+    results: list[dict[str, Any]] = []
+    k = max(1, min(int(top_k), len(classes)))
+    names: list[str] = []
+    items: list[Any] = []
+
+    def flush() -> None:
+        for name, p in zip(names, probabilities(items), strict=True):
+            order = np.argsort(-p, kind="stable")[:k]
+            results.append({"path": name, "class": classes[int(order[0])], "confidence": float(p[order[0]]),
+                            "top_k": [[classes[int(i)], float(p[i])] for i in order]})
+        names.clear()
+        items.clear()
+
+    for name, item in decoded:
+        names.append(name)
+        items.append(item)
+        if len(items) >= batch:
             flush()
-        return results
+    if items:
+        flush()
+    return results
+
+
+def _readable(paths: Iterable[str | os.PathLike], errors: list[dict[str, str]] | None) -> Iterator[SourceItem]:
+    """The files under `paths` that could be read (`iter_sources`); the others go to `errors`."""
+    for item in iter_sources(paths):
+        if item.error is not None or item.data is None:
+            _report(errors, item.name, item.error or "unreadable")
+        else:
+            yield item
 
 
 def _report(errors: list[dict[str, str]] | None, name: str, reason: str) -> None:
@@ -99,12 +193,26 @@ def _report(errors: list[dict[str, str]] | None, name: str, reason: str) -> None
         errors.append({"path": name, "reason": reason})
 
 
-def predict(export_dir: str | os.PathLike, paths: Iterable[str | os.PathLike], top_k: int = 3,
-            errors: list[dict[str, str]] | None = None, model: str | None = None) -> list[dict[str, Any]]:
-    """[{"path", "class", "confidence", "top_k": [[class, p], ...]}] for every readable image.
+def open_predictor(export_dir: str | os.PathLike, model: str | None = None,
+                   options: Mapping[str, Any] | None = None) -> OnnxClassifier:
+    """The predictor for the export's kind of item (model.json's `modality`; exports before it: images).
+    `options`: how to read tables of texts (a text export only; ExportError for another)."""
+    manifest = read_manifest(export_dir)
+    if manifest.get("modality", "image") == "text":
+        return TextPredictor(export_dir, model=model, manifest=manifest, options=options)
+    if options:
+        raise ExportError(f"{export_dir} classifies images; {', '.join(options)} is for an export of texts.")
+    return Predictor(export_dir, model=model, manifest=manifest)
 
-    Raises `ExportError` for a missing, incomplete or incompatible export. Files that cannot be
-    read or decoded are skipped and, when `errors` is a list, appended to it as {"path", "reason"}.
-    `model` picks the ONNX classifier (see `Predictor`).
+
+def predict(export_dir: str | os.PathLike, paths: Iterable[str | os.PathLike], top_k: int = 3,
+            errors: list[dict[str, str]] | None = None, model: str | None = None,
+            options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """[{"path", "class", "confidence", "top_k": [[class, p], ...]}] for every readable item, in input order.
+
+    Raises `ExportError` for a missing, incomplete or incompatible export. Files (and rows of a table)
+    that cannot be read or decoded are skipped and, when `errors` is a list, appended to it as
+    {"path", "reason"}. `model` picks the ONNX classifier (see `Predictor`); `options` read tables of
+    texts (see `TextPredictor`).
     """
-    return Predictor(export_dir, model=model).predict(paths, top_k=top_k, errors=errors)
+    return open_predictor(export_dir, model=model, options=options).predict(paths, top_k=top_k, errors=errors)

@@ -106,7 +106,7 @@ def require_faithful(name: str, diff: float) -> None:
                           "this backbone does not export faithfully. Please report it.")
 
 
-def summary(inputs: CheckInputs, diffs: dict[str, float]) -> dict[str, Any]:
-    """The `verification` entry of model.json."""
-    return {"inputs": inputs.source, "n_inputs": int(inputs.x.shape[0]), "note": inputs.note,
-            "limit": MAX_ABS_DIFF, "max_abs_diff": diffs}
+def summary(source: str, n: int, note: str | None, diffs: dict[str, float]) -> dict[str, Any]:
+    """The `verification` entry of model.json: `n` inputs from `source` (e.g. "workspace images"), `note`
+    why not the workspace's own items, and each file's largest difference."""
+    return {"inputs": source, "n_inputs": int(n), "note": note, "limit": MAX_ABS_DIFF, "max_abs_diff": diffs}

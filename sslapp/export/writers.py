@@ -32,23 +32,32 @@ def quiet():
         yield
 
 
-def write_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_name: str) -> None:
-    """Single-file ONNX with a dynamic batch dimension (legacy exporter; torch.export-based as fallback)."""
+def write_onnx(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path, output_name: str,
+               input_names: tuple[str, ...] = (ONNX_INPUT,), axes: dict[str, str] | None = None) -> None:
+    """Single-file ONNX with a dynamic batch dimension (legacy exporter; torch.export-based as fallback).
+
+    `example`: one input tensor or a tuple of them, named `input_names`; `axes`: input name -> the name of
+    its dynamic second axis (e.g. "tokens" for token ids), on top of the batch axis every input has."""
     import onnx
 
-    kwargs = dict(input_names=[ONNX_INPUT], output_names=[output_name], opset_version=ONNX_OPSET)
+    examples = example if isinstance(example, tuple) else (example,)
+    axes = axes or {}
+    kwargs = dict(input_names=list(input_names), output_names=[output_name], opset_version=ONNX_OPSET)
+    dynamic = {name: {0: "batch", **({1: axes[name]} if name in axes else {})} for name in input_names}
     with quiet():
         try:
-            torch.onnx.export(module, (example,), str(path), dynamo=False, do_constant_folding=True,
-                              dynamic_axes={ONNX_INPUT: {0: "batch"}, output_name: {0: "batch"}}, **kwargs)
+            torch.onnx.export(module, examples, str(path), dynamo=False, do_constant_folding=True,
+                              dynamic_axes={**dynamic, output_name: {0: "batch"}}, **kwargs)
         except OSError:  # a full disk is not the exporter's fault: no retry
             raise
         except Exception:  # the legacy exporter is gone or failed: use torch.export
             for leftover in path.parent.glob(path.name + "*"):
                 leftover.unlink()
-            batch = torch.export.Dim("batch", min=1)
-            program = torch.onnx.export(module, (example,), dynamo=True, external_data=False, verbose=False,
-                                        dynamic_shapes=({0: batch},), **kwargs)
+            dims = {"batch": torch.export.Dim("batch", min=1)}
+            dims.update({a: torch.export.Dim(a, min=1) for a in set(axes.values())})
+            shapes = tuple({i: dims[n] for i, n in dynamic[name].items()} for name in input_names)
+            program = torch.onnx.export(module, examples, dynamo=True, external_data=False, verbose=False,
+                                        dynamic_shapes=shapes, **kwargs)
             program.save(str(path), external_data=False)
     from onnx.external_data_helper import uses_external_data
 

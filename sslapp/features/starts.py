@@ -132,7 +132,7 @@ def _fit_tfidf(ws: Workspace, progress: Progress | None, seed: int) -> Made:
     their features come back too."""
     from sslapp.ingest.cache import read_cache
     from sslapp.modalities.text.arrays import texts_of
-    from sslapp.models.text.base import save_text_encoder
+    from sslapp.models.text import save_text_encoder
     from sslapp.models.text.tfidf import fit_sample, fit_tfidf
 
     _, rows = current_items(ws)

@@ -178,8 +178,7 @@ def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fi
         model.head.weight.copy_(torch.from_numpy(probe.coef_).float())
         model.head.bias.copy_(torch.from_numpy(probe.intercept_).float())
     with torch.no_grad():  # the head on the stored features: what the exported model computes
-        f = torch.nn.functional.normalize(torch.from_numpy(features).float(), dim=1)
-        proba = torch.softmax(model.head(f), dim=1).numpy()
+        proba = model.on_features(torch.from_numpy(features).float()).numpy()
     return _Fitted(model, proba, estimate, pseudo, {})
 
 
@@ -262,8 +261,8 @@ def _save(ctx: JobContext, run: Run, lab: _Labels, plan: _Plan, fit: _Fitted, st
 
 
 def _resolve_mode_for(modality: Any, asked: str, per_class_min: int, cuda: bool) -> tuple[str, str]:
-    """`resolve_mode`, where a kind without whole models (texts) trains only the probe on its vectors."""
-    if modality.whole_models or asked not in ("auto", "full"):
+    """`resolve_mode`, where a kind sslapp does not fine-tune whole (texts) trains only the probe on its vectors."""
+    if modality.full_finetune or asked not in ("auto", "full"):
         return resolve_mode(asked, per_class_min, cuda)
     if asked == "full":
         raise FinetuneError(f"full fine-tuning is not built for {modality.plural} yet: their encoders "
@@ -273,13 +272,14 @@ def _resolve_mode_for(modality: Any, asked: str, per_class_min: int, cuda: bool)
 
 
 def _encoder_for(ws: Any, modality: Any, plan: _Plan) -> Any:
-    """The module the classifier wraps: the encoder itself, or, for a kind without whole models, a
-    stand-in that keeps the file to the head (the vectors come from the features service)."""
+    """The module the classifier wraps: the encoder itself, or, for a kind sslapp does not fine-tune whole, a
+    stand-in that keeps the file to the head (the vectors come from the features service; the export
+    puts the head back on the encoder artifact it names)."""
     from sslapp.features.read import is_imported
     from sslapp.features.service import encoder_module
     from sslapp.finetune.model import FeaturesOnly
 
-    if modality.whole_models or is_imported(plan.encoder_art):
+    if modality.full_finetune or is_imported(plan.encoder_art):
         return encoder_module(ws, plan.encoder_art)
     start = str((plan.encoder_art.get("meta") or {}).get("start") or plan.features_source)
     return FeaturesOnly(start, plan.features.shape[1], ws.cache_size, plan.encoder_art["id"])

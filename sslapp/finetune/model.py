@@ -40,6 +40,12 @@ class Classifier(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def on_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Class probabilities from the encoder's vectors: for a head on vectors computed elsewhere
+        (`FeaturesOnly`), the same steps `forward` takes after the encoder."""
+        f = F.normalize(features, dim=1) if self.normalize else features
+        return torch.softmax(self.head(f), dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.logits(x), dim=1)
 
@@ -77,11 +83,18 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load_classifier(path: str | Path, map_location: str = "cpu") -> Classifier:
+    """The classifier saved at `path`; a head-only one (on text vectors) comes back on a `FeaturesOnly`."""
     meta = read_metadata(path)
     if "sslapp_classes" not in meta or "sslapp_encoder" not in meta:
         raise ValueError(f"{path} is not an sslapp classifier file (missing sslapp metadata)")
     head = json.loads(meta.get("sslapp_head", "{}"))
-    model = Classifier(Encoder(config_from_json(meta["sslapp_encoder"])), json.loads(meta["sslapp_classes"]),
-                       normalize=head.get("normalize") == "l2")
-    model.load_state_dict(load_file(str(path), device=map_location))
+    config = config_from_json(meta["sslapp_encoder"])
+    state = load_file(str(path), device=map_location)
+    if config.extra.get("head_only"):
+        encoder = FeaturesOnly(config.backbone, state["head.weight"].shape[1], config.input_size,
+                               config.extra.get("encoder_artifact_id", -1))
+    else:
+        encoder = Encoder(config)
+    model = Classifier(encoder, json.loads(meta["sslapp_classes"]), normalize=head.get("normalize") == "l2")
+    model.load_state_dict(state)
     return model.eval()

@@ -9,6 +9,7 @@ from sslapp.modalities.base import (
     BadItem,
     Decoded,
     Modality,
+    export_option_refusal,
     export_refusal,
     gather_rows,
     pretrain_refusal,
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from sslapp.workspace import Workspace
 
 __all__ = ["MODALITIES", "MODALITY_SETTING", "BadItem", "Decoded", "Modality", "ModalityError", "claimed_by",
-           "export_refusal", "gather_rows", "get_modality", "preview_file", "pretrain_refusal",
+           "export_option_refusal", "export_refusal", "gather_rows", "get_modality", "preview_file", "pretrain_refusal",
            "workspace_modality"]
 
 MODALITIES = Registry("modality", [

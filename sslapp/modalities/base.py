@@ -12,10 +12,11 @@ is one `Modality` value in its own module, registered by name in `sslapp.modalit
 - its starting encoders, made without a training loop (`starting_encoders`, names the features
   service builds), and the SSL methods that apply to it (`ssl_methods`) with the views they are
   trained on (`views`, a "module:function" target); none yet: `pretrain_refusal` says so;
-- whether its classifier can be one model that reads the item (`whole_models`: the encoder is a
-  network sslapp fine-tunes and exports with the head, ONNX/TorchScript); when not, a classifier is
-  a linear head on the starting encoders' vectors, full fine-tuning is not offered and the export
-  refuses with `export_refusal`'s message;
+- whether sslapp fine-tunes its encoders whole (`full_finetune`; when not, a classifier is a linear
+  head on a starting encoder's frozen vectors and `--mode full` is refused), whether a classifier
+  exports as one model that reads the item (`exports_models`; when not, the export refuses with
+  `export_refusal`'s message), and which model formats and optional parts its export offers
+  (`export_formats`, `export_extras`; `export_option_refusal` says why another one is not);
 - how an item is previewed in the UI (`preview`: "thumbnail", "text" or "audio");
 - the preprocessing an export needs and the exported model's input (`preprocessing`, `input_spec`,
   written into model.json).
@@ -86,7 +87,12 @@ class Modality:
     preview_ext: str = ""  # the preview file's suffix under thumbs/ (".jpg"), "" when there is none
     original_exts: frozenset[str] = frozenset()  # suffixes an original keeps (others get a format's)
     one_item_per_file: bool = True  # False: files hold many items, told apart by Decoded.part and .key
-    whole_models: bool = True  # False: no full fine-tuning nor model export (see the module docstring)
+    full_finetune: bool = True  # False: a classifier is a head on frozen vectors; no `--mode full`
+    exports_models: bool = True  # False: no model export (`export_refusal`), only labels and vectors
+    export_formats: tuple[str, ...] = ("onnx", "torchscript", "safetensors")  # names in sslapp.export.manifest
+    # optional parts of an export: "encoder" (the encoder alone, --encoder-files / --encoder-only),
+    # "quantize" (an fp16/int8 ONNX copy), "imagefolder" (the labelled originals in class folders)
+    export_extras: frozenset[str] = frozenset({"encoder", "quantize", "imagefolder"})
 
     def reads(self, name: str) -> bool:
         """Whether a file called `name` is of this kind, by its suffix."""
@@ -109,11 +115,29 @@ def pretrain_refusal(modality: Modality) -> str | None:
 
 
 def export_refusal(modality: Modality) -> str | None:
-    """Why no model of this kind can be exported (`whole_models` False), with what to use instead; else None."""
-    if modality.whole_models:
+    """Why no model of this kind can be exported (`exports_models` False), with what to use instead; else None."""
+    if modality.exports_models:
         return None
     return (f"exporting a {modality.noun} classifier is not built yet; use `sslapp labels WS --export FILE` for "
             "the labels and `sslapp embeddings export WS FILE` for the vectors.")
+
+
+EXTRA_OPTIONS = {"encoder": "--encoder-files / --encoder-only (the encoder alone)",
+                 "quantize": "--quantize (a smaller ONNX copy)", "imagefolder": "--imagefolder (class folders)"}
+
+
+def export_option_refusal(modality: Modality, formats: tuple[str, ...] = (), extras: tuple[str, ...] = ()) -> str | None:
+    """Why an export of this kind cannot have these model `formats` or optional parts (`extras`, keys of
+    EXTRA_OPTIONS), naming what it offers; None when it can. Checked before anything is written."""
+    formats_out = [f for f in formats if f not in modality.export_formats]
+    extras_out = [EXTRA_OPTIONS[e] for e in extras if e not in modality.export_extras]
+    if not formats_out and not extras_out:
+        return None
+    offered = ", ".join(modality.export_formats)
+    what = " and ".join(filter(None, [", ".join(formats_out) and f"the format(s) {', '.join(formats_out)}",
+                                      "; ".join(extras_out)]))
+    return (f"a {modality.noun} classifier export does not offer {what} yet; it writes the classifier "
+            f"({offered}) with the labels and a model card. Export again without them.")
 
 
 def preview_file(previews_dir: str | os.PathLike[str], sha256: str, ext: str = ".jpg") -> str:

@@ -43,10 +43,9 @@ def preprocessing(size: int) -> dict[str, Any]:
 
 
 def input_spec(size: int) -> dict[str, Any]:
-    """The exported model reads token ids, made from the normalised text by the export's tokenizer.json."""
-    return {"shape": ["batch", "tokens"], "dtype": "int64", "kind": "token ids",
-            "tokenizer": "tokenizer.json",
-            "text": f"UTF-8, whitespace normalised, at most the first {TEXT_BYTES:,} bytes"}
+    """What an exported text model reads, before its encoder's own step (token ids from tokenizer.json for
+    MiniLM, term counts for TF-IDF: the export's `text_encoder` entry adds which)."""
+    return {"kind": "text", "text": f"UTF-8, whitespace normalised, at most the first {TEXT_BYTES:,} bytes"}
 
 
 def quick_features(cache: np.ndarray, rows: np.ndarray | None, dim: int, seed: int) -> np.ndarray:
@@ -58,5 +57,6 @@ TEXT = Modality(
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("minilm", "tfidf"), ssl_methods=(), views="", preview="text", preview_ext="",
-    original_exts=EXTENSIONS, one_item_per_file=False, whole_models=False,
+    original_exts=EXTENSIONS, one_item_per_file=False, full_finetune=False,
+    export_formats=("onnx", "safetensors"), export_extras=frozenset(),
 )

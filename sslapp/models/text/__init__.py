@@ -1,18 +1,35 @@
 """Text encoders made without a training loop: all-MiniLM-L6-v2 shipped frozen (`minilm`) and
 TF-IDF + SVD fitted on the user's texts (`tfidf`). Each is an encoder artifact file like the image
-encoders (`sslapp.models.encoder.load_encoder` opens both kinds)."""
+encoders (`sslapp.models.encoder.load_encoder` opens both kinds).
+
+Importing this package loads no torch: `tokens` (tokenise, sort, pad) and `terms` (TF-IDF's word
+counts) serve `sslapp predict` too, which runs an exported model with onnxruntime alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sslapp.models.text.base import TEXT_KEY, TextEncoder, read_text_encoder_file, save_text_encoder
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
-__all__ = ["TEXT_KEY", "TextEncoder", "load_text_encoder", "save_text_encoder"]
+    from sslapp.models.text.base import TextEncoder
+
+__all__ = ["graph_from_config", "load_text_encoder", "save_text_encoder"]
+
+
+def save_text_encoder(encoder: TextEncoder, path: str | Path) -> None:
+    """Write `encoder` to `path` atomically (temp file, then rename)."""
+    from sslapp.models.text.base import write_text_encoder_file
+
+    write_text_encoder_file(path, encoder.file_config(), encoder.tensors())
 
 
 def load_text_encoder(path: str | Path) -> TextEncoder:
     """The text encoder saved at `path` (its header names the start); ValueError for another file."""
+    from sslapp.models.text.base import TEXT_KEY, read_text_encoder_file
+
     read = read_text_encoder_file(path)
     if read is None:
         raise ValueError(f"{path} is not an sslapp text encoder file (no {TEXT_KEY} metadata)")
@@ -26,3 +43,19 @@ def load_text_encoder(path: str | Path) -> TextEncoder:
 
         return TfidfSVD.from_file(config, tensors).eval()
     raise ValueError(f"{path} holds a text encoder of an unknown kind {config.get('start')!r}; a newer sslapp made it")
+
+
+def graph_from_config(config: dict[str, Any], state: dict[str, Tensor]) -> nn.Module:
+    """A text encoder's graph (`TextEncoder.graph`) rebuilt from its `graph_config` and its state dict."""
+    if config.get("start") == "minilm":
+        from sslapp.models.text.minilm import token_vectors_from_config
+
+        module = token_vectors_from_config(config["bert"])
+    elif config.get("start") == "tfidf":
+        from sslapp.models.text.tfidf import CountVectors
+
+        module = CountVectors(state["idf"], state["components"])
+    else:
+        raise ValueError(f"a text encoder graph of an unknown kind {config.get('start')!r}; a newer sslapp made it")
+    module.load_state_dict(state)
+    return module.eval()

@@ -3,12 +3,15 @@ safetensors file whose header says which start it is (config as JSON, no pickles
 
 Text encoders run over the same cache rows as image encoders (`sslapp.features.extract`), so the
 features service batches, caches, stops and reports progress for them the same way; the module
-decodes the rows' UTF-8 back to texts (`texts_of`) and embeds them (`TextEncoder.embed`).
+decodes the rows' UTF-8 back to texts (`texts_of`) and embeds them (`TextEncoder.embed`). For an export,
+each encoder is also one torch module from its model inputs to the same vectors (`graph`: token ids for
+MiniLM, term counts for TF-IDF), with what makes those inputs from a text without sslapp (`graph_spec`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,32 @@ class TextEncoder(nn.Module):
         """The arrays the file keeps (none for a model shipped in a package)."""
         return {}
 
+    def graph(self) -> nn.Module:
+        """The encoder as one torch module from its model inputs (`graph_inputs`) to the same vectors
+        `embed` gives: what an export chains the classifier's head onto, for ONNX."""
+        raise NotImplementedError
 
-def save_text_encoder(encoder: TextEncoder, path: str | Path) -> None:
-    """Write `encoder` to `path` atomically (temp file, then rename)."""
-    write_text_encoder_file(path, encoder.file_config(), encoder.tensors())
+    def graph_config(self) -> dict[str, Any]:
+        """What rebuilds `graph` from its saved tensors (JSON: `start` and e.g. the network's shape);
+        `sslapp.models.text.graph_from_config` reads it back."""
+        raise NotImplementedError
+
+    def graph_spec(self) -> GraphSpec:
+        """What `graph` reads and what an export writes beside it so the inputs can be made without sslapp."""
+        raise NotImplementedError
+
+
+@dataclass
+class GraphSpec:
+    """A text encoder's graph, as an export needs it: its inputs (name -> dtype, in call order, each
+    (batch, axis 1) with axis 1 named in `axes`), a small example batch of them, the files that make the
+    inputs from a text (name -> bytes, e.g. tokenizer.json) and model.json's account of those steps."""
+
+    inputs: dict[str, str]
+    axes: dict[str, str]  # input name -> the name of its dynamic second axis ("tokens"); absent: fixed
+    example: dict[str, np.ndarray]
+    files: dict[str, bytes]
+    describe: dict[str, Any] = field(default_factory=dict)
 
 
 def write_text_encoder_file(path: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:

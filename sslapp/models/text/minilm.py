@@ -7,21 +7,25 @@ mtime, so it runs once per process). The package's own code is never imported: t
 with `importlib.util.find_spec`. Vectors follow sentence-transformers exactly (its modules.json:
 Transformer, mean pooling over the attention mask, Normalize; 256 word pieces), computed with
 `transformers`' BertModel and the `tokenizers` tokenizer. Texts are sorted by length and padded per
-batch, so a short text never waits on a long one's padding.
+batch (`tokens.padded_batches`), so a short text never waits on a long one's padding. The network from
+word pieces to vectors is one module (`TokenVectors`): the app embeds with it and an export chains the
+classifier's head onto it, so both compute the same vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Iterator
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from sslapp.models.text.base import TextEncoder
+from sslapp.models.text.base import GraphSpec, TextEncoder
+from sslapp.models.text.tokens import TOKEN_BUDGET, load_tokenizer, padded_batches
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BACKBONE = "all-MiniLM-L6-v2"
@@ -38,8 +42,7 @@ DIM = 384
 # unsorted in batches of 32; benchmarks/bench_text_embed.py); at most 64 texts and TOKEN_BUDGET word
 # pieces (padding included) per forward pass.
 ROWS_PER_CALL = 1024
-TOKEN_BUDGET = 8192
-MAX_BATCH = 64
+TOKENIZER = "tokenizer.json"
 _HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, this process
 
 
@@ -100,6 +103,34 @@ def file_config() -> dict[str, Any]:
             "sha256": SHA256, "max_tokens": MAX_TOKENS, "pooling": "mean", "normalize": True}
 
 
+class TokenVectors(nn.Module):
+    """Word pieces -> unit-length sentence vectors: BERT, mean pooling over the attention mask, L2
+    normalisation (sentence-transformers' Transformer, Pooling and Normalize modules)."""
+
+    def __init__(self, bert: nn.Module):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(pooled, p=2, dim=1)
+
+
+def bert_config(folder: Path) -> dict[str, Any]:
+    """The network's shape (config.json, hashed with the weights), as a plain dict for a file header."""
+    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+
+
+def token_vectors_from_config(config: dict[str, Any]) -> TokenVectors:
+    """An untrained `TokenVectors` of the shape `config` (config.json's fields) gives, for saved weights."""
+    from transformers import BertConfig, BertModel
+
+    return TokenVectors(BertModel(BertConfig(**config))).eval()
+
+
 class MiniLM(TextEncoder):
     """all-MiniLM-L6-v2 sentence vectors (384-d, unit length), frozen."""
 
@@ -111,22 +142,25 @@ class MiniLM(TextEncoder):
         super().__init__()
         folder = Path(folder) if folder is not None else model_folder()
         verify(folder)
-        from tokenizers import Tokenizer
         from transformers import BertModel
         from transformers.utils import logging as hf_logging
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # "Loading weights" would print on every load
         try:  # use_kernels=False: transformers 5 would otherwise look for hub kernels
-            self.bert = BertModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
-                                                  use_kernels=False).eval()
+            bert = BertModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
+                                             use_kernels=False).eval()
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS)  # the file says 128 and pads to 128; sentence-transformers 256
-        self.tokenizer.no_padding()
+        self.folder = folder
+        self.vectors = TokenVectors(bert)
+        self.tokenizer = load_tokenizer(folder / TOKENIZER, MAX_TOKENS)  # the file says 128; s-t reads 256
         self.sort, self.token_budget = sort, token_budget
+
+    @property
+    def bert(self) -> nn.Module:
+        return self.vectors.bert
 
     def file_config(self) -> dict[str, Any]:
         return file_config()
@@ -147,40 +181,30 @@ class MiniLM(TextEncoder):
         device = next(self.bert.parameters()).device
         with torch.inference_mode():
             for rows, ids, mask in padded_batches(self.tokenizer, texts, self.token_budget, self.sort):
-                ids_t, mask_t = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
-                hidden = self.bert(input_ids=ids_t, attention_mask=mask_t,
-                                   token_type_ids=torch.zeros_like(ids_t)).last_hidden_state
-                weights = mask_t.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
+                v = self.vectors(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+                out[rows] = v.float().cpu().numpy()
         return out
 
+    def graph(self) -> nn.Module:
+        return self.vectors
 
-def padded_batches(tokenizer, texts: list[str], token_budget: int, sort: bool = True
-                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(rows of `texts`, int64 token ids (B, width), int64 attention mask) per forward pass: the texts
-    tokenised at once, sorted by length, each batch padded only to its longest (see `batches`)."""
-    encodings = tokenizer.encode_batch([t.strip() for t in texts])
-    lengths = np.array([len(e.ids) for e in encodings], np.int64)
-    order = np.argsort(lengths, kind="stable") if sort else np.arange(len(texts))
-    for group in batches(lengths[order], token_budget):
-        rows = order[group]
-        width = int(lengths[rows].max())
-        ids = np.zeros((len(rows), width), np.int64)
-        for r, i in enumerate(rows):
-            ids[r, :lengths[i]] = encodings[i].ids
-        yield rows, ids, (np.arange(width)[None] < lengths[rows][:, None]).astype(np.int64)
+    def graph_config(self) -> dict[str, Any]:
+        return {"start": self.start, "bert": bert_config(self.folder)}
 
-
-def batches(lengths: np.ndarray, token_budget: int, max_batch: int = MAX_BATCH) -> list[slice]:
-    """Consecutive slices of `lengths` (sorted or not) whose padded size (rows x longest) fits the budget."""
-    out, start, longest = [], 0, 0
-    for i, n in enumerate(lengths):
-        wider = max(longest, int(n))
-        if i > start and (wider * (i - start + 1) > token_budget or i - start >= max_batch):
-            out.append(slice(start, i))
-            start, wider = i, int(n)
-        longest = wider
-    if start < len(lengths):
-        out.append(slice(start, len(lengths)))
-    return out
+    def graph_spec(self) -> GraphSpec:
+        """Token ids and attention mask (int64, batch x tokens) from upstream's tokenizer.json, copied as is."""
+        ids = np.array([[101, 7592, 2088, 102], [101, 7592, 102, 0]], np.int64)
+        describe = {"start": self.start, "model": MODEL, "revision": REVISION, "dim": self.dim,
+                    "tokenizer": TOKENIZER, "tokenizer_sha256": SHA256[TOKENIZER], "max_length": MAX_TOKENS,
+                    "truncation": f"the first {MAX_TOKENS} word pieces, [CLS] and [SEP] included",
+                    "padding": "pad id 0 to the batch's longest text, attention mask 0 on the padding",
+                    "token_type_ids": "all 0, inside the model",
+                    "pooling": "mean of the last hidden states over the attention mask",
+                    "normalisation": "l2 (unit-length sentence vectors)",
+                    "note": f"{TOKENIZER} is upstream's file byte for byte; it says truncation at 128 and fixed "
+                            f"padding to 128, so set truncation to {MAX_TOKENS} and padding to the longest, as "
+                            "predict_onnx.py does (sentence-transformers reads 256 word pieces)"}
+        return GraphSpec(inputs={"input_ids": "int64", "attention_mask": "int64"},
+                         axes={"input_ids": "tokens", "attention_mask": "tokens"},
+                         example={"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)},
+                         files={TOKENIZER: (self.folder / TOKENIZER).read_bytes()}, describe=describe)

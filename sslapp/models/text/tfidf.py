@@ -5,23 +5,27 @@ at 256 dimensions), sublinear term frequency, idf and an l2 norm per text (sciki
 TfidfVectorizer), then a seeded randomized SVD to DIMS dimensions and unit length again (latent
 semantic analysis). The fitted state is three arrays and a word list, saved in the encoder file as
 safetensors (idf, components) with the vocabulary as JSON in its header: no pickles, and texts
-added later are embedded with the same vocabulary.
+added later are embedded with the same vocabulary. The same steps from word counts on are one torch
+module (`CountVectors`), which an export chains the classifier's head onto; the words themselves are
+counted by `terms` (scikit-learn's tokenisation, written out in the export's vocabulary and options).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from sslapp.models.text.base import TextEncoder
+from sslapp.models.text.base import GraphSpec, TextEncoder
+from sslapp.models.text.terms import OPTIONS, TOKENISING, vectorizer
 
 DIMS = 256
+VOCABULARY = "vocabulary.json"  # an export's word list: column i of the counts is word i
 MAX_TERMS = 20_000  # the file holds DIMS x MAX_TERMS float32 components at most (20 MB)
 FIT_CAP = 20_000  # texts the vocabulary and the SVD are fitted on, a seeded sample when there are more
-OPTIONS: dict[str, Any] = {"lowercase": True, "strip_accents": "unicode", "ngram_range": [1, 1],
-                           "token_pattern": r"(?u)\b\w+\b", "sublinear_tf": True}
 
 
 def fit_sample(n: int, seed: int, cap: int = FIT_CAP) -> np.ndarray:
@@ -31,17 +35,11 @@ def fit_sample(n: int, seed: int, cap: int = FIT_CAP) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
 
 
-def _vectorizer(options: dict[str, Any], **extra: Any):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(**{**options, "ngram_range": tuple(options["ngram_range"])}, dtype=np.float32, **extra)
-
-
 def fit_tfidf(texts: list[str], seed: int = 0, dims: int = DIMS, max_terms: int = MAX_TERMS) -> TfidfSVD:
     """Fit the vocabulary, idf and SVD on `texts` (terms in at least two texts once there are 100)."""
     from sklearn.decomposition import TruncatedSVD
 
-    vec = _vectorizer(OPTIONS, min_df=2 if len(texts) >= 100 else 1, max_features=max_terms)
+    vec = vectorizer(OPTIONS, min_df=2 if len(texts) >= 100 else 1, max_features=max_terms)
     try:
         x = vec.fit_transform(texts)
     except ValueError as exc:  # "empty vocabulary"
@@ -71,7 +69,7 @@ class TfidfSVD(TextEncoder):
         self.idf = np.asarray(idf, np.float32)
         self.components = np.ascontiguousarray(components, np.float32)
         self.dim = int(components.shape[0])
-        self._vec = _vectorizer(self.options, vocabulary={t: i for i, t in enumerate(self.vocabulary)})
+        self._vec = vectorizer(self.options, vocabulary={t: i for i, t in enumerate(self.vocabulary)})
         self._vec.idf_ = self.idf
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -89,3 +87,40 @@ class TfidfSVD(TextEncoder):
     @classmethod
     def from_file(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> TfidfSVD:
         return cls(config["vocabulary"], tensors["idf"].numpy(), tensors["components"].numpy(), config["options"])
+
+    def graph(self) -> nn.Module:
+        if not self.options.get("sublinear_tf") or self.options.get("norm", "l2") != "l2":
+            raise ValueError("only sublinear, l2-normalised TF-IDF has a graph")
+        return CountVectors(torch.from_numpy(self.idf), torch.from_numpy(self.components))
+
+    def graph_config(self) -> dict[str, Any]:
+        return {"start": self.start, "options": self.options, "vocabulary": self.vocabulary}
+
+    def graph_spec(self) -> GraphSpec:
+        """Term counts (float32, batch x terms) of vocabulary.json's words, the tokenisation in model.json."""
+        counts = np.zeros((2, len(self.vocabulary)), np.float32)
+        counts[0, 0], counts[1, -1] = 2, 1
+        describe = {"start": self.start, "dim": self.dim, "vocabulary": VOCABULARY, "terms": len(self.vocabulary),
+                    **{k: self.options[k] for k in TOKENISING},
+                    "words": "lowercase, then (for non-ASCII texts) NFKD with combining marks dropped, then every "
+                             "match of token_pattern (Python `re`); column i counts the word vocabulary[i], "
+                             "other words are not counted",
+                    "inside_model": "tf = 1 + ln(count) where count > 0, times idf, l2 norm, times the SVD "
+                                    "components, l2 norm (scikit-learn's sublinear TF-IDF, then LSA)"}
+        return GraphSpec(inputs={"counts": "float32"}, axes={}, example={"counts": counts},
+                         files={VOCABULARY: json.dumps(self.vocabulary, ensure_ascii=False).encode("utf-8")},
+                         describe=describe)
+
+
+class CountVectors(nn.Module):
+    """Term counts -> unit-length LSA vectors, as `TfidfSVD.embed` computes them through scikit-learn."""
+
+    def __init__(self, idf: torch.Tensor, components: torch.Tensor):
+        super().__init__()
+        self.register_buffer("idf", idf.float().clone())
+        self.register_buffer("components", components.float().clone())
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        tf = torch.log(counts.clamp(min=1.0)) + (counts > 0).to(counts.dtype)  # sublinear: 1 + ln(count), 0 stays 0
+        x = nn.functional.normalize(tf * self.idf, dim=1)
+        return nn.functional.normalize(x @ self.components.T, dim=1)

@@ -10,7 +10,7 @@ import streamlit as st
 from sslapp.export.labels import LABEL_FILES, workspace_label_text
 from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, MODEL_FILES, QUANTIZE
 from sslapp.jobs.launcher import ensure_worker
-from sslapp.modalities import export_refusal, workspace_modality
+from sslapp.modalities import Modality, export_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, require_workspace
 from sslapp.workspace import Workspace
@@ -22,8 +22,12 @@ QUANTIZE_NAMES = {None: "no", "fp16": "fp16 (half the size, near-identical)",
                   "int8": "int8 (a quarter of the size; check its agreement)"}
 
 
-def _model_status(ws: Workspace) -> tuple[dict | None, dict | None]:
+def _model_status(ws: Workspace, modality: Modality) -> tuple[dict | None, dict | None]:
+    """The latest classifier's figures, or what to do first; (classifier, encoder) artifacts, the encoder
+    only where this kind of item exports one alone."""
     clf, enc = ws.store.latest_artifact("classifier"), ws.store.latest_artifact("encoder")
+    if "encoder" not in modality.export_extras:
+        enc = None
     if clf:
         meta = clf.get("meta") or {}
         cv = meta.get("cv") or {}
@@ -45,15 +49,17 @@ def _model_status(ws: Workspace) -> tuple[dict | None, dict | None]:
                    + ", ".join(f"{c} ({(meta.get('label_counts') or {}).get(c, '?')} labels)" for c in classes))
     elif enc:
         st.warning("There is no fine-tuned classifier yet, so there is nothing to predict classes with. "
-                   "Label some images and train one on the Train page, or export the pretrained encoder "
-                   "alone (a feature extractor for embeddings) now.")
-    else:
+                   f"Label some {modality.plural} and train one on the Train page, or export the pretrained "
+                   "encoder alone (a feature extractor for embeddings) now.")
+    elif modality.ssl_methods:
         st.info("Nothing to export yet: pretrain an encoder on the Pretrain page, then label and train a "
                 "classifier on the Train page.")
+    else:
+        st.info(f"Nothing to export yet: label some {modality.plural} and train a classifier on the Train page.")
     return clf, enc
 
 
-def _downloads(ws: Workspace, result: dict) -> None:
+def _downloads(ws: Workspace, result: dict, modality: Modality) -> None:
     root = ws.root / result["path"]
     if not (root / "model.json").is_file():
         st.warning(f"The export folder `{root}` is gone; export again.")
@@ -92,11 +98,14 @@ def _downloads(ws: Workspace, result: dict) -> None:
         (st.caption if quantized["top1_agreement"] >= 0.99 else st.warning)(
             line + ("" if quantized["top1_agreement"] >= 0.99 else " Prefer the full model (or fp16) where the "
                     "answers matter."))
-    st.caption(f"Classify new images: `sslapp predict {root} IMAGES...` (add `--model int8` or `--model fp16` "
-               "for a quantized copy), or run `predict_onnx.py` from the zip with onnxruntime and Pillow alone.")
+    rows = "" if modality.one_item_per_file else "; a table's rows come out as FILE:ROW"
+    models = " (add `--model int8` or `--model fp16` for a quantized copy)" if "quantize" in modality.export_extras else ""
+    st.caption(f"Classify new {modality.plural}: `sslapp predict {root} FILES_OR_FOLDERS...` (what `sslapp ingest` "
+               f"reads{rows}){models}, or run `predict_onnx.py` from the zip without sslapp (its first lines say "
+               "what it needs).")
 
 
-def _status(ws: Workspace) -> None:
+def _status(ws: Workspace, modality: Modality) -> None:
     jobs = ws.store.jobs(kind="export", limit=1)
     if not jobs:
         return
@@ -106,7 +115,7 @@ def _status(ws: Workspace) -> None:
         if st.session_state.get("export_seen_active") != job["id"]:
             st.session_state["export_seen_active"] = job["id"]
     elif job["status"] == JobState.DONE and job.get("result"):
-        _downloads(ws, job["result"])
+        _downloads(ws, job["result"], modality)
     elif job["status"] == JobState.FAILED:
         st.error(f"The export failed: {job.get('error')}")
     else:
@@ -129,32 +138,36 @@ def _refused(ws: Workspace, refusal: str) -> None:
 def render() -> None:
     st.title("Export")
     ws = require_workspace()
-    refusal = export_refusal(workspace_modality(ws))
+    modality = workspace_modality(ws)
+    refusal = export_refusal(modality)
     if refusal:
         _refused(ws, refusal)
         return
-    clf, enc = _model_status(ws)
+    clf, enc = _model_status(ws, modality)
     if clf is None and enc is None:
         return
     latest = ws.store.jobs(kind="export", limit=1)
     busy = bool(latest) and latest[0]["status"] in ACTIVE
     with st.form("export_form", border=False):
-        formats = st.multiselect("Model formats", list(FORMATS), default=list(DEFAULT_FORMATS),
+        offered = [f for f in FORMATS if f in modality.export_formats]
+        formats = st.multiselect("Model formats", offered, default=[f for f in DEFAULT_FORMATS if f in offered],
                                  format_func=lambda f: FORMAT_NAMES[f], key="export_formats",
                                  help="ONNX and safetensors by default: what runs the model, in any language or "
                                       "in PyTorch. TorchScript is one more copy of the same weights.")
-        encoder_files, quantize = False, None
-        if clf:
+        encoder_files, quantize, imagefolder = False, None, False
+        if clf and "encoder" in modality.export_extras:
             encoder_files = st.checkbox("Also the encoder alone (a feature extractor) in each format",
                                         key="export_encoder_files",
                                         help="The classifier files hold the encoder already; each extra copy "
                                              "adds about the model's size.")
+        if clf and "quantize" in modality.export_extras:
             quantize = st.radio("Also a quantized ONNX classifier (smaller, for deployment)", [None, *QUANTIZE],
                                 format_func=QUANTIZE_NAMES.get, horizontal=True, key="export_quantize",
                                 help="Its agreement with the full model is measured on your images and shown "
                                      "here, in model.json and in the model card.")
-        imagefolder = st.checkbox("Also include the labelled images as an ImageFolder tree (imagefolder/<class>/)",
-                                  key="export_imagefolder")
+        if "imagefolder" in modality.export_extras:
+            imagefolder = st.checkbox("Also include the labelled images as an ImageFolder tree "
+                                      "(imagefolder/<class>/)", key="export_imagefolder")
         label = "Export" if clf else "Export the encoder only"
         submitted = st.form_submit_button(label, type="primary", disabled=busy, icon=":material/ios_share:")
     if submitted:
@@ -166,7 +179,7 @@ def render() -> None:
                                             "quantize": quantize})
             ensure_worker(ws)
             busy = True
-    st.fragment(_status, run_every=1.0 if busy else None)(ws)
+    st.fragment(_status, run_every=1.0 if busy else None)(ws, modality)
     exports = ws.store.artifacts("export", limit=5)
     if exports:
         with st.expander("Earlier exports"):
