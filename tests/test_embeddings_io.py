@@ -283,7 +283,7 @@ def test_a_missing_file_and_an_empty_workspace_are_refused(workspace, tmp_path, 
     assert out.returncode == 2 and "does not exist" in out.stderr
     empty = open_workspace(tmp_path / "empty")
     out = sslapp(capsys, "embeddings", "export", empty.root, tmp_path / "out.parquet")
-    assert out.returncode == 1 and "no images yet" in out.stderr and not (tmp_path / "out.parquet").exists()
+    assert out.returncode == 1 and "no items yet" in out.stderr and not (tmp_path / "out.parquet").exists()
 
 
 def test_images_added_later_leave_the_import_out_until_it_is_imported_again(workspace, tmp_path, capsys):

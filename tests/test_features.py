@@ -374,7 +374,7 @@ def test_best_embedding_without_images_or_encoders_says_what_to_do(tmp_path):
     from sslapp.workspace import open_workspace
 
     ws = open_workspace(tmp_path / "empty", cache_size=SIZE)
-    with pytest.raises(ValueError, match="no images yet"):
+    with pytest.raises(ValueError, match="no items yet"):
         service.current_items(ws)
     ws.store.set_setting(service.STARTS_SETTING, [])
     from sslapp.bench.data import workspace_from_arrays

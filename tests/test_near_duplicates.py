@@ -138,5 +138,5 @@ def test_near_duplicates_cli(planted, capsys, tmp_path):
     empty = open_workspace(tmp_path / "empty")
     assert main(["near-duplicates", str(empty.root), "--json"]) == 1
     out = capsys.readouterr()
-    assert "no images yet" in out.err and not out.out
+    assert "no items yet" in out.err and not out.out
     assert main(["near-duplicates", str(tmp_path / "nowhere")]) == 2

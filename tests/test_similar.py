@@ -158,4 +158,4 @@ def test_similar_cli_json_and_errors(workspace, capsys, tmp_path):
 
     empty = open_workspace(tmp_path / "empty")
     bad = sslapp_here(capsys, "similar", str(empty.root), "1")
-    assert bad.returncode == 1 and "no images yet" in bad.stderr
+    assert bad.returncode == 1 and "no items yet" in bad.stderr

@@ -94,11 +94,14 @@ def test_vectors_steps_run_on_texts(text_ws, capsys, tmp_path):
     suggested = json.loads(out)
     assert suggested and all(s["source"].startswith("notes.csv:") for s in suggested)
 
+    said = {}
     for argv in (["review", str(ws.root)], ["near-duplicates", str(ws.root)],
                  ["similar", str(ws.root), "notes.csv:1", "--k", "5"]):
-        code, out, err = _cli(capsys, *argv)
-        assert code == 0, (argv, err)
+        code, out, said[argv[0]] = _cli(capsys, *argv)
+        assert code == 0, (argv, said[argv[0]])
         assert argv[0] == "near-duplicates" or "notes.csv:" in out, (argv, out)
+    assert not any("image" in err for err in said.values()), said  # messages name what the workspace holds
+    assert "5 texts nearest to item" in said["similar"] and "texts beyond one per group" in said["near-duplicates"]
 
     vectors = tmp_path / "vectors.npy"
     code, out, err = _cli(capsys, "embeddings", "export", str(ws.root), str(vectors))

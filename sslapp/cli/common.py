@@ -38,6 +38,18 @@ def workspace_arg(path: str, create: bool = False) -> Workspace:
         raise CLIError(str(exc), 2) from exc
 
 
+def plural(ws: Workspace) -> str:
+    """What the workspace's items are called in messages ("images", "texts")."""
+    from sslapp.modalities import workspace_modality
+
+    return workspace_modality(ws).plural
+
+
+def no_items_error(ws: Workspace) -> CLIError:
+    """The refusal for a command that needs items, in an empty workspace: what to run first."""
+    return CLIError(f"{ws.root} has no items yet; add some with `sslapp ingest {ws.root} FOLDER_OR_FILE`", 1)
+
+
 def handle_errors(func):
     """Turn CLIError (and workspace errors) into a message on stderr and an exit code."""
 

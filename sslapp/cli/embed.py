@@ -1,16 +1,16 @@
 """`sslapp embed WORKSPACE [--clusters kmeans|hdbscan] [--k K] [--use ENCODER|auto] [--provisional] [--json]`.
 
-Embeds every image with the workspace's chosen embedding (`sslapp.features.service`), lays out the
+Embeds every item with the workspace's chosen embedding (`sslapp.features.service`), lays out the
 map and clusters it. `--use` pins an encoder artifact (see `sslapp info`) or goes back to `auto`.
 """
 
 from __future__ import annotations
 
-from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
+from sslapp.cli.common import CLIError, emit, handle_errors, no_items_error, plural, say, workspace_arg
 
 
 def register(sub) -> None:
-    p = sub.add_parser("embed", help="embed every image with the newest encoder, lay out the map, cluster it")
+    p = sub.add_parser("embed", help="embed every item with the chosen encoder, lay out the map, cluster it")
     p.add_argument("workspace")
     p.add_argument("--clusters", choices=["kmeans", "hdbscan"], default="kmeans",
                    help="k-means on the map (k read off the kNN graph unless --k) or HDBSCAN on the map")
@@ -32,7 +32,7 @@ def run(args) -> int:
         raise CLIError(f"--k must be between 1 and 200, not {args.k}", 2)
     ws = workspace_arg(args.workspace)
     if ws.store.count_items() == 0:
-        raise CLIError(f"{ws.root} has no images yet; add some with `sslapp ingest {ws.root} FOLDER`", 1)
+        raise no_items_error(ws)
     if args.use is not None:
         from sslapp.features.read import PINNED_SETTING
 
@@ -45,12 +45,12 @@ def run(args) -> int:
                                "them, or use 'auto'", 2)
             ws.store.set_setting(PINNED_SETTING, int(args.use))
     params = {"clusters": args.clusters, "k": args.k, "provisional": args.provisional}
-    say(f"embedding {ws.store.count_items()} images in {ws.root}")
+    say(f"embedding {ws.store.count_items()} {plural(ws)} in {ws.root}")
     job = run_job_in_foreground(ws, "embed", params)
     if job.get("status") != "done":
         raise CLIError(f"embed job {job.get('id')} {job.get('status')}: {job.get('error') or ''}".strip(), 1)
     r = job["result"]
-    text = (f"map {r['map_artifact_id']}: {r['n_items']} images, {r['k']} clusters ({r['method']}), "
+    text = (f"map {r['map_artifact_id']}: {r['n_items']} {plural(ws)}, {r['k']} clusters ({r['method']}), "
             f"embedding: {r.get('embedding_name')}{'' if r['provisional'] else ' (' + r.get('embedding_reason', '') + ')'}, "
             f"{r['seconds']} s")
     emit({"job": job["id"], **r}, args.json, text)

@@ -6,7 +6,7 @@
 
 Formats, matching and the import rules are in `sslapp.features.imported`: Parquet with `path` and
 `vector` (list<float32>) columns, or an N x D `.npy` with its paths one per line in `FILE.paths.txt`
-(`vecs.npy` -> `vecs.paths.txt`). Every image must get a vector; bad input is refused, and changes
+(`vecs.npy` -> `vecs.paths.txt`). Every item must get a vector; bad input is refused, and changes
 nothing. An import joins the candidates the app measures (`sslapp.features.choose`); it is not
 pinned unless `--use` is given (or `sslapp embed WS --use ID` later). Export writes the embedding the
 app uses now (or `--encoder ID`), in the format of FILE's extension, with the newest map's `x`, `y`
@@ -17,13 +17,13 @@ export {"file", "rows", "dim"}.
 
 from __future__ import annotations
 
-from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
+from sslapp.cli.common import CLIError, emit, handle_errors, no_items_error, say, workspace_arg
 
 
 def register(sub) -> None:
     p = sub.add_parser("embeddings", help="import your own vectors as an embedding, or export the app's with the map")
     verbs = p.add_subparsers(dest="verb", metavar="import|export", required=True)
-    imp = verbs.add_parser("import", help="import vectors keyed by image path (.parquet, or .npy with a paths file)")
+    imp = verbs.add_parser("import", help="import vectors keyed by item source (.parquet, or .npy with a paths file)")
     imp.add_argument("workspace")
     imp.add_argument("file", help="vectors: .parquet (path, vector columns) or .npy (N x D)")
     imp.add_argument("--paths", metavar="PATHS.txt", help="paths of a .npy file's rows, one per line "
@@ -45,10 +45,10 @@ def register(sub) -> None:
     exp.set_defaults(func=run_export)
 
 
-def _workspace_with_images(path: str):
+def _workspace_with_items(path: str):
     ws = workspace_arg(path)
     if ws.store.count_items() == 0:
-        raise CLIError(f"{ws.root} has no images yet; add some with `sslapp ingest {ws.root} FOLDER`", 1)
+        raise no_items_error(ws)
     return ws
 
 
@@ -57,7 +57,7 @@ def run_import(args) -> int:
     from sslapp.features.imported import VectorsError, import_vectors
     from sslapp.features.read import PINNED_SETTING, describe
 
-    ws = _workspace_with_images(args.workspace)
+    ws = _workspace_with_items(args.workspace)
     try:
         art, match, total = import_vectors(ws, args.file, args.paths, args.name)
     except VectorsError as exc:
@@ -104,7 +104,7 @@ def run_export(args) -> int:
     from sslapp.features.read import encoders
     from sslapp.features.service import current_embedding, features_for
 
-    ws = _workspace_with_images(args.workspace)
+    ws = _workspace_with_items(args.workspace)
 
     def progress(**values) -> None:
         if values.get("message"):

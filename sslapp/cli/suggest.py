@@ -1,6 +1,6 @@
-"""`sslapp suggest WORKSPACE --budget K [--strategy NAME] [--seed S] [--json]`: the next images to label.
+"""`sslapp suggest WORKSPACE --budget K [--strategy NAME] [--seed S] [--json]`: the next items to label.
 
-Runs the "suggest" job in this process and prints the batch: one line per image with its reason, or
+Runs the "suggest" job in this process and prints the batch: one line per item with its reason, or
 with --json a list of {item_id, source, reason, strategy}. Notes (fallbacks, stale embeddings) go
 to stderr.
 """
@@ -13,11 +13,11 @@ STRATEGY_NAMES = ["auto", "typiclust", "probcover", "margin", "entropy", "badge"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("suggest", help="which images to label next, and why",
-                       description="Pick the next images to label. 'auto' picks typical images while labels "
-                       "are scarce, then images the model is unsure about, spread over the data.")
+    p = sub.add_parser("suggest", help="which items to label next, and why",
+                       description="Pick the next items to label. 'auto' picks typical items while labels "
+                       "are scarce, then items the model is unsure about, spread over the data.")
     p.add_argument("workspace")
-    p.add_argument("--budget", type=int, default=20, metavar="K", help="how many images to suggest (default 20)")
+    p.add_argument("--budget", type=int, default=20, metavar="K", help="how many items to suggest (default 20)")
     p.add_argument("--strategy", default="auto", choices=STRATEGY_NAMES)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print a JSON list of {item_id, source, reason, strategy}")

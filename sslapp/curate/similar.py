@@ -214,7 +214,7 @@ def similar_items(ws: Workspace, item: int | str, k: int = 20, index: Index | No
     if k < 1:
         raise ValueError(f"k must be at least 1 (got {k})")
     if ws.store.count_items() == 0:
-        raise ItemError(f"{ws.root} has no images yet; add some on the Data page or with `sslapp ingest`")
+        raise ItemError(f"{ws.root} has no items yet; add some on the Data page or with `sslapp ingest`")
     item_id = resolve_item(ws, item)
     if index is None:
         index = load_index(ws)

@@ -274,7 +274,7 @@ def import_vectors(ws, file: str | Path, paths_file: str | Path | None = None,
     paths, vectors = read_vectors(file, paths_file)
     items = ws.store.items()
     if not items:
-        raise VectorsError("the workspace has no images yet; ingest them first, then import their vectors")
+        raise VectorsError("the workspace has no items yet; ingest them first, then import their vectors")
     item_ids = np.array([r["id"] for r in items], np.int64)
     sources = [str(r["source"]) for r in items]
     match = match_paths(paths, sources)

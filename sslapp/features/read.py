@@ -57,7 +57,7 @@ def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """(item ids, cache rows) of every active item, in the store's order: the rows every consumer uses."""
     pairs = ws.store.item_ids_and_cache_index()
     if not pairs:
-        raise ValueError("the workspace has no images yet; add images on the Data page or with `sslapp ingest`")
+        raise ValueError("the workspace has no items yet; add some on the Data page or with `sslapp ingest`")
     return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
 
 
