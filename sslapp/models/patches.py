@@ -125,7 +125,7 @@ def fit_patch_codes(images: torch.Tensor, atoms: int = ATOMS, patch: int = PATCH
     gen = torch.Generator().manual_seed(seed)
     module = PatchCodes(atoms=atoms, patch=patch, dims=dims)
     # no more draws than there are patch positions: a small set gains nothing from drawing each patch
-    # several times, and k-means (most of the fit) costs in proportion (137+ images at 32 px: no change)
+    # several times, and k-means (most of the fit) costs in proportion (138+ images at 32 px: no change)
     side = images.shape[-1] - patch + 1
     fit_patches = min(fit_patches, images.shape[0] * side * side)
     x255 = (images * module.in_std + module.in_mean) * 255.0
