@@ -120,11 +120,14 @@ def _ui_modules() -> list[str]:
 
 def test_ui_modules_load_without_torch():
     """Loading the app's pages must not load torch (seconds and hundreds of MB per session): they list
-    names from sslapp.catalogue and import the heavy code inside the functions that need it."""
-    modules = [*_ui_modules(), "sslapp.catalogue"]
+    names from sslapp.catalogue and import the heavy code inside the functions that need it. Asking
+    which starts are installed loads no torch either: jobs that read cached features ask it first."""
+    modules = [*_ui_modules(), "sslapp.catalogue", "sslapp.features.starts"]
     script = ("import importlib, json, sys\n"
               f"for name in {modules!r}:\n"
               "    importlib.import_module(name)\n"
+              "from sslapp.features.starts import _installed\n"
+              "assert _installed('imagenet') and _installed('minilm'), 'the shipped weights are not installed'\n"
               "print(json.dumps(sorted(m for m in ('torch', 'torchvision', 'lightly') if m in sys.modules)))\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]

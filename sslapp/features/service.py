@@ -89,11 +89,7 @@ def _store_features(ws: Workspace, encoder: dict[str, Any], item_ids: np.ndarray
 def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | None = None,
                  check_stop: Callable[[], None] | None = None) -> Embedding:
     """The encoder's features of every current item: loaded when cached, else computed (only for the
-    items the cache misses) and cached as an 'embeddings' artifact."""
-    from sslapp.features.extract import encoder_features
-    from sslapp.ingest.cache import read_cache
-    from sslapp.models.encoder import load_encoder
-
+    items the cache misses) and cached as an 'embeddings' artifact. Only computing imports torch."""
     item_ids, rows = current_items(ws)
     if is_imported(artifact):  # served from its own file; nothing computes it
         return Embedding(artifact, item_ids, imported.features_of(ws, artifact, item_ids))
@@ -105,6 +101,10 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
         have = np.asarray(cached[1]["features"], np.float32)
     missing = ~np.isin(item_ids, have_ids)
     if missing.any():
+        from sslapp.features.extract import encoder_features
+        from sslapp.ingest.cache import read_cache
+        from sslapp.models.encoder import load_encoder
+
         name = describe(artifact)
         modality = workspace_modality(ws)
         if progress:

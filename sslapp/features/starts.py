@@ -33,11 +33,11 @@ PATCH_SIZE = 32
 def _installed(start: str) -> bool:
     """Whether the package a start's weights ship in is installed (starts fitted on the items need none)."""
     if start == "imagenet":
-        from sslapp.models.weights import imagenet_available
+        from sslapp.models.shipped import imagenet_available
 
         return imagenet_available(IMAGENET_BACKBONE)
     if start == "minilm":
-        from sslapp.models.text.minilm import available
+        from sslapp.models.text.minilm_files import available
 
         return available()
     return True

