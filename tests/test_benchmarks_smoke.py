@@ -256,6 +256,4 @@ def test_gpu_check_parses_and_its_imports_exist():
     imports = [f"from {n.module} import {', '.join(a.name for a in n.names)}" for n in ast.walk(tree)
                if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("sslapp")]
     assert len(imports) >= 3, imports  # the bench data, pretrain and the foreground job runner
-    p = subprocess.run([sys.executable, "-c", "\n".join(imports)], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
+    exec("\n".join(imports), {})  # here, not in a new process: this one has torch loaded already

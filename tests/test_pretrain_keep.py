@@ -111,10 +111,11 @@ def _wait(what, check, timeout: float = 120.0) -> None:
 
 
 def test_a_real_run_keeps_one_checkpoint_and_its_best_encoder_and_resumes(tmp_path):
+    epochs = 5  # room for the pause to land after the first checkpoint, and a best to pick
     x, y = synthetic_images(32, 16)
     ws = workspace_from_arrays(tmp_path / "ws", x, y)  # labelled: each epoch's check measures kNN
     ws.store.set_setting("features.starts", ["pixels"])
-    job_id = ws.store.enqueue_job("pretrain", {"epochs": 8, "batch_size": 8, "backbone": SMALL, "seed": 2,
+    job_id = ws.store.enqueue_job("pretrain", {"epochs": epochs, "batch_size": 8, "backbone": SMALL, "seed": 2,
                                                "probe_size": 32})
     thread = threading.Thread(target=execute_job, args=(ws, ws.store.claim_job(job_id, os.getpid())))
     thread.start()
@@ -128,20 +129,20 @@ def test_a_real_run_keeps_one_checkpoint_and_its_best_encoder_and_resumes(tmp_pa
     [ck] = ws.store.checkpoints(run()["id"])  # the newest only
     assert sorted(p.name for p in run_dir.glob("*.pt")) == [os.path.basename(ck["path"])]
     saved = load_checkpoint(ws.root / ck["path"])
-    assert 1 <= saved["epoch"] < 8
+    assert 1 <= saved["epoch"] < epochs
 
     assert ws.store.resume_job(job_id)
     job = execute_job(ws, ws.store.claim_job(job_id, os.getpid()))
     assert job["status"] == "done", job["error"]
-    assert job["result"]["epochs"] == 8 and job["result"]["steps"] == 32  # resumed, not started over
+    assert job["result"]["epochs"] == epochs and job["result"]["steps"] == 4 * epochs  # resumed, not started over
     assert [r["status"] for r in ws.store.runs(kind="pretrain")] == ["done"]  # the same run, not a new one
     assert f"resumed from epoch {saved['epoch']}, step {saved['step']}" in ws.job_log_path(job_id).read_text()
     [ck] = ws.store.checkpoints(run()["id"])
-    assert load_checkpoint(ws.root / ck["path"])["epoch"] == 8
+    assert load_checkpoint(ws.root / ck["path"])["epoch"] == epochs
     kept = _run_encoders(ws, run()["id"])
     assert len(kept) == 1  # nothing is pinned or trained on: the best alone
     accuracy = {int(m["epoch"]): m["value"] for m in ws.store.metrics(run()["id"], "probe_knn_acc")}
-    assert sorted(accuracy) == list(range(1, 9))
+    assert sorted(accuracy) == list(range(1, epochs + 1))
     best = max(sorted(accuracy), key=lambda e: (accuracy[e], e))  # ties: the later epoch
     assert list(kept) == [best]
     assert job["result"]["encoder"] == str(ws.root / kept[best])

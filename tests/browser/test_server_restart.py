@@ -33,8 +33,6 @@ def test_server_restart_keeps_labels_and_shows_the_running_job(app_factory, page
     ws = tiny_workspace(tmp_path / "ws", tmp_path / "images")
     ws.store.class_id("warm", create=True)
     ws.store.class_id("cool", create=True)
-    job_id = ws.store.enqueue_job("pretrain", {**TINY_PRETRAIN, "epochs": 200})
-    ensure_worker(ws)  # what the Pretrain page's Start does
     app = app_factory(ws.root, fresh=True)  # this test restarts the server
 
     # label three images with the keyboard, as a user does
@@ -45,6 +43,9 @@ def test_server_restart_keeps_labels_and_shows_the_running_job(app_factory, page
     before = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
     assert len(before) == 3
 
+    # a long run, started only now: a worker that trains uses a whole core, which the tests beside this one need
+    job_id = ws.store.enqueue_job("pretrain", {**TINY_PRETRAIN, "epochs": 200})
+    ensure_worker(ws)  # what the Pretrain page's Start does
     nav(page, "Pretrain")
     wait_for_text(page, "SimCLR · resnet18-std backbone · running", timeout=240)
     wait_for(lambda: ws.store.job(job_id)["progress"].get("global_step", 0) >= 1, timeout=240, what="a step")
