@@ -1,12 +1,11 @@
-"""AppTest of the Export page on a real workspace, with a real worker running the export job."""
+"""AppTest of the Export page on a real workspace, with a real worker (a thread) running the export job."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 from _export_ws import CLASSES, add_classifier
+from in_process_worker import start_worker_thread
 from streamlit.testing.v1 import AppTest
 
 from sslapp.jobs.launcher import worker_alive
@@ -34,13 +33,10 @@ def test_export_page(export_base, tmp_path, monkeypatch):
     assert not at.exception
     assert at.metric[0].value == "3" and at.metric[1].value == "80%" and at.metric[2].value == "60-92%"
     assert all(c in _texts(at) for c in CLASSES)
-    # a worker without the UMAP warm-up (its numba compile would compete with this export for the
-    # test's CPU); the page's ensure_worker finds it alive and uses it
-    worker = subprocess.Popen([sys.executable, "-m", "sslapp", "worker", str(ws.root), "--idle-exit", "60",
-                               "--no-warm-up"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not worker_alive(ws) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # a real worker in this process (a thread, which has torch loaded already), for one job; the
+    # page's ensure_worker finds it alive and launches no other
+    worker = start_worker_thread(ws, idle_exit_s=60.0, max_jobs=1)
+    assert worker_alive(ws)
     # the default is what runs the model; TorchScript, the encoder alone and a quantized copy are opt-in
     assert at.multiselect(key="export_formats").value == ["onnx", "safetensors"]
     assert at.checkbox(key="export_encoder_files").value is False and at.radio(key="export_quantize").value is None
@@ -72,5 +68,5 @@ def test_export_page(export_base, tmp_path, monkeypatch):
         assert (ws.root / job["result"]["zip"]).is_file()
         assert ws.store.latest_artifact("export")["path"] == job["result"]["path"]
     finally:
-        worker.terminate()
-        worker.wait(30)
+        worker.join(60)
+    assert not worker.is_alive()

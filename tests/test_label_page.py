@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from embed_helpers import make_workspace
+from in_process_worker import start_worker_thread
 from streamlit.testing.v1 import AppTest
 
 APP = "from sslapp.ui.pages import label\nlabel.render()\n"
@@ -284,14 +285,13 @@ def test_up_next_is_the_order_images_are_served_in(ws):
 
 
 def test_a_short_queue_asks_the_worker_for_the_next_batch_once(ws):
-    from sslapp.jobs.worker import run_worker
-
     cat = ws.store.class_id("cat", create=True)
     ids = [r["id"] for r in ws.store.items()]
     first = ws.store.enqueue_job("suggest", {"budget": 6, "strategy": "random"})  # the user's first batch
     ws.store.claim_job(first, pid=1)
     ws.store.finish_job(first, "done", {"count": 6})
     ws.store.save_suggestions([(i, "random", "picked at random") for i in ids[:6]])
+    worker = start_worker_thread(ws, idle_exit_s=30.0)  # a real worker in this process: the page launches no other
     at = run(AppTest.from_string(APP))
     for _ in range(2):  # 6 open suggestions, then 5: not short yet
         assert len(ws.store.jobs(kind="suggest")) == 1
@@ -306,10 +306,7 @@ def test_a_short_queue_asks_the_worker_for_the_next_batch_once(ws):
     assert len(ws.store.jobs(kind="suggest")) == 2  # never a second while one is queued or running
     notes = " ".join(c.value for c in at.caption)
     assert "the worker is choosing the next 6" in notes or ws.store.job_status(auto[0]["id"]) == "done", notes
-    run_worker(ws, idle_exit_s=0.1, max_jobs=1, warm_up=False)  # unless the page's own worker has it
-    deadline = time.monotonic() + 120
-    while ws.store.job_status(auto[0]["id"]) != "done" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    worker.join(120)
     assert ws.store.job(auto[0]["id"])["status"] == "done", ws.store.job(auto[0]["id"])
     run(at)
     fresh = [s["item_id"] for s in ws.store.open_suggestions()]

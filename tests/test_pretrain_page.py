@@ -87,6 +87,8 @@ def test_pinning_an_encoder_redraws_the_map_with_it(page_ws):
     from sslapp.features.service import ensure_starting_encoders
 
     ensure_starting_encoders(page_ws)
+    # a real worker in this process for the two maps the picks ask for: the page launches no other
+    worker = start_worker_thread(page_ws, idle_exit_s=30.0, max_jobs=2)
     at = _app()
     assert not at.exception
     pick = at.selectbox(key="pt_encoder_pick")
@@ -99,6 +101,8 @@ def test_pinning_an_encoder_redraws_the_map_with_it(page_ws):
     pick = at.selectbox(key="pt_encoder_pick")
     pick.set_value(AUTOMATIC).run()
     assert page_ws.store.get_setting(PINNED_SETTING) is None
+    worker.join(120)
+    assert not worker.is_alive() and [j["status"] for j in page_ws.store.jobs()] == ["done", "done"]
 
 
 def test_start_from_imagenet_needs_a_backbone_with_weights(page_ws):
