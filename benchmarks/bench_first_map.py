@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--cache-size", type=int, default=64)
     ap.add_argument("--starts", default=None, help="starting encoders the embed job makes, comma-separated "
-                    "(imagenet, patches, pixels; default: the app's)")
+                    "(images: imagenet, patches, pixels; texts: minilm, tfidf; default: the app's)")
     ap.add_argument("--table", type=Path, default=None, help="a CSV of texts instead of a dataset of images")
     ap.add_argument("--text-column", default=None, help="the table's column of texts (default: detected)")
     ap.add_argument("--quiet-s", type=float, default=3.0,

@@ -39,7 +39,7 @@ def bench(capsys, *args):
 
 def test_tiny_run_with_seconds_of_pretraining_gives_json_of_the_documented_shape(image_folder, tmp_path, capsys):
     code, out, err = bench(capsys, str(image_folder), "--truth", str(image_folder / "truth.csv"),
-                           "--budgets", "6,12", "--pretrain-minutes", "0.05", "--cache-size", "16",
+                           "--budgets", "6,12", "--pretrain-minutes", "0.02", "--cache-size", "16",
                            "--workspace", str(tmp_path / "ws"), "--json")
     assert code == 0, err
     data = json.loads(out)
