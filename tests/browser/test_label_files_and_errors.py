@@ -18,13 +18,19 @@ def _labels(ws) -> list[tuple[str, str, str | None]]:
 
 
 def _upload(page, name: str, content: str) -> None:
-    """Open the Data page's label files (if closed) and import one file through its uploader."""
+    """Open the Data page's label files (if closed) and import one file through its uploader.
+
+    Waits for the page to stand still first and again once the file is in: the rerun after an import
+    draws a new, empty uploader, and a file given to the one it replaces (or a click on that one's
+    button) is lost, which a full run saw once."""
+    wait_ready(page)
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Import labels from a file")
     if not uploader.count() or not uploader.first.is_visible():
         page.get_by_text("Labels in and out").first.click()
     uploader.first.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         files=[{"name": name, "mimeType": "application/json", "buffer": content.encode()}])
     page.get_by_role("button", name="Import these labels").wait_for()
+    wait_ready(page)
     click_button(page, "Import these labels")
 
 
