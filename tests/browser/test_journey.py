@@ -15,6 +15,7 @@ into test-artifacts/; SSLAPP_UPDATE_SCREENSHOTS=1 also refreshes docs/screenshot
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -107,7 +108,9 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     ws = open_workspace(tmp_path / "ws", cache_size=32)  # the sample photos are 32 px
-    app = app_factory(ws.root, fresh=True)  # its screenshots go to the README: the sidebar as a user sees it
+    # screenshots for the README want the sidebar as a user sees it (a server of its own); any other
+    # run takes this worker's shared server, which opens the workspace by its ?ws= link
+    app = app_factory(ws.root, fresh=os.environ.get("SSLAPP_UPDATE_SCREENSHOTS") == "1")
 
     # -- Data: the sample photos; the first map is queued as soon as they are in ----------------------
     open_page(page, app, "data")
@@ -129,7 +132,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     page.get_by_text("Advanced", exact=True).click()
     fill_number(page, "pt_batch", 64)
     fill_number(page, "pt_size", 32)
-    page.locator('[data-testid="stFormSubmitButton"] button').click()
+    page.locator('[data-testid="stMain"] [data-testid="stFormSubmitButton"] button').click()
     wait_for(lambda: ws.store.jobs(kind="pretrain"), timeout=30, what="the pretrain job after Start")
     wait_for_text(page, f"Done: {EPOCHS} epoch", timeout=2 * SLOW_S)
     wait_ready(page)
@@ -274,7 +277,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
 
     # -- Export: the default export is small; download it ---------------------------------------------
     nav(page, "Export")
-    page.locator('[data-testid="stFormSubmitButton"] button').click()
+    page.locator('[data-testid="stMain"] [data-testid="stFormSubmitButton"] button').click()
     page.locator(".st-key-dl_zip button").wait_for(timeout=SLOW_S * 1000)
     wait_ready(page)
     no_exception(page)
