@@ -134,8 +134,7 @@ def page(browser_context, request):
     the app promises that nothing leaves the machine (fonts and icons included)."""
     _OUTSIDE.clear()
     outside = _OUTSIDE
-    pg = browser_context.new_page()
-    pg.set_viewport_size(VIEWPORT)
+    pg = browser_context.new_page()  # at the context's viewport, whatever an earlier tab was set to
     pg.outside_requests = outside  # tests may look, the teardown asserts
     yield pg
     report = request.node.stash.get(_OUTCOME, None)
