@@ -249,18 +249,25 @@ def label_with_key(page, key: str) -> int:
     """On the Label page: press a shortcut for the current image; returns its item id once stored.
 
     Waits for the page's own confirmation ("#ID → class") before the next key, as the buttons of a
-    page that has not rerun yet still point at the previous image.
+    page that has not rerun yet still point at the previous image. A key that lands before a page
+    just loaded has drawn its buttons is dropped (a fresh-clone run saw it): pressed again, as a
+    person would, only when no confirmation came.
     """
     import re
 
+    wait_ready(page)
     match = re.search(r"#(\d+) · ", body_text(page))
     assert match, "the Label page shows no current image"
     item = int(match.group(1))
-    page.evaluate("() => { const a = document.activeElement;"  # keys go to the page, not to a text box
-                  " if (a && ['INPUT', 'TEXTAREA'].includes(a.tagName)) a.blur(); }")
-    page.locator('[data-testid="stMain"] h1').first.click()  # the page, not the browser chrome, has focus
-    page.keyboard.press(key)
-    wait_for_text(page, f"#{item} → ")
+
+    def press() -> None:
+        page.evaluate("() => { const a = document.activeElement;"  # keys go to the page, not to a text box
+                      " if (a && ['INPUT', 'TEXTAREA'].includes(a.tagName)) a.blur(); }")
+        page.locator('[data-testid="stMain"] h1').first.click()  # the page, not the browser chrome, has focus
+        page.keyboard.press(key)
+
+    confirmed = page.locator('[data-testid="stMain"]').get_by_text(f"#{item} → ", exact=False)
+    until_done(press, lambda: confirmed.count() > 0, what=f"key {key} on #{item}")
     wait_ready(page)
     return item
 
