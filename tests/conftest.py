@@ -109,7 +109,7 @@ def pytest_sessionfinish(session, exitstatus):
 SHARED_GROUPS = {"test_export_options": "test_export", "test_export_page": "test_export"}
 SLOWEST_FIRST = ["test_journey", "test_export", "test_text_export", "test_embed", "test_pretrain", "test_faults", "test_suggest_cli",
                  "test_label_page", "test_bench_label_efficiency", "test_server_restart", "test_ssl_losses",
-                 "test_map_exclude", "test_features", "test_explore_page", "test_map_select", "test_ddp", "test_select"]
+                 "test_explore_map", "test_features", "test_explore_page", "test_ddp", "test_select"]
 
 
 def _group(item) -> str:

@@ -208,10 +208,11 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
              what="the first suggestion on the page")
     wait_ready(page)
     keyed = {}
-    for _ in range(12):  # past the 8 suggestions: the page asks for the next batch when 4 are left
+    for _ in range(9):  # one past the 8 suggestions: the page asked for the next batch when 4 were left
         item, kind = label_shown_with_its_key(page, ws)
         keyed[item] = kind
     assert list(keyed)[:4] == suggested[:4]  # served in the order "Up next" showed
+    assert set(keyed) - set(suggested), "the 9th image did not come from the refill"
     jobs = ws.store.jobs(kind="suggest")
     assert len(jobs) >= 2 and any((j["params"] or {}).get("auto") for j in jobs), jobs
     assert "No active-learning suggestions yet" not in body_text(page)

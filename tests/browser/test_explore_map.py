@@ -1,9 +1,14 @@
-"""Issue 12's browser tests: the Explore page as a user meets it, in a 1440 x 900 window.
+"""Issues 4 and 12's browser test: the Explore page as a user meets it, in a 1440 x 900 window.
 
 The map is most of the page; hovering a point names the file (never its folder), a click shows the
-image large; a box selection is corrected in the grid (two thumbnails left out) before one bulk
-label, which reaches exactly the kept images in the SQLite store; the colour mode, the selection
-and what was left out survive a trip to another page, and undo takes the label back.
+image large. The mouse then drags on the real plotly chart as a user's would: a box around the left
+half is corrected in the grid (two thumbnails left out) before one bulk label, which reaches exactly
+the kept images in the SQLite store; the colour mode, the selection and what was left out survive a
+trip to another page, and undo takes the label back; a lasso around the right half labels those with
+another class. Which points a shape should catch is worked out from the points' screen positions
+that plotly itself reports, so the test knows the expected item ids before it drags. (One test: each
+step starts where the last one left the page, as a user's session does, and the workspace, its map
+and the page's first draw are paid for once.)
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from map_driver import (
+    MODEBAR_PX,
     apply_label,
     chart_points,
     choose_class,
@@ -18,6 +24,7 @@ from map_driver import (
     click_point,
     drag,
     hover_point,
+    inside,
     isolated_point,
     map_box,
     mapped_workspace,
@@ -35,7 +42,7 @@ def shown_value(page, key) -> str:
     return box.input_value() or f"placeholder: {box.get_attribute('placeholder')}"
 
 
-def test_the_map_fills_the_page_names_files_and_a_click_shows_the_image(app_factory, page, tmp_path):
+def test_preview_then_box_leave_out_label_undo_and_lasso_on_the_real_map(app_factory, page, tmp_path):
     ws = mapped_workspace(tmp_path / "ws", tmp_path / "images", folder="secretclass")
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     app = app_factory(ws.root)
@@ -44,7 +51,9 @@ def test_the_map_fills_the_page_names_files_and_a_click_shows_the_image(app_fact
     assert box["width"] >= 0.6 * WIDTH and box["height"] >= 500, box
     assert box["y"] < HEIGHT / 2  # on the first screen, not under the controls
 
+    # 1) hover names the file, a click shows the image large
     info = chart_points(page)
+    assert len(info["points"]) == 14
     item, x, y = isolated_point(info["points"])
     name = Path(ws.store.item(item)["source"]).name
     hover = hover_point(page, x, y)
@@ -62,35 +71,36 @@ def test_the_map_fills_the_page_names_files_and_a_click_shows_the_image(app_fact
     assert "Label 1 selected" in page.locator(".st-key-explore_apply_label").inner_text()
     screenshot(page, "explore-preview")
 
-
-def test_leave_two_out_of_a_box_selection_then_label_the_rest(app_factory, page, tmp_path):
-    ws = mapped_workspace(tmp_path / "ws", tmp_path / "images")
-    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-    app = app_factory(ws.root)
-    open_page(page, app, "data")
-    nav(page, "Explore")
+    # 2) box tool from the modebar: a rectangle around the left half; two left out, the rest labelled
     pick_tool(page, "select")
-    info = chart_points(page)
+    info = chart_points(page)  # screen positions now that the page stands still
+    pts = info["points"]
+    xs = sorted(p[1] for p in pts)
+    cut = (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
     left, top, w, h = info["plot"]
-    selected = sorted(p[0] for p in info["points"])
-    drag(page, [(left + 2, top + 2), (left + w - 2, top + h - 2)])  # a box around every point
+    y0, y1 = top + MODEBAR_PX, top + h - 2  # start below the modebar, which sits over the plot's top
+    selected = sorted(p[0] for p in pts if p[1] < cut and y0 < p[2] < y1)
     n = len(selected)
+    assert n >= 4
+    drag(page, [(left + 2, y0), (cut, y1)])
     wait_for_text(page, f"{n} image(s) from the map selection")
-
-    out = selected[3:5]
-    for item in out:
-        toggle_thumb(page, item)
+    screenshot(page, "explore-box-selection")
+    out = selected[1:3]
+    for thumb in out:
+        toggle_thumb(page, thumb)
     wait_for_text(page, f"{n} selected, 2 left out → labelling {n - 2}")
     assert all(page.locator(f".st-key-explore_grid-c-out-{i}").count() == 1 for i in out)
     screenshot(page, "explore-left-out")
-    choose_class(page, "cat")  # nothing labelled or predicted: no class is preselected
+    # nothing labelled or predicted: no class is picked for the user, and the action waits for one
+    assert page.locator(".st-key-explore_apply_label button").first.is_disabled()
+    choose_class(page, "cat")
     apply_label(page, n - 2)
     wait_for_text(page, f"Labelled {n - 2} image(s) as")
     labels = {r["item_id"]: (r["class_name"], r["source"]) for r in ws.store.labels()}
     assert sorted(labels) == sorted(set(selected) - set(out))
     assert set(labels.values()) == {("cat", "user")}
 
-    # colour mode, selection and what was left out are still there after another page
+    # 3) colour mode, selection and what was left out are still there after another page
     choose_option(page, "explore_color", "Label")
     nav(page, "Data")
     nav(page, "Explore")
@@ -99,6 +109,27 @@ def test_leave_two_out_of_a_box_selection_then_label_the_rest(app_factory, page,
     assert shown_value(page, "explore_cluster") == "Map selection"
     assert f"{n} selected, 2 left out → labelling {n - 2}" in body_text(page)
 
+    # 4) undo takes the bulk label back
     click_button(page, "Undo", exact=True)
     wait_for_text(page, f"Undid bulk-label of {n - 2} image(s)")
     assert ws.store.labels() == []
+
+    # 5) lasso tool: a polygon around the right half, labelled with the other class
+    pick_tool(page, "lasso")
+    info = chart_points(page)  # positions after the reruns (uirevision keeps the view)
+    pts = info["points"]
+    left, top, w, h = info["plot"]
+    y0, y1 = top + MODEBAR_PX, top + h - 2
+    xs = sorted(p[1] for p in pts)
+    x_left = (cut + min(x for x in xs if x > cut)) / 2  # off the box's edge: grabbing it would resize the box
+    poly = [(left + w - 2, y0), (left + w - 2, y1), (x_left, y1), (x_left, y0)]
+    expected_lasso = sorted(p[0] for p in pts if inside(poly, p[1], p[2]))
+    assert expected_lasso and not set(expected_lasso) & set(selected)
+    drag(page, [*poly, (poly[0][0] - 20, poly[0][1] + 5)], steps=8)
+    wait_for_text(page, f"{len(expected_lasso)} image(s) from the map selection")
+    choose_class(page, "dog")
+    apply_label(page, len(expected_lasso))
+    wait_for_text(page, f"Labelled {len(expected_lasso)} image(s) as")
+    screenshot(page, "explore-lasso-selection")
+    labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
+    assert labels == {i: "dog" for i in expected_lasso}
