@@ -197,7 +197,7 @@ def shown(order: np.ndarray, listed: np.ndarray, flipped: np.ndarray) -> tuple[i
     return found, len(first) - found, int(listed.sum()) - int(listed[flipped].sum())
 
 
-def few_labels(name: str, feats: dict[str, np.ndarray], truth: np.ndarray, seeds: int, grayscale: bool) -> None:
+def few_labels(name: str, feats: dict[str, np.ndarray], truth: np.ndarray, seeds: int, order: tuple[str, ...]) -> None:
     """Both reviews on the two few-label labellings, per embedding and on the app's pick; prints a table."""
     from sslapp.curate.label_issues import review_labels
     from sslapp.features.choose import choose, prior_index
@@ -210,7 +210,7 @@ def few_labels(name: str, feats: dict[str, np.ndarray], truth: np.ndarray, seeds
         for seed in range(FEW_SEED0, FEW_SEED0 + seeds):
             rows, noisy, flipped = few_labelling(truth, scenario, seed)
             others = np.setdiff1d(np.arange(len(truth)), rows)
-            pick = kinds[choose([feats[k] for k in kinds], rows, noisy, prior_index(kinds, grayscale), kinds).index]
+            pick = kinds[choose([feats[k] for k in kinds], rows, noisy, prior_index(kinds, order), kinds).index]
             picks.append(pick)
             for kind in kinds:
                 f = feats[kind]
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args.labels = args.labels or (600 if args.few else 400)
     args.embeddings = args.embeddings or ("imagenet,patches,pixels" if args.few else "imagenet,patches")
     print(f"load: {os.getloadavg()}  ({os.cpu_count()} CPUs)  {time.strftime('%Y-%m-%d %H:%M %Z')}", flush=True)
-    from sslapp.features.choose import is_grayscale
+    from sslapp.modalities.image.prior import prior_order
 
     ks = (20, 40)
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             images, truth = pool(name, args.labels)
             feats = embed(name, images, args.embeddings.split(","), work)
             if args.few:
-                few_labels(name, feats, truth, args.seeds, grayscale=is_grayscale(images))
+                few_labels(name, feats, truth, args.seeds, order=prior_order(images))
                 continue
             for kind, f in feats.items():
                 print(f"{name} / {kind}: {len(truth)} labels, {100 * args.flip:.0f}% flipped, {args.seeds} seeds",

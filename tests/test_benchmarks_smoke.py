@@ -146,6 +146,10 @@ SMOKES: dict[str, Smoke] = {
     "bench_review.py": Smoke(
         lambda t: ["--sets", "cifar10", "--labels", "60", "--seeds", "1", "--embeddings", "pixels"],
         expect=(r"cifar10 / pixels: 60 labels", r"ours \(auto, as the app runs it\) +P@20 ", r"cleanlab find_label_issues")),
+    "bench_review.py:few": Smoke(  # the few-label scenarios, where the app's pick follows the image prior
+        lambda t: ["--sets", "cifar10", "--few", "--labels", "60", "--seeds", "1", "--embeddings", "pixels"],
+        expect=(r"cifar10, 5 a class \(50 labels, \d+ flipped\), 1 seeds; app's picks: pixels 1",
+                r"cifar10, one big class", r"app's pick +now ")),
     "bench_text_embed.py": Smoke(
         lambda t: ["--csv", str(t / "texts.csv"), "--n", "12", "--repeats", "1", "--onnx"],
         json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app": ', r'"onnxruntime": \{"texts_per_s"'),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -16,10 +17,12 @@ from sslapp.features.choose import (
     choose,
     first_per_class,
     graph_cv_accuracy,
-    is_grayscale,
     prior_index,
     replace_margin,
 )
+from sslapp.modalities.image import IMAGE
+from sslapp.modalities.image.prior import is_grayscale
+from sslapp.modalities.text import TEXT
 
 
 # -- choose ------------------------------------------------------------------------------
@@ -168,15 +171,36 @@ def test_is_grayscale():
     assert not is_grayscale(np.zeros((0, 8, 8, 3), np.uint8))
 
 
-def test_prior_index():
-    assert prior_index(["imagenet", "patches", "pixels"], grayscale=False) == 0
+def test_prior_index_follows_each_modalitys_start_order():
+    colour = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    gray = colour[..., :1]
+    assert prior_index(["imagenet", "patches", "pixels"], IMAGE.start_order(colour)) == 0
     # grayscale: a start fitted on the images themselves (which one is a measured prior that may change)
-    assert prior_index(["imagenet", "patches", "pixels"], grayscale=True) in (1, 2)
-    assert prior_index(["imagenet", "pixels"], grayscale=True) == 1
-    assert prior_index(["imagenet", "patches"], grayscale=True) == 1
-    assert prior_index(["patches", None, "imagenet"], grayscale=False) == 2
-    assert prior_index(["patches", None], grayscale=False) == 0  # no ImageNet start: the patches
-    assert prior_index([None, None, None], grayscale=True) == 2  # only runs: the newest
+    assert prior_index(["imagenet", "patches", "pixels"], IMAGE.start_order(gray)) in (1, 2)
+    assert prior_index(["imagenet", "pixels"], IMAGE.start_order(gray)) == 1
+    assert prior_index(["imagenet", "patches"], IMAGE.start_order(gray)) == 1
+    assert prior_index(["patches", None, "imagenet"], IMAGE.start_order(colour)) == 2
+    assert prior_index(["patches", None], IMAGE.start_order(colour)) == 0  # no ImageNet start: the patches
+    assert prior_index([None, None, None], IMAGE.start_order(gray)) == 2  # only runs: the newest
+    texts = np.zeros((3, 16), np.uint8)
+    assert prior_index(["tfidf", "minilm", None], TEXT.start_order(texts)) == 1  # the sentence model first
+    assert prior_index(["tfidf", None], TEXT.start_order(texts)) == 0
+    # a modality that says nothing about its prior trusts its starts in the order it lists them
+    plain = dataclasses.replace(TEXT, name="plain", starting_encoders=("b", "a"), prior_order=None, baseline=None)
+    assert prior_index(["a", "b"], plain.start_order(texts)) == 1
+
+
+def test_each_modality_names_its_cheap_baseline():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 8, 8, 3), dtype=np.uint8)
+    name, feats = IMAGE.baseline_features(images, np.arange(30), seed=0)
+    x = images.reshape(30, -1).astype(np.float64) / 255.0
+    x -= x.mean(0)
+    assert name == "raw-pixels" and feats.shape == (30, 29)  # PCA-50, capped at n - 1
+    assert np.allclose(np.abs(feats[:, 0]), np.abs(x @ np.linalg.svd(x, full_matrices=False)[2][0]), atol=1e-4)
+    plain = dataclasses.replace(IMAGE, name="plain", baseline=None)
+    name, feats = plain.baseline_features(images, np.arange(30), seed=0)
+    assert name == "first-look" and feats.shape[0] == 30
 
 
 def test_pixel_pca_matches_numpy_and_round_trips_as_an_encoder(tmp_path):

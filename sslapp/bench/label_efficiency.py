@@ -69,7 +69,7 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
                    reuse_encoder: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
     """{kind: features} for every item (store order), the pretraining info, and for "app" the candidates
     the app chooses among, with the prior it uses before labels: {"features", "names", "prior"}."""
-    from sslapp.features.choose import is_grayscale, prior_index
+    from sslapp.features.choose import prior_index
     from sslapp.features.items import quick_features
     from sslapp.features.read import describe, encoders
     from sslapp.features.service import ensure_starting_encoders, features_for
@@ -115,8 +115,7 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
         arts = [a for a in encoders(ws) if (a.get("meta") or {}).get("start")
                 or (ssl_art is not None and a["id"] == ssl_art["id"])]
         feats = [features_for(ws, a).features for a in arts]
-        pictures = modality.preview == "thumbnail"  # only pictures can be grayscale (as best_embedding asks)
-        prior = prior_index([(a.get("meta") or {}).get("start") for a in arts], pictures and is_grayscale(read_cache(ws)))
+        prior = prior_index([(a.get("meta") or {}).get("start") for a in arts], modality.start_order(read_cache(ws)))
         app = {"features": feats, "names": [describe(a) for a in arts], "prior": prior}
         say(f"app candidates: {', '.join(app['names'])}; before labels: {app['names'][prior]}")
     return out, info, app

@@ -11,9 +11,6 @@ from typing import Any
 
 import numpy as np
 
-RAW_PCA_DIMS = 50
-TFIDF_DIMS = 256  # TF-IDF + SVD: the text baseline (more dimensions than pixels need: a vocabulary is wide)
-
 
 class BenchError(ValueError):
     """Input the benchmark cannot use, with what to do instead."""
@@ -106,21 +103,10 @@ def prepare_workspace(source: Path, truth_map: dict[str, str], workspace: Path, 
 
 
 def cheap_baseline(ws, seed: int) -> tuple[str, np.ndarray]:
-    """(name, features) of the baseline that needs no model: PCA-50 of the cached pixels for images,
-    TF-IDF + SVD for texts (the modality's quick embedding), in store order."""
+    """(name, features) of the modality's baseline that needs no model (images: PCA-50 of the cached
+    pixels; texts: TF-IDF + SVD), in store order."""
     from sslapp.ingest.cache import read_cache
     from sslapp.modalities import workspace_modality
 
-    pairs = ws.store.item_ids_and_cache_index()
-    rows = np.array([p[1] for p in pairs], np.int64)
-    modality = workspace_modality(ws)
-    if modality.name != "image":
-        from sslapp.features.items import quick_features
-
-        return "tfidf" if modality.name == "text" else modality.name, quick_features(ws, rows, dim=TFIDF_DIMS,
-                                                                                        seed=seed)
-    from sklearn.decomposition import PCA
-
-    x = np.asarray(read_cache(ws)[rows], np.float32).reshape(len(pairs), -1) / 255.0
-    k = min(RAW_PCA_DIMS, x.shape[0] - 1, x.shape[1])
-    return "raw-pixels", PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
+    rows = np.array([p[1] for p in ws.store.item_ids_and_cache_index()], np.int64)
+    return workspace_modality(ws).baseline_features(read_cache(ws), rows, seed)

@@ -6,8 +6,9 @@ hides one label of every class that has two, and the rest are the sources). Near
 accuracy was tried first and chose wrongly on mnist (ImageNet over the patch dictionary, 0.867
 against 0.940 at 50 labels), because the graph, not the class means, carries the classifier.
 Before that there is nothing to measure, so a prior measured on the shared datasets decides
-(docs/benchmarks.md, "Choosing the embedding"): the ImageNet start on colour photos, pixel PCA on
-grayscale images, MiniLM on texts, and a pretraining run only once labels show it is better.
+(docs/benchmarks.md, "Choosing the embedding"): each modality's `start_order` (the ImageNet start on
+colour photos, pixel PCA on grayscale images, MiniLM on texts), and a pretraining run only once labels
+show it is better.
 A candidate must beat the prior's pick by one standard error (`replace_margin`) to replace it.
 """
 
@@ -117,30 +118,10 @@ def replace_margin(score: float, n: int) -> float:
     return max(1.0 / n, (score * (1.0 - score) / n) ** 0.5)
 
 
-TEXT_ORDER = ("minilm", "tfidf")  # texts: the sentence model before word counts (docs/benchmarks.md)
-
-
-def prior_index(starts: Sequence[str | None], grayscale: bool) -> int:
-    """The candidate to use before labels can measure: ImageNet on colour photos; pixels on grayscale,
-    the only start whose typical picks beat random picks on both mnist and pneumoniamnist. With the
-    patch dictionary first, mnist gained (0.833 against 0.684 at 10 labels) but pneumoniamnist fell
-    below random picks (0.648 against 0.722), and labels never moved the choice to pixels there.
-    Texts: MiniLM, then TF-IDF (`grayscale` is False for anything but pictures)."""
-    order = ("pixels", "patches", "imagenet") if grayscale else ("imagenet", "patches", "pixels")
-    for want in order + TEXT_ORDER:
+def prior_index(starts: Sequence[str | None], order: Sequence[str]) -> int:
+    """The candidate to use before labels can measure: the first of `order` (the modality's
+    `start_order`) among the candidates' starts, else the newest candidate (only pretraining runs)."""
+    for want in order:
         if want in starts:
             return list(starts).index(want)
-    return len(starts) - 1  # only pretraining runs: the newest
-
-
-def is_grayscale(images: np.ndarray, sample: int = 256, seed: int = 0) -> bool:
-    """Whether (almost) every pixel of a sample of uint8 (N, S, S, 3) images has R == G == B."""
-    n = len(images)
-    if n == 0:
-        return False
-    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(n, sample), replace=False))
-    x = np.asarray(images[rows]).astype(np.int16)
-    if x.shape[-1] == 1:
-        return True
-    spread = np.abs(x[..., 0] - x[..., 1]) + np.abs(x[..., 1] - x[..., 2])
-    return float((spread > 6).mean()) < 0.01
+    return len(starts) - 1

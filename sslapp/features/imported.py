@@ -22,8 +22,8 @@ Served by `sslapp.features.service`: an import is an 'encoder' artifact with `me
 "imported" whose `path` is `embeddings/imported-<ms>.npz` (`item_ids`, `features`), a candidate like
 any encoder, one per name (a re-import of a name replaces it; a pin on it follows). Images added
 later have no vector, so it is skipped (a pin on it set aside) with a note until imported again.
-Nothing computes these vectors from an image, so a classifier on them cannot be exported as an
-image model (`export_problem`).
+Nothing computes these vectors from an item, so a classifier on them cannot be exported as a model
+that reads items (`export_problem`).
 """
 
 from __future__ import annotations
@@ -321,15 +321,19 @@ def features_of(ws, artifact: dict[str, Any], item_ids: np.ndarray) -> np.ndarra
 
 
 def export_problem(ws) -> str | None:
-    """Why the newest classifier cannot be exported as an image model (it was trained on imported
-    vectors, which nothing computes from an image), or None."""
+    """Why the newest classifier cannot be exported as a model that reads the workspace's items (it was
+    trained on imported vectors, which nothing computes from an item), or None."""
+    from sslapp.modalities import workspace_modality
+
     clf = ws.store.latest_artifact("classifier")
     wanted = (clf.get("meta") or {}).get("encoder_artifact_id") if clf else None
     enc = next((a for a in ws.store.artifacts("encoder", limit=100_000) if a["id"] == wanted), None)
     if not is_imported(enc):
         return None
+    noun = workspace_modality(ws).noun
+    a_noun = f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"  # an image, a text
     return (f"the newest classifier was trained on {describe_imported(enc['meta'])}, which sslapp cannot compute "
-            "from an image, so it cannot be exported as an image model. Choose an image embedding (`sslapp embed "
+            f"from {a_noun}, so it cannot be exported as {a_noun} model. Choose {a_noun} embedding (`sslapp embed "
             "WS --use auto`, or --use with an encoder `sslapp info` lists), train again (`sslapp finetune WS`), "
             "then export; `sslapp embeddings export WS FILE` writes the vectors and map coordinates")
 

@@ -163,7 +163,7 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     """The embedding every consumer uses: the pinned encoder if the user chose one, else the measured
     best of the candidates (starting encoders made first when missing; imported vectors that miss
     images are left out, with a note). Records `features.choice`."""
-    from sslapp.features.choose import choose, is_grayscale, prior_index
+    from sslapp.features.choose import choose, prior_index
     from sslapp.ingest.cache import read_cache
 
     ensure_starting_encoders(ws, progress=progress, check_stop=check_stop)
@@ -193,8 +193,7 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     idx, labels, _ = user_labels(ws, embs[0].item_ids)
     starts = [(a.get("meta") or {}).get("start") for a in arts]
     modality = workspace_modality(ws)
-    pictures = modality.preview == "thumbnail"  # only pictures can be grayscale
-    prior = prior_index(starts, pictures and is_grayscale(read_cache(ws)))  # samples a few cache rows
+    prior = prior_index(starts, modality.start_order(read_cache(ws)))  # images sample a few cache rows
     choice = choose([e.features for e in embs], idx, labels, prior, [e.name for e in embs], modality.plural)
     chosen = embs[choice.index]
     chosen.notes = emb_notes + [choice.reason]

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+BASELINE_DIM = 50  # a modality without its own baseline: its quick features at this many dimensions
+
 
 class BadItem(ValueError):
     """An input that is not a usable item; `kind` is a short class ("not-an-image", "empty"), str() the
@@ -93,6 +95,23 @@ class Modality:
     # optional parts of an export: "encoder" (the encoder alone, --encoder-files / --encoder-only),
     # "quantize" (an fp16/int8 ONNX copy), "imagefolder" (the labelled originals in class folders)
     export_extras: frozenset[str] = frozenset({"encoder", "quantize", "imagefolder"})
+    # the starting encoders in the order the app trusts them before labels can measure them, given the
+    # cache (images: pixels first when they are grayscale); None: `starting_encoders` is that order
+    prior_order: Callable[[np.ndarray], tuple[str, ...]] | None = None
+    # the label-efficiency benchmark's cheap baseline, which needs no model: its name in the tables and
+    # (cache, rows, seed) -> features; None: "first-look", the `quick_features` at BASELINE_DIM
+    baseline: tuple[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] | None = None
+
+    def start_order(self, cache: np.ndarray) -> tuple[str, ...]:
+        """The starting encoders, most trusted first, before labels can measure them (see `prior_order`)."""
+        return self.prior_order(cache) if self.prior_order is not None else self.starting_encoders
+
+    def baseline_features(self, cache: np.ndarray, rows: np.ndarray, seed: int = 0) -> tuple[str, np.ndarray]:
+        """(name, features) of the cheap baseline the label-efficiency benchmark compares against."""
+        if self.baseline is None:
+            return "first-look", self.quick_features(cache, rows, BASELINE_DIM, seed)
+        name, make = self.baseline
+        return name, make(cache, rows, seed)
 
     def reads(self, name: str) -> bool:
         """Whether a file called `name` is of this kind, by its suffix."""

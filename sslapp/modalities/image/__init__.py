@@ -11,7 +11,8 @@ from sslapp.modalities.base import Decoded, Modality
 from sslapp.modalities.image import arrays
 from sslapp.modalities.image import decode as _decode
 from sslapp.modalities.image.fingerprint import fingerprints
-from sslapp.modalities.image.quick import provisional_features
+from sslapp.modalities.image.prior import prior_order
+from sslapp.modalities.image.quick import provisional_features, raw_pixels_pca
 
 FORMAT_EXT = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif",
               "GIF": ".gif"}  # how an original without a usable suffix is named
@@ -57,4 +58,5 @@ IMAGE = Modality(
     ssl_methods=("simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation"),
     views="sslapp.ssl.augment:make_views", preview="thumbnail", preview_ext=".jpg",
     original_exts=frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}),
+    prior_order=prior_order, baseline=("raw-pixels", raw_pixels_pca),
 )

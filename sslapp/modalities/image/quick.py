@@ -60,3 +60,15 @@ def provisional_features(images: np.ndarray, rows: np.ndarray | None = None, dim
         if progress:
             progress(stop, n)
     return out
+
+
+RAW_PCA_DIMS = 50
+
+
+def raw_pixels_pca(images: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The label-efficiency benchmark's image baseline ("raw-pixels"): PCA-50 of the cached pixels in [0, 1]."""
+    from sklearn.decomposition import PCA
+
+    x = np.asarray(images[rows], np.float32).reshape(len(rows), -1) / 255.0
+    k = min(RAW_PCA_DIMS, x.shape[0] - 1, x.shape[1])
+    return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)

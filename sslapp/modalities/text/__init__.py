@@ -42,6 +42,14 @@ def preprocessing(size: int) -> dict[str, Any]:
             "max_bytes": TEXT_BYTES, "cut": "at a character boundary", "dtype": "uint8", "steps": list(STEPS)}
 
 
+BASELINE_DIMS = 256  # TF-IDF + SVD: the text baseline (more dimensions than pixels need: a vocabulary is wide)
+
+
+def tfidf_baseline(cache: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The label-efficiency benchmark's text baseline ("tfidf"): TF-IDF + SVD at BASELINE_DIMS."""
+    return tfidf_svd(cache, rows, dim=BASELINE_DIMS, seed=seed)
+
+
 def input_spec(size: int) -> dict[str, Any]:
     """What an exported text model reads, before its encoder's own step (token ids from tokenizer.json for
     MiniLM, term counts for TF-IDF: the export's `text_encoder` entry adds which)."""
@@ -56,7 +64,8 @@ TEXT = Modality(
     name="text", noun="text", plural="texts", extensions=EXTENSIONS, decode=decode_items, cache_row=cache_row,
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
-    starting_encoders=("minilm", "tfidf"), ssl_methods=(), views="", preview="text", preview_ext="",
+    starting_encoders=("minilm", "tfidf"),  # also the prior: the sentence model before word counts
+    ssl_methods=(), views="", preview="text", preview_ext="",
     original_exts=EXTENSIONS, one_item_per_file=False, full_finetune=False,
-    export_formats=("onnx", "safetensors"), export_extras=frozenset(),
+    export_formats=("onnx", "safetensors"), export_extras=frozenset(), baseline=("tfidf", tfidf_baseline),
 )
