@@ -30,7 +30,7 @@ JOBS = Registry("job kind", [
 
 # "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the
 # first job that needs it starts fast. A failure is logged, never raised.
-WARM_UPS: list[str] = ["sslapp.maps.umap_map:warm_up"]
+WARM_UPS: list[str] = ["sslapp.maps.umap_map:warm_up", "sslapp.select.typiclust:warm_up"]
 
 
 def _load(target: str) -> Callable[..., Any]:
