@@ -105,9 +105,11 @@ def test_budget_larger_than_pool_returns_the_whole_pool_with_a_note():
     x, y = blobs(n_clusters=2, per=10)
     labeled = np.arange(15)
     for name in STRATEGIES:
-        sel = select(name, x, labeled, y[labeled], 50, exclude=[15])
+        sel = select(name, x, labeled, y[labeled], 50, exclude=[15], nouns=("image", "images"))
         assert sorted(sel.indices) == [16, 17, 18, 19], name
         assert "only 4 images" in sel.notes[0]
+    sel = select("random", x, labeled, y[labeled], 50, exclude=[15], nouns=("text", "texts"))
+    assert "only 4 texts" in sel.notes[0]  # the caller says what the rows are
 
 
 def test_empty_pool_and_bad_arguments():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 from text_topics import NAMES, TOPICS
@@ -18,6 +19,7 @@ from text_topics import NAMES, TOPICS
 from sslapp.cli import main
 from sslapp.features.read import STARTS_SETTING
 from sslapp.ingest.ingest import ingest
+from sslapp.maps.read import load_map
 from sslapp.modalities import export_option_refusal, export_refusal, get_modality, pretrain_refusal
 from sslapp.workspace import open_workspace
 
@@ -156,3 +158,39 @@ def test_pretrain_page_says_so_and_export_page_offers_what_texts_have(text_ws, c
                                                             "safetensors weights (sslapp's model classes)"]
     assert at.multiselect(key="export_formats").value == ["onnx", "safetensors"]
     assert not at.checkbox and not at.radio  # no encoder alone, quantized copy or ImageFolder tree
+
+
+def test_cluster_words_are_each_clusters_own_distinctive_words():
+    """Class-based TF-IDF: words every cluster shares and stop words lose to the cluster's own words;
+    noise (-1) gets no name."""
+    from sslapp.modalities.text.arrays import encode_text
+    from sslapp.modalities.text.topics import cluster_words
+
+    texts = ["the card has not arrived", "where is the new card", "the card did not come",
+             "I forgot the PIN", "how do I change the PIN", "the PIN is blocked",
+             "what is the exchange rate", "why was the rate bad", "the exchange rate is wrong"]
+    cache = np.stack([encode_text(t)[0] for t in texts])
+    words = cluster_words(cache, np.arange(9), np.repeat([0, 1, 2], 3), 2)
+    assert words == {0: ["card", "arrived"], 1: ["pin", "blocked"], 2: ["rate", "exchange"]}, words
+    assert set(cluster_words(cache, np.arange(9), np.array([0] * 3 + [-1] * 6), 2)) == {0}
+    assert cluster_words(cache, np.arange(3), np.full(3, -1), 2) == {}
+
+
+def test_the_map_names_its_clusters_by_their_words_and_suggestions_say_texts(text_ws, capsys):
+    ws, _ = text_ws
+    code, out, err = _cli(capsys, "embed", str(ws.root), "--k", "4", "--json")
+    assert code == 0, err
+    m = load_map(ws)
+    words = m.meta["cluster_words"]
+    assert sorted(words) == ["0", "1", "2", "3"] and all(len(w) == 3 for w in words.values()), words
+    text_of = {it["id"]: TOPICS[NAMES[(row - 1) // 10]][(row - 1) % 10]
+               for it in ws.store.items() for row in [int(it["source"].rsplit(":", 1)[1])]}
+    for c, named in words.items():  # each name is made of words of the cluster's own texts
+        own = {w for i in m.item_ids[m.cluster == int(c)] for w in text_of[int(i)].split()}
+        assert set(named) <= own, (c, named, own)
+        assert m.cluster_name(int(c)) == f"cluster {c} · {', '.join(named)}"
+    code, out, err = _cli(capsys, "suggest", str(ws.root), "--json")
+    assert code == 0, err
+    reasons = [s["reason"] for s in json.loads(out)]
+    assert reasons and all(" · " in r and "(map cluster " in r for r in reasons), reasons
+    assert not any("image" in r for r in reasons), reasons  # a reason names what the workspace holds

@@ -25,16 +25,17 @@ from sslapp.workspace import Workspace
 
 
 def find_near_duplicates(ws: Workspace, progress=None, job_id: int | None = None) -> dict[str, Any]:
-    """Group the workspace's near-identical images; stores and returns the result (see the module doc)."""
+    """Group the workspace's near-identical items; stores and returns the result (see the module doc)."""
     from sslapp.curate.duplicates import near_duplicate_groups
     from sslapp.curate.similar import load_index
     from sslapp.features.read import current_items
+    from sslapp.modalities import workspace_modality
 
     started, at = time.monotonic(), time.time()
     item_ids, _ = current_items(ws)  # raises "no images yet" with what to do
     index = load_index(ws, progress=progress)
     if progress:
-        progress(message=f"comparing {len(item_ids):,} images")
+        progress(message=f"comparing {len(item_ids):,} {workspace_modality(ws).plural}")
     groups = near_duplicate_groups(ws, index)
     result = {"job": job_id, "at": at, "embedding": index.name, "n_items": int(len(item_ids)),
               "last_item": int(item_ids.max()), "groups": groups, "seconds": round(time.monotonic() - started, 2)}

@@ -184,24 +184,28 @@ def load_index(ws: Workspace, progress=None) -> Index:
 # -- the workspace wrapper -----------------------------------------------------------------------
 def resolve_item(ws: Workspace, item: int | str) -> int:
     """An item id from an id or a source path as ingested ('cats/1.png'); a longer path that ends
-    with a stored source ('photos/cats/1.png') is accepted too."""
+    with a stored source ('photos/cats/1.png') is accepted too; a text from a row of a table is FILE:ROW."""
+    from sslapp.modalities import workspace_modality
+
     store = ws.store
+    noun, plural = workspace_modality(ws).noun, workspace_modality(ws).plural
     text = str(item).strip()
     if isinstance(item, int | np.integer) or text.isdigit():
         if store.item(int(text)) is not None:
             return int(text)
         if not isinstance(item, str):
-            raise ItemError(f"no image with id {text} in {ws.root}; give an id it has or a source path")
+            raise ItemError(f"no {noun} with id {text} in {ws.root}; give an id it has or a source path")
     parts = text.replace("\\", "/").split("/")
     for start in range(len(parts)):
         found = store.find_items_by_source("/".join(parts[start:]))
         if len(found) > 1:
-            raise ItemError(f"{text!r} is the source of {len(found)} images (ids {', '.join(map(str, found[:10]))}); "
+            raise ItemError(f"{text!r} is the source of {len(found)} {plural} (ids {', '.join(map(str, found[:10]))}); "
                             "give the item id instead")
         if found:
             return int(found[0])
-    raise ItemError(f"no image with id or source path {text!r} in {ws.root}; give an item id or the path as it "
-                    "was ingested (relative to the folder you ingested, e.g. 'cats/1.png')")
+    raise ItemError(f"no {noun} with id or source path {text!r} in {ws.root}; give an item id or the path as it "
+                    "was ingested (relative to the folder you ingested, e.g. 'cats/1.png'; a row of a table is "
+                    "FILE:ROW, e.g. 'tickets.csv:12')")
 
 
 def similar_items(ws: Workspace, item: int | str, k: int = 20, index: Index | None = None) -> list[dict[str, Any]]:
@@ -220,7 +224,7 @@ def similar_items(ws: Workspace, item: int | str, k: int = 20, index: Index | No
         index = load_index(ws)
     row = int(index.rows_of(item_id)[0])
     if row < 0:
-        raise ItemError(f"image {item_id} has no features in the {index.name} embedding yet (it was added "
+        raise ItemError(f"item {item_id} has no features in the {index.name} embedding yet (it was added "
                         f"since); run `sslapp embed {ws.root}` or wait for the map to update, then try again")
     want = k + 8  # a few spare: index rows of images no longer active are dropped below
     while True:

@@ -99,7 +99,7 @@ def check_labels(labels: np.ndarray, n_classes: int, class_names: list[str] | No
     with_two = [c for c, n in counts.items() if n >= 2]
     messages = []
     if len(with_labels) < 2:
-        messages.append(f"Label images of at least 2 classes to train a classifier (now {len(with_labels)} "
+        messages.append(f"Give labels of at least 2 classes to train a classifier (now {len(with_labels)} "
                         f"class{'es' if len(with_labels) != 1 else ''} with labels).")
     elif len(with_two) < 2:
         messages.append("No accuracy estimate yet: give at least 2 classes 2 or more labels each.")
@@ -154,7 +154,7 @@ class CVEstimate:
     per_class: list[dict[str, Any]] = field(default_factory=list)
     single_label_classes: list[int] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
-    kind: str = "cross-validation on the labelled images (not a test accuracy)"
+    kind: str = "cross-validation on your labels (not a test accuracy)"
     measure: str = MEASURE
     pooled: float | None = None  # plain accuracy over all held-out predictions, with its Wilson interval
     pooled_low: float | None = None

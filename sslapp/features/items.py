@@ -1,5 +1,6 @@
 """The workspace modality's cheap per-item arrays, for consumers that must not ask what an item is:
-the quick first-look embedding (a map in seconds) and the fingerprints that confirm near-duplicates."""
+the quick first-look embedding (a map in seconds), the fingerprints that confirm near-duplicates and
+the words that name a map's clusters (texts)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def fingerprints(ws: Workspace, cache_rows: np.ndarray, chunk: int = 4096) -> tu
     hashes = np.concatenate([p[0] for p in prints]) if prints else np.zeros((0, 2), np.uint64)
     profiles = np.concatenate([p[1] for p in prints]) if prints else np.zeros((0, 64), np.float32)
     return hashes, profiles
+
+
+def cluster_words(ws: Workspace, item_ids: np.ndarray, clusters: np.ndarray, top: int = 3) -> dict[int, list[str]]:
+    """{cluster: its `top` most distinctive words} for items with these map clusters; {} when the
+    workspace's kind of item has no words (images)."""
+    words = workspace_modality(ws).cluster_words
+    if words is None or len(item_ids) == 0:
+        return {}
+    row_of = dict(ws.store.item_ids_and_cache_index())  # active items only
+    known = np.array([int(i) in row_of for i in item_ids], bool)
+    rows = np.array([row_of[int(i)] for i in np.asarray(item_ids)[known]], np.int64)
+    return words(read_cache(ws), rows, np.asarray(clusters)[known], top)

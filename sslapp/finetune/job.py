@@ -32,6 +32,7 @@ from sslapp.estimators.api import (
 from sslapp.estimators.evaluate import check_labels, cross_validate
 from sslapp.estimators.propagate import PseudoLabels, knn_graph, pseudo_labels
 from sslapp.jobs.context import JobContext, Run
+from sslapp.modalities import workspace_modality
 
 MODES = ("auto", "linear", "full")
 FULL_MIN_PER_CLASS = 20
@@ -113,7 +114,7 @@ def _check_params(params: dict[str, Any]) -> tuple[int, bool | str]:
     return int(params.get("seed", 0)), propagate
 
 
-def _read_labels(store: Any, plural: str = "images") -> _Labels:
+def _read_labels(store: Any, plural: str) -> _Labels:
     """The labels a person gave, on items still in the cache; at least two classes of them."""
     label_rows = store.labels(sources=TRUSTED_SOURCES)
     all_classes = store.classes()
@@ -143,13 +144,14 @@ def _embed_and_propagate(ctx: JobContext, lab: _Labels, plan: _Plan) -> None:
     """Fill `plan` with the embedding the app uses, its kNN graph and the propagation method."""
     from sslapp.features.service import best_embedding
 
+    plural = workspace_modality(ctx.workspace).plural
     embedding = best_embedding(ctx.workspace, progress=lambda **v: ctx.progress(force=True, **v),
                                check_stop=ctx.check_stop)
     if not np.array_equal(embedding.item_ids, lab.item_ids):
-        raise FinetuneError("the images changed while training started; train again")
+        raise FinetuneError(f"the {plural} changed while training started; train again")
     plan.encoder_art, plan.features, plan.features_source = embedding.artifact, embedding.features, embedding.name
     ctx.check_stop()
-    ctx.progress(force=True, message="choosing how to use the unlabelled images")
+    ctx.progress(force=True, message=f"choosing how to use the unlabelled {plural}")
     features = plan.features
     plan.graph = knn_graph(features) if plan.propagate is not False and len(features) > len(lab.labels) else None
     plan.method, plan.prop_reason = resolve_propagation(plan.propagate, features, lab.labeled_idx, lab.labels,
@@ -168,7 +170,7 @@ def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fi
     from sslapp.finetune.model import Classifier
 
     features, n = plan.features, len(lab.names)
-    ctx.progress(force=True, message="cross-validating on the labelled images")
+    ctx.progress(force=True, message=f"cross-validating on the labelled {workspace_modality(ctx.workspace).plural}")
     estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
                                     class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop)
     probe, pseudo = fit_with_pseudo_labels(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed,
@@ -291,7 +293,6 @@ def run_finetune_job(ctx: JobContext) -> dict[str, Any]:
 
     from sslapp.features.read import is_imported
     from sslapp.ingest.cache import read_cache
-    from sslapp.modalities import workspace_modality
 
     ws, params = ctx.workspace, ctx.params
     started = time.monotonic()

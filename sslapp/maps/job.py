@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sslapp.features.extract import save_npz
+from sslapp.features.items import cluster_words
 from sslapp.jobs.context import JobContext
 from sslapp.maps.clusters import cluster
 from sslapp.maps.umap_map import fit_map
@@ -44,19 +45,23 @@ def _map_and_save(ctx: JobContext, item_ids: np.ndarray, features: np.ndarray, m
                   meta: dict[str, Any], run_id: int, started: float) -> dict[str, Any]:
     """Lay out, cluster and save one map of `features`; returns its summary."""
     ws, n = ctx.workspace, len(item_ids)
+    plural = workspace_modality(ws).plural
     t0 = time.monotonic()
     ctx.check_stop()
-    ctx.progress(force=True, message=f"laying out the map of {n} images ({meta['embedding_name']})")
+    ctx.progress(force=True, message=f"laying out the map of {n} {plural} ({meta['embedding_name']})")
     xy, layout = fit_map(features)
     ctx.check_stop()
     ctx.progress(force=True, message=f"clustering ({method})")
     clustering = cluster(features, xy, method=method, k=k)
+    words = cluster_words(ws, item_ids, clustering.labels)  # texts: each cluster's distinctive words
+    if words:
+        meta = {**meta, "cluster_words": {str(c): w for c, w in words.items()}}
     meta = {**meta, "k": clustering.k, "method": clustering.method, "layout": layout, "n_items": n,
             "max_item_id": int(item_ids.max()),
             "k_scores": {str(key): round(v, 4) for key, v in clustering.scores.items()}}
     name = f"{run_id}-pixels" if meta["provisional"] else str(run_id)
     map_id = save_map(ws, name, item_ids, xy, clustering.labels, meta, run_id=run_id)
-    ctx.progress(force=True, step=n, steps=n, message=f"map ready: {n} images, {clustering.k} clusters")
+    ctx.progress(force=True, step=n, steps=n, message=f"map ready: {n} {plural}, {clustering.k} clusters")
     return {**meta, "map_artifact_id": map_id, "map_s": round(time.monotonic() - t0, 2),
             "seconds": round(time.monotonic() - started, 2)}
 

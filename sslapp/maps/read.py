@@ -22,6 +22,16 @@ class MapData:
     def meta(self) -> dict[str, Any]:
         return self.artifact.get("meta") or {}
 
+    def cluster_name(self, c: int | None) -> str:
+        """How pages name a cluster: "cluster 3", with its distinctive words where the map has them
+        ("cluster 3 · card, arrived, new": texts); "noise" for -1, "off the map" for None."""
+        if c is None:
+            return "off the map"
+        if c < 0:
+            return "noise"
+        words = (self.meta.get("cluster_words") or {}).get(str(int(c)))
+        return f"cluster {int(c)} · {', '.join(words)}" if words else f"cluster {int(c)}"
+
     def rows_of(self, item_ids) -> np.ndarray:
         """Row positions of the given item ids (ids not on the map are dropped)."""
         ids = np.asarray(list(item_ids), np.int64)

@@ -101,6 +101,9 @@ class Modality:
     # the label-efficiency benchmark's cheap baseline, which needs no model: its name in the tables and
     # (cache, rows, seed) -> features; None: "first-look", the `quick_features` at BASELINE_DIM
     baseline: tuple[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] | None = None
+    # (cache, rows, the map cluster of each row, how many) -> {cluster: its most distinctive words}, which
+    # name the map's clusters; None: clusters are numbered only (a picture's words are not in its pixels)
+    cluster_words: Callable[[np.ndarray, np.ndarray, np.ndarray, int], dict[int, list[str]]] | None = None
 
     def start_order(self, cache: np.ndarray) -> tuple[str, ...]:
         """The starting encoders, most trusted first, before labels can measure them (see `prior_order`)."""

@@ -28,13 +28,14 @@ def fit_probs(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray,
 def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labels: Sequence[int], budget: int, *,
            probs: np.ndarray | None = None, exclude: Sequence[int] = (), class_names: Sequence[str] | None = None,
            n_classes: int | None = None, seed: int = 0,
-           probs_fn: Callable[..., np.ndarray] | None = None, options: dict | None = None) -> Selection:
+           probs_fn: Callable[..., np.ndarray] | None = None, options: dict | None = None,
+           nouns: tuple[str, str] = ("item", "items")) -> Selection:
     """Up to `budget` distinct rows of `features` to label next, each with a reason.
 
     labels are class indices 0..C-1 aligned with `labeled_idx`; `probs` (N, C) are the current model's
     probabilities, computed with `probs_fn` (default: `fit_probs`) when a strategy needs them and none
     are given. `options` go to the strategy's constructor (e.g. {"switch": 5} for auto). A budget larger
-    than the pool returns the whole pool with a note.
+    than the pool returns the whole pool with a note. `nouns` (one, many) name the rows in reasons and notes.
     """
     entry = STRATEGIES.get_entry(strategy)
     if int(budget) < 1:
@@ -54,16 +55,17 @@ def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labe
     candidates = np.flatnonzero(~blocked)
     notes: list[str] = []
     if len(candidates) == 0:
-        notes.append("Nothing left to suggest: every image is labelled or skipped.")
+        notes.append(f"Nothing left to suggest: every {nouns[0]} is labelled or skipped.")
         return Selection([], strategy, notes)
     budget = int(budget)
     if budget > len(candidates):
-        notes.append(f"Asked for {budget} suggestions but only {len(candidates)} images are unlabelled and not "
+        notes.append(f"Asked for {budget} suggestions but only {len(candidates)} {nouns[1]} are unlabelled and not "
                      f"skipped; suggesting all {len(candidates)}.")
         budget = len(candidates)
 
     used = strategy
     impl = entry.load()(seed=seed, **{**entry.defaults, **(options or {})})
+    impl.noun, impl.plural = nouns
     is_auto = strategy == "auto"
     n_seen = len(np.unique(labels))
     wants_model = impl.needs_probs or (is_auto and impl.phase(labels, n_classes) != "typical")
@@ -74,6 +76,7 @@ def select(strategy: str, features: np.ndarray, labeled_idx: Sequence[int], labe
             used = NO_MODEL_FALLBACK
             fallback = STRATEGIES[NO_MODEL_FALLBACK]
             impl = fallback.load()(seed=seed, **fallback.defaults)
+            impl.noun, impl.plural = nouns
         wants_model = False
     if wants_model and probs is None:
         probs = (probs_fn or fit_probs)(features, labeled_idx, labels, n_classes=n_classes, seed=seed)

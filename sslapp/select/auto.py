@@ -69,7 +69,9 @@ class AutoStrategy(Strategy):
     def query(self, features, labeled_idx, labels, budget, *, candidates, probs=None,
               class_names: Sequence[str] | None = None, n_classes: int | None = None) -> list[Suggestion]:
         if probs is None or self.phase(labels, n_classes) == "typical":
-            return TypiClustStrategy(self.seed).query(features, labeled_idx, labels, budget, candidates=candidates)
+            typical = TypiClustStrategy(self.seed)
+            typical.noun, typical.plural = self.noun, self.plural
+            return typical.query(features, labeled_idx, labels, budget, candidates=candidates)
         if self.late == "badge":
             from sslapp.select.badge import BadgeStrategy
 

@@ -48,6 +48,7 @@ class Strategy:
     name = "base"
     needs_probs = False  # True: `probs` (N, C) from the current model must be given
     needs_labels = False  # True: needs labels of at least two classes
+    noun, plural = "item", "items"  # what a reason calls the rows ("image", "images"): `select` sets them
 
     def __init__(self, seed: int = 0):
         self.seed = int(seed)

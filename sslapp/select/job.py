@@ -29,8 +29,8 @@ def load_features(ws: Workspace, progress=None, check_stop=None):
 
 
 def map_clusters(ws: Workspace) -> dict[int, str]:
-    """item id -> " (map cluster 3)" from the newest map, so a reason names the clusters the Explore
-    page shows; empty when there is no map."""
+    """item id -> " (map cluster 3)" (texts: " (map cluster 3 · card, arrived, new)") from the newest map,
+    so a reason names the clusters the Explore page shows; empty when there is no map."""
     from sslapp.maps.read import load_map
 
     try:
@@ -39,12 +39,13 @@ def map_clusters(ws: Workspace) -> dict[int, str]:
         return {}
     if m is None:
         return {}
-    return {int(i): f" (map cluster {int(c)})" for i, c in zip(m.item_ids, m.cluster, strict=True) if c >= 0}
+    return {int(i): f" (map {m.cluster_name(int(c))})" for i, c in zip(m.item_ids, m.cluster, strict=True) if c >= 0}
 
 
 def suggest_for_workspace(ws: Workspace, budget: int = DEFAULT_BUDGET, strategy: str = "auto", seed: int = 0,
                           progress=None) -> dict[str, Any]:
     """Compute and store one suggestion batch; returns the job result (batch, suggestions, notes)."""
+    from sslapp.modalities import workspace_modality
     from sslapp.select import STRATEGIES, select
 
     if strategy not in STRATEGIES:
@@ -66,10 +67,12 @@ def suggest_for_workspace(ws: Workspace, budget: int = DEFAULT_BUDGET, strategy:
     # Propagated labels are guesses, not labels, but the Label page hides those items too; skip them.
     blocked = {int(r["item_id"]) for r in store.labels(sources=("propagated",))} | store.skipped_ids()
     exclude = [row_of[i] for i in blocked if i in row_of]
+    modality = workspace_modality(ws)
     if progress:
-        progress(message=f"choosing {budget} images ({strategy})")
+        progress(message=f"choosing {budget} {modality.plural} ({strategy})")
     selection = select(strategy, feats.features, labeled_idx, labels, budget, exclude=exclude,
-                       class_names=[c["name"] for c in classes], n_classes=len(classes) or None, seed=seed)
+                       class_names=[c["name"] for c in classes], n_classes=len(classes) or None, seed=seed,
+                       nouns=(modality.noun, modality.plural))
     on_map = map_clusters(ws)
     rows = [(int(feats.item_ids[s.index]), selection.strategy, s.reason + on_map.get(int(feats.item_ids[s.index]), ""))
             for s in selection.suggestions]

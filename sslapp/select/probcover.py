@@ -47,7 +47,7 @@ class ProbCoverStrategy(Strategy):
                 reason = f"covering pick: its neighbourhood (radius {delta:.1f}) is already covered"
             else:
                 approx = "" if scale == 1 else "about "
-                reason = (f"covers {approx}{int(round(covered * scale))} unlabelled images within "
+                reason = (f"covers {approx}{int(round(covered * scale))} unlabelled {self.plural} within "
                           f"radius {delta:.1f}")
             out.append(Suggestion(int(rows[local]), reason, covered))
         return out

@@ -81,12 +81,11 @@ class TypiClustStrategy(Strategy):
             c = int(clusters[idx])
             score = float(utilities[i, idx])
             if c in labelled_clusters:  # TypiClust's own groups are finer than the map's: don't number them
-                reason = f"typical of a group of {_images(sizes[c])} that look alike"
+                reason = f"typical of a group of {self._similar(sizes[c])}"
             else:
-                reason = f"most typical of a group of {_images(sizes[c])} that look alike, none labelled yet"
+                reason = f"most typical of a group of {self._similar(sizes[c])}, none labelled yet"
             out.append(Suggestion(int(idx), reason, score))
         return out
 
-
-def _images(n: int) -> str:
-    return f"{n} image" if n == 1 else f"{n} images"
+    def _similar(self, n: int) -> str:
+        return f"{n} similar {self.noun if n == 1 else self.plural}"

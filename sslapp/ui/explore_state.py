@@ -79,7 +79,7 @@ def coloring(ws: Workspace, m: MapData, mode: str, classes: list[dict]) -> Color
     names = [c["name"] for c in classes]
     if mode == "cluster":
         k = int(m.cluster.max()) + 1 if n and (m.cluster >= 0).any() else 0
-        return categorical(m.cluster, [f"cluster {i}" for i in range(k)], "cluster")
+        return categorical(m.cluster, [m.cluster_name(i) for i in range(k)], "cluster")
     if mode == "label":
         codes = np.full(n, -1, np.int32)
         labels = ws.store.labels()
@@ -117,7 +117,8 @@ def _predicted(ws: Workspace, classes: list[dict]) -> dict[int, tuple[str, float
 
 
 def item_info(ws: Workspace, m: MapData | None, item_ids: list[int], classes: list[dict]) -> dict[int, dict]:
-    """Per item: file name (base name only), label, cluster (None off the map) and prediction (name, p)."""
+    """Per item: file name (base name only), label, cluster (None off the map) and how pages name it, and
+    prediction (name, p)."""
     items = ws.store.items(ids=item_ids)
     pred = _predicted(ws, classes)
     cluster: dict[int, int] = {}
@@ -125,11 +126,8 @@ def item_info(ws: Workspace, m: MapData | None, item_ids: list[int], classes: li
         rows = m.rows_of(item_ids)
         cluster = {int(i): int(c) for i, c in zip(m.item_ids[rows], m.cluster[rows], strict=True)}
     return {r["id"]: {"name": base_name(r["source"]), "label": r["label"], "cluster": cluster.get(r["id"]),
+                      "cluster_name": m.cluster_name(cluster.get(r["id"])) if m is not None else "off the map",
                       "prediction": pred.get(r["id"])} for r in items}
-
-
-def cluster_name(c: int | None) -> str:
-    return "off the map" if c is None else ("noise" if c < 0 else f"cluster {c}")
 
 
 def hover_texts(ws: Workspace, m: MapData, classes: list[dict]) -> list[str] | None:
@@ -147,7 +145,7 @@ def hover_texts(ws: Workspace, m: MapData, classes: list[dict]) -> list[str] | N
         text = f"<b>{esc(names.get(i, '?'))}</b> · #{i}"
         if i in snippets:
             text += f"<br><i>{snippets[i]}</i>"
-        text += f"<br>label: {esc(labels.get(i) or '—')} · {cluster_name(c)}"
+        text += f"<br>label: {esc(labels.get(i) or '—')} · {esc(m.cluster_name(c))}"
         if i in pred:
             text += f"<br>predicted: {esc(pred[i][0])} ({pred[i][1]:.0%})"
         out.append(text)

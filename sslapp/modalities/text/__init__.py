@@ -12,6 +12,7 @@ from sslapp.modalities.text.arrays import TEXT_BYTES
 from sslapp.modalities.text.decode import EXTENSIONS, decode_items
 from sslapp.modalities.text.fingerprint import fingerprints
 from sslapp.modalities.text.quick import tfidf_svd
+from sslapp.modalities.text.topics import cluster_words
 
 STEPS = [
     "Read the file as UTF-8 (a byte-order mark is dropped; UTF-16 with a byte-order mark is read as UTF-16). "
@@ -68,4 +69,5 @@ TEXT = Modality(
     ssl_methods=(), views="", preview="text", preview_ext="",
     original_exts=EXTENSIONS, one_item_per_file=False, full_finetune=False,
     export_formats=("onnx", "safetensors"), export_extras=frozenset(), baseline=("tfidf", tfidf_baseline),
+    cluster_words=cluster_words,
 )

@@ -150,7 +150,7 @@ def _controls(ws: Workspace, m: MapData, classes: list[dict]) -> tuple[str, int 
     k = int(m.cluster.max()) + 1 if len(m.cluster) and (m.cluster >= 0).any() else 0
     sizes = [int((m.cluster == c).sum()) for c in range(k)]
     shown = c2.selectbox("Show", [es.MAP_SELECTION, *range(k)], key="explore_cluster", persist_state=PERSIST,
-                         format_func=lambda c: "Map selection" if c == es.MAP_SELECTION else f"cluster {c} ({sizes[c]})")
+                         format_func=lambda c: "Map selection" if c == es.MAP_SELECTION else f"{m.cluster_name(c)} ({sizes[c]})")
     cluster = es.picked_cluster(shown)
     label_filter = c3.selectbox("Labels", [*LABEL_FILTERS, *(c["name"] for c in classes)],
                                 key="explore_label_filter", persist_state=PERSIST)
@@ -232,7 +232,7 @@ def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
                 st.image(data, width="stretch")
         st.markdown(f"**{info['name']}** · #{item_id}")
         pred = info["prediction"]
-        st.markdown(f"Label: **{info['label'] or '—'}**  \nCluster: **{es.cluster_name(info['cluster'])}**  \n"
+        st.markdown(f"Label: **{info['label'] or '—'}**  \nCluster: **{info['cluster_name']}**  \n"
                     f"Prediction: **{f'{pred[0]} ({pred[1]:.0%})' if pred else '—'}**")
         more_like_this_button(ws, item_id, key="explore_similar", width="stretch")
 
@@ -316,7 +316,7 @@ def _grid(ws: Workspace, m: MapData, ids: list[int], classes: list[dict]) -> Non
     info = es.item_info(ws, m, ids[:2000], classes) if len(ids) <= 2000 else {}
     tips = {}
     for i, d in info.items():
-        tip = f"#{i} · {d['name']} · {es.cluster_name(d['cluster'])}"
+        tip = f"#{i} · {d['name']} · {d['cluster_name']}"
         if d["prediction"]:
             tip += f" · predicted {d['prediction'][0]} ({d['prediction'][1]:.0%})"
         tips[i] = tip
