@@ -17,6 +17,9 @@ is one `Modality` value in its own module, registered by name in `sslapp.modalit
   exports as one model that reads the item (`exports_models`; when not, the export refuses with
   `export_refusal`'s message), and which model formats and optional parts its export offers
   (`export_formats`, `export_extras`; `export_option_refusal` says why another one is not);
+- which starting encoder to trust before labels can measure them (`prior_order`), the label-efficiency
+  benchmark's cheap baseline (`baseline`), and the words that name a map's clusters (`cluster_words`,
+  texts only);
 - how an item is previewed in the UI (`preview`: "thumbnail", "text" or "audio");
 - the preprocessing an export needs and the exported model's input (`preprocessing`, `input_spec`,
   written into model.json).
