@@ -136,7 +136,8 @@ def main() -> None:
     result: dict = {"n": len(texts), "threads": args.threads, "repeats": REPEATS[0], "load_before": load_before,
                     "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1)}
 
-    from sslapp.models.text.minilm import MiniLM, model_folder
+    from sslapp.models.text.minilm import MiniLM
+    from sslapp.models.text.minilm_files import model_folder
     from sslapp.models.text.tfidf import fit_tfidf
 
     started = time.perf_counter()

@@ -333,7 +333,7 @@ def test_features_are_cached_and_extended_to_new_images(fresh, tmp_path):
 
 def test_imagenet_start_is_made_once(fresh):
     from sslapp.features import service
-    from sslapp.models.weights import imagenet_available
+    from sslapp.models.shipped import imagenet_available
 
     if not imagenet_available(service.IMAGENET_BACKBONE):
         pytest.fail("the ImageNet weights package is a dependency of sslapp and must be installed")

@@ -11,7 +11,8 @@ from sslapp.catalogue import BACKBONES as CATALOGUE_BACKBONES
 from sslapp.models.backbones import NARROW, build_backbone
 from sslapp.models.encoder import load_encoder
 from sslapp.models.patches import first_layer_filters
-from sslapp.models.weights import WeightsError, first_conv, init_backbone
+from sslapp.models.shipped import WeightsError
+from sslapp.models.weights import first_conv, init_backbone
 from sslapp.ssl.train import pretrain
 
 TINY = {"epochs": 1, "batch_size": 8, "probe_size": 16, "seed": 3}

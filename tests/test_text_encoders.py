@@ -14,14 +14,8 @@ import pytest
 import torch
 
 from sslapp.models.text import load_text_encoder, save_text_encoder
-from sslapp.models.text.minilm import (
-    SHA256,
-    MiniLM,
-    ModelFilesError,
-    available,
-    model_folder,
-    verify,
-)
+from sslapp.models.text.minilm import MiniLM
+from sslapp.models.text.minilm_files import SHA256, ModelFilesError, available, model_folder, verify
 from sslapp.models.text.tfidf import fit_tfidf
 from sslapp.models.text.tokens import MAX_BATCH, batches
 

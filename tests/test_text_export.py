@@ -28,7 +28,7 @@ from text_topics import TOPICS
 from sslapp.cli import main
 from sslapp.export.labels import LABEL_FILES
 from sslapp.modalities.text.arrays import normalise
-from sslapp.models.text.minilm import SHA256, available
+from sslapp.models.text.minilm_files import SHA256, available
 from sslapp.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parents[1]

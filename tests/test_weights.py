@@ -8,14 +8,8 @@ import torchvision
 from safetensors.torch import save_file
 
 from sslapp.models.backbones import build_backbone
-from sslapp.models.weights import (
-    WeightsError,
-    default_init,
-    imagenet_available,
-    imagenet_weights_path,
-    init_backbone,
-    read_state_dict,
-)
+from sslapp.models.shipped import WeightsError, imagenet_available, imagenet_weights_path
+from sslapp.models.weights import default_init, init_backbone, read_state_dict
 
 
 @pytest.fixture(scope="module")

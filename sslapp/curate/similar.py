@@ -188,7 +188,8 @@ def resolve_item(ws: Workspace, item: int | str) -> int:
     from sslapp.modalities import workspace_modality
 
     store = ws.store
-    noun, plural = workspace_modality(ws).noun, workspace_modality(ws).plural
+    modality = workspace_modality(ws)
+    noun, plural = modality.noun, modality.plural
     text = str(item).strip()
     if isinstance(item, int | np.integer) or text.isdigit():
         if store.item(int(text)) is not None:

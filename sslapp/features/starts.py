@@ -116,7 +116,8 @@ def _fit_images(ws: Workspace, start: str, progress: Progress | None, seed: int)
 def _minilm(ws: Workspace, progress: Progress | None, seed: int) -> Made:
     """A file that names the installed all-MiniLM-L6-v2 and its hashes (checked now, and at every load)."""
     from sslapp.models.text.base import write_text_encoder_file
-    from sslapp.models.text.minilm import BACKBONE, MODEL, file_config, model_folder, verify
+    from sslapp.models.text.minilm import file_config
+    from sslapp.models.text.minilm_files import BACKBONE, MODEL, model_folder, verify
 
     if progress:
         progress(message=f"checking the {MODEL} files")

@@ -75,6 +75,7 @@ class _Labels:
     labels: np.ndarray  # class of each labelled item
     counts: dict[str, int]
     warnings: list[str]
+    plural: str  # what the items are, in messages ("images", "texts")
 
 
 @dataclass
@@ -137,14 +138,14 @@ def _read_labels(store: Any, plural: str) -> _Labels:
     empty = [c["name"] for c in all_classes if c["id"] not in pos_of]
     warnings = list(check.messages) + ([f"No labels yet for {', '.join(repr(n) for n in empty)}: "
                                         "left out of the classifier."] if empty else [])
-    return _Labels(names, class_ids, item_ids, rows, labeled_idx, labels, counts, warnings)
+    return _Labels(names, class_ids, item_ids, rows, labeled_idx, labels, counts, warnings, plural)
 
 
 def _embed_and_propagate(ctx: JobContext, lab: _Labels, plan: _Plan) -> None:
     """Fill `plan` with the embedding the app uses, its kNN graph and the propagation method."""
     from sslapp.features.service import best_embedding
 
-    plural = workspace_modality(ctx.workspace).plural
+    plural = lab.plural
     embedding = best_embedding(ctx.workspace, progress=lambda **v: ctx.progress(force=True, **v),
                                check_stop=ctx.check_stop)
     if not np.array_equal(embedding.item_ids, lab.item_ids):
@@ -170,7 +171,7 @@ def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fi
     from sslapp.finetune.model import Classifier
 
     features, n = plan.features, len(lab.names)
-    ctx.progress(force=True, message=f"cross-validating on the labelled {workspace_modality(ctx.workspace).plural}")
+    ctx.progress(force=True, message=f"cross-validating on the labelled {lab.plural}")
     estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
                                     class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop)
     probe, pseudo = fit_with_pseudo_labels(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed,

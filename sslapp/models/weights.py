@@ -18,12 +18,7 @@ import torch
 from torch import nn
 
 from sslapp.models.backbones import PRETRAINED, Backbone
-from sslapp.models.shipped import (  # noqa: F401 - the torch-free lookup, re-exported for the weights' users
-    IMAGENET_PACKAGES,
-    WeightsError,
-    imagenet_available,
-    imagenet_weights_path,
-)
+from sslapp.models.shipped import WeightsError, imagenet_available, imagenet_weights_path
 
 INITS = ("scratch", "imagenet")  # besides a path to a weights file
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "backbone", "encoder")

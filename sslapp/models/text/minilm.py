@@ -23,16 +23,12 @@ import torch
 from torch import nn
 
 from sslapp.models.text.base import GraphSpec, TextEncoder
-from sslapp.models.text.minilm_files import (  # noqa: F401 - the torch-free file checks, re-exported
-    BACKBONE,
+from sslapp.models.text.minilm_files import (
     MODEL,
-    PACKAGE,
     PIP_NAME,
     REVISION,
     SHA256,
     ModelFilesError,
-    available,
-    file_sha256,
     model_folder,
     verify,
 )
