@@ -16,8 +16,9 @@ BACKBONES: dict[str, str] = {AUTO: "picked by device and image size (docs/benchm
 INITS: dict[str, str] = _INITS.descriptions()
 
 
-def method_names() -> list[str]:
-    return list(METHODS)
+def method_names(modality: str = "image") -> list[str]:
+    """The methods that train on this kind of item, in registry order."""
+    return [name for name, entry in _METHODS.items() if entry.defaults.get("modality", "image") == modality]
 
 
 def backbone_names() -> list[str]:

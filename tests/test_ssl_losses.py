@@ -29,7 +29,9 @@ def method(name, backbone=RESNET, **hp):
 
 
 def test_registry_and_hyperparameters_fail_loudly():
-    assert set(METHODS) == {"simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation"}
+    assert set(METHODS) == {"simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation", "simcse", "word2vec"}
+    with pytest.raises(ValueError, match="simcse trains on texts with its own loop"):
+        method("simcse")
     with pytest.raises(ValueError, match="unknown method 'simclrr'; choose one of: simclr, mocov3"):
         method("simclrr")
     with pytest.raises(ValueError, match="unknown hyperparameter.*temprature.*accepted:.*temperature"):

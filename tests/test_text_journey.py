@@ -1,10 +1,10 @@
 """The journey after ingest on a text workspace, through the real CLI and pages: a CSV of 40 texts in four
 topics, 3 labels per topic, the TF-IDF start only (cheap; MiniLM is tested in test_text_encoders.py).
 The steps that work on vectors (finetune's probe, suggest, review, similar, near-duplicates, the
-embeddings' export and import) run and name FILE:ROW sources; pretraining and the export options texts do
-not offer (the encoder alone, TorchScript, quantized copies; the export itself is tests/test_text_export.py)
-refuse with what to do instead, a non-zero exit code and nothing stored changed; the Pretrain page shows
-the message instead of a form that would start a failing job, the Export page offers only what texts have."""
+embeddings' export and import) run and name FILE:ROW sources; an image method and the export options texts
+do not offer (the encoder alone, TorchScript, quantized copies; the export itself is tests/test_text_export.py)
+refuse with what to do instead, a non-zero exit code and nothing stored changed; the Pretrain page offers the
+text methods only (their runs are tests/test_text_pretrain.py's), the Export page only what texts have."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ from sslapp.cli import main
 from sslapp.features.read import STARTS_SETTING
 from sslapp.ingest.ingest import ingest
 from sslapp.maps.read import load_map
-from sslapp.modalities import export_option_refusal, export_refusal, get_modality, pretrain_refusal
+from sslapp.modalities import (
+    export_option_refusal,
+    export_refusal,
+    get_modality,
+    method_refusal,
+    pretrain_refusal,
+)
 from sslapp.workspace import open_workspace
 
 
@@ -66,8 +72,9 @@ def _stored(ws) -> tuple:
 def test_the_contract_says_what_texts_lack():
     text, image = get_modality("text"), get_modality("image")
     assert pretrain_refusal(image) is None and export_refusal(image) is None and export_refusal(text) is None
-    assert "no self-supervised method trains on texts yet" in pretrain_refusal(text)
-    assert "MiniLM / TF-IDF" in pretrain_refusal(text)
+    assert pretrain_refusal(text) is None and method_refusal(text, "simcse") is None
+    assert "'simclr' does not train on texts; choose one of: simcse, word2vec" in method_refusal(text, "simclr")
+    assert "'word2vec' does not train on images" in method_refusal(image, "word2vec")
     assert image.full_finetune and not text.full_finetune and image.exports_models and text.exports_models
     assert export_option_refusal(image, ("onnx", "torchscript"), ("encoder", "quantize", "imagefolder")) is None
     assert export_option_refusal(text, ("onnx", "safetensors")) is None
@@ -113,11 +120,11 @@ def test_vectors_steps_run_on_texts(text_ws, capsys, tmp_path):
     assert code == 0 and "40 of 40" in out + err, err
 
 
-def test_pretrain_and_the_export_options_texts_lack_refuse(text_ws, capsys, tmp_path):
+def test_image_methods_and_the_export_options_texts_lack_refuse(text_ws, capsys, tmp_path):
     ws, _ = text_ws
     before = _stored(ws)
-    code, out, err = _cli(capsys, "pretrain", str(ws.root), "--minutes", "0.1")
-    assert code == 2 and "no self-supervised method trains on texts yet" in err and "MiniLM / TF-IDF" in err
+    code, out, err = _cli(capsys, "pretrain", str(ws.root), "--minutes", "0.1", "--method", "simclr")
+    assert code == 2 and "'simclr' does not train on texts; choose one of: simcse, word2vec" in err
     assert _stored(ws) == before  # no job queued, nothing written
 
     for extra in (["--encoder-only"], ["--encoder-files"], ["--formats", "torchscript"]):
@@ -128,7 +135,7 @@ def test_pretrain_and_the_export_options_texts_lack_refuse(text_ws, capsys, tmp_
     # a queued job (as the pages or the API would start) fails with the same words, recording no run
     from sslapp.cli.common import run_job_in_foreground
 
-    for kind, params, words in (("pretrain", {"minutes": 0.1}, "no self-supervised method"),
+    for kind, params, words in (("pretrain", {"minutes": 0.1, "method": "mae"}, "'mae' does not train on texts"),
                                 ("export", {"encoder_only": True}, "a text classifier export does not offer")):
         job = run_job_in_foreground(ws, kind, params)
         assert job["status"] == "failed" and words in job["error"], job
@@ -141,11 +148,15 @@ def _page(name: str) -> AppTest:
     return at
 
 
-def test_pretrain_page_says_so_and_export_page_offers_what_texts_have(text_ws, capsys):
+def test_pretrain_page_offers_text_methods_and_export_page_offers_what_texts_have(text_ws, capsys):
     ws, _ = text_ws
     at = _page("pretrain")
-    assert any("no self-supervised method trains on texts yet" in i.value for i in at.info)
-    assert not at.button and not ws.store.jobs(limit=10)  # no Start form
+    assert at.selectbox(key="pt_method").options == [
+        "SimCSE — MiniLM tuned on your texts, dropout makes the two views",
+        "Word2Vec + SIF — word vectors learned from your texts, averaged per text"]
+    keys = {s.key for s in at.selectbox}
+    assert "pt_backbone" not in keys and "pt_init" not in keys and "pt_device" not in keys  # nothing of images
+    assert "Learn features from all 40 texts" in at.caption[0].value and not ws.store.jobs(limit=10)
 
     at = _page("export")  # no classifier yet, and no encoder to export alone: what to do first
     assert any("label some texts and train a classifier" in i.value for i in at.info)

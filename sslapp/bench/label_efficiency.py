@@ -50,12 +50,18 @@ EMBEDDINGS = ("app", "pixels", "patches", "imagenet", "ssl", "continued", "minil
 
 def _pretrained(ws, config: dict, say: Say) -> tuple[dict, dict]:
     """Run one pretraining in the workspace; (its newest encoder artifact, info)."""
-    from sslapp.ssl.train import pretrain
+    from sslapp.modalities import workspace_modality
+    from sslapp.ssl.train import PretrainConfig, pretrain
 
     started = time.monotonic()
     say(f"pretraining {config.get('method')} {config.get('backbone', 'auto')} for {config['minutes']:g} min"
         + (f" from {config['init']}" if config.get("init") else ""))
-    summary = pretrain(ws, {**config, "probe": False})
+    if workspace_modality(ws).name == "text":
+        from sslapp.ssl.text.loop import pretrain_texts
+
+        summary = pretrain_texts(ws, PretrainConfig.from_params({**config, "probe": False}))
+    else:
+        summary = pretrain(ws, {**config, "probe": False})
     run_arts = [a for a in ws.store.artifacts("encoder", limit=100_000) if a.get("run_id") == summary.get("run_id")]
     if not run_arts:
         raise BenchError("pretraining finished without saving an encoder; give it more minutes")
@@ -65,7 +71,7 @@ def _pretrained(ws, config: dict, say: Say) -> tuple[dict, dict]:
                          "epochs": summary.get("epochs"), "seconds": seconds}
 
 
-def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say, method: str = "simclr",
+def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say, method: str | None = None,
                    reuse_encoder: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any] | None]:
     """{kind: features} for every item (store order), the pretraining info, and for "app" the candidates
     the app chooses among, with the prior it uses before labels: {"features", "names", "prior"}."""
@@ -84,6 +90,10 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
     modality = workspace_modality(ws)
     if minutes > 0 and not modality.ssl_methods:
         raise BenchError(f"no self-supervised method trains on {modality.plural} yet; pass --pretrain-minutes 0")
+    method = method or (modality.ssl_methods[0] if modality.ssl_methods else "simclr")
+    if minutes > 0 and method not in modality.ssl_methods:
+        raise BenchError(f"{method!r} does not train on {modality.plural}; use --method with one of: "
+                         f"{', '.join(modality.ssl_methods)}")
     ensure_starting_encoders(ws, seed=seed)
     starts = {(a.get("meta") or {}).get("start"): a for a in encoders(ws)}
     ssl_art = None
@@ -208,7 +218,7 @@ def _mean_row(values: list[float]) -> dict[str, float]:
 def run_label_efficiency(source: str | Path, truth_csv: str | Path | None = None, budgets: Sequence[int] | str = (10, 50, 100),
                          strategies: Sequence[str] = ("auto", "random"), pretrain_minutes: float = 10.0,
                          workspace: str | Path | None = None, seed: int = 0, random_seeds: int = 3,
-                         round_size: int = 20, cache_size: int = 32, method: str = "simclr",
+                         round_size: int = 20, cache_size: int = 32, method: str | None = None,
                          reuse_encoder: bool = False, embeddings: Sequence[str] = ("app",),
                          text_column: str | None = None, truth_column: str | None = None,
                          say: Say = lambda m: None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def register(sub) -> None:
                     help="comma-separated rows to score: app (the app's own choice, as a user gets it), pixels, "
                          "patches, imagenet, ssl (pretrained from scratch), continued (SSL from ImageNet weights); "
                          "default app")
-    le.add_argument("--method", default="simclr", help="SSL method to pretrain with (default simclr)")
+    le.add_argument("--method", help="SSL method to pretrain with (default: simclr for images, simcse for texts)")
     le.add_argument("--workspace", default=None, metavar="DIR",
                     help="keep the workspace here (default: a temporary folder, removed afterwards)")
     le.add_argument("--reuse-encoder", action="store_true",

@@ -8,12 +8,14 @@ from sslapp.cli.common import CLIError, emit, handle_errors, run_job_in_foregrou
 
 
 def register(sub) -> None:
-    p = sub.add_parser("pretrain", help="pretrain an encoder on the workspace's images (SimCLR, MoCo v3, ...)",
+    p = sub.add_parser("pretrain", help="pretrain an encoder on the workspace's items (SimCLR, ...; SimCSE, "
+                       "Word2Vec for texts)",
                        description="Pretrain an encoder with a self-supervised method. Progress goes to stderr; "
                        "Ctrl-C cancels and keeps the last checkpoint. Under `torchrun --nproc_per_node N` it "
                        "trains with DistributedDataParallel and only rank 0 writes.")
     p.add_argument("workspace")
-    p.add_argument("--method", default="simclr", help="simclr, mocov3, byol, swav, dino, mae or rotation")
+    p.add_argument("--method", help="images: simclr (default), mocov3, byol, swav, dino, mae or rotation; "
+                   "texts: simcse (default) or word2vec")
     p.add_argument("--backbone", default="auto",
                    help="auto, resnet18/34/50 (+ -std), resnet18-w16/-w32 (narrow), vit-tiny, vit-small, "
                         "efficientnet-lite0")
@@ -50,9 +52,9 @@ def _params(args) -> dict:
 class _ProgressPrinter(threading.Thread):
     """Prints the job's progress to stderr every few seconds while it runs in this process."""
 
-    def __init__(self, ws, job_id: int):
+    def __init__(self, ws, job_id: int, unit: str = "img"):
         super().__init__(daemon=True)
-        self.ws, self.job_id, self.done = ws, job_id, threading.Event()
+        self.ws, self.job_id, self.done, self.unit = ws, job_id, threading.Event(), unit
         self.last_message = None
         self.last_line = None
 
@@ -71,17 +73,26 @@ class _ProgressPrinter(threading.Thread):
                 self.last_line = line
                 epochs = p.get("epochs") or "?"
                 say(f"epoch {p.get('epoch')}/{epochs} step {p.get('step')}/{p.get('steps')} "
-                    f"loss {p.get('loss')} {p.get('images_per_s')} img/s eta {p.get('eta_s', '?')} s")
+                    f"loss {p.get('loss')} {p.get('images_per_s')} {self.unit}/s eta {p.get('eta_s', '?')} s")
 
 
 @handle_errors
 def run(args) -> int:
-    from sslapp.modalities import pretrain_refusal, workspace_modality
+    from sslapp.modalities import method_refusal, pretrain_refusal, workspace_modality
     from sslapp.ssl import ddp
 
-    refusal = pretrain_refusal(workspace_modality(workspace_arg(args.workspace)))
+    modality = workspace_modality(workspace_arg(args.workspace))
+    refusal = pretrain_refusal(modality)
     if refusal:  # before any job is queued: nothing is stored
         raise CLIError(refusal.replace(" WS", f" {args.workspace}"), 2)
+    if args.resume is None:
+        args.method = args.method or modality.ssl_methods[0]
+        refusal = method_refusal(modality, args.method)
+        if refusal:
+            raise CLIError(refusal.replace(" WS", f" {args.workspace}"), 2)
+    if modality.name != "image" and ddp.torchrun_env() is not None:
+        raise CLIError(f"pretraining on {modality.plural} runs in one process; run `sslapp pretrain` without "
+                       "torchrun", 2)
     info = ddp.init_distributed(args.device)
     try:
         if info.enabled and not info.is_main:
@@ -128,7 +139,10 @@ def _run_main(args) -> int:
     else:
         job_id = ws.store.enqueue_job("pretrain", _params(args))
     say(f"pretrain job {job_id} in {ws.root}")
-    printer = _ProgressPrinter(ws, job_id)
+    from sslapp.modalities import workspace_modality
+
+    unit = "img" if workspace_modality(ws).name == "image" else workspace_modality(ws).plural
+    printer = _ProgressPrinter(ws, job_id, unit)
     printer.start()
     try:
         job = run_job_in_foreground(ws, "pretrain", {}, job_id=job_id)
@@ -151,5 +165,5 @@ def _run_main(args) -> int:
         say(f"pretrain job {job_id} {status}" + (f": {job.get('error')}" if job.get("error") else "")
             + (f"; resume with `sslapp pretrain {ws.root} --resume {job_id}`" if checkpoint else ""))
     emit(out, args.json, f"job {job_id} {status}: {out['method']} {out['backbone']} {out['epochs']} epochs, "
-         f"{out['images_per_s']} img/s, checkpoint {checkpoint}")
+         f"{out['images_per_s']} {unit}/s, checkpoint {checkpoint}")
     return 0 if status == "done" else 1

@@ -183,6 +183,12 @@ LOADERS = {"classifier": ("finetune.model", "load_classifier"), "encoder": ("ssl
 def _origin(m: dict[str, Any]) -> str:
     """Where the encoder's weights came from: its config's `method`, or a text encoder's own account."""
     if enc := m.get("text_encoder"):
+        if enc.get("start") == "minilm" and enc.get("tuned"):
+            return (f"tuned with self-supervised `{enc['tuned'].get('method')}` on the workspace's texts from revision "
+                    f"{str(enc.get('revision'))[:12]}, {enc['dim']}-d sentence vectors")
+        if enc.get("start") == "word2vec":
+            return (f"(Word2Vec + SIF) word vectors trained with self-supervised `word2vec` on the workspace's texts, "
+                    f"{enc.get('terms', 0):,} words, {enc['dim']}-d")
         if enc.get("start") == "minilm":
             return f"frozen at revision {str(enc.get('revision'))[:12]}, {enc['dim']}-d sentence vectors"
         return f"(TF-IDF + SVD) fitted on the workspace's texts, {enc.get('terms', 0):,} words to {enc['dim']} dimensions"
@@ -234,7 +240,7 @@ def _files_section(m: dict[str, Any]) -> str:
         rows.append(f"| `{enc['tokenizer']}` | the tokenizer ({enc.get('model')}'s file as published; set it as "
                     "model.json's `text_encoder` says) |")
     if enc.get("vocabulary"):
-        rows.append(f"| `{enc['vocabulary']}` | the words TF-IDF counts, in the order of the model's `counts` columns |")
+        rows.append(f"| `{enc['vocabulary']}` | the words the model counts, in the order of its `counts` columns |")
     if m.get("predict_model"):
         rows.append("| `predict_onnx.py` | the snippet below |")
     if m.get("imagefolder"):
@@ -285,7 +291,7 @@ def _quantized_section(m: dict[str, Any]) -> str:
 
 
 def _text_usage(m: dict[str, Any], snippet: str | None) -> str:
-    minilm = m["text_encoder"].get("start") == "minilm"
+    minilm = "tokenizer" in m["text_encoder"]
     usage = USE_PREDICT_TEXT
     if snippet:
         usage += USE_ONNX.substitute(needs="onnxruntime, numpy and tokenizers" if minilm else "onnxruntime and numpy",

@@ -124,7 +124,7 @@ def text_model(ws: Workspace, spec: GraphSpec, encoder: TextEncoder, classifier:
     canonical = modality.preprocessing(0)
     shapes = {n: ["batch", spec.axes.get(n) or int(spec.example[n].shape[1])] for n in spec.inputs}
     d = spec.describe
-    if d["start"] == "minilm":
+    if "tokenizer" in d:
         encode = [f"Tokenise with {d['tokenizer']} ({d['model']}), truncated at {d['max_length']} word pieces; pad "
                   "each batch to its longest text with id 0 and attention mask 0 (the file's own settings say 128: "
                   "override them).",
@@ -132,7 +132,8 @@ def text_model(ws: Workspace, spec: GraphSpec, encoder: TextEncoder, classifier:
                   "normalisation: the app's MiniLM vectors."]
     else:
         encode = [f"Count the words of {d['vocabulary']} ({d['terms']:,} words) in the text: {d['words']}.",
-                  f"Inside the model: {d['inside_model']}: the app's TF-IDF vectors."]
+                  f"Inside the model: {d['inside_model']}: the app's "
+                  f"{'Word2Vec + SIF' if d['start'] == 'word2vec' else 'TF-IDF'} vectors."]
     head = ("Inside the model: the vectors are " + ("L2-normalised again, then " if classifier.normalize else "")
             + "fed to a linear head; softmax gives the probabilities.")
     return {
@@ -144,5 +145,5 @@ def text_model(ws: Workspace, spec: GraphSpec, encoder: TextEncoder, classifier:
         "head": {"type": "linear", "feature_normalisation": "l2" if classifier.normalize else "none",
                  "softmax": True},
         "backbone": d.get("model") or encoder.start,
-        "ssl_method": None,
+        "ssl_method": (d.get("tuned") or {}).get("method") or d.get("method"),  # None: frozen or fitted
     }

@@ -1,5 +1,6 @@
 """A text export's model inputs made from texts, without torch: token ids from the export's tokenizer.json
-(MiniLM) or term counts of its vocabulary.json's words (TF-IDF), as model.json's `text_encoder` says.
+(MiniLM) or term counts of its vocabulary.json's words (TF-IDF, Word2Vec + SIF), as model.json's
+`text_encoder` says.
 
 The export's own check (`text_export`) and `sslapp predict` both feed the model through here, so the
 check covers the tokenisation `sslapp predict` uses, read from the export folder and not from the app.
@@ -25,11 +26,11 @@ class TextInputs:
     def __init__(self, export_dir: str | Path, encoder: dict[str, Any]):
         root = Path(export_dir)
         self.start = encoder.get("start")
-        if self.start == "minilm":
+        if "tokenizer" in encoder:  # MiniLM, frozen or tuned: word pieces
             from sslapp.models.text.tokens import load_tokenizer
 
             self.tokenizer = load_tokenizer(root / encoder["tokenizer"], int(encoder["max_length"]))
-        elif self.start == "tfidf":
+        elif "vocabulary" in encoder:  # TF-IDF, Word2Vec + SIF: word counts
             from sslapp.models.text.terms import count_vectorizer
 
             vocabulary = json.loads((root / encoder["vocabulary"]).read_text(encoding="utf-8"))
@@ -39,7 +40,7 @@ class TextInputs:
                               "it. Use the sslapp that wrote it, or its predict_onnx.py.")
 
     def batches(self, texts: list[str]) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
-        if self.start == "minilm":
+        if hasattr(self, "tokenizer"):
             from sslapp.models.text.tokens import TOKEN_BUDGET, padded_batches
 
             for rows, ids, mask in padded_batches(self.tokenizer, texts, TOKEN_BUDGET):

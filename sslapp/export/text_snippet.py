@@ -80,7 +80,7 @@ def term_counts(texts):
 
 
 def probabilities(session, texts):
-    feeds = token_ids if ENCODER["start"] == "minilm" else term_counts
+    feeds = token_ids if "tokenizer" in ENCODER else term_counts
     return np.concatenate([session.run(None, feeds(texts[i:i + BATCH]))[0] for i in range(0, len(texts), BATCH)])
 
 

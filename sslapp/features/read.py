@@ -46,11 +46,12 @@ def describe(artifact: dict[str, Any]) -> str:
         return describe_imported(meta)
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
-            "rotation": "rotation"}.get(method, method)
+            "rotation": "rotation", "simcse": "SimCSE", "word2vec": "Word2Vec + SIF"}.get(method, method)
     init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
     epochs = meta.get("epoch")
     length = "" if epochs is None else f", {epochs} epoch" + ("" if epochs == 1 else "s")
-    return f"{nice} {meta.get('backbone', '')}".strip() + init + length
+    backbone = "" if method == "word2vec" else meta.get("backbone", "")  # its backbone is its name
+    return f"{nice} {backbone}".strip() + init + length
 
 
 def current_items(ws: Workspace) -> tuple[np.ndarray, np.ndarray]:

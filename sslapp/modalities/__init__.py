@@ -12,6 +12,7 @@ from sslapp.modalities.base import (
     export_option_refusal,
     export_refusal,
     gather_rows,
+    method_refusal,
     pretrain_refusal,
     preview_file,
 )
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from sslapp.workspace import Workspace
 
 __all__ = ["MODALITIES", "MODALITY_SETTING", "BadItem", "Decoded", "Modality", "ModalityError", "claimed_by",
-           "export_option_refusal", "export_refusal", "gather_rows", "get_modality", "preview_file", "pretrain_refusal",
+           "export_option_refusal", "export_refusal", "gather_rows", "get_modality", "method_refusal", "preview_file",
+           "pretrain_refusal",
            "workspace_modality"]
 
 MODALITIES = Registry("modality", [

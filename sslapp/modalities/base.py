@@ -139,6 +139,15 @@ def pretrain_refusal(modality: Modality) -> str | None:
             "train a classifier (`sslapp finetune WS` or the Train page).")
 
 
+def method_refusal(modality: Modality, method: str) -> str | None:
+    """Why `method` cannot pretrain on this kind of item (unknown, or made for another kind), naming the
+    methods that can; None when it can."""
+    if method in modality.ssl_methods:
+        return None
+    return (f"{method!r} does not train on {modality.plural}; choose one of: {', '.join(modality.ssl_methods)} "
+            "(`sslapp pretrain WS --method NAME`, or the Pretrain page).")
+
+
 def export_refusal(modality: Modality) -> str | None:
     """Why no model of this kind can be exported (`exports_models` False), with what to use instead; else None."""
     if modality.exports_models:

@@ -109,11 +109,16 @@ def publish_encoder(ws: Workspace, run_id: int | None, method: str, plan: dict[s
     except OSError as exc:
         raise PretrainError(f"could not write the encoder {path.name}: {exc.strerror or exc}. "
                             "The previous encoder and checkpoint are kept; free some space and resume.") from exc
+    return record_encoder(ws, run_id, path, {"method": method, **plan, "epoch": epoch, "step": step, "probe": probe})
+
+
+def record_encoder(ws: Workspace, run_id: int | None, path: Path, meta: dict[str, Any]) -> str:
+    """Record a run's new encoder file with its `meta` and prune the run's others (`prune_run_encoders`); the
+    workspace path of the encoder the run keeps as its best (`path` itself outside a run)."""
     rel = str(path.relative_to(ws.root))
     if run_id is None:
         return rel
-    ws.store.add_artifact("encoder", rel, {"method": method, **plan, "epoch": epoch, "step": step,
-                                           "probe": probe}, run_id)
+    ws.store.add_artifact("encoder", rel, meta, run_id)
     prune_run_encoders(ws, run_id)
     kept = run_encoder(ws, run_id)
     return kept["path"] if kept is not None else rel

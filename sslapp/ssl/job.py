@@ -14,15 +14,19 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
     The run is marked done, failed, cancelled or paused with the job, and its summary holds the
     result, so the Pretrain page lists past runs without reading job rows.
     """
-    from sslapp.modalities import pretrain_refusal, workspace_modality
+    from sslapp.modalities import method_refusal, pretrain_refusal, workspace_modality
     from sslapp.ssl.train import PretrainConfig, PretrainError, pretrain
 
     ws = ctx.workspace
-    refusal = pretrain_refusal(workspace_modality(ws))
+    modality = workspace_modality(ws)
+    refusal = pretrain_refusal(modality)
     if refusal:  # before a run is recorded: nothing is stored
         raise PretrainError(refusal.replace(" WS", f" {ws.root}"))
     store = ws.store
-    config = PretrainConfig.from_params(ctx.params)
+    config = PretrainConfig.from_params({"method": modality.ssl_methods[0], **ctx.params})
+    refusal = method_refusal(modality, config.method)
+    if refusal:
+        raise PretrainError(refusal)
     run = store.run_for_job(ctx.job_id) if ctx.resuming else None
     resume_from = None
     if run is not None:
@@ -33,7 +37,12 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
         else:
             ctx.log.info("run %s has no checkpoint yet; starting it over", run["id"])
     with ctx.run("pretrain", config.to_params(), run_id=run["id"] if run is not None else None) as record:
-        result = pretrain(ws, config, ctx=ctx, run_id=record.id, resume_from=resume_from)
+        if modality.name == "text":
+            from sslapp.ssl.text.loop import pretrain_texts
+
+            result = pretrain_texts(ws, config, ctx=ctx, run_id=record.id, resume_from=resume_from)
+        else:
+            result = pretrain(ws, config, ctx=ctx, run_id=record.id, resume_from=resume_from)
         record.summary = {k: v for k, v in result.items() if k != "messages"}
     verdict = _verdict(ctx, record.id)
     if verdict is not None:

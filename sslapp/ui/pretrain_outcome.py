@@ -14,6 +14,7 @@ import streamlit as st
 
 from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING, describe, encoders, run_encoder
 from sslapp.jobs.launcher import ensure_worker
+from sslapp.modalities import workspace_modality
 from sslapp.store.states import JobState
 from sslapp.workspace import Workspace
 
@@ -56,7 +57,8 @@ def ending(ws: Workspace, job: dict[str, Any], run: dict[str, Any] | None) -> st
     done, planned = epochs_done(ws, job, run), epochs_planned(job)
     reached = f"{done} of {planned} epochs" if planned and done < planned else plural(done, "epoch")
     if status == JobState.DONE:
-        text = f"Done: {plural(done, 'epoch')} at {result.get('images_per_s') or 0:.0f} images/s"
+        items = workspace_modality(ws).plural
+        text = f"Done: {plural(done, 'epoch')} at {result.get('images_per_s') or 0:.0f} {items}/s"
         text += f", in {duration(result['elapsed_s'])}." if result.get("elapsed_s") else "."
         if result.get("stopped") == "time budget reached" and planned and done < planned:
             text += f" The time limit ended it after {reached}."
@@ -79,7 +81,7 @@ def kept_line(ws: Workspace, run: dict[str, Any] | None, done: int) -> str:
                                                          if epoch is not None and epoch < done else "")]
     if probe.get("knn_acc") is not None:
         parts.append(f"nearest-neighbour accuracy {probe['knn_acc']:.0%} on your "
-                     f"{plural(int(probe.get('n_labelled') or 0), 'labelled image')}")
+                     f"{plural(int(probe.get('n_labelled') or 0), 'labelled ' + workspace_modality(ws).noun)}")
     if probe.get("std_ratio") is not None:
         parts.append(f"feature spread {probe['std_ratio']:.2f}" + (" (collapsed)" if probe.get("collapsed") else ""))
     choice = ws.store.get_setting(CHOICE_SETTING) or {}
@@ -102,7 +104,7 @@ def verdict(ws: Workspace, run: dict[str, Any] | None) -> str:
                 "*automatic* below to let the app choose by measurement, or pick this run's encoder.")
     if not choice:
         return ("The app keeps using the embedding it starts with for now: it chooses one when it next draws "
-                "the map or picks images to label.")
+                f"the map or picks {workspace_modality(ws).plural} to label.")
     name, reason = choice.get("name", "an encoder"), choice.get("reason", "")
     if choice.get("encoder_artifact_id") in ours:
         return f"The app now uses this encoder ({name}): {reason}."
@@ -110,7 +112,7 @@ def verdict(ws: Workspace, run: dict[str, Any] | None) -> str:
         return f"The app keeps using {name}: {reason}."
     if not any(c["encoder_artifact_id"] in ours for c in choice.get("candidates", [])):
         return (f"The app keeps using {name} for now: this encoder is compared with it the next time the "
-                "map is drawn or images are picked to label. You can pick it below.")
+                f"map is drawn or {workspace_modality(ws).plural} are picked to label. You can pick it below.")
     later = "" if choice.get("n_scored") else (" Once two classes have two labels each, the app measures which "
                                                "encoder fits your labels best, this one included.")
     return f"The app keeps using {name}, not this encoder: {reason}.{later}"

@@ -1,5 +1,6 @@
-"""Text encoders made without a training loop: all-MiniLM-L6-v2 shipped frozen (`minilm`) and
-TF-IDF + SVD fitted on the user's texts (`tfidf`). Each is an encoder artifact file like the image
+"""Text encoders: all-MiniLM-L6-v2 shipped frozen (`minilm`) or tuned on the user's texts by a pretraining
+run (SimCSE), TF-IDF + SVD fitted on the user's texts (`tfidf`) and word vectors trained on them, averaged
+the SIF way (`word2vec`, `sif`). Each is an encoder artifact file like the image
 encoders (`sslapp.models.encoder.load_encoder` opens both kinds).
 
 Importing this package loads no torch: `tokens` (tokenise, sort, pad) and `terms` (TF-IDF's word
@@ -37,11 +38,15 @@ def load_text_encoder(path: str | Path) -> TextEncoder:
     if config.get("start") == "minilm":
         from sslapp.models.text.minilm import MiniLM
 
-        return MiniLM.from_file(config).eval()
+        return MiniLM.from_file(config, tensors).eval()
     if config.get("start") == "tfidf":
         from sslapp.models.text.tfidf import TfidfSVD
 
         return TfidfSVD.from_file(config, tensors).eval()
+    if config.get("start") == "word2vec":
+        from sslapp.models.text.sif import SifVectors
+
+        return SifVectors.from_file(config, tensors).eval()
     raise ValueError(f"{path} holds a text encoder of an unknown kind {config.get('start')!r}; a newer sslapp made it")
 
 
@@ -55,6 +60,12 @@ def graph_from_config(config: dict[str, Any], state: dict[str, Tensor]) -> nn.Mo
         from sslapp.models.text.tfidf import CountVectors
 
         module = CountVectors(state["idf"], state["components"])
+    elif config.get("start") == "word2vec":
+        import torch
+
+        from sslapp.models.text.sif import WordVectors
+
+        module = WordVectors(state["weighted"], torch.ones(len(state["weighted"])), state["component"])
     else:
         raise ValueError(f"a text encoder graph of an unknown kind {config.get('start')!r}; a newer sslapp made it")
     module.load_state_dict(state)

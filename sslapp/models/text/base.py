@@ -73,6 +73,24 @@ class GraphSpec:
     describe: dict[str, Any] = field(default_factory=dict)
 
 
+COUNTED_WORDS = ("lowercase, then (for non-ASCII texts) NFKD with combining marks dropped, then every match of "
+                 "token_pattern (Python `re`); column i counts the word vocabulary[i], other words are not counted")
+
+
+def counts_graph_spec(start: str, dim: int, vocabulary: list[str], options: dict[str, Any], file_name: str,
+                      inside_model: str, **extra: Any) -> GraphSpec:
+    """The GraphSpec of an encoder that reads word counts (TF-IDF, Word2Vec + SIF): float32 (batch x words)
+    counts of `file_name`'s words, counted with `options`' tokenisation, as model.json says."""
+    from sslapp.models.text.terms import TOKENISING
+
+    counts = np.zeros((2, len(vocabulary)), np.float32)
+    counts[0, 0], counts[1, -1] = 2, 1
+    describe = {"start": start, "dim": int(dim), "vocabulary": file_name, "terms": len(vocabulary),
+                **{k: options[k] for k in TOKENISING}, **extra, "words": COUNTED_WORDS, "inside_model": inside_model}
+    return GraphSpec(inputs={"counts": "float32"}, axes={}, example={"counts": counts},
+                     files={file_name: json.dumps(vocabulary, ensure_ascii=False).encode("utf-8")}, describe=describe)
+
+
 def write_text_encoder_file(path: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     """The file itself: `tensors` as safetensors, `config` as JSON under TEXT_KEY in its header."""
     from safetensors.torch import save_file

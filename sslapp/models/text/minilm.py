@@ -80,13 +80,16 @@ def token_vectors_from_config(config: dict[str, Any]) -> TokenVectors:
 
 
 class MiniLM(TextEncoder):
-    """all-MiniLM-L6-v2 sentence vectors (384-d, unit length), frozen."""
+    """all-MiniLM-L6-v2 sentence vectors (384-d, unit length): frozen, or with weights a pretraining run
+    tuned on the user's texts (`state`, the BERT state dict; `tuned`, how, e.g. {"method": "simcse"}), which
+    its file then holds. The tokenizer and the network's shape are always the shipped, hash-checked ones."""
 
     start = "minilm"
     dim = DIM
     rows_per_call = ROWS_PER_CALL
 
-    def __init__(self, folder: str | Path | None = None, sort: bool = True, token_budget: int = TOKEN_BUDGET):
+    def __init__(self, folder: str | Path | None = None, sort: bool = True, token_budget: int = TOKEN_BUDGET,
+                 state: dict[str, torch.Tensor] | None = None, tuned: dict[str, Any] | None = None):
         super().__init__()
         folder = Path(folder) if folder is not None else model_folder()
         verify(folder)
@@ -101,7 +104,9 @@ class MiniLM(TextEncoder):
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
-        self.folder = folder
+        if state:
+            bert.load_state_dict(state)
+        self.folder, self.tuned = folder, dict(tuned or {}) if state else {}
         self.vectors = TokenVectors(bert)
         self.tokenizer = load_tokenizer(folder / TOKENIZER, MAX_TOKENS)  # the file says 128; s-t reads 256
         self.sort, self.token_budget = sort, token_budget
@@ -111,17 +116,21 @@ class MiniLM(TextEncoder):
         return self.vectors.bert
 
     def file_config(self) -> dict[str, Any]:
-        return file_config()
+        return {**file_config(), "tuned": self.tuned} if self.tuned else file_config()
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The tuned network's weights; none for the frozen model, which the wheel ships."""
+        return {k: v.detach().float().cpu() for k, v in self.bert.state_dict().items()} if self.tuned else {}
 
     @classmethod
-    def from_file(cls, config: dict[str, Any]) -> MiniLM:
+    def from_file(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> MiniLM:
         """The encoder a file names, refused when it was made with other model files than these."""
         made_with = config.get("sha256") or {}
         if any(made_with.get(name, expected) != expected for name, expected in SHA256.items()) or not made_with:
             raise ModelFilesError(f"this encoder was made with other {MODEL} files than the installed {PIP_NAME} "
                                   "ships; embed again with the installed one (remove this encoder, then "
                                   "`sslapp embed`)")
-        return cls()
+        return cls(state=tensors or None, tuned=config.get("tuned"))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length (N, 384) float32 vectors, as sentence-transformers computes them."""
@@ -152,6 +161,8 @@ class MiniLM(TextEncoder):
                     "note": f"{TOKENIZER} is upstream's file byte for byte; it says truncation at 128 and fixed "
                             f"padding to 128, so set truncation to {MAX_TOKENS} and padding to the longest, as "
                             "predict_onnx.py does (sentence-transformers reads 256 word pieces)"}
+        if self.tuned:
+            describe["tuned"] = dict(self.tuned)
         return GraphSpec(inputs={"input_ids": "int64", "attention_mask": "int64"},
                          axes={"input_ids": "tokens", "attention_mask": "tokens"},
                          example={"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)},

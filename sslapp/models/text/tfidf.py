@@ -12,15 +12,14 @@ counted by `terms` (scikit-learn's tokenisation, written out in the export's voc
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from sslapp.models.text.base import GraphSpec, TextEncoder
-from sslapp.models.text.terms import OPTIONS, TOKENISING, vectorizer
+from sslapp.models.text.base import GraphSpec, TextEncoder, counts_graph_spec
+from sslapp.models.text.terms import OPTIONS, vectorizer
 
 DIMS = 256
 VOCABULARY = "vocabulary.json"  # an export's word list: column i of the counts is word i
@@ -98,18 +97,9 @@ class TfidfSVD(TextEncoder):
 
     def graph_spec(self) -> GraphSpec:
         """Term counts (float32, batch x terms) of vocabulary.json's words, the tokenisation in model.json."""
-        counts = np.zeros((2, len(self.vocabulary)), np.float32)
-        counts[0, 0], counts[1, -1] = 2, 1
-        describe = {"start": self.start, "dim": self.dim, "vocabulary": VOCABULARY, "terms": len(self.vocabulary),
-                    **{k: self.options[k] for k in TOKENISING},
-                    "words": "lowercase, then (for non-ASCII texts) NFKD with combining marks dropped, then every "
-                             "match of token_pattern (Python `re`); column i counts the word vocabulary[i], "
-                             "other words are not counted",
-                    "inside_model": "tf = 1 + ln(count) where count > 0, times idf, l2 norm, times the SVD "
-                                    "components, l2 norm (scikit-learn's sublinear TF-IDF, then LSA)"}
-        return GraphSpec(inputs={"counts": "float32"}, axes={}, example={"counts": counts},
-                         files={VOCABULARY: json.dumps(self.vocabulary, ensure_ascii=False).encode("utf-8")},
-                         describe=describe)
+        return counts_graph_spec(self.start, self.dim, self.vocabulary, self.options, VOCABULARY,
+                                 "tf = 1 + ln(count) where count > 0, times idf, l2 norm, times the SVD components, "
+                                 "l2 norm (scikit-learn's sublinear TF-IDF, then LSA)")
 
 
 class CountVectors(nn.Module):

@@ -1,4 +1,5 @@
-"""SSL methods, one file each, chosen by name. Modules import lazily so the CLI stays fast."""
+"""SSL methods, one file each, chosen by name. Modules import lazily so the CLI stays fast. Image methods
+wrap a backbone (`base.SSLMethod`); text methods (`sslapp.ssl.text`) say ``modality: text``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,17 @@ METHODS = Registry("method", [
     Entry("dino", "DINO — self-distillation, multi-crop", f"{_M}.dino:DINO"),
     Entry("mae", "MAE — masked autoencoder (ViT only)", f"{_M}.mae:MAE", {"vit_only": True}),
     Entry("rotation", "Rotation prediction — classic pretext baseline", f"{_M}.rotation:RotationPrediction"),
+    # texts (`sslapp.ssl.text`): trained by the text loop, not around an image backbone
+    Entry("simcse", "SimCSE — MiniLM tuned on your texts, dropout makes the two views",
+          "sslapp.ssl.text.simcse:SimCSE", {"modality": "text"}),
+    Entry("word2vec", "Word2Vec + SIF — word vectors learned from your texts, averaged per text",
+          "sslapp.ssl.text.word2vec:Word2VecSIF", {"modality": "text"}),
 ])
+
+
+def modality_of(name: str) -> str:
+    """The kind of item the method trains on ("image" unless its entry says otherwise)."""
+    return str(METHODS.get_entry(name).defaults.get("modality", "image"))
 
 
 def method_class(name: str) -> type[SSLMethod]:
@@ -28,5 +39,8 @@ def method_class(name: str) -> type[SSLMethod]:
 
 
 def build_method(name: str, backbone: Backbone, **hparams: Any) -> SSLMethod:
-    """The method called `name` around `backbone` (heads randomly initialised)."""
+    """The method called `name` around `backbone` (heads randomly initialised); image methods only."""
+    if modality_of(name) != "image":
+        raise ValueError(f"{name} trains on {modality_of(name)}s with its own loop (sslapp.ssl.text), not around "
+                         "an image backbone")
     return method_class(name)(backbone, **hparams)

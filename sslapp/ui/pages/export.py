@@ -51,7 +51,7 @@ def _model_status(ws: Workspace, modality: Modality) -> tuple[dict | None, dict 
         st.warning("There is no fine-tuned classifier yet, so there is nothing to predict classes with. "
                    f"Label some {modality.plural} and train one on the Train page, or export the pretrained "
                    "encoder alone (a feature extractor for embeddings) now.")
-    elif modality.ssl_methods:
+    elif "encoder" in modality.export_extras:  # an encoder alone is something to export
         st.info("Nothing to export yet: pretrain an encoder on the Pretrain page, then label and train a "
                 "classifier on the Train page.")
     else:

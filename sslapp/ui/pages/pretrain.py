@@ -56,10 +56,39 @@ def _progress_line(p: dict) -> None:
         st.caption(f"epoch {p['epoch']} · {step} · the number of epochs that fit in the time is known soon")
 
 
+def _text_form(ws: Workspace, disabled: bool) -> None:
+    """Start a text run: the method, its length, and batch and seed under Advanced (texts have no backbone
+    or image size to pick: SimCSE tunes the shipped MiniLM, Word2Vec learns word vectors from scratch)."""
+    modality = workspace_modality(ws)
+    with st.form("pretrain_start", border=True, enter_to_submit=False):
+        st.subheader("Start pretraining")
+        c1, c4, c5 = st.columns(3)
+        method = c1.selectbox("Method", list(modality.ssl_methods), index=0, key="pt_method",
+                              format_func=lambda m: catalogue.METHODS.get(m, m))
+        length = c4.radio("Train for", ["minutes", "epochs"], horizontal=True, key="pt_length")
+        amount = c5.number_input("How many", min_value=1, max_value=100_000, value=10, step=1, key="pt_amount")
+        with st.expander("Advanced"):
+            a1, a3 = st.columns(2)
+            batch = a1.number_input(f"{modality.plural.capitalize()} per step (0 = the method's)", min_value=0,
+                                    max_value=8192, value=0, step=16, key="pt_batch")
+            seed = a3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="pt_seed")
+        submitted = st.form_submit_button("Start", type="primary", disabled=disabled, icon=":material/play_arrow:")
+    if submitted:
+        params = {"method": method, "seed": int(seed), length: int(amount) if length == "epochs" else float(amount)}
+        if batch:
+            params["batch_size"] = int(batch)
+        ws.store.enqueue_job("pretrain", params)
+        ensure_worker(ws)
+        st.rerun()
+
+
 def _start_form(ws: Workspace, disabled: bool) -> None:
+    if workspace_modality(ws).name != "image":
+        _text_form(ws, disabled)
+        return
     with st.form("pretrain_start", border=True, enter_to_submit=False):  # Enter in "How many" must not start a run
         st.subheader("Start pretraining")
-        methods = catalogue.method_names()
+        methods = catalogue.method_names("image")
         c1, c2, c3 = st.columns(3)
         method = c1.selectbox("Method", methods, index=methods.index("simclr"),
                               format_func=lambda m: catalogue.METHODS.get(m, m), key="pt_method")
@@ -122,24 +151,27 @@ def _probe(ws: Workspace, run_id: int) -> None:
     knn = ws.store.metrics(run_id, "probe_knn_acc")
     collapsed = ws.store.metrics(run_id, "probe_collapsed")
     raw = ws.store.metrics(run_id, "probe_std")
+    modality = workspace_modality(ws)
+    noun, items = modality.noun, modality.plural
     c1, c2 = st.columns(2)
     c1.metric("Feature spread (1 = even, 0 = collapsed)", f"{stds[-1]['value']:.2f}",
               delta=f"{stds[-1]['value'] - stds[-2]['value']:+.2f}" if len(stds) > 1 else None,
-              help="How evenly the images' features spread over the feature space after each epoch. Near 0 "
-                   "means every image looks the same to the encoder (a collapse)."
+              help=f"How evenly the {items}' features spread over the feature space after each epoch. Near 0 "
+                   f"means every {noun} looks the same to the encoder (a collapse)."
                    + (f" Raw per-dimension spread {raw[-1]['value']:.4f}." if raw else ""))
     if knn:
         c2.metric("Nearest-neighbour accuracy on your labels", f"{knn[-1]['value']:.0%}",
                   delta=f"{knn[-1]['value'] - knn[-2]['value']:+.0%}" if len(knn) > 1 else None,
-                  help="How often an image's 20 most similar labelled images (by these features) share its "
-                       "label, each epoch; 5-fold, so no image votes for itself.")
+                  help=f"How often a {noun}'s 20 most similar labelled {items} (by these features) share its "
+                       f"label, each epoch; 5-fold, so no {noun} votes for itself.")
     else:
-        c2.caption("Label a few images per class to see, each epoch, how well these features tell your "
+        c2.caption(f"Label a few {items} per class to see, each epoch, how well these features tell your "
                    "classes apart.")
     if collapsed and collapsed[-1]["value"] > 0:
-        st.warning("The representation has collapsed: all images map to nearly the same point, so the features "
+        st.warning(f"The representation has collapsed: all {items} map to nearly the same point, so the features "
                    "are useless. Cancel and try a lower learning rate, a larger batch or another method "
-                   "(SimCLR is the most robust).", icon=":material/warning:")
+                   f"({catalogue.METHODS[modality.ssl_methods[0]].split(' — ')[0]} is the most robust).",
+                   icon=":material/warning:")
 
 
 def _job_panel(ws: Workspace) -> dict | None:
@@ -171,8 +203,9 @@ def _job_panel(ws: Workspace) -> dict | None:
         c1.metric("Loss", f"{p['loss']:.4f}" if isinstance(p.get("loss"), int | float) else "—")
         result = job.get("result") or {}
         ips = result.get("images_per_s") if status == JobState.DONE else p.get("images_per_s")
-        c2.metric("Images / s (average)", f"{ips:.0f}" if ips else "—",
-                  help="Training images per second since the first step, the same figure the summary reports.")
+        plural = workspace_modality(ws).plural
+        c2.metric(f"{plural.capitalize()} / s (average)", f"{ips:.0f}" if ips else "—",
+                  help=f"Training {plural} per second since the first step, the same figure the summary reports.")
         c3.metric("ETA", _fmt_eta(p.get("eta_s")) if status in ACTIVE else "—")
         c4.metric("Batch", p.get("batch_size", "—"))
         if p.get("message") and status not in ENDED:
@@ -212,6 +245,7 @@ def _past_runs(ws: Workspace) -> None:
     if not runs:
         return
     st.subheader("Past runs")
+    plural = workspace_modality(ws).plural
     rows = []
     for r in runs:
         s, prm = r.get("summary") or {}, r.get("params") or {}
@@ -224,7 +258,7 @@ def _past_runs(ws: Workspace) -> None:
                      "backbone": s.get("backbone", prm.get("backbone")),
                      "start from": _INIT_LABELS.get(prm.get("init", "auto"), prm.get("init")),
                      "epochs": s.get("epochs"),
-                     "images / s": round(s["images_per_s"]) if s.get("images_per_s") else None,
+                     f"{plural} / s": round(s["images_per_s"]) if s.get("images_per_s") else None,
                      "neighbour accuracy": f"{knn:.0%}" if knn is not None else "— (no labels)",
                      "feature spread": round(probe["std_ratio"], 2) if probe.get("std_ratio") is not None else None,
                      "note": s.get("error") or s.get("stopped") or ""})
@@ -274,10 +308,11 @@ def render() -> None:
         _encoders(ws, picker=False)
         return
     n = ws.store.count_items()
+    plural = workspace_modality(ws).plural
     if n == 0:
-        st.info("Add images on the Data page first; pretraining learns from all of them, no labels needed.")
+        st.info(f"Add {plural} on the Data page first; pretraining learns from all of them, no labels needed.")
         return
-    st.caption(f"Learn features from all {n:,} images without labels. Training runs in a background worker: "
+    st.caption(f"Learn features from all {n:,} {plural} without labels. Training runs in a background worker: "
                "you can keep labelling and exploring, and close this tab.")
     reap_dead_jobs(ws)
     current = _current_job(ws)
