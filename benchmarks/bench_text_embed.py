@@ -19,7 +19,6 @@ sentence_transformers / onnxruntime when asked, with max_abs_diff against sslapp
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -30,19 +29,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _texts(args) -> tuple[list[str], np.ndarray]:
-    from benchmarks.data import datasets_root
-
-    path = Path(args.csv) if args.csv else datasets_root() / "banking77" / "train.csv"
-    if not path.exists():
-        sys.exit(f"{path} not found: give --csv FILE")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))[: args.n]
-    texts = [r["text"] for r in rows]
-    labels = [r.get("category") or r.get("label") or "" for r in rows]
-    return texts, np.unique(labels, return_inverse=True)[1]
 
 
 REPEATS = [3]  # each rate is the best of this many runs: a neighbour's burst only slows some of them
@@ -132,7 +118,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    texts, labels = _texts(args)
+    from benchmarks.data import text_table
+
+    texts, labels = text_table(args.csv, "train.csv", args.n)
     result: dict = {"n": len(texts), "threads": args.threads, "repeats": REPEATS[0], "load_before": load_before,
                     "mean_words": round(float(np.mean([len(t.split()) for t in texts])), 1)}
 

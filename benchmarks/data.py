@@ -42,3 +42,18 @@ def load_dataset(name: str, limit: int | None = None) -> tuple[np.ndarray, np.nd
     if limit:
         images, labels = images[:limit], labels[:limit]
     return np.ascontiguousarray(images), labels, classes
+
+
+def text_table(csv_path: str | None, default: str, n: int | None) -> tuple[list[str], np.ndarray]:
+    """(texts, class index) of the first `n` rows (all when None or 0) of a table with columns text and category
+    (or label): `csv_path`, else banking77's `default` file (train.csv, test.csv) in the shared datasets."""
+    import csv
+    import sys
+
+    path = Path(csv_path) if csv_path else datasets_root() / "banking77" / default
+    if not path.exists():
+        sys.exit(f"{path} not found: give --csv FILE")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[: n or None]
+    labels = [r.get("category") or r.get("label") or "" for r in rows]
+    return [r["text"] for r in rows], np.unique(labels, return_inverse=True)[1]

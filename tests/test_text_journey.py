@@ -73,7 +73,8 @@ def test_the_contract_says_what_texts_lack():
     text, image = get_modality("text"), get_modality("image")
     assert pretrain_refusal(image) is None and export_refusal(image) is None and export_refusal(text) is None
     assert pretrain_refusal(text) is None and method_refusal(text, "simcse") is None
-    assert "'simclr' does not train on texts; choose one of: simcse, word2vec" in method_refusal(text, "simclr")
+    assert "'simclr' does not train on texts; choose one of: simcse, word2vec, mlm, mlm-scratch" in \
+        method_refusal(text, "simclr")
     assert "'word2vec' does not train on images" in method_refusal(image, "word2vec")
     assert image.full_finetune and not text.full_finetune and image.exports_models and text.exports_models
     assert export_option_refusal(image, ("onnx", "torchscript"), ("encoder", "quantize", "imagefolder")) is None
@@ -124,7 +125,7 @@ def test_image_methods_and_the_export_options_texts_lack_refuse(text_ws, capsys,
     ws, _ = text_ws
     before = _stored(ws)
     code, out, err = _cli(capsys, "pretrain", str(ws.root), "--minutes", "0.1", "--method", "simclr")
-    assert code == 2 and "'simclr' does not train on texts; choose one of: simcse, word2vec" in err
+    assert code == 2 and "'simclr' does not train on texts; choose one of: simcse, word2vec, mlm" in err
     assert _stored(ws) == before  # no job queued, nothing written
 
     for extra in (["--encoder-only"], ["--encoder-files"], ["--formats", "torchscript"]):
@@ -153,7 +154,9 @@ def test_pretrain_page_offers_text_methods_and_export_page_offers_what_texts_hav
     at = _page("pretrain")
     assert at.selectbox(key="pt_method").options == [
         "SimCSE — MiniLM tuned on your texts, dropout makes the two views",
-        "Word2Vec + SIF — word vectors learned from your texts, averaged per text"]
+        "Word2Vec + SIF — word vectors learned from your texts, averaged per text",
+        "Masked language modelling — MiniLM continued on your texts (BERT's objective)",
+        "Masked language modelling — a small BERT from scratch on your texts"]
     keys = {s.key for s in at.selectbox}
     assert "pt_backbone" not in keys and "pt_init" not in keys and "pt_device" not in keys  # nothing of images
     assert "Learn features from all 40 texts" in at.caption[0].value and not ws.store.jobs(limit=10)

@@ -15,7 +15,7 @@ def register(sub) -> None:
                        "trains with DistributedDataParallel and only rank 0 writes.")
     p.add_argument("workspace")
     p.add_argument("--method", help="images: simclr (default), mocov3, byol, swav, dino, mae or rotation; "
-                   "texts: simcse (default) or word2vec")
+                   "texts: simcse (default), word2vec, mlm or mlm-scratch")
     p.add_argument("--backbone", default="auto",
                    help="auto, resnet18/34/50 (+ -std), resnet18-w16/-w32 (narrow), vit-tiny, vit-small, "
                         "efficientnet-lite0")

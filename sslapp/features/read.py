@@ -46,8 +46,10 @@ def describe(artifact: dict[str, Any]) -> str:
         return describe_imported(meta)
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
-            "rotation": "rotation", "simcse": "SimCSE", "word2vec": "Word2Vec + SIF"}.get(method, method)
+            "rotation": "rotation", "simcse": "SimCSE", "word2vec": "Word2Vec + SIF", "mlm": "MLM",
+            "mlm-scratch": "MLM"}.get(method, method)
     init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
+    init = " from scratch" if method == "mlm-scratch" else init
     epochs = meta.get("epoch")
     length = "" if epochs is None else f", {epochs} epoch" + ("" if epochs == 1 else "s")
     backbone = "" if method == "word2vec" else meta.get("backbone", "")  # its backbone is its name

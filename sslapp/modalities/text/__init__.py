@@ -66,7 +66,7 @@ TEXT = Modality(
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("minilm", "tfidf"),  # also the prior: the sentence model before word counts
-    ssl_methods=("simcse", "word2vec"), views="", preview="text", preview_ext="",
+    ssl_methods=("simcse", "word2vec", "mlm", "mlm-scratch"), views="", preview="text", preview_ext="",
     original_exts=EXTENSIONS, one_item_per_file=False, full_finetune=False,
     export_formats=("onnx", "safetensors"), export_extras=frozenset(), baseline=("tfidf", tfidf_baseline),
     cluster_words=cluster_words,

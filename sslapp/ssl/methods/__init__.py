@@ -26,6 +26,10 @@ METHODS = Registry("method", [
           "sslapp.ssl.text.simcse:SimCSE", {"modality": "text"}),
     Entry("word2vec", "Word2Vec + SIF — word vectors learned from your texts, averaged per text",
           "sslapp.ssl.text.word2vec:Word2VecSIF", {"modality": "text"}),
+    Entry("mlm", "Masked language modelling — MiniLM continued on your texts (BERT's objective)",
+          "sslapp.ssl.text.mlm:MaskedLM", {"modality": "text"}),
+    Entry("mlm-scratch", "Masked language modelling — a small BERT from scratch on your texts",
+          "sslapp.ssl.text.mlm:MaskedLMScratch", {"modality": "text"}),
 ])
 
 

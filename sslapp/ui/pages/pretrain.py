@@ -25,7 +25,7 @@ from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
 RESUMABLE = RESUMABLE_JOB_STATES
-_INIT_LABELS = {"auto": "auto", "imagenet": "ImageNet weights", "scratch": "from scratch",
+_INIT_LABELS = {"auto": "auto", "imagenet": "ImageNet weights", "scratch": "from scratch", "minilm": "MiniLM (shipped)",
                 "patches": "from scratch, first layer from patches"}
 _STATUS_WORDS = STATUS_WORDS
 
