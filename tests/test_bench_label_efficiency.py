@@ -133,8 +133,9 @@ def test_a_table_of_texts_is_read_with_its_truth_column_hidden_from_the_app(tmp_
     code, _, err = bench(capsys, str(table), "--text-column", "text", "--truth-column", "nope")
     assert code == 2 and "no column 'nope'" in err and "intent" in err
     code, _, err = bench(capsys, str(table), "--text-column", "text", "--truth-column", "intent",
-                         "--budgets", "6", "--pretrain-minutes", "1", "--workspace", str(tmp_path / "ws3"))
-    assert code == 2 and "no self-supervised method trains on texts" in err
+                         "--budgets", "6", "--pretrain-minutes", "1", "--method", "simclr",
+                         "--workspace", str(tmp_path / "ws3"))
+    assert code == 2 and "'simclr' does not train on texts; use --method with one of: simcse, word2vec" in err
 
 
 def test_coverage_counts_a_truth_inside_the_interval_and_names_the_misses():

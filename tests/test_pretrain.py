@@ -150,8 +150,10 @@ def test_cli_json_result_and_exit_codes(tiny_ws, capsys):
     assert load_checkpoint(out["checkpoint"])["epoch"] == 1
     assert main(["pretrain", str(tiny_ws.root), "--resume", str(out["job"])]) == 2  # a done job
     assert "cannot be resumed (status done)" in capsys.readouterr().err
+    jobs = len(tiny_ws.store.jobs(limit=100))
     code = main(["pretrain", str(tiny_ws.root), "--method", "nope", "--json"])
     captured = capsys.readouterr()
-    assert code != 0
-    assert json.loads(captured.out)["status"] == "failed"
-    assert "unknown method 'nope'" in captured.err
+    assert code == 2 and not captured.out and len(tiny_ws.store.jobs(limit=100)) == jobs  # refused, nothing queued
+    assert "'nope' does not train on images; choose one of: simclr, mocov3" in captured.err
+    with pytest.raises(PretrainError, match="a method for texts, not images: 'simcse'; choose one of: simclr"):
+        pretrain(tiny_ws, {**TINY, "method": "simcse"})
