@@ -149,7 +149,7 @@ def _page(name: str) -> AppTest:
     return at
 
 
-def test_pretrain_page_offers_text_methods_and_export_page_offers_what_texts_have(text_ws, capsys):
+def test_pretrain_and_train_pages_offer_what_texts_have_and_so_does_export(text_ws, capsys):
     ws, _ = text_ws
     at = _page("pretrain")
     assert at.selectbox(key="pt_method").options == [
@@ -160,6 +160,7 @@ def test_pretrain_page_offers_text_methods_and_export_page_offers_what_texts_hav
     keys = {s.key for s in at.selectbox}
     assert "pt_backbone" not in keys and "pt_init" not in keys and "pt_device" not in keys  # nothing of images
     assert "Learn features from all 40 texts" in at.caption[0].value and not ws.store.jobs(limit=10)
+    assert _page("train").radio(key="train_mode").options == ["auto", "linear"]  # no full fine-tune to fail
 
     at = _page("export")  # no classifier yet, and no encoder to export alone: what to do first
     assert any("label some texts and train a classifier" in i.value for i in at.info)

@@ -3,11 +3,11 @@
 
 Data (upload a CSV of ids and texts; the text column picker finds `text`; the texts are listed; the
 first maps are queued by themselves) -> Label (four classes, then 20 texts labelled with the keys while
-the worker makes the maps) -> Train (a probe; an honest estimate) -> Export (ONNX and safetensors, all
-that texts offer) -> `sslapp predict` on the same CSV in a new process, whose class and confidence for
-every text match the app's own stored predictions to 1e-4. The intents are never uploaded: the test
+the worker makes the maps) -> Train (a probe; an honest estimate) -> Explore (the map of the 64 texts) ->
+Export (ONNX and safetensors, all that texts offer) -> `sslapp predict` on the same CSV in a new process,
+whose class and confidence for every text match the app's own stored predictions to 1e-4. The intents are never uploaded: the test
 keeps them, by row, on its side. Every page on the way speaks of texts, never images, and shows no
-picture (the Explore map of texts is tests/test_text_pages.py's). Cheap on purpose (the suite runs on
+picture (the Explore map's hovers and clicks on texts are tests/test_text_pages.py's). Cheap on purpose (the suite runs on
 2 cores against a 5-minute limit): the xdist worker's shared server, no pretraining, no sleeps, one
 page load, and the labelling overlaps the worker's maps.
 """
@@ -161,6 +161,14 @@ def test_the_text_journey_on_real_banking_queries(app, page, tmp_path):
     text = check_page(page, errors)
     assert "95% interval" in text and "a linear probe" in text, text[:2000]
     screenshot(page, "text-train")
+
+    # -- Explore: the map of the 64 texts (its hovers and clicks are tests/test_text_pages.py's) -------
+    nav(page, "Explore")
+    page.wait_for_function("() => { const g = document.querySelector('.st-key-explore_map .js-plotly-plot');"
+                           " return g && g._fullData && g._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0)"
+                           f" === {len(truth)}; }}", timeout=SLOW_S * 1000)
+    wait_ready(page)
+    check_page(page, errors)
 
     # -- Export: texts offer ONNX and safetensors only; both are made ----------------------------------
     nav(page, "Export")

@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
 from sslapp.ui import review
 from sslapp.ui.common import embedding_line, item_words, job_status_line, require_workspace
@@ -178,8 +179,8 @@ def render() -> None:
     busy = bool(ws.store.jobs(kind="finetune", statuses=ACTIVE, limit=1))
     with st.container(border=True):
         left, right = st.columns(2)
-        mode = left.radio("Mode", list(MODE_HELP), horizontal=True, key="train_mode",
-                          captions=[MODE_HELP[m] for m in MODE_HELP])
+        modes = list(MODE_HELP) if workspace_modality(ws).full_finetune else ["auto", "linear"]  # texts: a probe
+        mode = left.radio("Mode", modes, horizontal=True, key="train_mode", captions=[MODE_HELP[m] for m in modes])
         propagate = right.selectbox(f"Use unlabelled {item_words(ws)[1]}", list(PROPAGATE_OPTIONS), key="train_propagate",
                                     format_func=PROPAGATE_OPTIONS.get,
                                     help="Poisson learning or label spreading over the kNN graph of the "
