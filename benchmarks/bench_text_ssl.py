@@ -7,10 +7,14 @@ Reads banking77's test.csv (the shared datasets, `benchmarks/data.py`) or --csv 
 or label). Run it alone (the load average before and after is in the output):
 
     flock /tmp/sslapp-heavy.lock .venv/bin/python benchmarks/bench_text_ssl.py \\
-        [--methods simcse:1,mlm:1,mlm-scratch:3,word2vec:59] [--n N] [--threads 2] [--seeds 3] [--csv FILE]
+        [--methods simcse:1,mlm:1,mlm-scratch:3,word2vec:59] [--setfit 5,20] [--n N] [--threads 2] [--seeds 3]
+        [--csv FILE]
 
-`--methods` takes NAME:EPOCHS[:LR]. Prints one JSON object: n, classes, threads, load_before, load_after and
-rows (name, epochs, train_s, texts_per_s, knn10, probe2).
+`--methods` takes NAME:EPOCHS[:LR]. `--setfit R,...` adds SetFit's way by hand for each R: MiniLM trained one
+epoch on pairs of the 2-per-class labels of seed 0 (per label R pairs of the same class, cosine 1, and R of
+another, cosine 0; batch 16, lr 2e-5), then the same logistic probe on the rest (probe2 of seed 0 only, beside
+the frozen model's `probe2_seed0`). Prints one JSON object: n, classes, threads, load_before, load_after and rows
+(name, epochs, train_s, texts_per_s, knn10, probe2; setfit rows: r, pairs, train_s, probe2).
 """
 
 from __future__ import annotations
@@ -37,12 +41,62 @@ def probes(vectors: np.ndarray, y: np.ndarray, seeds: int) -> dict[str, float]:
                           vectors, y, cv=folds).mean()
     accs = []
     for seed in range(seeds):
-        rng = np.random.default_rng(seed)
-        idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 2, replace=False) for c in np.unique(y)])
-        rest = np.setdiff1d(np.arange(len(y)), idx)
+        idx, rest = label_rows(y, seed)
         clf = LogisticRegression(C=10, max_iter=2000).fit(vectors[idx], y[idx])
         accs.append(float((clf.predict(vectors[rest]) == y[rest]).mean()))
-    return {"knn10": round(float(knn), 4), "probe2": round(float(np.mean(accs)), 4)}
+    return {"knn10": round(float(knn), 4), "probe2": round(float(np.mean(accs)), 4),
+            "probe2_seed0": round(accs[0], 4)}
+
+
+def label_rows(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(2 random rows of each class, the other rows), as `probes` picks them for `seed`."""
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 2, replace=False) for c in np.unique(y)])
+    return idx, np.setdiff1d(np.arange(len(y)), idx)
+
+
+def setfit(texts: list[str], y: np.ndarray, r: int) -> dict[str, float]:
+    """SetFit's contrastive step by hand on the shipped MiniLM (see the module docstring), then its probe."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from sslapp.models.text.minilm import TOKENIZER, MiniLM
+    from sslapp.models.text.tokens import load_tokenizer
+
+    torch.manual_seed(0)
+    rng, model = np.random.default_rng(0), MiniLM()
+    idx, rest = label_rows(y, 0)
+    pairs = []
+    for a in idx:
+        same, other = [b for b in idx if b != a and y[b] == y[a]], [b for b in idx if y[b] != y[a]]
+        for _ in range(r):
+            pairs += [(a, same[rng.integers(len(same))], 1.0), (a, other[rng.integers(len(other))], 0.0)]
+    order = rng.permutation(len(pairs))
+    ids = [e.ids for e in load_tokenizer(model.folder / TOKENIZER, 64).encode_batch(texts)]
+
+    def batch(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int64)
+        for k, i in enumerate(rows):
+            x[k, :len(ids[i])] = ids[i]
+        return torch.from_numpy(x), torch.from_numpy((x > 0).astype(np.int64))
+
+    optimizer = torch.optim.AdamW(model.vectors.parameters(), lr=2e-5)
+    steps, started = max(1, len(pairs) // 16), time.perf_counter()
+    model.vectors.train()
+    for s in range(steps):
+        chunk = [pairs[k] for k in order[s * 16:(s + 1) * 16]]
+        for group in optimizer.param_groups:
+            group["lr"] = 2e-5 * (1 - s / steps)
+        za, zb = model.vectors(*batch([p[0] for p in chunk])), model.vectors(*batch([p[1] for p in chunk]))
+        loss = torch.nn.functional.mse_loss((za * zb).sum(1), torch.tensor([p[2] for p in chunk]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - started
+    v = model.eval().embed(texts)
+    head = LogisticRegression(C=10, max_iter=2000).fit(v[idx], y[idx])
+    return {"r": r, "pairs": len(pairs), "train_s": round(seconds, 1),
+            "probe2": round(float((head.predict(v[rest]) == y[rest]).mean()), 4)}
 
 
 def train(name: str, epochs: int, lr: float | None, texts: list[str], threads: int) -> tuple[object, float, float]:
@@ -70,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--csv")
+    parser.add_argument("--setfit", default="", help="comma-separated pairs per label, e.g. 5,20")
     args = parser.parse_args(argv)
     import torch
 
@@ -89,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
         encoder, seconds, rate = train(name, int(epochs), float(lr[0]) if lr else None, texts, args.threads)
         out["rows"].append({"name": name, "epochs": int(epochs), "train_s": round(seconds, 1),
                             "texts_per_s": round(rate, 1), **probes(encoder.embed(texts), y, args.seeds)})
+        print(json.dumps(out["rows"][-1]), file=sys.stderr, flush=True)
+    for r in (int(v) for v in filter(None, args.setfit.split(","))):
+        out["rows"].append({"name": "setfit", **setfit(texts, y, r)})
         print(json.dumps(out["rows"][-1]), file=sys.stderr, flush=True)
     out["load_after"] = list(os.getloadavg())
     print(json.dumps(out))

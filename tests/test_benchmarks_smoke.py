@@ -155,9 +155,11 @@ SMOKES: dict[str, Smoke] = {
         json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app": ', r'"onnxruntime": \{"texts_per_s"'),
         prepare=_texts_csv),
     "bench_text_ssl.py": Smoke(
-        lambda t: ["--csv", str(t / "texts.csv"), "--methods", "word2vec:1", "--seeds", "1", "--threads", "1"],
+        lambda t: ["--csv", str(t / "texts.csv"), "--methods", "word2vec:1", "--setfit", "1", "--seeds", "1",
+                   "--threads", "1"],
         json_keys=("n", "classes", "threads", "load_before", "rows", "load_after"),
-        expect=(r'"name": "minilm \(frozen\)"', r'"name": "word2vec", "epochs": 1'), prepare=_texts_csv),
+        expect=(r'"name": "minilm \(frozen\)"', r'"name": "word2vec", "epochs": 1', r'"name": "setfit", "r": 1'),
+        prepare=_texts_csv),
     "features_probe.py": Smoke(
         lambda t: ["embed", "knn", "propagate", "coldstart", "graphspace", "--cache", str(t / "cache"),
                    "--fit-patches", "2000", "--per-class", "1,3", "--seeds", "1",
