@@ -107,7 +107,10 @@ def pytest_sessionfinish(session, exitstatus):
 # (measured on 2 cores), so the journey runs beside everything else and the last groups to start
 # are short ones that keep both workers busy to the end.
 SHARED_GROUPS = {"test_export_options": "test_export", "test_export_page": "test_export"}
-SLOWEST_FIRST = ["test_journey", "test_export", "test_text_export", "test_journey_texts", "test_embed", "test_pretrain", "test_faults", "test_suggest_cli",
+# the two browser journeys mostly wait on their app's worker: the other xdist worker spends the image journey
+# on CPU-bound files (the exports, every benchmark script), and the text journey starts once it is about done
+SLOWEST_FIRST = ["test_journey", "test_export", "test_benchmarks_smoke", "test_text_export", "test_embed", "test_pretrain",
+                 "test_journey_texts", "test_faults", "test_text_pretrain", "test_suggest_cli",
                  "test_label_page", "test_bench_label_efficiency", "test_server_restart", "test_ssl_losses",
                  "test_explore_map", "test_features", "test_explore_page", "test_ddp", "test_select"]
 

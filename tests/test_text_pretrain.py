@@ -176,7 +176,7 @@ def test_simcse_tunes_minilm_and_its_file_holds_the_weights(text_ws):
 @pytest.mark.parametrize("method", ["mlm", "mlm-scratch"])
 def test_masked_language_modelling_continues_minilm_or_trains_a_small_bert(text_ws, method, tmp_path):
     from sslapp.ssl.text.loop import pretrain_texts
-    from sslapp.ssl.text.mlm import CLS, MASK, SEP, MaskedLM
+    from sslapp.ssl.text.mlm import CLS, MASK, SEP, MaskedLMScratch
 
     ws = text_ws
     params = {"method": method, "epochs": 1, "batch_size": 20, "threads": 2, "probe": False, "seed": 4}
@@ -193,8 +193,8 @@ def test_masked_language_modelling_continues_minilm_or_trains_a_small_bert(text_
     ids = torch.tensor([[CLS, 2998, 2674, SEP]])
     assert torch.allclose(graph(ids, torch.ones_like(ids)), enc.graph()(ids, torch.ones_like(ids)), atol=1e-6)
 
-    if method == "mlm":  # the masking: 15% of the word pieces, never [CLS]/[SEP]/padding, 80% [MASK]
-        m = MaskedLM(TEXTS * 50, seed=1)
+    if method == "mlm-scratch":  # the masking (MaskedLM's, on a tiny network): 15% of the word pieces, never
+        m = MaskedLMScratch(TEXTS * 50, seed=1, layers=1, hidden=64)  # [CLS]/[SEP]/padding, 80% of them [MASK]
         inputs, mask, labels = m.masked(np.arange(len(m.ids)))
         chosen = labels >= 0
         ids = torch.where(chosen, labels, inputs)  # the originals
