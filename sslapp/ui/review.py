@@ -29,8 +29,8 @@ from sslapp.curate.read import (
     odds_text,
 )
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import annotator_name, item_words, job_status_line
-from sslapp.ui.item_view import show_item
+from sslapp.ui.common import annotator_name, file_name, item_words, job_status_line
+from sslapp.ui.item_view import md_escape, show_item
 from sslapp.ui.similar import more_like_this_button
 from sslapp.workspace import Workspace
 
@@ -45,7 +45,7 @@ def _labels(ws: Workspace) -> dict[int, str]:
 
 def _name(ws: Workspace, item_id: int) -> str:
     item = ws.store.item(item_id)
-    return f"**{item['source']}**" if item else f"the {item_words(ws)[0]}"
+    return f"**{md_escape(file_name(item['source']))}**" if item else f"the {item_words(ws)[0]}"
 
 
 # -- actions (button callbacks: they run before the page is drawn again) ------------------------------
@@ -88,7 +88,7 @@ def _tile(ws: Workspace, item: dict[str, Any] | None) -> None:
     if item is None:
         return
     show_item(ws, item, chars=300)
-    st.caption(item["source"])
+    st.caption(md_escape(file_name(item["source"])))  # not its folder: that is often the class, the answer
 
 
 def _other_classes(ws: Workspace, item_id: int, key: str, names: list[str], skip: tuple[str, ...]) -> None:

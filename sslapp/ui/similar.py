@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sslapp.ui import class_picker
-from sslapp.ui.common import annotator_name, item_words
+from sslapp.ui.common import annotator_name, file_name, item_words
 from sslapp.ui.item_view import md_escape, show_item, view
 from sslapp.ui.selection_grid import kept_ids, selection_grid
 from sslapp.workspace import Workspace
@@ -72,7 +72,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     top = st.columns([1, 4] if view(ws).tiles else [3, 2], vertical_alignment="center")
     with top[0]:
         show_item(ws, item, width=96)
-    name = item["source"].replace("\\", "/").rsplit("/", 1)[-1]
+    name = file_name(item["source"])
     top[1].markdown(f"{plural.capitalize()} most like **{md_escape(name)}**"
                     + (f" (labelled **{md_escape(item['label'])}**)" if item.get("label") else "")
                     + f", nearest first. Click a {'thumbnail' if view(ws).tiles else noun} to leave it out.")
