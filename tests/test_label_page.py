@@ -187,9 +187,15 @@ def test_many_classes_at_once_and_keys_past_nine(ws):
     add_classes(at, "a, b, c\nd\n e ,f,g,h, i, j, k,a")
     assert [c["name"] for c in ws.store.classes()] == list("abcdefghijk")
     assert any("Added 11 class(es)" in s.value for s in at.success)
-    add_classes(at, "b, l")  # one new, one already there
+    long = "automobile and other road vehicles with four or more wheels"
+    add_classes(at, f"b, l, {long}")  # two new, one already there
     assert any("Already there: b" in s.value for s in at.success)
     ids = {c["name"]: c["id"] for c in ws.store.classes()}
+    # a long name: the button wraps rather than cutting it, ends after a whole word, and its tooltip says it all
+    button = class_button(at, ids[long])
+    assert button.proto.wrap and button.label == "E · automobile and other road vehicles with…"
+    assert long in button.help and all(class_button(at, i).proto.wrap for i in ids.values())
+    assert class_button(at, ids["a"]).help == "Label as **a** (key 1)"
     assert class_button(at, ids["i"]).label == "9 · i"
     assert class_button(at, ids["j"]).label == "0 · j"  # the tenth class: key 0
     assert class_button(at, ids["k"]).label == "Q · k"  # then letters, never S (skip) or U (undo)

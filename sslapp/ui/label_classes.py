@@ -2,6 +2,8 @@
 
 Keys: 1-9 for the first nine classes, 0 for the tenth, then letters along the keyboard rows, leaving
 out S (skip), U (undo) and M (more like this) of this page and C and R, which Streamlit keeps for itself.
+A class button wraps its text onto more lines rather than cutting it ("3 · autom..." in a narrow column),
+shows a very long name up to a word near BUTTON_CHARS, and its tooltip always holds the whole name.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import re
 
 import streamlit as st
 
+from sslapp.ui.item_view import clip, md_escape
 from sslapp.workspace import Workspace
 
 PAGE_KEYS = {"s", "u", "m"}  # skip, undo, more like this
 CLASS_KEYS = [k for k in "1234567890qwertyuiopasdfghjklzxcvbnm" if k not in PAGE_KEYS | {"c", "r"}]
 NEW_CLASSES = "label_new_class_name"
+BUTTON_CHARS = 40  # a longer class name is cut after a word on its button (the tooltip has it whole)
 UNDO = "label_undo_actions"  # this tab's own actions, newest last: (kind, action id, item id)
 
 
@@ -24,8 +28,16 @@ def class_key(index: int) -> str | None:
 
 
 def button_label(index: int, name: str) -> str:
+    """The class button's text: its key, then its name as plain text (cut after a word past BUTTON_CHARS)."""
     key = class_key(index)
-    return f"{key.upper()} · {name}" if key else name
+    shown = md_escape(clip(name, BUTTON_CHARS))
+    return f"{key.upper()} · {shown}" if key else shown
+
+
+def button_help(index: int, name: str) -> str:
+    """The class button's tooltip: the whole name, and its key."""
+    key = class_key(index)
+    return f"Label as **{md_escape(name)}**" + (f" (key {key.upper()})" if key else "")
 
 
 def parse_names(text: str) -> list[str]:

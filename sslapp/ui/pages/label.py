@@ -27,7 +27,7 @@ from sslapp.select.registry import STRATEGIES
 from sslapp.store.states import JobState
 from sslapp.ui.common import annotator_name, file_name, item_words, job_status_line, require_workspace
 from sslapp.ui.item_view import HOVER, show_item, texts, view
-from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
+from sslapp.ui.label_classes import UNDO, button_help, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
 from sslapp.ui.similar import more_like_this_button
@@ -147,9 +147,10 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
                     "letters shown on the buttons.")
         cols = st.columns(3 if len(classes) <= 9 else 5)
         for i, c in enumerate(classes):
+            # wrap: a button placed in a column would cut its text with an ellipsis ("3 · autom...")
             cols[i % len(cols)].button(button_label(i, c["name"]), key=f"label_{item_id}_class_{c['id']}",
-                                       shortcut=class_key(i), width="stretch", on_click=_label,
-                                       args=(ws, item_id, c["id"], c["name"]))
+                                       help=button_help(i, c["name"]), shortcut=class_key(i), width="stretch",
+                                       wrap=True, on_click=_label, args=(ws, item_id, c["id"], c["name"]))
         a, b = st.columns(2)
         a.button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
                  width="stretch")
