@@ -13,6 +13,7 @@ import re
 import streamlit as st
 
 from sslapp.ui.item_view import clip, md_escape
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 PAGE_KEYS = {"s", "u", "m"}  # skip, undo, more like this
@@ -54,7 +55,7 @@ def _add_classes(ws: Workspace) -> None:
     result = ws.store.add_classes(names)
     parts = []
     if result["created"]:
-        parts.append(f"Added {len(result['created'])} class(es): {', '.join(result['created'])}.")
+        parts.append(f"Added {count(len(result['created']), 'class')}: {', '.join(result['created'])}.")
     if result["existing"]:
         parts.append(f"Already there: {', '.join(result['existing'])}.")
     st.session_state["label_class_note"] = " ".join(parts)
@@ -103,7 +104,7 @@ def classes_panel(ws: Workspace, classes: list[dict]) -> None:
             else:
                 moved = store.merge_classes(by_name[src]["id"], by_name[dst]["id"])
                 _remember(ws)
-                st.session_state["label_msg"] = f"Merged {src} into {dst} ({moved} labels moved; Undo restores them)"
+                st.session_state["label_msg"] = f"Merged {src} into {dst} ({count(moved, 'label')} moved; Undo restores them)"
                 st.rerun()
         _delete_row(ws, classes, by_name, names)
 
@@ -124,7 +125,7 @@ def _delete_row(ws: Workspace, classes: list[dict], by_name: dict[str, dict], na
     if target is None:
         st.session_state.pop("label_confirm_delete", None)
         return
-    st.warning(f"Delete **{target['name']}** and remove its {target['n_labels']} label(s)? "
+    st.warning(f"Delete **{target['name']}** and remove its {count(target['n_labels'], 'label')}? "
                "The label history keeps them, and Undo brings them back.")
     y, n = st.columns(2)
     if y.button(f"Yes, delete {target['name']}", key="label_delete_confirm", type="primary"):
