@@ -29,3 +29,12 @@ def test_no_message_counts_with_an_s_in_brackets():
                     f"{c}(s)" in node.value or f"{c}(es)" in node.value for c in "abcdefghijklmnopqrstuvwxyz"):
                 bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not bad, bad
+
+
+def test_the_confusion_matrix_hover_counts_labels_in_words():
+    from sslapp.ui.pages.train import _confusion_figure
+
+    fig = _confusion_figure({"classes": ["cat", "dog"], "estimate": {"confusion": [[1, 0], [2, 3]]}})
+    heatmap = fig.data[0]
+    assert [list(row) for row in heatmap.customdata] == [["1 label", "0 labels"], ["2 labels", "3 labels"]]
+    assert "%{customdata}" in heatmap.hovertemplate and "%{z} labels" not in heatmap.hovertemplate
