@@ -319,7 +319,7 @@ def test_no_circles_of_files():
 
 # The torch-free read side the pages may use; compute modules stay behind jobs.
 UI_READ_API = {
-    "sslapp", "sslapp.workspace", "sslapp.store.states", "sslapp.jobs.launcher", "sslapp.catalogue",
+    "sslapp", "sslapp.words", "sslapp.workspace", "sslapp.store.states", "sslapp.jobs.launcher", "sslapp.catalogue",
     "sslapp.modalities", "sslapp.features.read", "sslapp.maps.read", "sslapp.curate.read", "sslapp.curate.similar",
     "sslapp.select.registry", "sslapp.export.manifest",
     # an item's text for display, read from the cache ingestion wrote (numpy only)

@@ -59,7 +59,7 @@ def test_selection_from_session_state_is_labelled_in_one_action_and_undone(page)
     at.button(key="explore_apply_label").click()
     run(at)
     assert {r["item_id"] for r in ws.store.labels() if r["class_name"] == "red things"} == set(red)
-    assert any("Labelled 4 image(s)" in s.value for s in at.success)
+    assert any("Labelled 4 images" in s.value for s in at.success)
 
     # the label filter narrows the grid, colour by label works, remove and undo are one click each
     at.selectbox(key="explore_color").set_value("label")
@@ -85,7 +85,7 @@ def test_selection_from_session_state_is_labelled_in_one_action_and_undone(page)
     at.selectbox(key="explore_cluster").set_value(0)
     at.toggle(key="explore_closeup").set_value(True)
     run(at)
-    assert any("image(s) from the cluster 0" in m.value for m in at.markdown)
+    assert any("images from the cluster 0" in m.value for m in at.markdown)
     assert not at.exception
 
 
@@ -100,7 +100,7 @@ def test_stale_map_says_so(page, tmp_path):
     write_images(tmp_path / "more", per_class=1, seed=7)
     ingest(ws, [tmp_path / "more"], workers=1)
     at = run(AppTest.from_string(APP))
-    assert any("Stale map" in m.value and "3 image(s) added" in m.value for m in at.markdown)
+    assert any("Stale map" in m.value and "3 images added" in m.value for m in at.markdown)
     assert at.button(key="explore_embed").label.startswith("Re-embed")
 
 

@@ -50,8 +50,9 @@ def add_classes(at: AppTest, text: str) -> AppTest:
 def test_keyboard_flow_skip_undo_and_progress(ws):
     at = run(AppTest.from_string(APP))
     assert "0 labelled · 0 classes" in at.markdown[0].value
-    for name in ("cat", "dog"):
-        add_classes(at, name)
+    add_classes(at, "cat")
+    assert "0 labelled · 1 class · 1 with fewer than 2 labels" in at.markdown[0].value  # not "1 classes"
+    add_classes(at, "dog")
     cat, dog = ws.store.class_id("cat"), ws.store.class_id("dog")
     assert class_button(at, cat).label == "1 · cat"  # the 1 key
     first = current_item(at)
@@ -186,10 +187,16 @@ def test_many_classes_at_once_and_keys_past_nine(ws):
     at = run(AppTest.from_string(APP))
     add_classes(at, "a, b, c\nd\n e ,f,g,h, i, j, k,a")
     assert [c["name"] for c in ws.store.classes()] == list("abcdefghijk")
-    assert any("Added 11 class(es)" in s.value for s in at.success)
-    add_classes(at, "b, l")  # one new, one already there
+    assert any("Added 11 classes" in s.value for s in at.success)
+    long = "automobile and other road vehicles with four or more wheels"
+    add_classes(at, f"b, l, {long}")  # two new, one already there
     assert any("Already there: b" in s.value for s in at.success)
     ids = {c["name"]: c["id"] for c in ws.store.classes()}
+    # a long name: the button wraps rather than cutting it, ends after a whole word, and its tooltip says it all
+    button = class_button(at, ids[long])
+    assert button.proto.wrap and button.label == "E · automobile and other road vehicles with…"
+    assert long in button.help and all(class_button(at, i).proto.wrap for i in ids.values())
+    assert class_button(at, ids["a"]).help == "Label as **a** (key 1)"
     assert class_button(at, ids["i"]).label == "9 · i"
     assert class_button(at, ids["j"]).label == "0 · j"  # the tenth class: key 0
     assert class_button(at, ids["k"]).label == "Q · k"  # then letters, never S (skip) or U (undo)

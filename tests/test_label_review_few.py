@@ -110,9 +110,24 @@ def test_the_review_card_offers_keep_first_and_no_change_as_the_default(tmp_path
     text = "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
     assert "1 label may be wrong" in text and "Labelled **green**; the images most like it say **red**" in text
     assert "times as likely as green" in text
+    # the galleries name each image by its file, never its folder: the folder here is the true class
+    shown = ws.store.item(planted)["source"]
+    assert shown.startswith("red/") and "red/" not in text and "green/" not in text
+    assert shown.split("/")[-1].replace(".", "\\.") in [c.value for c in at.caption]
     card[0].click()  # Keep: the label stays, and the card goes
     at.run()
     assert not at.exception
+    kept_note = next(s.value for s in at.success if s.value.startswith("Kept"))
+    assert "/" not in kept_note and shown.split("/")[-1].replace(".", "\\.") in kept_note
     assert ws.store.item(planted)["label"] == "green"
     assert ws.store.get_setting(KEPT_SETTING) == {str(planted): "green"}
     assert not [b for b in at.button if b.key == f"rv_keep_{planted}"]
+
+
+def test_galleries_name_the_file_and_a_tables_row_never_the_folder():
+    from sslapp.ui.common import file_name
+
+    assert file_name("cat/0001.png") == "0001.png" and file_name(r"photos\cat\0001.png") == "0001.png"
+    assert file_name("upload.zip:cat/0001.png") == "0001.png"
+    assert file_name("notes/cooking/notes.csv:12") == "notes.csv:12"  # a text from a table: FILE:ROW
+    assert file_name("upload.zip:notes.csv:12") == "notes.csv:12"

@@ -191,7 +191,7 @@ def test_sslapp_predict_on_tables_and_txt_files_matches_the_app(minilm_export):
     assert [r["class"] for r in new][:3] == ["sport", "cooking", "finance"]
     for bad in ("new.csv:3: empty", "new.jsonl:2: not-json", "notes/b.txt: not-utf8", "notes/c.txt: empty"):
         assert f"skipped {bad}" in proc.stderr, proc.stderr
-    assert "49 text(s) classified, 4 skipped" in proc.stderr  # the new 7 and the workspace's 42
+    assert "49 texts classified, 4 skipped" in proc.stderr  # the new 7 and the workspace's 42
     # the workspace's own texts: what the finetune job stored for each of them
     stored = {p["item_id"]: p for p in ws.store.predictions()}
     own = {r["path"]: r for r in results if r["path"].startswith("topics.csv")}

@@ -100,8 +100,8 @@ def test_review_galleries_show_doubts_and_likely_errors_and_a_click_fixes_the_la
     at.run()
     assert not at.exception
     assert ws.store.item(item_id)["label"] == predicted and ws.store.item(item_id)["label_source"] == "user"
-    source = ws.store.item(item_id)["source"]
-    assert [s.value for s in at.success] == [f"Labelled **{source}** as **{predicted}**."]  # words, not ids
+    name = ws.store.item(item_id)["source"].split("/")[-1].replace(".", "\\.")  # its file, not its class folder
+    assert [s.value for s in at.success] == [f"Labelled **{name}** as **{predicted}**."]  # words, not ids
     # "Check my labels" asks the worker for a review; the page shows what it found
     worker = start_worker_thread(ws, idle_exit_s=5.0)
     _button(at, "Check my labels").click()

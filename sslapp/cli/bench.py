@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -79,7 +80,7 @@ def run_label_efficiency(args) -> int:
     cov = out["coverage"]
     if cov["runs"]:
         lines.append(f"the estimate's 95% interval held the true class-balanced accuracy in {cov['covered']} of "
-                     f"{cov['runs']} runs ({cov['rate']:.0%}; goal {cov['goal']:.0%}; {cov['below']} below, "
+                     f"{count(cov['runs'], 'run')} ({cov['rate']:.0%}; goal {cov['goal']:.0%}; {cov['below']} below, "
                      f"{cov['above']} above); the plain-accuracy interval held plain accuracy in "
                      f"{cov['pooled_rate']:.0%}")
     lines.append("baseline                budget accuracy")

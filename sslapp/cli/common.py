@@ -8,6 +8,7 @@ import signal
 import sys
 from typing import Any
 
+from sslapp.words import count
 from sslapp.workspace import Workspace, WorkspaceError, open_workspace
 
 
@@ -43,6 +44,14 @@ def plural(ws: Workspace) -> str:
     from sslapp.modalities import workspace_modality
 
     return workspace_modality(ws).plural
+
+
+def count_items(ws: Workspace, n: int) -> str:
+    """`n` of the workspace's items in words: "1 image", "3 texts"."""
+    from sslapp.modalities import workspace_modality
+
+    modality = workspace_modality(ws)
+    return count(n, modality.noun, modality.plural)
 
 
 def no_items_error(ws: Workspace) -> CLIError:

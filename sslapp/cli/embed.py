@@ -6,7 +6,8 @@ map and clusters it. `--use` pins an encoder artifact (see `sslapp info`) or goe
 
 from __future__ import annotations
 
-from sslapp.cli.common import CLIError, emit, handle_errors, no_items_error, plural, say, workspace_arg
+from sslapp.cli.common import CLIError, count_items, emit, handle_errors, no_items_error, say, workspace_arg
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -45,12 +46,12 @@ def run(args) -> int:
                                "them, or use 'auto'", 2)
             ws.store.set_setting(PINNED_SETTING, int(args.use))
     params = {"clusters": args.clusters, "k": args.k, "provisional": args.provisional}
-    say(f"embedding {ws.store.count_items()} {plural(ws)} in {ws.root}")
+    say(f"embedding {count_items(ws, ws.store.count_items())} in {ws.root}")
     job = run_job_in_foreground(ws, "embed", params)
     if job.get("status") != "done":
         raise CLIError(f"embed job {job.get('id')} {job.get('status')}: {job.get('error') or ''}".strip(), 1)
     r = job["result"]
-    text = (f"map {r['map_artifact_id']}: {r['n_items']} {plural(ws)}, {r['k']} clusters ({r['method']}), "
+    text = (f"map {r['map_artifact_id']}: {count_items(ws, r['n_items'])}, {count(r['k'], 'cluster')} ({r['method']}), "
             f"embedding: {r.get('embedding_name')}{'' if r['provisional'] else ' (' + r.get('embedding_reason', '') + ')'}, "
             f"{r['seconds']} s")
     emit({"job": job["id"], **r}, args.json, text)

@@ -17,7 +17,8 @@ export {"file", "rows", "dim"}.
 
 from __future__ import annotations
 
-from sslapp.cli.common import CLIError, emit, handle_errors, no_items_error, say, workspace_arg
+from sslapp.cli.common import CLIError, count_items, emit, handle_errors, no_items_error, say, workspace_arg
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -65,19 +66,19 @@ def run_import(args) -> int:
     if args.use:
         ws.store.set_setting(PINNED_SETTING, art["id"])
     dim = art["meta"]["dim"]
-    say(f"imported {describe(art)}: {dim}-d vectors for all {match.matched} images ({match.matched} of {total} "
+    say(f"imported {describe(art)}: {dim}-d vectors for {count_items(ws, match.matched)} ({match.matched} of {count(total, 'row')} "
         f"rows matched{f', {match.by_tail} by the end of their path' if match.by_tail else ''}), "
         f"encoder artifact {art['id']}")
     extra = len(match.unmatched) + len(match.ambiguous)
     if extra:
-        say(f"{extra} rows fit no single image and were left out")
+        say(f"left out {count(extra, 'row')} that fit no single item")
     if ws.store.get_setting(PINNED_SETTING) == art["id"]:
         say("pinned: the map, suggestions and classifier use it (`sslapp embed WS --use auto` to undo)")
     else:
         say(f"the app measures it against the other embeddings; pin it with `sslapp embed {ws.root} --use "
             f"{art['id']}`")
     result = {"encoder_artifact_id": art["id"], "matched": match.matched, "total": total, "dim": dim}
-    emit(result, args.json, f"encoder {art['id']}: {match.matched} of {total} rows matched, {dim}-d")
+    emit(result, args.json, f"encoder {art['id']}: {match.matched} of {count(total, 'row')} matched, {dim}-d")
     return 0
 
 
@@ -123,7 +124,8 @@ def run_export(args) -> int:
     source = {int(r["id"]): str(r["source"]) for r in ws.store.items()}
     paths = [source[int(i)] for i in emb.item_ids]
     if len(set(paths)) < len(paths):
-        say(f"warning: {len(paths) - len(set(paths))} images share a path with another; re-importing this file "
+        say(f"warning: {count_items(ws, len(paths) - len(set(paths)))} with a path another one has too; re-importing "
+            "this file "
             "will refuse them")
     on_map = _map_columns(ws, emb.item_ids)
     xy, cluster = (on_map[0], on_map[1]) if on_map else (None, None)
@@ -136,7 +138,7 @@ def run_export(args) -> int:
     dim = int(emb.features.shape[1])
     map_note = (f"map {on_map[2]['id']} ({(on_map[2].get('meta') or {}).get('embedding_name')})" if on_map
                 else "no map yet (`sslapp embed` makes one)")
-    say(f"wrote {len(paths)} vectors of {emb.name} ({dim}-d) and {map_note} to {', '.join(map(str, written))}")
+    say(f"wrote {count(len(paths), 'vector')} of {emb.name} ({dim}-d) and {map_note} to {', '.join(map(str, written))}")
     emit({"file": str(written[0]), "rows": len(paths), "dim": dim}, args.json,
-         f"{written[0]}: {len(paths)} rows, {dim}-d")
+         f"{written[0]}: {count(len(paths), 'row')}, {dim}-d")
     return 0

@@ -10,6 +10,7 @@ import errno
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
 from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, QUANTIZE
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -82,6 +83,6 @@ def run(args) -> int:
     text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
     if q := manifest.get("quantized"):
         text.append(f"{q['file']}: same class as the full model on {100 * q['top1_agreement']:.1f}% of "
-                    f"{q['n_images']} images, max probability difference {q['max_abs_prob_diff']:.4f}")
+                    f"{count(q['n_images'], 'image')}, max probability difference {q['max_abs_prob_diff']:.4f}")
     emit(manifest, args.json, "\n".join(text))
     return 0

@@ -15,6 +15,7 @@ import getpass
 from pathlib import Path
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
+from sslapp.words import count
 
 FORMATS = ("auto", "csv", "json", "label-studio", "coco")
 
@@ -64,14 +65,10 @@ def run(args) -> int:
         emit({"labelled": 0, "problems": [{"where": w, "reason": r} for w, r in exc.problems]}, args.json)
         return 1
     if done.propagated:
-        say(f"{path}: left out {_count(done.propagated, 'machine guess', 'machine guesses')} (`propagated` rows "
+        say(f"{path}: left out {count(done.propagated, 'machine guess')} (`propagated` rows "
             "or predictions), not labels")
     if done.unlabelled:
-        say(f"{path}: left out {_count(done.unlabelled, 'task')} without an annotation")
-    emit(done.summary(), args.json, f"labelled {_count(done.labelled, 'item')} in "
-         f"{_count(len(done.classes), 'class', 'classes')} from {done.format}")
+        say(f"{path}: left out {count(done.unlabelled, 'task')} without an annotation")
+    emit(done.summary(), args.json, f"labelled {count(done.labelled, 'item')} in "
+         f"{count(len(done.classes), 'class')} from {done.format}")
     return 0
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else many or one + 's'}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sslapp.cli.common import CLIError, emit, handle_errors, workspace_arg
+from sslapp.words import count
 
 FORMATS = ("csv", "json", "label-studio", "coco")
 
@@ -42,5 +43,5 @@ def run(args) -> int:
     rows = label_rows(ws)  # the stored labels only: no predictions are added
     write_label_file(rows, out, fmt, [c["name"] for c in ws.store.classes()], label_data_key(ws))
     emit({"path": str(out), "labels": len(rows), "format": fmt}, args.json,
-         f"wrote {len(rows)} label{'' if len(rows) == 1 else 's'} to {out} ({fmt})")
+         f"wrote {count(len(rows), 'label')} to {out} ({fmt})")
     return 0

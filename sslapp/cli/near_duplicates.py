@@ -9,7 +9,16 @@ labelling queue; nothing is deleted.
 
 from __future__ import annotations
 
-from sslapp.cli.common import CLIError, emit, handle_errors, no_items_error, plural, say, workspace_arg
+from sslapp.cli.common import (
+    CLIError,
+    count_items,
+    emit,
+    handle_errors,
+    no_items_error,
+    say,
+    workspace_arg,
+)
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -38,12 +47,12 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc), 1) from exc
     extra = sum(len(g["items"]) - 1 for g in groups)
-    say(f"{len(groups)} groups of near-duplicates ({extra} {plural(ws)} beyond one per group), "
+    say(f"{count(len(groups), 'group')} of near-duplicates ({count_items(ws, extra)} beyond one per group), "
         f"with the {index.name} embedding")
     if args.keep_one:
         skipped = sum(len(keep_one(ws, g["items"])["skipped"]) for g in groups)
         say(f"kept one item per group; {skipped} skipped in the labelling queue (labelling one brings it back)")
-    text = "\n".join(f"{len(g['items'])} {plural(ws)}: " + ", ".join(f"{i} {p}" for i, p in zip(g["items"], g["paths"], strict=True))
+    text = "\n".join(f"{count_items(ws, len(g['items']))}: " + ", ".join(f"{i} {p}" for i, p in zip(g["items"], g["paths"], strict=True))
                      for g in groups)
     emit(groups, args.json, text or "no near-duplicates")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say
 from sslapp.cli.ingest import table_options
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -46,7 +47,7 @@ def run(args) -> int:
         say(f"skipped {e['path']}: {e['reason']}")
     emit(results, args.json, "\n".join(f"{r['path']}\t{r['class']}\t{r['confidence']:.4f}" for r in results))
     if errors:
-        say(f"{len(results)} {predictor.noun}(s) classified, {len(errors)} skipped")
+        say(f"{count(len(results), predictor.noun, predictor.plural)} classified, {len(errors)} skipped")
     if not results:
         raise CLIError(f"no {predictor.noun} could be classified", 1)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from sslapp.cli.common import CLIError, emit, handle_errors, run_job_in_foreground, say, workspace_arg
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -115,7 +116,7 @@ def _run_follower(args) -> int:
         return 1
     except PretrainError as exc:
         raise CLIError(str(exc)) from exc
-    say(f"rank {ddp.current().rank}: trained {result['steps']} steps on its shard, "
+    say(f"rank {ddp.current().rank}: trained {count(result['steps'], 'step')} on its shard, "
         f"last epoch loss {result['loss']}")
     return 0
 
@@ -164,6 +165,6 @@ def _run_main(args) -> int:
     if status != "done":
         say(f"pretrain job {job_id} {status}" + (f": {job.get('error')}" if job.get("error") else "")
             + (f"; resume with `sslapp pretrain {ws.root} --resume {job_id}`" if checkpoint else ""))
-    emit(out, args.json, f"job {job_id} {status}: {out['method']} {out['backbone']} {out['epochs']} epochs, "
+    emit(out, args.json, f"job {job_id} {status}: {out['method']} {out['backbone']} {count(out['epochs'], 'epoch')}, "
          f"{out['images_per_s']} {unit}/s, checkpoint {checkpoint}")
     return 0 if status == "done" else 1

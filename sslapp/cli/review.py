@@ -12,6 +12,7 @@ when there are too few labels to check.
 from __future__ import annotations
 
 from sslapp.cli.common import CLIError, emit, handle_errors, run_job_in_foreground, say, workspace_arg
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -51,7 +52,7 @@ def run(args) -> int:
         raise CLIError(f"review job {job.get('id')} {job.get('status')}: {job.get('error') or 'no result'}")
     result = job["result"]
     n = result.get("n_flagged", 0)
-    say(f"checked {result['n_labels']} labels with {result['embedding']} ({result['route']}): "
+    say(f"checked {count(result['n_labels'], 'label')} with {result['embedding']} ({result['route']}): "
         f"{n} may be wrong")
     for note in result["notes"]:
         say(f"note: {note}")

@@ -8,7 +8,16 @@ this process first. Prints one line per item, nearest first, or with --json a li
 
 from __future__ import annotations
 
-from sslapp.cli.common import CLIError, emit, handle_errors, no_items_error, plural, say, workspace_arg
+from sslapp.cli.common import (
+    CLIError,
+    count_items,
+    emit,
+    handle_errors,
+    no_items_error,
+    plural,
+    say,
+    workspace_arg,
+)
 
 MAX_K = 10_000
 
@@ -45,7 +54,7 @@ def run(args) -> int:
         raise CLIError(str(exc), 2) from exc
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc), 1) from exc
-    say(f"{len(rows)} {plural(ws)} nearest to item {item_id} in the {index.name} embedding")
+    say(f"{count_items(ws, len(rows))} nearest to item {item_id} in the {index.name} embedding")
     text = "\n".join(f"{r['item']:>7}  {r['distance']:.4f}  {r['path']}" for r in rows)
     emit(rows, args.json, text or f"no other {plural(ws)}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sslapp.cli.common import handle_errors, say, workspace_arg
+from sslapp.words import count
 
 
 def register(sub) -> None:
@@ -24,5 +25,5 @@ def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ws = workspace_arg(args.workspace, create=False)
     ran = run_worker(ws, idle_exit_s=args.idle_exit, max_jobs=args.max_jobs, warm_up=not args.no_warm_up)
-    say(f"worker ran {ran} job(s)")
+    say(f"worker ran {count(ran, 'job')}")
     return 0

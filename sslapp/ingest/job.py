@@ -19,6 +19,7 @@ from typing import Any
 from sslapp.ingest.ingest import ingest
 from sslapp.jobs.context import JobContext, JobStopped
 from sslapp.jobs.launcher import queue_map
+from sslapp.words import count
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -46,7 +47,7 @@ def run_ingest_job(ctx: JobContext) -> dict[str, Any]:
     paths = [str(p) for p in ctx.params.get("paths", [])]
     if not paths:
         raise ValueError("The ingest job got no paths; upload files or name a folder.")
-    ctx.progress(force=True, message=f"reading {len(paths)} source(s)")
+    ctx.progress(force=True, message=f"reading {count(len(paths), 'source')}")
     base = ctx.params.get("base")
     options = {k: str(ctx.params[k]) for k in ("text_column", "label_column") if ctx.params.get(k)}
     try:

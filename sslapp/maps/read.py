@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sslapp.features.extract import load_npz
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 
@@ -65,9 +66,10 @@ def load_map(ws: Workspace, artifact: dict[str, Any] | None = None) -> MapData |
                    data["cluster"][order].astype(np.int32))
 
 
-def map_status(ws: Workspace, artifact: dict[str, Any]) -> MapStatus:
-    """Provisional and stale reasons: images added or removed since, another embedding chosen since,
-    or an encoder (a finished pretraining) that no choice has measured yet."""
+def map_status(ws: Workspace, artifact: dict[str, Any], words: tuple[str, str] = ("item", "items")) -> MapStatus:
+    """Provisional and stale reasons: items added or removed since, another embedding chosen since,
+    or an encoder (a finished pretraining) that no choice has measured yet. words: what one item and
+    many are called in the reasons (the page passes "image", "images")."""
     from sslapp.features.read import CHOICE_SETTING
 
     meta = artifact.get("meta") or {}
@@ -75,7 +77,7 @@ def map_status(ws: Workspace, artifact: dict[str, Any]) -> MapStatus:
     n_now = ws.store.count_items()
     if n_now != meta.get("n_items"):
         diff = n_now - int(meta.get("n_items") or 0)
-        reasons.append(f"{abs(diff)} image(s) {'added' if diff > 0 else 'removed'} since this map was made")
+        reasons.append(f"{count(abs(diff), *words)} {'added' if diff > 0 else 'removed'} since this map was made")
     choice = ws.store.get_setting(CHOICE_SETTING) or {}
     chosen = choice.get("encoder_artifact_id")
     if not meta.get("provisional") and chosen is not None and chosen != meta.get("encoder_artifact_id"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from sslapp.modalities import preview_file, workspace_modality
+from sslapp.words import count
 from sslapp.workspace import Workspace, WorkspaceError, child_workspace, open_workspace
 
 WORKSPACES_HOME = Path(os.environ.get("SSLAPP_HOME", "workspaces"))
@@ -126,7 +127,7 @@ def item_words(ws: Workspace) -> tuple[str, str]:
 
 def count_of(n: int, words: tuple[str, str]) -> str:
     """'1 text', '2,000 texts'."""
-    return f"{n:,} {words[0] if n == 1 else words[1]}"
+    return count(n, words[0], words[1])
 
 
 JOB_WORDS = {"ingest": "Adding {items}", "embed": "Drawing the map", "pretrain": "Pretraining",

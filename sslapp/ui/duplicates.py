@@ -31,6 +31,7 @@ from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, count_of, file_name, item_words
 from sslapp.ui.item_view import show_item, texts, view
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 KIND = "near_duplicates"
@@ -198,15 +199,15 @@ def near_duplicates(ws: Workspace) -> None:
         st.info(f"{plural.capitalize()} were added since this search; find again to include them.", icon=":material/info:")
     groups = open_groups(ws, result)
     found = len(result.get("groups") or [])
-    looked = f"{result.get('n_items', 0):,} {plural}"
+    looked = count_of(int(result.get("n_items") or 0), item_words(ws))
     if not found:
         st.success(f"No near-duplicates found among {looked}.")
         return
     if not groups:
-        st.success(f"All {found} group{'s' if found != 1 else ''} of near-duplicates found among {looked} "
+        st.success(f"All {count(found, 'group')} of near-duplicates found among {looked} "
                    "are dealt with.")
         return
-    st.markdown(f"**{len(groups)} group{'s' if len(groups) != 1 else ''} to look at** (found among {looked}"
+    st.markdown(f"**{count(len(groups), 'group')} to look at** (found among {looked}"
                 + (f"; showing the first {SHOW}" if len(groups) > SHOW else "") + ")")
     for group in groups[:SHOW]:
         _group(ws, group)

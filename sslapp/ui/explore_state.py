@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import html
 import textwrap
-from pathlib import PurePosixPath
 
 import numpy as np
 import streamlit as st
 
 from sslapp.maps.read import MapData, load_map
 from sslapp.ui import selection_grid
+from sslapp.ui.common import file_name
 from sslapp.ui.item_view import HOVER, clip, texts
 from sslapp.ui.map import Coloring, categorical, selected_item_ids
 from sslapp.workspace import Workspace
@@ -55,14 +55,9 @@ def predictions(ws: Workspace):
     return _cached_predictions(str(ws.root), int(run_id), ws)
 
 
-def base_name(source: str) -> str:
-    """The file's own name: never the folders above it (a class folder would give the answer away)."""
-    return PurePosixPath(str(source).replace("\\", "/")).name
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
 def _base_names(root: str, artifact_id: int, _ws: Workspace) -> dict[int, str]:
-    return {int(r["id"]): base_name(r["source"]) for r in _ws.store.items()}
+    return {int(r["id"]): file_name(r["source"]) for r in _ws.store.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -125,7 +120,7 @@ def item_info(ws: Workspace, m: MapData | None, item_ids: list[int], classes: li
     if m is not None:
         rows = m.rows_of(item_ids)
         cluster = {int(i): int(c) for i, c in zip(m.item_ids[rows], m.cluster[rows], strict=True)}
-    return {r["id"]: {"name": base_name(r["source"]), "label": r["label"], "cluster": cluster.get(r["id"]),
+    return {r["id"]: {"name": file_name(r["source"]), "label": r["label"], "cluster": cluster.get(r["id"]),
                       "cluster_name": m.cluster_name(cluster.get(r["id"])) if m is not None else "off the map",
                       "prediction": pred.get(r["id"])} for r in items}
 

@@ -2,6 +2,8 @@
 
 Keys: 1-9 for the first nine classes, 0 for the tenth, then letters along the keyboard rows, leaving
 out S (skip), U (undo) and M (more like this) of this page and C and R, which Streamlit keeps for itself.
+A class button wraps its text onto more lines rather than cutting it ("3 · autom..." in a narrow column),
+shows a very long name up to a word near BUTTON_CHARS, and its tooltip always holds the whole name.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import re
 
 import streamlit as st
 
+from sslapp.ui.item_view import clip, md_escape
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 PAGE_KEYS = {"s", "u", "m"}  # skip, undo, more like this
 CLASS_KEYS = [k for k in "1234567890qwertyuiopasdfghjklzxcvbnm" if k not in PAGE_KEYS | {"c", "r"}]
 NEW_CLASSES = "label_new_class_name"
+BUTTON_CHARS = 40  # a longer class name is cut after a word on its button (the tooltip has it whole)
 UNDO = "label_undo_actions"  # this tab's own actions, newest last: (kind, action id, item id)
 
 
@@ -24,8 +29,16 @@ def class_key(index: int) -> str | None:
 
 
 def button_label(index: int, name: str) -> str:
+    """The class button's text: its key, then its name as plain text (cut after a word past BUTTON_CHARS)."""
     key = class_key(index)
-    return f"{key.upper()} · {name}" if key else name
+    shown = md_escape(clip(name, BUTTON_CHARS))
+    return f"{key.upper()} · {shown}" if key else shown
+
+
+def button_help(index: int, name: str) -> str:
+    """The class button's tooltip: the whole name, and its key."""
+    key = class_key(index)
+    return f"Label as **{md_escape(name)}**" + (f" (key {key.upper()})" if key else "")
 
 
 def parse_names(text: str) -> list[str]:
@@ -42,7 +55,7 @@ def _add_classes(ws: Workspace) -> None:
     result = ws.store.add_classes(names)
     parts = []
     if result["created"]:
-        parts.append(f"Added {len(result['created'])} class(es): {', '.join(result['created'])}.")
+        parts.append(f"Added {count(len(result['created']), 'class')}: {', '.join(result['created'])}.")
     if result["existing"]:
         parts.append(f"Already there: {', '.join(result['existing'])}.")
     st.session_state["label_class_note"] = " ".join(parts)
@@ -91,7 +104,7 @@ def classes_panel(ws: Workspace, classes: list[dict]) -> None:
             else:
                 moved = store.merge_classes(by_name[src]["id"], by_name[dst]["id"])
                 _remember(ws)
-                st.session_state["label_msg"] = f"Merged {src} into {dst} ({moved} labels moved; Undo restores them)"
+                st.session_state["label_msg"] = f"Merged {src} into {dst} ({count(moved, 'label')} moved; Undo restores them)"
                 st.rerun()
         _delete_row(ws, classes, by_name, names)
 
@@ -112,7 +125,7 @@ def _delete_row(ws: Workspace, classes: list[dict], by_name: dict[str, dict], na
     if target is None:
         st.session_state.pop("label_confirm_delete", None)
         return
-    st.warning(f"Delete **{target['name']}** and remove its {target['n_labels']} label(s)? "
+    st.warning(f"Delete **{target['name']}** and remove its {count(target['n_labels'], 'label')}? "
                "The label history keeps them, and Undo brings them back.")
     y, n = st.columns(2)
     if y.button(f"Yes, delete {target['name']}", key="label_delete_confirm", type="primary"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import item_words
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 UPCOMING = 12
@@ -161,6 +162,6 @@ def queue_note(queue: Queue, job: dict | None, budget: int | None = None, plural
         return (f"No active-learning suggestions yet: showing our own picks of unlabelled {plural} (one per map "
                 "cluster in turn once there is a map). Ask for suggestions below.")
     if job is not None and queue.open_suggestions < REFILL_BELOW:
-        return (f"{queue.open_suggestions} suggestion(s) left; the worker is choosing {more} "
+        return (f"{count(queue.open_suggestions, 'suggestion')} left; the worker is choosing {more} "
                 "Our own picks follow them until it is ready.")
     return None

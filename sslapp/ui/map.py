@@ -2,12 +2,15 @@
 
 One trace keeps selection simple (item ids ride in `customdata`) and keeps 100k points fast:
 colours are a `marker.color` array, categories a discrete colourscale, and a small annotation
-stands in for the legend instead of one trace per colour.
+stands in for the legend instead of one trace per colour. The 26 colours are far apart (CIELAB distance
+above 25, none near the grey of "none" or the white background); past 26 categories they repeat with
+another marker shape, which the legend draws too.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,16 +26,22 @@ COLOR_MODES = {
     "confidence": "Confidence",
     "suggested": "Suggested next",
 }
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-           "#756bb1", "#636363", "#843c39", "#8ca252"]
+# tab10 without its grey, then the colour farthest from all chosen so far (and from white, black and
+# NONE_COLOR) among readable ones, picked once in CIELAB: 20+ classes stay told apart
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#0000ff", "#ff1eff", "#005a3c", "#690fb4", "#f0b478", "#ff0078", "#69690f", "#0078ff", "#960f4b",
+           "#00d2a5", "#ff8787", "#a5c378", "#964b00", "#c300a5", "#00d200", "#b4b4f0", "#d269ff"]
+# (plotly symbol, the legend's glyph for it): the shape of each further round of the palette
+SYMBOLS = [("circle", "●"), ("square", "■"), ("diamond", "◆"), ("triangle-up", "▲"), ("x", "✖")]
 NONE_COLOR = "#c7c7c7"
 MAX_OVERVIEW_POINTS = 200_000  # above this the overview shows a uniform sample (selection stays exact)
 MAX_CLOSEUP = 300
 # Up to here the map is drawn as SVG, above it with WebGL. Without GPU acceleration (many laptops' and
 # remote desktops' browsers) WebGL is emulated on the CPU and costs more than SVG for small maps.
 SVG_MAX_POINTS = 1_000
-LEGEND_ROWS = 14
+LEGEND_LINE_PX = 15  # one legend line at font size 11 (plotly spaces lines 1.3 em)
+MORE_HINT = "hover for all"
+LEGEND_CHARS = 24  # a longer class name is cut (with "…") in the legend; the hover says it whole
 MAP_HEIGHT = 650
 MODEBAR_MARGIN = 34  # the modebar sits in this top margin, above the points
 # the chart's toolbar: selection, zoom, pan and reset only (no logo, no image export)
@@ -55,9 +64,23 @@ def categorical(codes: np.ndarray, names: Sequence[str], title: str) -> Coloring
     return Coloring(np.asarray(codes, np.int32), list(names), title)
 
 
+def category_style(index: int) -> tuple[str, str, str]:
+    """Category `index`'s (colour, plotly marker symbol, legend glyph): the palette's colours in turn,
+    with the next shape each time the colours run out, so no two of the first 130 categories look alike."""
+    symbol, glyph = SYMBOLS[(index // len(PALETTE)) % len(SYMBOLS)]
+    return PALETTE[index % len(PALETTE)], symbol, glyph
+
+
+def legend_rows(height: int = MAP_HEIGHT, title: str | None = None) -> int:
+    """How many category lines the legend box shows in a plot of `height` px (two more lines say
+    how many are left out and how many have none)."""
+    plot = height - MODEBAR_MARGIN - (26 if title else 0) - 4
+    return max(3, plot // LEGEND_LINE_PX - 2)
+
+
 def _discrete_scale(n: int) -> list[list]:
     """A step colourscale for codes 0..n with cmin=-0.5, cmax=n+0.5: grey for 0 (no category)."""
-    colors = [NONE_COLOR] + [PALETTE[i % len(PALETTE)] for i in range(n)]
+    colors = [NONE_COLOR] + [category_style(i)[0] for i in range(n)]
     m = len(colors)
     scale = []
     for i, c in enumerate(colors):
@@ -77,38 +100,63 @@ def _marker(coloring: Coloring, size: float, highlight: np.ndarray | None = None
         codes = (np.asarray(coloring.values) + 1).astype(np.uint8 if n < 255 else np.uint16)
         marker = dict(color=codes, colorscale=_discrete_scale(n), cmin=-0.5, cmax=n + 0.5,
                       size=size, showscale=False)
+        if n > len(PALETTE):  # colours repeat: the shape tells the rounds apart
+            shapes = np.array(["circle"] + [category_style(i)[1] for i in range(n)])
+            marker["symbol"] = shapes[codes]
     if highlight is not None:
         marker["size"] = np.where(highlight, size * 2.2, size).astype(np.float32)
     return marker
 
 
-def legend_annotation(coloring: Coloring, counts: np.ndarray | None = None) -> dict | None:
-    """A legend-like text box: coloured squares with category names (and point counts)."""
+def _legend_name(name: str) -> str:
+    """The name as the legend box shows it: whole up to LEGEND_CHARS, else cut with an ellipsis."""
+    return name if len(name) <= LEGEND_CHARS else name[:LEGEND_CHARS - 1].rstrip() + "…"
+
+
+def _legend_shown(n: int, height: int, title: str | None) -> int:
+    """How many of `n` categories the legend lists (never "… 1 more" where that one fits)."""
+    rows = legend_rows(height, title)
+    return n if n <= rows + 1 else rows
+
+
+def legend_annotation(coloring: Coloring, counts: np.ndarray | None = None, height: int = MAP_HEIGHT,
+                      title: str | None = None) -> dict | None:
+    """A legend-like text box: each category's mark (colour and shape) and name (and point count), as
+    many as the plot's height holds; hovering the box lists them all with their whole names."""
     if coloring.categories is None:
         return None
-    lines = []
     names = coloring.categories
-    for i, name in enumerate(names[:LEGEND_ROWS]):
+    shown = _legend_shown(len(names), height, title)
+    lines, whole = [], []
+    for i, name in enumerate(names):
+        color, _, glyph = category_style(i)
         count = f" ({int(counts[i + 1])})" if counts is not None else ""
-        lines.append(f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> {name}{count}")
-    if len(names) > LEGEND_ROWS:
-        lines.append(f"… {len(names) - LEGEND_ROWS} more")
+        whole.append(f"{glyph} {html.escape(name)}{count}")
+        if i < shown:
+            lines.append(f"<span style='color:{color}'>{glyph}</span> {html.escape(_legend_name(name))}{count}")
+    if len(names) > shown:
+        lines.append(f"… {len(names) - shown} more: {MORE_HINT}")
     if counts is not None and counts[0]:
-        lines.append(f"<span style='color:{NONE_COLOR}'>■</span> none ({int(counts[0])})")
+        lines.append(f"<span style='color:{NONE_COLOR}'>●</span> none ({int(counts[0])})")
     # in the right margin (see legend_width), below the modebar's strip: it hides no point and no tool
     return dict(text="<br>".join(lines), xref="paper", yref="paper", x=1.0, y=1.0, xanchor="left",
                 xshift=8, yanchor="top", showarrow=False, align="left", bgcolor="rgba(255,255,255,0.8)",
-                bordercolor="#ddd", borderwidth=1, font=dict(size=11))
+                bordercolor="#ddd", borderwidth=1, font=dict(size=11),
+                hovertext="<br>".join(whole) if len(names) > shown or any(_legend_name(n) != n for n in names)
+                else None)
 
 
-def legend_width(coloring: Coloring | None) -> int:
+def legend_width(coloring: Coloring | None, height: int = MAP_HEIGHT, title: str | None = None) -> int:
     """Right margin (px) that holds the legend box or the colour bar."""
     if coloring is None:
         return 4
     if coloring.categories is None:
         return 70
-    longest = max((len(n) for n in coloring.categories[:LEGEND_ROWS]), default=4)
-    return int(min(max(longest, 6) * 6.6 + 62, 220))
+    names = coloring.categories
+    longest = max((len(_legend_name(n)) for n in names), default=4)
+    if len(names) > _legend_shown(len(names), height, title):
+        longest = max(longest, len(MORE_HINT) + 4)
+    return int(min(max(longest, 6) * 6.6 + 62, LEGEND_CHARS * 6.6 + 62))
 
 
 def overview_rows(n: int, max_points: int = MAX_OVERVIEW_POINTS, keep: np.ndarray | None = None,
@@ -155,11 +203,11 @@ def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selecte
         hovertemplate="item %{customdata}<extra></extra>" if hover is None else "%{text}<extra></extra>",
         text=None if hover is None else [hover[i] for i in rows])
     fig = go.Figure(trace)
-    _layout(fig, height, title, right=legend_width(coloring))
+    _layout(fig, height, title, right=legend_width(coloring, height, title))
     counts = None
     if coloring.categories is not None:
         counts = np.bincount(np.asarray(coloring.values) + 1, minlength=len(coloring.categories) + 1)
-    ann = legend_annotation(coloring, counts)
+    ann = legend_annotation(coloring, counts, height, title)
     if ann:
         fig.add_annotation(**ann)
     return fig
@@ -204,9 +252,9 @@ def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[s
                              customdata=np.asarray(item_ids), marker=marker, text=None if hover is None else list(hover),
                              hovertemplate="item %{customdata}<extra></extra>" if hover is None
                              else "%{text}<extra></extra>"))
-    _layout(fig, height, title, right=legend_width(coloring))
+    _layout(fig, height, title, right=legend_width(coloring, height, title))
     if coloring is not None:
-        ann = legend_annotation(coloring)
+        ann = legend_annotation(coloring, height=height, title=title)
         if ann:
             fig.add_annotation(**ann)
     return fig

@@ -16,15 +16,12 @@ from sslapp.features.read import CHOICE_SETTING, PINNED_SETTING, describe, encod
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.modalities import workspace_modality
 from sslapp.store.states import JobState
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 PICKER_LABEL = "Encoder for the map, suggestions and classifier"
 AUTOMATIC = 0  # the picker's "automatic" (no artifact has id 0; None would read as "nothing picked")
 ENDED = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def duration(seconds: float) -> str:
@@ -55,10 +52,10 @@ def ending(ws: Workspace, job: dict[str, Any], run: dict[str, Any] | None) -> st
     """Done, cancelled or failed, in words, with how far it got."""
     status, result = job["status"], job.get("result") or {}
     done, planned = epochs_done(ws, job, run), epochs_planned(job)
-    reached = f"{done} of {planned} epochs" if planned and done < planned else plural(done, "epoch")
+    reached = f"{done} of {count(planned, 'epoch')}" if planned and done < planned else count(done, "epoch")
     if status == JobState.DONE:
         items = workspace_modality(ws).plural
-        text = f"Done: {plural(done, 'epoch')} at {result.get('images_per_s') or 0:.0f} {items}/s"
+        text = f"Done: {count(done, 'epoch')} at {result.get('images_per_s') or 0:.0f} {items}/s"
         text += f", in {duration(result['elapsed_s'])}." if result.get("elapsed_s") else "."
         if result.get("stopped") == "time budget reached" and planned and done < planned:
             text += f" The time limit ended it after {reached}."
@@ -81,7 +78,7 @@ def kept_line(ws: Workspace, run: dict[str, Any] | None, done: int) -> str:
                                                          if epoch is not None and epoch < done else "")]
     if probe.get("knn_acc") is not None:
         parts.append(f"nearest-neighbour accuracy {probe['knn_acc']:.0%} on your "
-                     f"{plural(int(probe.get('n_labelled') or 0), 'labelled ' + workspace_modality(ws).noun)}")
+                     f"{count(int(probe.get('n_labelled') or 0), 'labelled ' + workspace_modality(ws).noun)}")
     if probe.get("std_ratio") is not None:
         parts.append(f"feature spread {probe['std_ratio']:.2f}" + (" (collapsed)" if probe.get("collapsed") else ""))
     choice = ws.store.get_setting(CHOICE_SETTING) or {}

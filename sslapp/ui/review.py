@@ -29,9 +29,10 @@ from sslapp.curate.read import (
     odds_text,
 )
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import annotator_name, item_words, job_status_line
-from sslapp.ui.item_view import show_item
+from sslapp.ui.common import annotator_name, file_name, item_words, job_status_line
+from sslapp.ui.item_view import md_escape, show_item
 from sslapp.ui.similar import more_like_this_button
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 SHOW = 8  # images per gallery
@@ -45,7 +46,7 @@ def _labels(ws: Workspace) -> dict[int, str]:
 
 def _name(ws: Workspace, item_id: int) -> str:
     item = ws.store.item(item_id)
-    return f"**{item['source']}**" if item else f"the {item_words(ws)[0]}"
+    return f"**{md_escape(file_name(item['source']))}**" if item else f"the {item_words(ws)[0]}"
 
 
 # -- actions (button callbacks: they run before the page is drawn again) ------------------------------
@@ -88,7 +89,7 @@ def _tile(ws: Workspace, item: dict[str, Any] | None) -> None:
     if item is None:
         return
     show_item(ws, item, chars=300)
-    st.caption(item["source"])
+    st.caption(md_escape(file_name(item["source"])))  # not its folder: that is often the class, the answer
 
 
 def _other_classes(ws: Workspace, item_id: int, key: str, names: list[str], skip: tuple[str, ...]) -> None:
@@ -146,7 +147,7 @@ def label_errors(ws: Workspace, names: list[str]) -> None:
     kept = ws.store.get_setting(KEPT_SETTING) or {}
     rows = [r for r in review["rows"] if flagged(r) and current.get(r["item"]) == r["label"]
             and kept.get(str(r["item"])) != r["label"]]
-    st.caption(f"Checked {review['n_labels']} labels {_ago(review.get('at'))} with {review['embedding']}."
+    st.caption(f"Checked {count(review['n_labels'], 'label')} {_ago(review.get('at'))} with {review['embedding']}."
                + (" Labels changed since: check again to include them." if len(current) != review["n_labels"]
                   else ""))
     for note in review.get("notes", []):
@@ -154,7 +155,7 @@ def label_errors(ws: Workspace, names: list[str]) -> None:
     if not rows:
         st.success(f"No likely label errors: no label is clearly contradicted by the {plural} most like it.")
         return
-    st.markdown(f"**{len(rows)} label{'s' if len(rows) != 1 else ''} may be wrong**"
+    st.markdown(f"**{count(len(rows), 'label')} may be wrong**"
                 + (f" (showing the {SHOW} most likely)" if len(rows) > SHOW else "")
                 + f". Look at each {noun}: keep the label when it is right.")
     items = {r["id"]: r for r in ws.store.items(ids=[r["item"] for r in rows[:SHOW]])}

@@ -19,11 +19,9 @@ is the container `{key}-c-in-{item_id}` or `{key}-c-out-{item_id}`; the bulk but
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from sslapp.ui.common import item_words
+from sslapp.ui.common import file_name, item_words
 from sslapp.ui.item_view import SNIPPET, TIP, clip, md_escape, show_item, texts, view
 from sslapp.workspace import Workspace
 
@@ -169,7 +167,7 @@ def selection_grid(ws: Workspace, item_ids: list[int], key: str, captions: dict[
                 continue
             is_out = item_id in out
             caption = (captions or {}).get(item_id) or item.get("label") or NO_LABEL
-            tip = (tooltips or {}).get(item_id) or f"#{item_id} · {md_escape(Path(str(item['source'])).name)}"
+            tip = (tooltips or {}).get(item_id) or f"#{item_id} · {md_escape(file_name(item['source']))}"
             if item_id in words:
                 tip += "\n\n" + md_escape(clip(words[item_id], TIP))
             tip += " · click to take it back" if is_out else " · click to leave it out"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sslapp.ui import class_picker
-from sslapp.ui.common import annotator_name, item_words
+from sslapp.ui.common import annotator_name, count_of, file_name, item_words
 from sslapp.ui.item_view import md_escape, show_item, view
 from sslapp.ui.selection_grid import kept_ids, selection_grid
 from sslapp.workspace import Workspace
@@ -50,7 +50,7 @@ def _label(ws: Workspace, ids: list[int], name: str) -> None:
     action_id = ws.store.last_action_id()
     if action_id is not None:
         st.session_state.setdefault(UNDO_KEY, []).append(action_id)
-    st.session_state["similar_msg"] = f"Labelled {n} {item_words(ws)[0]}(s) as **{md_escape(name)}**."
+    st.session_state["similar_msg"] = f"Labelled {count_of(n, item_words(ws))} as **{md_escape(name)}**."
 
 
 def _undo(ws: Workspace) -> None:
@@ -59,7 +59,7 @@ def _undo(ws: Workspace) -> None:
     while mine and undone is None:
         undone = ws.store.undo_label_action(mine.pop())
     st.session_state["similar_msg"] = "Nothing to undo here." if undone is None else (
-        f"Undid the label of {undone['items']} {item_words(ws)[0]}(s).")
+        f"Undid the label of {count_of(undone['items'], item_words(ws))}.")
 
 
 @st.dialog("More like this", width="large", on_dismiss=_close)
@@ -72,7 +72,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     top = st.columns([1, 4] if view(ws).tiles else [3, 2], vertical_alignment="center")
     with top[0]:
         show_item(ws, item, width=96)
-    name = item["source"].replace("\\", "/").rsplit("/", 1)[-1]
+    name = file_name(item["source"])
     top[1].markdown(f"{plural.capitalize()} most like **{md_escape(name)}**"
                     + (f" (labelled **{md_escape(item['label'])}**)" if item.get("label") else "")
                     + f", nearest first. Click a {'thumbnail' if view(ws).tiles else noun} to leave it out.")
@@ -96,7 +96,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     new_name = c2.text_input("New class name", key="similar_new_class") if choice == NEW_CLASS else ""
     kept = kept_ids(GRID_KEY, ids) + ([item_id] if include_self else [])
     target = class_picker.chosen_name(choice, new_name)
-    if c3.button(f"Label {len(kept)} {noun}(s)", type="primary", key="similar_apply",
+    if c3.button(f"Label {count_of(len(kept), (noun, plural))}", type="primary", key="similar_apply",
                  disabled=not (kept and target), width="stretch"):
         _label(ws, kept, target)
         _close()

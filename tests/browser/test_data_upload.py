@@ -33,8 +33,8 @@ def test_upload_a_zip_with_folder_labels(app, page):
     page.get_by_text("Use folder names as labels").first.click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         files=[{"name": "shapes.zip", "mimeType": "application/zip", "buffer": _zip_bytes()}])
-    page.get_by_role("button", name="Add 1 file(s)").wait_for()
-    click_button(page, "Add 1 file(s)")
+    page.get_by_role("button", name="Add 1 file").wait_for()
+    click_button(page, "Add 1 file")
     wait_for_text(page, "Adding images finished", timeout=90)
     wait_for_text(page, "added 12", timeout=90)
     text = body_text(page)

@@ -33,6 +33,8 @@ from map_driver import (
 )
 from streamlit_driver import body_text, click_button, nav, open_page, screenshot, wait_for_text, wait_ready
 
+from sslapp.words import count
+
 WIDTH, HEIGHT = 1440, 900
 
 
@@ -83,7 +85,7 @@ def test_preview_then_box_leave_out_label_undo_and_lasso_on_the_real_map(app_fac
     n = len(selected)
     assert n >= 4
     drag(page, [(left + 2, y0), (cut, y1)])
-    wait_for_text(page, f"{n} image(s) from the map selection")
+    wait_for_text(page, f"{count(n, 'image')} from the map selection")
     screenshot(page, "explore-box-selection")
     out = selected[1:3]
     for thumb in out:
@@ -95,7 +97,7 @@ def test_preview_then_box_leave_out_label_undo_and_lasso_on_the_real_map(app_fac
     assert page.locator(".st-key-explore_apply_label button").first.is_disabled()
     choose_class(page, "cat")
     apply_label(page, n - 2)
-    wait_for_text(page, f"Labelled {n - 2} image(s) as")
+    wait_for_text(page, f"Labelled {count(n - 2, 'image')} as")
     labels = {r["item_id"]: (r["class_name"], r["source"]) for r in ws.store.labels()}
     assert sorted(labels) == sorted(set(selected) - set(out))
     assert set(labels.values()) == {("cat", "user")}
@@ -104,14 +106,14 @@ def test_preview_then_box_leave_out_label_undo_and_lasso_on_the_real_map(app_fac
     choose_option(page, "explore_color", "Label")
     nav(page, "Data")
     nav(page, "Explore")
-    wait_for_text(page, f"{n} image(s) from the map selection")
+    wait_for_text(page, f"{count(n, 'image')} from the map selection")
     assert shown_value(page, "explore_color") == "Label"
     assert shown_value(page, "explore_cluster") == "Map selection"
     assert f"{n} selected, 2 left out → labelling {n - 2}" in body_text(page)
 
     # 4) undo takes the bulk label back
     click_button(page, "Undo", exact=True)
-    wait_for_text(page, f"Undid bulk-label of {n - 2} image(s)")
+    wait_for_text(page, f"Undid bulk-label of {count(n - 2, 'image')}")
     assert ws.store.labels() == []
 
     # 5) lasso tool: a polygon around the right half, labelled with the other class
@@ -126,10 +128,10 @@ def test_preview_then_box_leave_out_label_undo_and_lasso_on_the_real_map(app_fac
     expected_lasso = sorted(p[0] for p in pts if inside(poly, p[1], p[2]))
     assert expected_lasso and not set(expected_lasso) & set(selected)
     drag(page, [*poly, (poly[0][0] - 20, poly[0][1] + 5)], steps=8)
-    wait_for_text(page, f"{len(expected_lasso)} image(s) from the map selection")
+    wait_for_text(page, f"{count(len(expected_lasso), 'image')} from the map selection")
     choose_class(page, "dog")
     apply_label(page, len(expected_lasso))
-    wait_for_text(page, f"Labelled {len(expected_lasso)} image(s) as")
+    wait_for_text(page, f"Labelled {count(len(expected_lasso), 'image')} as")
     screenshot(page, "explore-lasso-selection")
     labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
     assert labels == {i: "dog" for i in expected_lasso}

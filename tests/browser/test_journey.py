@@ -40,6 +40,7 @@ from streamlit_driver import (
 
 from sslapp.store.states import ACTIVE_JOB_STATES
 from sslapp.ui.label_classes import CLASS_KEYS
+from sslapp.words import count
 from sslapp.workspace import open_workspace
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -181,7 +182,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     wait_ready(page)
     fill_number(page, "explore_new_class", majority)
     page.locator(".st-key-explore_apply_label button").click()
-    wait_for_text(page, f"Labelled {len(kept)} image(s) as")
+    wait_for_text(page, f"Labelled {count(len(kept), 'image')} as")
     wait_ready(page)
     assert {r["item_id"]: r["class_name"] for r in ws.store.labels()} == {i: majority for i in kept}
     no_exception(page)
@@ -249,7 +250,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     assert apply.is_disabled() and dialog.locator(".st-key-similar_class input").input_value() == ""
     choose_option(page, "similar_class", kind)
     page.wait_for_function("() => !document.querySelector('.st-key-similar_apply button').disabled")
-    assert apply.inner_text().strip() == f"Label {len(similar_kept) + 1} image(s)"  # the kept ones and the image
+    assert apply.inner_text().strip() == f"Label {count(len(similar_kept) + 1, 'image')}"  # the kept ones and the image
     screenshot(page, "similar")
     apply.click()
     dialog.wait_for(state="detached")

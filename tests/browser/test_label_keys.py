@@ -80,7 +80,7 @@ def test_keys_work_without_a_click_and_past_nine_classes(app_factory, page, tmp_
     assert {r["item_id"]: r["class_name"] for r in ws.store.labels()} == {first: "c10", second: "c11"}
     screenshot(page, "label-keys")
     page.keyboard.press("u")
-    wait_for_text(page, "Undid label of 1 image(s)")
+    wait_for_text(page, "Undid label of 1 image")
     wait_ready(page)
     assert shown_item(page) == second and {r["item_id"] for r in ws.store.labels()} == {first}
 

@@ -28,6 +28,7 @@ from sslapp.ui.duplicates import near_duplicates
 from sslapp.ui.item_view import show_item, texts, view
 from sslapp.ui.label_files import label_files
 from sslapp.ui.table_columns import columns_of, table_options
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 MAX_FILES_PER_UPLOAD = 20_000
@@ -134,8 +135,8 @@ def _report(report: dict | None, title: str = "Last ingest", plural: str = "imag
         return
     skipped = report.get("skipped", [])
     rate = "img" if plural == "images" else plural
-    line = (f"**{title}:** added {report['added']} · {report['duplicates']} duplicates · {len(skipped)} skipped"
-            + (f" · {report['labels']} imported labels" if report.get("labels") else "")
+    line = (f"**{title}:** added {report['added']} · {count(report['duplicates'], 'duplicate')} · {len(skipped)} skipped"
+            + (f" · {count(report['labels'], 'imported label')}" if report.get("labels") else "")
             + (f" · {report['images_per_s']:.0f} {rate}/s" if report.get("added", 0) >= 500 else ""))
     st.markdown(line)
     if skipped:
@@ -222,7 +223,7 @@ def _submit_upload(ws: Workspace, files, labels: bool, key: str) -> None:
         st.error(problem)
         return
     options = table_options(columns_of([(f.file_id, f.name, f.getvalue) for f in files]), key)
-    if st.button(f"Add {len(files):,} file(s)", type="primary", key=key):
+    if st.button(f"Add {count(len(files), 'file')}", type="primary", key=key):
         target = save_uploads(ws, files)
         start_ingest(ws, [str(target)], labels_from_dirs=labels, cleanup=True, base=str(target), options=options)
         st.session_state["upload_nonce"] = st.session_state.get("upload_nonce", 0) + 1  # clears the uploader

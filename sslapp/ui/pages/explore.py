@@ -32,6 +32,7 @@ from sslapp.ui import class_picker
 from sslapp.ui import explore_state as es
 from sslapp.ui.common import (
     annotator_name,
+    count_of,
     embedding_line,
     item_words,
     job_status_line,
@@ -42,6 +43,7 @@ from sslapp.ui.item_view import show_item, view
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure
 from sslapp.ui.selection_grid import kept_ids, left_out, selection_grid
 from sslapp.ui.similar import more_like_this_button
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 UNDO_KEY = "explore_my_actions"  # this tab's label action ids, oldest first
@@ -107,16 +109,16 @@ def _map_header(ws: Workspace) -> MapData | None:
 
 def _status_lines(ws: Workspace, artifact: dict) -> None:
     """Compact: a badge for a provisional or stale map, the map's size and embedding (why: on hover)."""
-    status = map_status(ws, artifact)
+    status = map_status(ws, artifact, item_words(ws))
     meta = artifact.get("meta") or {}
-    plural = item_words(ws)[1]
     if status.stale:
         st.markdown(":orange-badge[:material/warning: Stale map] " + "; ".join(status.stale_reasons)
                     + ". Re-embed to update it.")
     if status.provisional:
         st.markdown(f":orange-badge[Provisional map] a first look from {_first_look(ws)[1]}; refresh the map "
                     "to see the app's chosen embedding.")
-    line = f"{meta.get('n_items')} {plural} · {meta.get('k')} clusters ({meta.get('method')})"
+    line = (f"{count_of(int(meta.get('n_items') or 0), item_words(ws))} · {count(int(meta.get('k') or 0), 'cluster')} "
+            f"({meta.get('method')})")
     why = None
     if not status.provisional:
         embedding, _, why = embedding_line(ws, meta.get("encoder_artifact_id"), meta.get("embedding_name")).partition(" — ")
@@ -249,7 +251,7 @@ def _apply_label(ws: Workspace, m: MapData) -> None:
     n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user", action="bulk-label",
                             annotator=annotator_name())
     _remember_action(ws)
-    st.session_state["explore_msg"] = f"Labelled {n} {item_words(ws)[0]}(s) as **{name}**. Undo is one click away."
+    st.session_state["explore_msg"] = f"Labelled {count_of(n, item_words(ws))} as **{name}**. Undo is one click away."
 
 
 def _remember_action(ws: Workspace) -> None:
@@ -263,7 +265,7 @@ def _remove_labels(ws: Workspace, m: MapData) -> None:
     ids = es.fresh_targets(ws, m)
     n = ws.store.remove_labels(ids, action="bulk-unlabel")
     _remember_action(ws)
-    st.session_state["explore_msg"] = (f"Removed {n} label(s)." if n else
+    st.session_state["explore_msg"] = (f"Removed {count(n, 'label')}." if n else
                                        f"None of the selected {item_words(ws)[1]} had a label.")
 
 
@@ -273,7 +275,7 @@ def _undo(ws: Workspace) -> None:
     while mine and undone is None:  # an action undone elsewhere is skipped
         undone = ws.store.undo_label_action(mine.pop())
     st.session_state["explore_msg"] = ("Nothing of yours to undo on this page." if undone is None else
-                                       f"Undid {undone['action']} of {undone['items']} {item_words(ws)[0]}(s).")
+                                       f"Undid {undone['action']} of {count_of(undone['items'], item_words(ws))}.")
 
 
 def _side_panel(ws: Workspace, m: MapData, ids: list[int], cluster: int | None, label_filter: str,
@@ -287,7 +289,7 @@ def _side_panel(ws: Workspace, m: MapData, ids: list[int], cluster: int | None, 
         _preview(ws, ids[0], m)
     elif ids:
         n_out = len(left_out(es.GRID, ids))
-        st.markdown(f"**{len(ids)}** {noun}(s) from the {source}"
+        st.markdown(f"**{len(ids):,}** {noun if len(ids) == 1 else plural} from the {source}"
                     + (f" · filter: {label_filter}" if label_filter != "All" else "")
                     + (f" · {n_out} left out → labelling **{len(kept)}**" if n_out else ""))
     elif cluster is None and not st.session_state.get(es.SELECTION):

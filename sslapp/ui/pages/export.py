@@ -13,6 +13,7 @@ from sslapp.jobs.launcher import ensure_worker
 from sslapp.modalities import Modality, export_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import job_status_line, require_workspace
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
@@ -20,6 +21,11 @@ FORMAT_NAMES = {"onnx": "ONNX (onnxruntime, any language)", "torchscript": "Torc
                 "safetensors": "safetensors weights (sslapp's model classes)"}
 QUANTIZE_NAMES = {None: "no", "fp16": "fp16 (half the size, near-identical)",
                   "int8": "int8 (a quarter of the size; check its agreement)"}
+
+
+def _labels(n: int | None) -> str:
+    """'1 label', '12 labels', or '? labels' where the count was not kept."""
+    return "? labels" if n is None else count(int(n), "label")
 
 
 def _model_status(ws: Workspace, modality: Modality) -> tuple[dict | None, dict | None]:
@@ -38,7 +44,7 @@ def _model_status(ws: Workspace, modality: Modality) -> tuple[dict | None, dict 
             cols[1].metric("Estimated accuracy", f"{100 * cv['mean']:.0f}%",
                            help=("class-balanced (the mean of the per-class accuracies), " if
                                  str(cv.get("measure", "")).startswith("class-balanced") else "")
-                           + f"cross-validated on {cv.get('n_labels', '?')} labels; not a test accuracy")
+                           + f"cross-validated on {_labels(cv.get('n_labels'))}; not a test accuracy")
             if cv.get("low") is not None:
                 cols[2].metric("95% interval", f"{100 * cv['low']:.0f}-{100 * cv['high']:.0f}%",
                                help="the same interval the Train page and the model card show")
@@ -46,7 +52,7 @@ def _model_status(ws: Workspace, modality: Modality) -> tuple[dict | None, dict 
             cols[1].metric("Estimated accuracy", "n/a", help="too few labels for an estimate")
         st.caption(f"Latest classifier ({meta.get('mode', 'trained')}, "
                    f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(clf['created_at']))}): "
-                   + ", ".join(f"{c} ({(meta.get('label_counts') or {}).get(c, '?')} labels)" for c in classes))
+                   + ", ".join(f"{c} ({_labels((meta.get('label_counts') or {}).get(c))})" for c in classes))
     elif enc:
         st.warning("There is no fine-tuned classifier yet, so there is nothing to predict classes with. "
                    f"Label some {modality.plural} and train one on the Train page, or export the pretrained "
@@ -89,7 +95,7 @@ def _downloads(ws: Workspace, result: dict, modality: Modality) -> None:
                                 mime="text/csv" if name.endswith(".csv") else "application/json",
                                 on_click="ignore", key=f"dl_{name}")
     if result.get("bytes"):
-        st.caption(f"{len(result.get('files') or [])} files, {result['bytes'] / 1e6:.1f} MB: "
+        st.caption(f"{count(len(result.get('files') or []), 'file')}, {result['bytes'] / 1e6:.1f} MB: "
                    + ", ".join(result.get("files") or []))
     if quantized:
         line = (f"`{quantized['file']}` ({quantized['bytes'] / 1e6:.1f} MB) picks the same class as the full "

@@ -25,12 +25,20 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.select.registry import STRATEGIES
 from sslapp.store.states import JobState
-from sslapp.ui.common import annotator_name, file_name, item_words, job_status_line, require_workspace
+from sslapp.ui.common import (
+    annotator_name,
+    count_of,
+    file_name,
+    item_words,
+    job_status_line,
+    require_workspace,
+)
 from sslapp.ui.item_view import HOVER, show_item, texts, view
-from sslapp.ui.label_classes import UNDO, button_label, class_key, classes_panel
+from sslapp.ui.label_classes import UNDO, button_help, button_label, class_key, classes_panel
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
 from sslapp.ui.similar import more_like_this_button
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 AGAIN = "label_again"  # items this tab took back with Undo, served first (newest first)
@@ -55,7 +63,7 @@ FOCUS_JS = """<script>/* sslapp label focus NONCE */
 def progress_line(classes: list[dict]) -> str:
     total = sum(c["n_labels"] for c in classes)
     few = sum(1 for c in classes if c["n_labels"] < 2)
-    return f"{total} labelled · {len(classes)} classes · {few} with fewer than 2 labels"
+    return f"{total} labelled · {count(len(classes), 'class')} · {few} with fewer than 2 labels"
 
 
 def _mine() -> set[int]:
@@ -121,7 +129,7 @@ def _undo(ws: Workspace) -> None:
         return
     if undone["items"]:
         _take_back(item_id)
-    msg = f"Undid {undone['action']} of {undone['items']} {item_words(ws)[0]}(s)"
+    msg = f"Undid {undone['action']} of {count_of(undone['items'], item_words(ws))}"
     if undone["kept"]:
         msg += f"; {undone['kept']} changed since elsewhere and kept their newer label"
     if undone["removed_classes"]:
@@ -147,9 +155,10 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
                     "letters shown on the buttons.")
         cols = st.columns(3 if len(classes) <= 9 else 5)
         for i, c in enumerate(classes):
+            # wrap: a button placed in a column would cut its text with an ellipsis ("3 · autom...")
             cols[i % len(cols)].button(button_label(i, c["name"]), key=f"label_{item_id}_class_{c['id']}",
-                                       shortcut=class_key(i), width="stretch", on_click=_label,
-                                       args=(ws, item_id, c["id"], c["name"]))
+                                       help=button_help(i, c["name"]), shortcut=class_key(i), width="stretch",
+                                       wrap=True, on_click=_label, args=(ws, item_id, c["id"], c["name"]))
         a, b = st.columns(2)
         a.button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
                  width="stretch")

@@ -21,6 +21,7 @@ from sslapp.modalities import pretrain_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, embedding_line, require_workspace
 from sslapp.ui.pretrain_outcome import ENDED, encoder_picker, render_outcome
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
@@ -308,12 +309,12 @@ def render() -> None:
         _encoders(ws, picker=False)
         return
     n = ws.store.count_items()
-    plural = workspace_modality(ws).plural
+    noun, plural = workspace_modality(ws).noun, workspace_modality(ws).plural
     if n == 0:
         st.info(f"Add {plural} on the Data page first; pretraining learns from all of them, no labels needed.")
         return
-    st.caption(f"Learn features from all {n:,} {plural} without labels. Training runs in a background worker: "
-               "you can keep labelling and exploring, and close this tab.")
+    st.caption(f"Learn features from {'the' if n == 1 else 'all'} {count(n, noun, plural)} without labels. Training "
+               "runs in a background worker: you can keep labelling and exploring, and close this tab.")
     reap_dead_jobs(ws)
     current = _current_job(ws)
     busy = current is not None and current["status"] in ACTIVE

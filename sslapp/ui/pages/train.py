@@ -18,6 +18,7 @@ from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
 from sslapp.ui import review
 from sslapp.ui.common import embedding_line, item_words, job_status_line, require_workspace
+from sslapp.words import count
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
@@ -99,7 +100,8 @@ def _confusion_figure(summary: dict[str, Any]):
     names = summary["classes"]
     cm = summary["estimate"]["confusion"]
     fig = go.Figure(go.Heatmap(z=cm, x=names, y=names, colorscale="Blues", text=cm, texttemplate="%{text}",
-                               hovertemplate="true %{y}<br>predicted %{x}<br>%{z} labels<extra></extra>"))
+                               customdata=[[count(int(n), "label") for n in row] for row in cm],
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata}<extra></extra>"))
     fig.update_layout(xaxis_title="predicted (held out)", yaxis_title="labelled as", yaxis_autorange="reversed",
                       height=120 + 40 * len(names), margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
