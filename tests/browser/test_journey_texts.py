@@ -112,10 +112,10 @@ def test_the_text_journey_on_real_banking_queries(app, page, tmp_path):
     open_page(page, app, "data")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
         files=[{"name": UPLOAD, "mimeType": "text/csv", "buffer": upload}])
-    page.get_by_role("button", name="Add 1 file(s)").wait_for()
+    page.get_by_role("button", name="Add 1 file").wait_for()
     picker = page.locator(".st-key-add_files_text_column")  # what the box shows: its text, or its input's value
     assert "detect: the longest texts (now 'text')" in picker.inner_text() + picker.locator("input").first.input_value()
-    click_button(page, "Add 1 file(s)")
+    click_button(page, "Add 1 file")
     wait_for_text(page, "Adding texts finished", timeout=SLOW_S)
     wait_for_text(page, f"Texts ({len(truth)})")
     page.locator('[data-testid="stMain"] [data-testid="stText"]').nth(47).wait_for()  # a page of 48 texts, one a row
