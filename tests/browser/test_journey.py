@@ -168,7 +168,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     y0, y1 = min(p[2] for p in near) - 2, max(p[2] for p in near) + 2
     pick_tool(page, "select")
     drag(page, [(x0, y0), (x1, y1)])
-    page.get_by_text(re.compile(r"\d+ image\(s\) from the map selection")).first.wait_for()
+    page.get_by_text(re.compile(r"\d+ images? from the map selection")).first.wait_for()
     wait_ready(page)
     selected = grid_ids(page, "explore_grid")
     assert len(selected) >= 10
