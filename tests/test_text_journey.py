@@ -126,6 +126,8 @@ def test_image_methods_and_the_export_options_texts_lack_refuse(text_ws, capsys,
     before = _stored(ws)
     code, out, err = _cli(capsys, "pretrain", str(ws.root), "--minutes", "0.1", "--method", "simclr")
     assert code == 2 and "'simclr' does not train on texts; choose one of: simcse, word2vec, mlm" in err
+    code, out, err = _cli(capsys, "pretrain", str(ws.root), "--backbone", "resnet18", "--init", "scratch")
+    assert code == 2 and "--backbone, --init choose an image network; texts have none to choose" in err
     assert _stored(ws) == before  # no job queued, nothing written
 
     for extra in (["--encoder-only"], ["--encoder-files"], ["--formats", "torchscript"]):

@@ -91,6 +91,13 @@ def run(args) -> int:
         refusal = method_refusal(modality, args.method)
         if refusal:
             raise CLIError(refusal.replace(" WS", f" {args.workspace}"), 2)
+    image_only = [flag for flag, given in (("--backbone", args.backbone != "auto"), ("--init", args.init != "auto"),
+                                           ("--train-size", args.train_size is not None), ("--compile", args.compile))
+                  if given]
+    if modality.name != "image" and image_only:  # said, not silently ignored
+        raise CLIError(f"{', '.join(image_only)} choose an image network; {modality.plural} have none to choose: "
+                       "SimCSE and MLM tune the shipped MiniLM, mlm-scratch and Word2Vec learn from scratch. Pick "
+                       "one with --method and leave these out.", 2)
     if modality.name != "image" and ddp.torchrun_env() is not None:
         raise CLIError(f"pretraining on {modality.plural} runs in one process; run `sslapp pretrain` without "
                        "torchrun", 2)
