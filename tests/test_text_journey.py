@@ -176,6 +176,13 @@ def test_pretrain_and_train_pages_offer_what_texts_have_and_so_does_export(text_
     assert at.multiselect(key="export_formats").value == ["onnx", "safetensors"]
     assert not at.checkbox and not at.radio  # no encoder alone, quantized copy or ImageFolder tree
 
+    unlabelled = next(it for it in ws.store.items() if it["label"] is None)  # a label given after training
+    ws.store.set_labels([unlabelled["id"]], ws.store.class_id(NAMES[0]))
+    at = _page("export")
+    assert [w.value for w in at.warning] == ["Labels changed since this classifier was trained: an export now holds "
+                                             "the classifier as it was trained, without them. Train again on the "
+                                             "Train page to include them."]
+
 
 def test_cluster_words_are_each_clusters_own_distinctive_words():
     """Class-based TF-IDF: words every cluster shares and stop words lose to the cluster's own words;

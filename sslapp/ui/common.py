@@ -173,3 +173,18 @@ def embedding_line(ws: Workspace, encoder_id: int | None = None, name: str | Non
     elif choice:
         line += f" (the app has since chosen {choice.get('name')}; refresh to use it)"
     return line
+
+
+def label_counts(ws: Workspace) -> dict[str, int]:
+    """Labels a classifier trains on (a person's, not propagated guesses), per class name (0 for a class without any)."""
+    from sslapp.curate.read import TRUSTED_SOURCES
+
+    counts = {c["name"]: 0 for c in ws.store.classes()}
+    for row in ws.store.labels(sources=TRUSTED_SOURCES):
+        counts[row["class_name"]] = counts.get(row["class_name"], 0) + 1
+    return counts
+
+
+def labels_changed(trained: dict[str, int], current: dict[str, int]) -> bool:
+    """Whether the labels per class differ from those a classifier was trained on (its `label_counts`)."""
+    return bool(trained) and {k: v for k, v in current.items() if v > 0} != trained

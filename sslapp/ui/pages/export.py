@@ -12,7 +12,7 @@ from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, MODEL_FILES, QUANTI
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.modalities import Modality, export_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui.common import job_status_line, require_workspace
+from sslapp.ui.common import job_status_line, label_counts, labels_changed, require_workspace
 from sslapp.words import count
 from sslapp.workspace import Workspace
 
@@ -53,6 +53,10 @@ def _model_status(ws: Workspace, modality: Modality) -> tuple[dict | None, dict 
         st.caption(f"Latest classifier ({meta.get('mode', 'trained')}, "
                    f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(clf['created_at']))}): "
                    + ", ".join(f"{c} ({_labels((meta.get('label_counts') or {}).get(c))})" for c in classes))
+        if labels_changed(meta.get("label_counts") or {}, label_counts(ws)):
+            st.warning("Labels changed since this classifier was trained: an export now holds the classifier as it "
+                       "was trained, without them. Train again on the Train page to include them.",
+                       icon=":material/history:")
     elif enc:
         st.warning("There is no fine-tuned classifier yet, so there is nothing to predict classes with. "
                    f"Label some {modality.plural} and train one on the Train page, or export the pretrained "

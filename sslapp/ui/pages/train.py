@@ -17,25 +17,24 @@ import streamlit as st
 from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, STOPPED_JOB_STATES, JobState
 from sslapp.ui import review
-from sslapp.ui.common import embedding_line, item_words, job_status_line, require_workspace
+from sslapp.ui.common import (
+    embedding_line,
+    item_words,
+    job_status_line,
+    label_counts,
+    labels_changed,
+    require_workspace,
+)
 from sslapp.words import count
 from sslapp.workspace import Workspace
 
 ACTIVE = ACTIVE_JOB_STATES
-TRUSTED_SOURCES = ("user", "imported")
 MODE_HELP = {
     "auto": "Linear probe unless a GPU is present and every class has at least 20 labels.",
     "linear": "Logistic regression on the frozen embeddings: seconds, best with few labels.",
     "full": "Fine-tune the whole encoder with augmentation and early stopping: minutes, needs more labels.",
 }
 PROPAGATE_OPTIONS = {"auto": "auto (measured per workspace)", "on": "on (Poisson learning)", "off": "off"}
-
-
-def _label_counts(ws: Workspace) -> dict[str, int]:
-    counts = {c["name"]: 0 for c in ws.store.classes()}
-    for row in ws.store.labels(sources=TRUSTED_SOURCES):
-        counts[row["class_name"]] = counts.get(row["class_name"], 0) + 1
-    return counts
 
 
 def _readiness(ws: Workspace, counts: dict[str, int]) -> tuple[bool, list[str], list[str]]:
@@ -140,9 +139,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
              help=f"Unlabelled {plural} used via {prop.get('method') or 'no propagation'}: {prop.get('reason', '')}")
     for w in summary.get("warnings") or []:
         st.warning(w)
-    trained = summary.get("label_counts") or {}
-    current = {k: v for k, v in counts.items() if v > 0}
-    if trained and current != trained:
+    if labels_changed(summary.get("label_counts") or {}, counts):
         st.info("Labels changed since this classifier was trained: train again to use them.")
     st.markdown(embedding_line(ws, summary.get("encoder_artifact_id"), summary.get("features")))
     if est.get("confusion"):
@@ -171,7 +168,7 @@ def _results(ws: Workspace, counts: dict[str, int]) -> None:
 def render() -> None:
     st.title("Train")
     ws = require_workspace()
-    counts = _label_counts(ws)
+    counts = label_counts(ws)
     ready, problems, notices = _readiness(ws, counts)
     for p in problems:
         st.warning(p)
