@@ -61,7 +61,7 @@ def setfit(texts: list[str], y: np.ndarray, r: int) -> dict[str, float]:
     from sklearn.linear_model import LogisticRegression
 
     from sslapp.models.text.minilm import TOKENIZER, MiniLM
-    from sslapp.models.text.tokens import load_tokenizer
+    from sslapp.models.text.tokens import load_tokenizer, pad_ids
 
     torch.manual_seed(0)
     rng, model = np.random.default_rng(0), MiniLM()
@@ -75,10 +75,7 @@ def setfit(texts: list[str], y: np.ndarray, r: int) -> dict[str, float]:
     ids = [e.ids for e in load_tokenizer(model.folder / TOKENIZER, 64).encode_batch(texts)]
 
     def batch(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = np.zeros((len(rows), max(len(ids[i]) for i in rows)), np.int64)
-        for k, i in enumerate(rows):
-            x[k, :len(ids[i])] = ids[i]
-        return torch.from_numpy(x), torch.from_numpy((x > 0).astype(np.int64))
+        return tuple(torch.from_numpy(a) for a in pad_ids([ids[i] for i in rows]))
 
     optimizer = torch.optim.AdamW(model.vectors.parameters(), lr=2e-5)
     steps, started = max(1, len(pairs) // 16), time.perf_counter()

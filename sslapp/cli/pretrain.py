@@ -149,7 +149,8 @@ def _run_main(args) -> int:
     say(f"pretrain job {job_id} in {ws.root}")
     from sslapp.modalities import workspace_modality
 
-    unit = "img" if workspace_modality(ws).name == "image" else workspace_modality(ws).plural
+    modality = workspace_modality(ws)
+    unit = "img" if modality.name == "image" else modality.plural
     printer = _ProgressPrinter(ws, job_id, unit)
     printer.start()
     try:

@@ -30,7 +30,8 @@ def run_pretrain_job(ctx: JobContext) -> dict[str, Any]:
     if modality.name == "text":  # what the run trains and from what, as the pages name it
         from sslapp.ssl.methods import method_class
 
-        config.backbone, config.init = method_class(config.method).backbone, method_class(config.method).init
+        trains = method_class(config.method)
+        config.backbone, config.init = trains.backbone, trains.init
     run = store.run_for_job(ctx.job_id) if ctx.resuming else None
     resume_from = None
     if run is not None:

@@ -118,22 +118,30 @@ class ProbeResult:
             out["probe_knn_acc"] = self.knn_acc
         return out
 
-    def message(self) -> str:
+    def summary(self) -> dict[str, object]:
+        """What a run keeps of the check (progress, encoder meta, summary)."""
+        return {"std": self.std, "std_ratio": self.std_ratio, "collapsed": self.collapsed, "knn_acc": self.knn_acc,
+                "n_items": self.n_items, "n_labelled": self.n_labelled}
+
+    def message(self, items: str = "images") -> str:
         text = f"check after this epoch: feature spread {self.std_ratio:.2f} (1 = evenly spread, 0 = collapsed)"
         if self.knn_acc is not None:
-            text += f", nearest-neighbour accuracy {self.knn_acc:.0%} on your {self.n_labelled} labelled images"
+            text += f", nearest-neighbour accuracy {self.knn_acc:.0%} on your {self.n_labelled} labelled {items}"
         else:
-            text += "; label a few images to see how well these features tell your classes apart"
+            text += f"; label a few {items} to see how well these features tell your classes apart"
         if self.collapsed:
-            text += (" — WARNING: the representation has collapsed (all images map to nearly the same "
+            text += (f" — WARNING: the representation has collapsed (all {items} map to nearly the same "
                      "point); lower the learning rate, use a larger batch or another method")
         return text
 
 
 def run_probe(encoder: torch.nn.Module, images: np.ndarray, sample: ProbeSample, device: torch.device,
               train_size: int, mean: torch.Tensor, std: torch.Tensor) -> ProbeResult:
-    feats = embed_uint8(encoder, images[sample.rows], device, train_size, mean, std)
-    s, ratio = collapse_std(feats)
-    acc = knn_accuracy(feats, sample.labels)
-    return ProbeResult(std=s, std_ratio=ratio, collapsed=ratio < COLLAPSE_RATIO, knn_acc=acc,
-                       n_items=len(sample.rows), n_labelled=int((sample.labels >= 0).sum()))
+    return probe_features(embed_uint8(encoder, images[sample.rows], device, train_size, mean, std), sample.labels)
+
+
+def probe_features(features: torch.Tensor, labels: np.ndarray) -> ProbeResult:
+    """The check on features already computed (any kind of item): spread, collapse, kNN on the labels (-1: none)."""
+    s, ratio = collapse_std(features)
+    return ProbeResult(std=s, std_ratio=ratio, collapsed=ratio < COLLAPSE_RATIO, knn_acc=knn_accuracy(features, labels),
+                       n_items=len(labels), n_labelled=int((np.asarray(labels) >= 0).sum()))

@@ -116,7 +116,8 @@ class MiniLM(TextEncoder):
         folder = Path(folder) if folder is not None else model_folder()
         verify(folder)
         tuned = dict(tuned or {}) if state else {}
-        bert = load_bert(folder, tuned.get("bert"))
+        # tuned weights replace every shipped one: build the network from its shape, without reading 90 MB first
+        bert = load_bert(folder, tuned.get("bert") or (bert_config(folder) if state else None))
         if state:
             bert.load_state_dict(state)
         self.folder, self.tuned = folder, tuned

@@ -36,11 +36,16 @@ def padded_batches(tokenizer, texts: list[str], token_budget: int, sort: bool = 
     order = np.argsort(lengths, kind="stable") if sort else np.arange(len(texts))
     for group in batches(lengths[order], token_budget):
         rows = order[group]
-        width = int(lengths[rows].max())
-        ids = np.zeros((len(rows), width), np.int64)
-        for r, i in enumerate(rows):
-            ids[r, :lengths[i]] = encodings[i].ids
-        yield rows, ids, (np.arange(width)[None] < lengths[rows][:, None]).astype(np.int64)
+        yield rows, *pad_ids([encodings[i].ids for i in rows])
+
+
+def pad_ids(pieces: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """int64 (token ids padded with 0 to the longest, attention mask: 1 on the word pieces) of a batch."""
+    lengths = np.array([len(p) for p in pieces], np.int64)
+    ids = np.zeros((len(pieces), int(lengths.max(initial=0))), np.int64)
+    for r, p in enumerate(pieces):
+        ids[r, :len(p)] = p
+    return ids, (np.arange(ids.shape[1])[None] < lengths[:, None]).astype(np.int64)
 
 
 def batches(lengths: np.ndarray, token_budget: int, max_batch: int = MAX_BATCH) -> list[slice]:

@@ -5,7 +5,7 @@ its current weights as a text encoder (`sslapp.models.text`), which the app embe
     for rows in batches:                                  # indices into `texts`
         loss = method.step(rows, start, end)              # the run's progress before and after: lr schedules
     encoder = method.encoder(epoch)                       # a TextEncoder, saved as the run's encoder file
-    state = method.state_dict()                           # tensors, lists and numbers: torch.load(weights_only)
+    state = method.state_dict()                           # tensors, lists and numbers: no pickles (ssl.checkpoint)
 """
 
 from __future__ import annotations

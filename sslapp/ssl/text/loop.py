@@ -103,6 +103,7 @@ class TextLoop:
         self.checkpoint_path: str | None = None
         self.encoder_path: str | None = None
         self.last_probe: dict[str, Any] | None = None
+        self.probe_metrics: dict[str, float] = {}  # the last check's figures, logged with the epoch's loss
         self.last_epoch_loss: float | None = None
         self.probe_rows, self.probe_labels = self._probe_sample(rows) if config.probe else (None, None)
 
@@ -141,10 +142,14 @@ class TextLoop:
                                                   self.step_count, self.config.keep_checkpoints)
         self.last_ckpt = time.monotonic()
 
-    def _write_encoder(self) -> None:
-        self.encoder_path = publish_text_encoder(self.ws, self.rep.run_id, self.config.method, self.plan,
-                                                 self.method.encoder(self.epoch), self.epoch, self.step_count,
-                                                 self.last_probe)
+    def _close(self, tag: str) -> None:
+        """The health check, checkpoint and encoder file of the weights now; the encoder is made once for both
+        (Word2Vec fits its SIF component, MLM builds a MiniLM around its network)."""
+        encoder = self.method.encoder(self.epoch)
+        self._probe(encoder)
+        self._write_checkpoint(tag)
+        self.encoder_path = publish_text_encoder(self.ws, self.rep.run_id, self.config.method, self.plan, encoder,
+                                                 self.epoch, self.step_count, self.last_probe)
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -163,9 +168,7 @@ class TextLoop:
             if self.stop_reason is not None:
                 break
         if self.stop_reason is not None and self.offset:  # stopped mid-epoch: keep that work too
-            self._probe()
-            self._write_checkpoint("budget")
-            self._write_encoder()
+            self._close("budget")
         return self._summary()
 
     def _planned(self) -> int:
@@ -197,10 +200,8 @@ class TextLoop:
         if self.stop_reason is None:
             self.last_epoch_loss = round(float(np.mean(losses)), 5) if losses else None
             self.epoch, self.offset = self.epoch + 1, 0
-            self._probe()
-            self.rep.metrics({"loss": self.last_epoch_loss or 0.0, **self._probe_metrics()}, self.step_count, self.epoch)
-            self._write_checkpoint("epoch")
-            self._write_encoder()
+            self._close("epoch")
+            self.rep.metrics({"loss": self.last_epoch_loss or 0.0, **self.probe_metrics}, self.step_count, self.epoch)
             if not self.epochs_fixed:
                 self._fix_epochs(time.monotonic() - epoch_start)
             self.rep.progress(force=True, epoch=self.epoch, epochs=self._planned(), epochs_fixed=self.epochs_fixed,
@@ -251,30 +252,16 @@ class TextLoop:
                           texts_per_s=round(rate, 1), eta_s=round(left / max(rate, 1e-9), 1), batch_size=self.batch)
 
     # -- health check --------------------------------------------------------------------------
-    def _probe(self) -> None:
+    def _probe(self, encoder) -> None:
         if self.probe_rows is None:
             return
-        from sslapp.ssl.probe import COLLAPSE_RATIO, collapse_std, knn_accuracy
+        from sslapp.ssl.probe import probe_features
 
-        encoder = self.method.encoder(self.epoch)
-        feats = torch.from_numpy(encoder.embed([self.texts[i] for i in self.probe_rows]))
-        std, ratio = collapse_std(feats)
-        acc = knn_accuracy(feats, self.probe_labels)
-        labelled = int((self.probe_labels >= 0).sum())
-        self.last_probe = {"std": std, "std_ratio": ratio, "collapsed": ratio < COLLAPSE_RATIO, "knn_acc": acc,
-                           "n_items": int(len(self.probe_rows)), "n_labelled": labelled}
-        text = f"check after this epoch: feature spread {ratio:.2f} (1 = evenly spread, 0 = collapsed)"
-        text += (f", nearest-neighbour accuracy {acc:.0%} on your {labelled} labelled texts" if acc is not None
-                 else "; label a few texts to see how well these vectors tell your classes apart")
-        self.rep.say(text, warn=ratio < COLLAPSE_RATIO)
+        result = probe_features(torch.from_numpy(encoder.embed([self.texts[i] for i in self.probe_rows])),
+                                self.probe_labels)
+        self.last_probe, self.probe_metrics = result.summary(), result.metrics()
+        self.rep.say(result.message("texts"), warn=result.collapsed)
         self.rep.progress(force=True, probe=self.last_probe)
-
-    def _probe_metrics(self) -> dict[str, float]:
-        p = self.last_probe or {}
-        out = {"probe_std": p["std"], "probe_std_ratio": p["std_ratio"]} if p else {}
-        if p.get("knn_acc") is not None:
-            out["probe_knn_acc"] = p["knn_acc"]
-        return out
 
     def _summary(self) -> dict[str, Any]:
         rate = self.texts_seen / self.train_s if self.train_s > 0 else 0.0

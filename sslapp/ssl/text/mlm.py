@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from sslapp.models.text.minilm import MiniLM
+from sslapp.models.text.tokens import pad_ids
 from sslapp.ssl.text.base import TextSSLMethod
 
 CLS, SEP, MASK = 101, 102, 103  # bert-base-uncased's ids, which all-MiniLM-L6-v2's tokenizer.json keeps
@@ -63,11 +64,8 @@ class MaskedLM(TextSSLMethod):
 
     def masked(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(input ids with the chosen pieces replaced, attention mask, labels: the originals, -100 elsewhere)."""
-        width = max(len(self.ids[i]) for i in rows)
-        ids = np.zeros((len(rows), width), np.int64)
-        for r, i in enumerate(rows):
-            ids[r, :len(self.ids[i])] = self.ids[i]
-        word = (ids != 0) & (ids != CLS) & (ids != SEP)
+        ids, attention = pad_ids([self.ids[i] for i in rows])
+        word = (attention > 0) & (ids != CLS) & (ids != SEP)
         chosen = word & (self.rng.random(ids.shape) < float(self.hparams["mask_prob"]))
         if not chosen.any() and word.any():  # a batch of very short texts: mask one piece anyway
             chosen[tuple(np.argwhere(word)[self.rng.integers(word.sum())])] = True
@@ -77,7 +75,7 @@ class MaskedLM(TextSSLMethod):
         inputs[chosen & (roll < 0.8)] = MASK
         swap = chosen & (roll >= 0.8) & (roll < 0.9)
         inputs[swap] = self.rng.integers(FIRST_WORD_PIECE, self.vocab, int(swap.sum()))
-        return torch.from_numpy(inputs), torch.from_numpy((ids != 0).astype(np.int64)), torch.from_numpy(labels)
+        return torch.from_numpy(inputs), torch.from_numpy(attention), torch.from_numpy(labels)
 
     def step(self, rows: np.ndarray, start: float, end: float) -> float:
         inputs, mask, labels = self.masked(rows)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from sslapp.models.text.minilm import MiniLM
+from sslapp.models.text.tokens import pad_ids
 from sslapp.ssl.text.base import TextSSLMethod
 
 MAX_EPOCHS = 3  # the paper trains one pass; more passes over a small corpus drift further from MiniLM
@@ -53,13 +54,8 @@ class SimCSE(TextSSLMethod):
     def step(self, rows: np.ndarray, start: float, end: float) -> float:
         if len(rows) < 2:  # NT-Xent needs another text in the batch
             return 0.0
-        width = max(len(self.ids[i]) for i in rows)
-        ids = np.zeros((len(rows), width), np.int64)
-        for r, i in enumerate(rows):
-            ids[r, :len(self.ids[i])] = self.ids[i]
-        ids_t = torch.from_numpy(np.concatenate([ids, ids]))  # the same texts twice: dropout makes two views
-        mask = (ids_t > 0).long()
-        mask[:, 0] = 1
+        ids, mask = pad_ids([self.ids[i] for i in rows] * 2)  # the same texts twice: dropout makes two views
+        ids_t, mask = torch.from_numpy(ids), torch.from_numpy(mask)
         for group in self.optimizer.param_groups:
             group["lr"] = float(self.hparams["lr"]) * max(0.0, 1.0 - start)
         self.model.vectors.train()
