@@ -80,6 +80,9 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     from sslapp.models.encoder import Encoder, EncoderConfig, save_encoder
 
     ws, truth = make_workspace(tmp_path, per_class=40)
+    # the two starts the choice weighs first on colour images; the patch dictionary's own fit and cache
+    # are test_features.test_patches_start_is_made_once_with_its_features_cached's
+    ws.store.set_setting("features.starts", ["imagenet", "pixels"])
     job = run_job_in_foreground(ws, "embed", {})
     assert job["status"] == "done", job["error"]
     r = job["result"]
@@ -87,7 +90,7 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     maps = ws.store.artifacts("map")
     assert [m["meta"]["provisional"] for m in maps] == [False, True]  # newest first: pixels came first
     starts = {a["meta"]["start"]: a for a in ws.store.artifacts("encoder")}
-    assert set(starts) == {"imagenet", "patches", "pixels"}
+    assert set(starts) == {"imagenet", "pixels"}
     chosen = starts["imagenet"]  # colour images and no labels yet: the ImageNet start, by the measured prior
     assert r["encoder_artifact_id"] == chosen["id"]
     embs = {a["meta"]["encoder_artifact_id"]: a for a in ws.store.artifacts("embeddings")}
@@ -103,7 +106,6 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     assert m.meta["k"] == 3 and adjusted_rand_score(y, m.cluster) > 0.9, adjusted_rand_score(y, m.cluster)
     assert not map_status(ws, m.artifact).stale
     assert ws.store.get_setting(CHOICE_SETTING)["encoder_artifact_id"] == chosen["id"]
-    patches = chosen  # below: the chosen start
 
     # a trained encoder appears: the map says so; with no labels to measure it, the start stays in use
     enc = Encoder(EncoderConfig(backbone="resnet18-std", input_size=16, train_size=16))
@@ -113,7 +115,7 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     job = run_job_in_foreground(ws, "embed", {"clusters": "hdbscan"})
     assert job["status"] == "done", job["error"]
     meta = load_map(ws).meta
-    assert meta["encoder_artifact_id"] == patches["id"] and meta["method"] == "hdbscan"
+    assert meta["encoder_artifact_id"] == chosen["id"] and meta["method"] == "hdbscan"
     choice = ws.store.get_setting(CHOICE_SETTING)
     assert {c["encoder_artifact_id"] for c in choice["candidates"]} == {*(a["id"] for a in starts.values()), enc_id}
     assert "nothing can be measured" in choice["reason"]

@@ -118,16 +118,18 @@ def test_nan_loss_stops_and_names_the_step(tiny_ws):
 
 def test_full_disk_keeps_the_previous_checkpoint(tiny_ws):
     ws = tiny_ws
-    done = pretrain(ws, {**TINY, "epochs": 2, "probe": False, "keep_checkpoints": 2})
+    small = {**TINY, "epochs": 2, "probe": False, "backbone": "resnet18-w16"}  # checkpoints of a few MB
+    done = pretrain(ws, {**small, "keep_checkpoints": 2})
     first = str(ws.root / ws.store.checkpoints(done["run_id"])[0]["path"])
     before = open(first, "rb").read()
     # a file-size limit below one checkpoint: the next write fails the way a full disk does
     old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4_000_000, old_limit[1]))
+    assert os.path.getsize(first) > 1_000_000
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, old_limit[1]))
     try:
         with pytest.raises(PretrainError) as failure:
-            pretrain(ws, {**TINY, "epochs": 2, "probe": False}, resume_from=first)
+            pretrain(ws, small, resume_from=first)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
         signal.signal(signal.SIGXFSZ, old_handler)

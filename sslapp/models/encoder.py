@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sslapp.models.backbones import build_backbone
 from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
@@ -40,6 +39,10 @@ class Encoder(nn.Module):
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
+        # here, not at the top: torchvision and timm (2-3 s to import) are for images only, and a text
+        # workspace's jobs load their encoders through this module too
+        from sslapp.models.backbones import build_backbone
+
         self.config = config
         bb = build_backbone(config.backbone, config.train_size, **config.extra.get("backbone_options", {}))
         self.backbone = bb.module
