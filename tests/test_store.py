@@ -248,3 +248,57 @@ def test_classes_from_the_first_schema_are_kept_when_emptied(tmp_path):
     store.set_labels([1], store.class_id("cat"))
     store.undo_last_label_action()
     assert store.label_counts() == {"cat": 0}
+
+
+def test_redo_applies_an_undone_action_again_and_keeps_newer_work(tmp_path):
+    store = Store(tmp_path / "r.db")
+    ids = _items(store, 3)
+    cat, dog = store.class_id("cat", create=True), store.class_id("dog", create=True)
+    store.set_labels(ids[:2], cat, annotator="ann")
+    a1 = store.last_action_id()
+    assert store.redo_label_action(a1) is None  # not undone: nothing to redo
+    store.undo_label_action(a1)
+    store.set_labels([ids[1]], dog)  # changed after the undo, e.g. in another tab
+    redone = store.redo_label_action(a1)
+    assert redone == {"action_id": a1, "action": "label", "items": 1, "kept": 1, "removed_classes": []}
+    assert {r["item_id"]: (r["class_name"], r["source"], r["annotator"]) for r in store.labels()} == {
+        ids[0]: ("cat", "user", "ann"), ids[1]: ("dog", "user", None)}  # newer work kept
+    assert store.redo_label_action(a1) is None and store.redo_label_action(999) is None
+    store.undo_label_action(a1)  # undoable again after its redo
+    assert {r["item_id"] for r in store.labels()} == {ids[1]}
+
+    bird = store.class_id("bird", create=True, implicit=True)  # made on the way; the undo removes it
+    store.skip_items([ids[2]])
+    store.set_labels([ids[2]], bird)
+    a2 = store.last_action_id()
+    assert store.undo_label_action(a2)["removed_classes"] == ["bird"]
+    assert store.redo_label_action(a2)["items"] == 1  # and the redo brings it back under its name and id
+    assert store.class_id("bird") == bird and store.item(ids[2])["label"] == "bird" and not store.skipped_ids()
+
+
+def test_merge_and_class_deletion_undo_and_redo_by_name(tmp_path):
+    store = Store(tmp_path / "m.db")
+    ids = _items(store, 3)
+    a, b = store.class_id("a", create=True), store.class_id("b", create=True)
+    store.set_labels(ids[:2], a)
+    store.set_labels(ids[2:], b)
+    store.save_predictions(store.create_run("finetune", {}), [(i, a, 0.9) for i in ids])
+    assert store.prediction(ids[0]) == {"class_id": a, "class_name": "a", "confidence": pytest.approx(0.9)}
+    assert store.merge_classes(a, b) == 2  # a class the classifier predicted merges too
+    merge = store.last_action_id()
+    assert store.prediction(ids[0]) is None  # its guesses went with it
+    store.undo_label_action(merge)
+    assert store.label_counts() == {"a": 2, "b": 1} and store.class_id("a") == a  # its own name, not restored-1
+    assert store.redo_label_action(merge)["removed_classes"] == ["a"]  # merged again: the source goes again
+    assert store.label_counts() == {"b": 3}
+    assert store.delete_class(b) == 3
+    delete = store.last_action_id()
+    store.undo_label_action(delete)
+    assert store.label_counts() == {"b": 3}
+    store.class_id("c", create=True)
+    store.rename_class(b, "bee")  # the history shows a class's name now
+    actions = store.label_actions(limit=3)
+    assert [(x["action"], x["n_items"], x["old_class"], x["new_class"], x["undone"]) for x in actions] == [
+        ("delete-class", 3, "bee", None, 1), ("merge", 2, "a", "bee", 0), ("label", 1, None, "bee", 0)]
+    assert store.redo_label_action(delete)["removed_classes"] == ["bee"]
+    assert store.label_counts() == {"c": 0} and store.label_actions(limit=1)[0]["old_class"] == "bee"  # kept by name

@@ -1,7 +1,7 @@
 """`Store`: the whole workspace database, one class made of the table groups that share a connection.
 
 Callers use `ws.store.<method>()` and never see the split: items and skips (`items.py`), classes and
-labels with undo (`labels.py`), the job queue (`jobs.py`), runs and their outputs (`runs.py`),
+labels with undo and redo (`labels.py`), the job queue (`jobs.py`), runs and their outputs (`runs.py`),
 settings and ingest reports (`settings.py`); the connection and the schema migrations live in
 `connection.py` and `migrations.py`. Only `sslapp/store` imports sqlite3.
 """

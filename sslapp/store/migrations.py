@@ -140,6 +140,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE label_history ADD COLUMN old_annotator TEXT;
     ALTER TABLE label_history ADD COLUMN new_annotator TEXT;
     """,
+    # 4: the class names in the label history, so an undo or a redo that brings back a class removed since
+    # (a merge's source, a deleted class, an implicit class an undo emptied) gives it its own name again
+    """
+    ALTER TABLE label_history ADD COLUMN old_class_name TEXT;
+    ALTER TABLE label_history ADD COLUMN new_class_name TEXT;
+    """,
 ]
 
 

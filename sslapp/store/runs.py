@@ -149,6 +149,15 @@ class RunsTable(Connection):
                 f"WHERE p.run_id=? AND p.item_id IN ({','.join('?' * len(chunk))})", (run_id, *chunk))})
         return out
 
+    def prediction(self, item_id: int) -> dict[str, Any] | None:
+        """The newest classifier's guess for one item, {class_id, class_name, confidence}, or None (no
+        classifier yet, or its class was deleted since): the Label page's "Model says"."""
+        run_id = self.latest_prediction_run_id()
+        row = None if run_id is None else self.conn.execute(
+            "SELECT p.class_id, c.name AS class_name, p.confidence FROM predictions p "
+            "JOIN classes c ON c.id=p.class_id WHERE p.run_id=? AND p.item_id=?", (run_id, int(item_id))).fetchone()
+        return None if row is None else dict(row)
+
     def save_suggestions(self, rows: Sequence[tuple[int, str, str]]) -> int:
         """rows: (item_id, strategy, reason) in rank order; returns the batch number."""
         with self.transaction() as conn:

@@ -1,7 +1,11 @@
 """The Label page's classes: their keyboard keys, and the panel that creates, renames, merges and deletes them.
 
+The panel sits under the labelling buttons on every state of the page (no items yet, an item to label,
+nothing left), open while there are no classes, so a class missing halfway through is one click away.
+
 Keys: 1-9 for the first nine classes, 0 for the tenth, then letters along the keyboard rows, leaving
-out S (skip), U (undo) and M (more like this) of this page and C and R, which Streamlit keeps for itself.
+out S (skip), U (undo; Shift+U redoes), M (more like this) and A (accept the model's guess) of this page
+and C and R, which Streamlit keeps for itself.
 A class button wraps its text onto more lines rather than cutting it ("3 · autom..." in a narrow column),
 shows a very long name up to a word near BUTTON_CHARS, and its tooltip always holds the whole name.
 """
@@ -13,14 +17,14 @@ import re
 import streamlit as st
 
 from sslapp.ui.item_view import clip, md_escape
+from sslapp.ui.label_history import record
 from sslapp.words import count
 from sslapp.workspace import Workspace
 
-PAGE_KEYS = {"s", "u", "m"}  # skip, undo, more like this
+PAGE_KEYS = {"s", "u", "m", "a"}  # skip, undo (and Shift+U redo), more like this, accept the model's guess
 CLASS_KEYS = [k for k in "1234567890qwertyuiopasdfghjklzxcvbnm" if k not in PAGE_KEYS | {"c", "r"}]
 NEW_CLASSES = "label_new_class_name"
 BUTTON_CHARS = 40  # a longer class name is cut after a word on its button (the tooltip has it whole)
-UNDO = "label_undo_actions"  # this tab's own actions, newest last: (kind, action id, item id)
 
 
 def class_key(index: int) -> str | None:
@@ -65,7 +69,7 @@ def _remember(ws: Workspace) -> None:
     """Put the label action just written (a merge, a class deletion) on this tab's undo stack."""
     action_id = ws.store.last_action_id()
     if action_id is not None:
-        st.session_state.setdefault(UNDO, []).append(("label", action_id, None))
+        record("label", action_id, None)
 
 
 def classes_panel(ws: Workspace, classes: list[dict]) -> None:
@@ -75,20 +79,20 @@ def classes_panel(ws: Workspace, classes: list[dict]) -> None:
         with st.form("label_new_classes", clear_on_submit=True, border=False):
             st.text_area("New classes", key=NEW_CLASSES, height=68, placeholder="cat, dog, bird  (or one per line)",
                          help="Comma-separated or one per line; Ctrl+Enter adds them.")
-            st.form_submit_button("Add classes", key="label_add_class", on_click=_add_classes, args=(ws,))
+            st.form_submit_button("Add classes", key="label_add_class", on_click=_add_classes, args=(ws,), wrap=True)
         for kind, key in (("warning", "label_class_warn"), ("success", "label_class_note")):
             text = st.session_state.pop(key, None)
             if text:
                 getattr(st, kind)(text)
         if not classes:
             return
-        st.markdown(" · ".join(f"`{class_key(i).upper()}` **{c['name']}** ({c['n_labels']})" if class_key(i)
-                               else f"**{c['name']}** ({c['n_labels']})" for i, c in enumerate(classes)))
+        st.markdown(" · ".join(f"`{class_key(i).upper()}` **{md_escape(c['name'])}** ({c['n_labels']})" if class_key(i)
+                               else f"**{md_escape(c['name'])}** ({c['n_labels']})" for i, c in enumerate(classes)))
         names = list(by_name)
         r1, r2, r3 = st.columns([2, 2, 1], vertical_alignment="bottom")
         old = r1.selectbox("Rename", names, key="label_rename_from")
         new = r2.text_input("to", key="label_rename_to")
-        if r3.button("Rename", key="label_rename"):
+        if r3.button("Rename", key="label_rename", wrap=True):
             try:
                 store.rename_class(by_name[old]["id"], new)
                 st.rerun()
@@ -98,7 +102,7 @@ def classes_panel(ws: Workspace, classes: list[dict]) -> None:
         # no class picked for the user: a merge moves every label of one class (issue 22)
         src = m1.selectbox("Merge", names, key="label_merge_from", index=None, placeholder="Pick a class")
         dst = m2.selectbox("into", names, key="label_merge_into", index=None, placeholder="Pick a class")
-        if m3.button("Merge", key="label_merge", disabled=not (src and dst)):
+        if m3.button("Merge", key="label_merge", disabled=not (src and dst), wrap=True):
             if src == dst:
                 st.warning("Pick two different classes to merge.")
             else:
@@ -114,7 +118,7 @@ def _delete_row(ws: Workspace, classes: list[dict], by_name: dict[str, dict], na
     d1, d2 = st.columns([4, 1], vertical_alignment="bottom")
     victim = d1.selectbox("Delete", names, key="label_delete_name", index=None, placeholder="Pick a class")
     pending = st.session_state.get("label_confirm_delete")
-    if d2.button("Delete", key="label_delete", disabled=victim is None):
+    if d2.button("Delete", key="label_delete", disabled=victim is None, wrap=True):
         if by_name[victim]["n_labels"] == 0:
             store.delete_class(by_name[victim]["id"])
             st.rerun()
@@ -128,11 +132,11 @@ def _delete_row(ws: Workspace, classes: list[dict], by_name: dict[str, dict], na
     st.warning(f"Delete **{target['name']}** and remove its {count(target['n_labels'], 'label')}? "
                "The label history keeps them, and Undo brings them back.")
     y, n = st.columns(2)
-    if y.button(f"Yes, delete {target['name']}", key="label_delete_confirm", type="primary"):
+    if y.button(f"Yes, delete {md_escape(target['name'])}", key="label_delete_confirm", type="primary", wrap=True):
         store.delete_class(pending)
         _remember(ws)
         st.session_state.pop("label_confirm_delete", None)
         st.rerun()
-    if n.button("Cancel", key="label_delete_cancel"):
+    if n.button("Cancel", key="label_delete_cancel", wrap=True):
         st.session_state.pop("label_confirm_delete", None)
         st.rerun()

@@ -6,9 +6,15 @@ buttons beside it too, so the keys and the flow are the same). Words follow the 
 
 Keys (Streamlit's native button shortcuts, no extra component): 1-9 and 0 label the current item
 with the first ten classes, then letters (shown on each button; `sslapp.ui.label_classes`), S skips,
-U undoes this tab's last action. The queue (`sslapp.ui.label_queue`) is one ordered list: what Undo
-took back, the open active-learning suggestions, then our own picks; the page serves its head and
-shows the rest as "Up next", and asks the worker for the next batch by itself when it runs short.
+U undoes this tab's last action and Shift+U redoes what it undid (`sslapp.ui.label_history`, which also
+draws the workspace's newest label actions from the store, each undoable or redoable), A accepts the
+classifier's guess when there is one ("Model says: cat (87%)": the same label a class key gives; with no
+guess there is no button and A does nothing, and no class is ever picked in advance). The class panel
+(`classes_panel`) is drawn under the buttons in every state of the page.
+
+The queue (`sslapp.ui.label_queue`) is one ordered list: what Undo took back, the open active-learning
+suggestions, then our own picks; the page serves its head and shows the rest as "Up next", and asks
+the worker for the next batch by itself when it runs short.
 Every label is written to the database at once and the queue is read back on each run, so a
 refresh loses nothing and two tabs never overwrite each other's work.
 
@@ -27,21 +33,20 @@ from sslapp.select.registry import STRATEGIES
 from sslapp.store.states import JobState
 from sslapp.ui.common import (
     annotator_name,
-    count_of,
     file_name,
     item_words,
     job_status_line,
     require_workspace,
 )
-from sslapp.ui.item_view import HOVER, show_item, texts, view
-from sslapp.ui.label_classes import UNDO, button_help, button_label, class_key, classes_panel
+from sslapp.ui.item_view import HOVER, md_escape, show_item, texts, view
+from sslapp.ui.label_classes import button_help, button_label, class_key, classes_panel
+from sslapp.ui.label_history import AGAIN, MSG, REDO, UNDO, history_panel, mine, record, redo, undo
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
 from sslapp.ui.similar import more_like_this_button
 from sslapp.words import count
 from sslapp.workspace import Workspace
 
-AGAIN = "label_again"  # items this tab took back with Undo, served first (newest first)
 AUTO = "label_auto_suggest"
 
 # Runs in the page (not in an iframe) each time a new image or class list is drawn: the page takes the
@@ -66,10 +71,6 @@ def progress_line(classes: list[dict]) -> str:
     return f"{total} labelled · {count(len(classes), 'class')} · {few} with fewer than 2 labels"
 
 
-def _mine() -> set[int]:
-    return {item for _, _, item in st.session_state.get(UNDO, []) if item is not None}
-
-
 def _gone(ws: Workspace, item_id: int) -> bool:
     """Whether a key press for `item_id` comes too late: the item is labelled or skipped by now.
 
@@ -82,59 +83,61 @@ def _gone(ws: Workspace, item_id: int) -> bool:
         return True
     if item["label"] is None and item_id not in ws.store.skipped_ids():
         return False
-    if item_id not in _mine():
-        st.session_state["label_msg"] = (f"#{item_id} was labelled '{item['label']}' elsewhere in the meantime; "
-                                         f"kept that label. Here is the next {noun}." if item["label"] else
-                                         f"#{item_id} was skipped elsewhere in the meantime. Here is the next {noun}.")
+    if item_id not in mine():
+        st.session_state[MSG] = (f"#{item_id} was labelled '{item['label']}' elsewhere in the meantime; "
+                                 f"kept that label. Here is the next {noun}." if item["label"] else
+                                 f"#{item_id} was skipped elsewhere in the meantime. Here is the next {noun}.")
     return True
 
 
 def _label(ws: Workspace, item_id: int, class_id: int, name: str) -> None:
     if _gone(ws, item_id):
         return
-    ws.store.set_labels([item_id], class_id, source="user", action="label", annotator=annotator_name())
-    st.session_state.setdefault(UNDO, []).append(("label", ws.store.last_action_id(), item_id))
-    st.session_state["label_msg"] = f"#{item_id} → {name}"
+    try:
+        ws.store.set_labels([item_id], class_id, source="user", action="label", annotator=annotator_name())
+    except ValueError:  # its class was deleted (or merged away) in another tab since the button was drawn
+        st.session_state[MSG] = f"The class {name} is gone in the meantime; #{item_id} is not labelled."
+        return
+    record("label", ws.store.last_action_id(), item_id)
+    st.session_state[MSG] = f"#{item_id} → {name}"
 
 
 def _skip(ws: Workspace, item_id: int) -> None:
     if _gone(ws, item_id):
         return
     ws.store.skip_items([item_id])
-    st.session_state.setdefault(UNDO, []).append(("skip", None, item_id))
-    st.session_state["label_msg"] = f"#{item_id} skipped"
+    record("skip", None, item_id)
+    st.session_state[MSG] = f"#{item_id} skipped"
 
 
-def _take_back(item_id: int | None) -> None:
+def _undo_redo(ws: Workspace, item_id: int | None) -> None:
+    """Skip (when there is an item), Undo (U) and Redo (Shift+U), one row."""
+    cols = st.columns(3 if item_id is not None else 2)
     if item_id is not None:
-        again = [i for i in st.session_state.get(AGAIN, []) if i != item_id]
-        st.session_state[AGAIN] = [item_id, *again][:50]
+        cols[0].button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
+                       width="stretch", wrap=True)
+    cols[-2].button("Undo (U)", key="label_undo", shortcut="u", on_click=undo, args=(ws,), width="stretch", wrap=True,
+                    help="Undo this tab's last label or skip")
+    cols[-1].button("Redo (Shift+U)", key="label_redo", shortcut="shift+u", on_click=redo, args=(ws,), width="stretch",
+                    wrap=True, disabled=not st.session_state.get(REDO), help="Redo what Undo took back last")
 
 
-def _undo(ws: Workspace) -> None:
-    """Undo this tab's newest action (never another tab's)."""
-    stack = st.session_state.setdefault(UNDO, [])
-    if not stack:
-        st.session_state["label_msg"] = "Nothing to undo in this tab."
+def _model_says(ws: Workspace, item_id: int) -> None:
+    """The classifier's guess for the item with one key (A) to accept it; nothing without a guess."""
+    guess = ws.store.prediction(item_id)
+    if guess is None:
         return
-    kind, action_id, item_id = stack.pop()
-    if kind == "skip":
-        ws.store.unskip_items([item_id])
-        _take_back(item_id)
-        st.session_state["label_msg"] = f"Undid the skip of #{item_id}"
-        return
-    undone = ws.store.undo_label_action(action_id) if action_id is not None else None
-    if undone is None:
-        st.session_state["label_msg"] = "That action was undone elsewhere already."
-        return
-    if undone["items"]:
-        _take_back(item_id)
-    msg = f"Undid {undone['action']} of {count_of(undone['items'], item_words(ws))}"
-    if undone["kept"]:
-        msg += f"; {undone['kept']} changed since elsewhere and kept their newer label"
-    if undone["removed_classes"]:
-        msg += f"; removed the now empty class {', '.join(undone['removed_classes'])}"
-    st.session_state["label_msg"] = msg
+    text, button = st.columns([3, 2], vertical_alignment="center")
+    text.markdown(f"Model says: **{md_escape(guess['class_name'])}** ({guess['confidence']:.0%})")
+    button.button("Accept (A)", key=f"label_{item_id}_accept", shortcut="a", width="stretch", wrap=True,
+                  help=f"Label as **{md_escape(guess['class_name'])}**, as its class key would",
+                  on_click=_label, args=(ws, item_id, guess["class_id"], guess["class_name"]))
+
+
+def _last_message() -> None:
+    msg = st.session_state.get(MSG)  # kept until the next action: an extra rerun must not hide it
+    if msg:
+        st.caption(f"Last: {msg}")
 
 
 def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
@@ -148,24 +151,26 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
         st.caption(f"#{item_id} · {file_name(item['source']) if item else ''}")
         st.caption(f"Why this one: {entry.reason}")
         more_like_this_button(ws, item_id, key=f"label_{item_id}_similar",
-                              help=f"Its nearest neighbours: label many alike {plural} at once (M)", shortcut="m")
+                              help=f"Its nearest neighbours: label many alike {plural} at once (M)", shortcut="m",
+                              wrap=True)
     with right:
         if not classes:
-            st.info("Create your classes below (for example 'cat, dog, bird'), then label with 1-9, 0 and the "
-                    "letters shown on the buttons.")
+            st.info("Create your classes in the panel below (for example 'cat, dog, bird'), then label with 1-9, "
+                    "0 and the letters shown on the buttons.")
         cols = st.columns(3 if len(classes) <= 9 else 5)
         for i, c in enumerate(classes):
             # wrap: a button placed in a column would cut its text with an ellipsis ("3 · autom...")
             cols[i % len(cols)].button(button_label(i, c["name"]), key=f"label_{item_id}_class_{c['id']}",
                                        help=button_help(i, c["name"]), shortcut=class_key(i), width="stretch",
                                        wrap=True, on_click=_label, args=(ws, item_id, c["id"], c["name"]))
-        a, b = st.columns(2)
-        a.button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
-                 width="stretch")
-        b.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,), width="stretch")
-        msg = st.session_state.get("label_msg")  # kept until the next action: an extra rerun must not hide it
-        if msg:
-            st.caption(f"Last: {msg}")
+        # what comes and goes from item to item in one block, so the class panel below keeps its place
+        # on the page and stays open while the user labels on
+        with st.container():
+            _model_says(ws, item_id)
+            _undo_redo(ws, item_id)
+            _last_message()
+            history_panel(ws)
+        classes_panel(ws, classes)
 
 
 def _upcoming(ws: Workspace, entries: list[Entry]) -> None:
@@ -202,7 +207,7 @@ def _suggest_panel(ws: Workspace, queue: Queue, busy: bool) -> None:
         strategy = c2.selectbox("Strategy", sorted(STRATEGIES, key=lambda s: s != "auto"), key="label_suggest_strategy",
                                 help="auto: typical, covering picks while labels are few; then uncertain "
                                      "and diverse ones.")
-        if c3.button("Suggest", key="label_suggest", type="primary"):
+        if c3.button("Suggest", key="label_suggest", type="primary", wrap=True):
             ws.store.enqueue_job("suggest", {"budget": int(budget), "strategy": strategy,
                                              "unlabelled": queue.unlabelled})
             ensure_worker(ws)
@@ -249,7 +254,8 @@ def render() -> None:
     st.markdown(progress_line(classes))
     noun, plural = item_words(ws)
     if ws.store.count_items() == 0:
-        st.info(f"No {plural} yet. Add {plural} on the Data page first.")
+        st.info(f"No {plural} yet. Add {plural} on the Data page first; your classes can be made now.")
+        classes_panel(ws, classes)
         return
     queue = build_queue(ws, first=st.session_state.get(AGAIN, []), keep=_similar_open_for())
     if st.session_state.get(AUTO, True) and refill(ws, queue) is not None:
@@ -258,10 +264,11 @@ def render() -> None:
     if not queue.entries:
         st.success(f"Every {noun} is labelled or skipped. Train a classifier on the Train page, or ask for "
                    "new suggestions.")
-        st.button("Undo (U)", key="label_undo", shortcut="u", on_click=_undo, args=(ws,))
-        msg = st.session_state.pop("label_msg", None)
-        if msg:
-            st.caption(f"Last: {msg}")
+        with st.container():
+            _undo_redo(ws, None)
+            _last_message()
+            history_panel(ws)
+        classes_panel(ws, classes)
     else:
         note = queue_note(queue, job, (job or {}).get("params", {}).get("budget"), plural)
         if note:
@@ -269,6 +276,5 @@ def render() -> None:
         _current(ws, queue.entries[0], classes)
         _upcoming(ws, queue.entries[1:])
     _suggest_panel(ws, queue, busy=job is not None)
-    classes_panel(ws, classes)
     head = queue.entries[0].item_id if queue.entries else 0
-    _take_focus(f"{head}:{len(classes)}:{len(st.session_state.get(UNDO, []))}")
+    _take_focus(f"{head}:{len(classes)}:{len(st.session_state.get(UNDO, []))}:{len(st.session_state.get(REDO, []))}")
