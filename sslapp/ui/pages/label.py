@@ -114,11 +114,11 @@ def _undo_redo(ws: Workspace, item_id: int | None) -> None:
     """Skip (when there is an item), Undo (U) and Redo (Shift+U), one row."""
     cols = st.columns(3 if item_id is not None else 2)
     if item_id is not None:
-        cols[0].button("Skip (S)", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
+        cols[0].button("Skip", key=f"label_{item_id}_skip", shortcut="s", on_click=_skip, args=(ws, item_id),
                        width="stretch", wrap=True)
-    cols[-2].button("Undo (U)", key="label_undo", shortcut="u", on_click=undo, args=(ws,), width="stretch", wrap=True,
+    cols[-2].button("Undo", key="label_undo", shortcut="u", on_click=undo, args=(ws,), width="stretch", wrap=True,
                     help="Undo this tab's last label or skip")
-    cols[-1].button("Redo (Shift+U)", key="label_redo", shortcut="shift+u", on_click=redo, args=(ws,), width="stretch",
+    cols[-1].button("Redo", key="label_redo", shortcut="shift+u", on_click=redo, args=(ws,), width="stretch",
                     wrap=True, disabled=not st.session_state.get(REDO), help="Redo what Undo took back last")
 
 
@@ -129,7 +129,7 @@ def _model_says(ws: Workspace, item_id: int) -> None:
         return
     text, button = st.columns([3, 2], vertical_alignment="center")
     text.markdown(f"Model says: **{md_escape(guess['class_name'])}** ({guess['confidence']:.0%})")
-    button.button("Accept (A)", key=f"label_{item_id}_accept", shortcut="a", width="stretch", wrap=True,
+    button.button("Accept", key=f"label_{item_id}_accept", shortcut="a", width="stretch", wrap=True,
                   help=f"Label as **{md_escape(guess['class_name'])}**, as its class key would",
                   on_click=_label, args=(ws, item_id, guess["class_id"], guess["class_name"]))
 
