@@ -33,6 +33,10 @@ def current_workspace() -> Workspace | None:
     if path is None:  # first visit: a default workspace, so the sample data is one click away
         path = str(child_workspace(WORKSPACES_HOME, DEFAULT_WORKSPACE))
     st.session_state["workspace_path"] = path
+    if not os.environ.get("SSLAPP_WORKSPACE") and st.query_params.get("ws") != Path(path).name:
+        # the address names the workspace on every page (moving between pages drops it): a reload or a
+        # copied link opens this workspace again, not the default one
+        st.query_params["ws"] = Path(path).name
     return _open_cached(path)
 
 
