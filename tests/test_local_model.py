@@ -232,6 +232,12 @@ def test_pickles_missing_files_and_unknown_networks_are_refused_changing_nothing
     (unknown / "config.json").write_text(json.dumps({**config, "model_type": "no-such-network"}))
     code, _, err = _cli("models", "add", str(ws.root), str(unknown))  # refused by transformers, in the job
     assert code == 1 and "cannot read" in err and "no-such-network" in err and "Nothing was added" in err
+
+    deeper = tmp_path / "deeper"  # a config.json that is not the weights': a third layer they do not fill
+    shutil.copytree(folders["hf"], deeper)
+    (deeper / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 3}))
+    code, _, err = _cli("models", "add", str(ws.root), str(deeper))
+    assert code == 1 and "does not fill the BertModel" in err and "would be random" in err
     assert _state(ws) == before  # no encoder, no pin, no copy left behind
     assert ws.store.jobs(kind="add_model", limit=1)[0]["status"] == "failed"
 

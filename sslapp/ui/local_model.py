@@ -14,6 +14,7 @@ import streamlit as st
 from sslapp.jobs.launcher import ensure_worker
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS
+from sslapp.ui.item_view import md_escape
 from sslapp.workspace import Workspace
 
 KIND = "add_model"
@@ -39,18 +40,20 @@ def _status(ws: Workspace) -> None:
         return
     job = jobs[0]
     status, result = job["status"], job.get("result") or {}
+    folder = md_escape(job["params"].get("folder", ""))  # the user's words: never Markdown
     if status in ACTIVE_JOB_STATES:
         message = (job.get("progress") or {}).get("message") or STATUS_WORDS.get(status, status)
-        st.caption(f"Adding the model in {job['params'].get('folder')}: {message}…")
+        st.caption(f"Adding the model in {folder}: {md_escape(message)}…")
     elif status == JobState.DONE:
-        st.success(f"Added your model '{result.get('name')}' ({result.get('model_type')}, {result.get('dim')}-d, "
-                   f"{result.get('pooling')} pooling): {'; '.join(result.get('notes') or [])}. The map is drawn "
-                   "again, and the app uses it where it measures best on your labels.", icon=":material/check:")
+        notes = md_escape("; ".join(result.get("notes") or []))
+        st.success(f"Added your model '{md_escape(result.get('name', ''))}' ({result.get('model_type')}, "
+                   f"{result.get('dim')}-d, {result.get('pooling')} pooling): {notes}. The map is drawn again, and "
+                   "the app uses it where it measures best on your labels.", icon=":material/check:")
     elif status == JobState.FAILED:
-        st.error(f"The model in {job['params'].get('folder')} was not added: {job.get('error')}. Nothing else "
-                 "changed.", icon=":material/error:")
+        st.error(f"The model in {folder} was not added: {md_escape(job.get('error') or '')}. Nothing else changed.",
+                 icon=":material/error:")
     else:
-        st.caption(f"Adding the model in {job['params'].get('folder')}: {STATUS_WORDS.get(status, status)}.")
+        st.caption(f"Adding the model in {folder}: {STATUS_WORDS.get(status, status)}.")
 
 
 def local_model_form(ws: Workspace) -> None:

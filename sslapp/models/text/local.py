@@ -57,8 +57,12 @@ def load_network(folder: Path) -> nn.Module:
                                               use_kernels=False, dtype=torch.float32, output_loading_info=True,
                                               **_build_kwargs(cls))
     except (OSError, ValueError, RuntimeError, TypeError) as exc:
+        why = str(exc)
+        if "mismatched" in why:  # transformers' own words point at a report it logged, not at the cause
+            why = "model.safetensors holds weights of other shapes than config.json describes: the folder's files " \
+                  "do not belong together"
         raise LocalModelError(f"transformers could not build a {config.model_type} network from these weights: "
-                              f"{exc}") from None
+                              f"{why}") from None
     missing = [k for k in info.get("missing_keys") or [] if not k.startswith("pooler.")]
     if missing or info.get("mismatched_keys"):
         what = missing or [str(k) for k in info["mismatched_keys"]]
