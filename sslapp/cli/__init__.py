@@ -13,7 +13,7 @@ import sys
 from sslapp import __version__
 
 COMMANDS = ["ingest", "info", "worker", "jobs", "pretrain", "embed", "label", "labels", "suggest",
-            "finetune", "export", "predict", "bench", "embeddings", "review", "similar", "near_duplicates"]
+            "finetune", "export", "predict", "bench", "embeddings", "models", "review", "similar", "near_duplicates"]
 
 
 def build_parser() -> argparse.ArgumentParser:

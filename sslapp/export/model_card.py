@@ -191,6 +191,9 @@ def _origin(m: dict[str, Any]) -> str:
                     f"{enc.get('terms', 0):,} words, {enc['dim']}-d")
         if enc.get("start") == "minilm":
             return f"frozen at revision {str(enc.get('revision'))[:12]}, {enc['dim']}-d sentence vectors"
+        if enc.get("start") == "local":
+            return (f"(a {enc.get('layout')} folder added from {enc.get('source')}, weights sha256 "
+                    f"{str(enc.get('weights_sha256'))[:12]}) frozen, {enc['dim']}-d sentence vectors")
         return f"(TF-IDF + SVD) fitted on the workspace's texts, {enc.get('terms', 0):,} words to {enc['dim']} dimensions"
     method = m["ssl_method"]
     return ORIGINS.get(method) or f"pretrained with self-supervised `{method}` on the workspace's images"
@@ -237,8 +240,8 @@ def _files_section(m: dict[str, Any]) -> str:
              "`choices` annotation; machine guesses as predictions) and COCO-style classification tools |"]
     enc = m.get("text_encoder") or {}
     if enc.get("tokenizer"):
-        rows.append(f"| `{enc['tokenizer']}` | the tokenizer ({enc.get('model')}'s file as published; set it as "
-                    "model.json's `text_encoder` says) |")
+        rows.append(f"| `{enc['tokenizer']}` | the tokenizer ({enc.get('model')}'s file as it was given; set it "
+                    "as model.json's `text_encoder` says) |")
     if enc.get("vocabulary"):
         rows.append(f"| `{enc['vocabulary']}` | the words the model counts, in the order of its `counts` columns |")
     if m.get("predict_model"):
@@ -291,10 +294,10 @@ def _quantized_section(m: dict[str, Any]) -> str:
 
 
 def _text_usage(m: dict[str, Any], snippet: str | None) -> str:
-    minilm = "tokenizer" in m["text_encoder"]
+    word_pieces = "tokenizer" in m["text_encoder"]
     usage = USE_PREDICT_TEXT
     if snippet:
-        usage += USE_ONNX.substitute(needs="onnxruntime, numpy and tokenizers" if minilm else "onnxruntime and numpy",
+        usage += USE_ONNX.substitute(needs="onnxruntime, numpy and tokenizers" if word_pieces else "onnxruntime and numpy",
                                      snippet=snippet.rstrip())
     if "safetensors" in m["formats"]:
         usage += USE_TEXT_SAFETENSORS.substitute(file=MODEL_FILES[("classifier", "safetensors")],

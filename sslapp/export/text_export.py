@@ -1,7 +1,8 @@
 """A text classifier's model files, checked: one graph from the encoder's inputs to class probabilities.
 
 The workspace's text classifier is a head on a text encoder's vectors; `TextClassifier` chains it onto
-the encoder's graph (MiniLM: token ids and attention mask -> BERT -> mean pooling -> L2; TF-IDF: term
+the encoder's graph (MiniLM or the user's own model: token ids and attention mask -> the transformer ->
+pooling -> L2 where the model normalises; TF-IDF: term
 counts -> sublinear TF-IDF -> SVD -> L2), written as ONNX (batch and token axes dynamic) and safetensors,
 with what makes the inputs from a text beside them (tokenizer.json, or vocabulary.json and the
 tokenisation in model.json). Each file is run on texts of the workspace, fed through the export's own
@@ -126,10 +127,9 @@ def text_model(ws: Workspace, spec: GraphSpec, encoder: TextEncoder, classifier:
     d = spec.describe
     if "tokenizer" in d:
         encode = [f"Tokenise with {d['tokenizer']} ({d['model']}), truncated at {d['max_length']} word pieces; pad "
-                  "each batch to its longest text with id 0 and attention mask 0 (the file's own settings say 128: "
-                  "override them).",
-                  "Inside the model: BERT (token type ids all 0), mean pooling over the attention mask, L2 "
-                  "normalisation: the app's MiniLM vectors."]
+                  f"each batch to its longest text with id {d.get('pad_id', 0)} and attention mask 0 (override the "
+                  "file's own truncation and padding settings).",
+                  f"Inside the model: {d['inside_model']}."]
     else:
         encode = [f"Count the words of {d['vocabulary']} ({d['terms']:,} words) in the text: {d['words']}.",
                   f"Inside the model: {d['inside_model']}: the app's "

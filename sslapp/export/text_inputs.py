@@ -1,5 +1,5 @@
 """A text export's model inputs made from texts, without torch: token ids from the export's tokenizer.json
-(MiniLM) or term counts of its vocabulary.json's words (TF-IDF, Word2Vec + SIF), as model.json's
+(MiniLM, or the user's own transformer) or term counts of its vocabulary.json's words (TF-IDF, Word2Vec + SIF), as model.json's
 `text_encoder` says.
 
 The export's own check (`text_export`) and `sslapp predict` both feed the model through here, so the
@@ -26,10 +26,11 @@ class TextInputs:
     def __init__(self, export_dir: str | Path, encoder: dict[str, Any]):
         root = Path(export_dir)
         self.start = encoder.get("start")
-        if "tokenizer" in encoder:  # MiniLM, frozen or tuned: word pieces
+        if "tokenizer" in encoder:  # MiniLM, frozen or tuned, or the user's own model: word pieces
             from sslapp.models.text.tokens import load_tokenizer
 
             self.tokenizer = load_tokenizer(root / encoder["tokenizer"], int(encoder["max_length"]))
+            self.pad_id = int(encoder.get("pad_id", 0))  # exports before pad_id was written padded with 0
         elif "vocabulary" in encoder:  # TF-IDF, Word2Vec + SIF: word counts
             from sslapp.models.text.terms import count_vectorizer
 
@@ -43,7 +44,7 @@ class TextInputs:
         if hasattr(self, "tokenizer"):
             from sslapp.models.text.tokens import TOKEN_BUDGET, padded_batches
 
-            for rows, ids, mask in padded_batches(self.tokenizer, texts, TOKEN_BUDGET):
+            for rows, ids, mask in padded_batches(self.tokenizer, texts, TOKEN_BUDGET, pad_id=self.pad_id):
                 yield rows, {"input_ids": ids, "attention_mask": mask}
             return
         from sslapp.models.text.terms import term_counts

@@ -1,4 +1,4 @@
-"""Classify texts with this export's ONNX model, using onnxruntime and numpy (and `tokenizers` for MiniLM).
+"""Classify texts with this export's ONNX model, using onnxruntime and numpy (and `tokenizers` for word pieces).
 
     pip install onnxruntime numpy tokenizers
     python predict_onnx.py note1.txt note2.txt          # one text per file
@@ -40,12 +40,12 @@ def read(path):
 
 
 def token_ids(texts):
-    """MiniLM: word pieces cut at max_length, each batch padded to its longest (the file says 128: override)."""
+    """Word pieces cut at max_length, each batch padded with pad_id to its longest (the file may say otherwise)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(HERE / ENCODER["tokenizer"]))
     tokenizer.enable_truncation(ENCODER["max_length"])
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.enable_padding(pad_id=ENCODER.get("pad_id", 0), pad_token=ENCODER.get("pad_token", "[PAD]"))
     encodings = tokenizer.encode_batch([t.strip() for t in texts])
     return {"input_ids": np.array([e.ids for e in encodings], np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], np.int64)}

@@ -44,6 +44,9 @@ def describe(artifact: dict[str, Any]) -> str:
         return "TF-IDF + SVD"
     if start == "imported":
         return describe_imported(meta)
+    if start == "local":
+        return f"your model '{meta.get('name', '?')}' ({meta.get('backbone', 'transformer')}, " \
+               f"{meta.get('pooling', 'mean')} pooling)"
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
             "rotation": "rotation", "simcse": "SimCSE", "word2vec": "Word2Vec + SIF", "mlm": "MLM",
@@ -81,14 +84,14 @@ def run_encoder(ws: Workspace, run_id: int) -> dict[str, Any] | None:
 
 def encoders(ws: Workspace) -> list[dict[str, Any]]:
     """The candidate encoders, oldest first: each starting encoder, each pretraining run's best encoder
-    (`probe_rank`) and any other of its encoders the user pinned, and the newest import of each name,
-    whose file still exists."""
+    (`probe_rank`) and any other of its encoders the user pinned, and the newest import and the newest local
+    model folder (`features.local_model`) of each name, whose file still exists."""
     pinned = ws.store.get_setting(PINNED_SETTING)
     best: dict[Any, dict[str, Any]] = {}
     for art in ws.store.artifacts("encoder", limit=100_000):  # newest first
         meta = art.get("meta") or {}
         start = meta.get("start")
-        group = ("start", start, meta.get("name") if start == "imported" else None) if start else \
+        group = ("start", start, meta.get("name") if start in ("imported", "local") else None) if start else \
             ("run", art.get("run_id"), art["id"] if art.get("run_id") is None else None)
         if art["id"] == pinned and group[0] == "run":  # pinned, it stays a candidate beside its run's best
             group = ("pinned",)

@@ -49,7 +49,9 @@ def wanted_starts(ws: Workspace) -> list[str]:
     return [s for s in wanted if s in MAKERS and _installed(s)]
 
 
-def _add(ws: Workspace, start: str, suffix: str, write: Callable[[Any], None], meta: dict[str, Any]) -> dict[str, Any]:
+def add_start_file(ws: Workspace, start: str, suffix: str, write: Callable[[Any], None],
+                   meta: dict[str, Any]) -> dict[str, Any]:
+    """Write a start's encoder file (`write(path)`) as `checkpoints/start-<start>-<ms><suffix>` and register it."""
     rel = f"checkpoints/start-{start}-{int(time.time() * 1000)}{suffix}"
     (ws.root / rel).parent.mkdir(parents=True, exist_ok=True)
     write(ws.root / rel)
@@ -62,7 +64,7 @@ def _save_start(ws: Workspace, encoder, start: str, extra: dict[str, Any]) -> di
 
     meta = {"start": start, "method": start, "backbone": encoder.config.backbone,
             "train_size": encoder.config.train_size, **extra}
-    return _add(ws, start, ".safetensors", lambda path: save_encoder(encoder, path), meta)
+    return add_start_file(ws, start, ".safetensors", lambda path: save_encoder(encoder, path), meta)
 
 
 def _imagenet(ws: Workspace, progress: Progress | None, seed: int) -> Made:
@@ -125,7 +127,8 @@ def _minilm(ws: Workspace, progress: Progress | None, seed: int) -> Made:
     config = file_config()
     meta = {"start": "minilm", "method": "minilm", "modality": workspace_modality(ws).name, "backbone": BACKBONE,
             "dim": config["dim"], "model": MODEL, "revision": config["revision"], "sha256": config["sha256"]}
-    return _add(ws, "minilm", ".safetensors", lambda path: write_text_encoder_file(path, config, {}), meta), None
+    return add_start_file(ws, "minilm", ".safetensors", lambda path: write_text_encoder_file(path, config, {}),
+                          meta), None
 
 
 def _fit_tfidf(ws: Workspace, progress: Progress | None, seed: int) -> Made:
@@ -144,7 +147,7 @@ def _fit_tfidf(ws: Workspace, progress: Progress | None, seed: int) -> Made:
     enc = fit_tfidf(texts, seed=seed)
     meta = {"start": "tfidf", "method": "tfidf", "modality": workspace_modality(ws).name, "backbone": "tfidf-svd",
             "dim": enc.dim, "terms": len(enc.vocabulary), "fit_items": int(len(sample)), "seed": int(seed)}
-    art = _add(ws, "tfidf", ".safetensors", lambda path: save_text_encoder(enc, path), meta)
+    art = add_start_file(ws, "tfidf", ".safetensors", lambda path: save_text_encoder(enc, path), meta)
     return art, (enc.embed(texts) if len(sample) == len(rows) else None)
 
 

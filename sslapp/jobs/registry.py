@@ -19,6 +19,8 @@ JOBS = Registry("job kind", [
           "sslapp.ssl.job:run_pretrain_job"),
     Entry("embed", "the chosen embedding, its 2-D map and clusters", "sslapp.maps.job:run_embed_job",
           {"clusters": "kmeans", "k": None, "provisional": False}),
+    Entry("add_model", "a text model folder the user brings, checked, copied and added as an encoder",
+          "sslapp.features.local_model:run_add_model_job", {"name": None, "use": False, "map": False}),
     Entry("suggest", "the next items to label, each with its reason", "sslapp.select.job:run_suggest_job",
           {"budget": 20, "strategy": "auto"}),
     Entry("finetune", "a classifier on the labels, with honest estimates", "sslapp.finetune.job:run_finetune_job"),

@@ -136,7 +136,8 @@ def count_of(n: int, words: tuple[str, str]) -> str:
 
 JOB_WORDS = {"ingest": "Adding {items}", "embed": "Drawing the map", "pretrain": "Pretraining",
              "finetune": "Training the classifier", "suggest": "Choosing {items} to label",
-             "export": "Exporting", "review": "Checking your labels", "near_duplicates": "Finding near-duplicates"}
+             "export": "Exporting", "review": "Checking your labels", "near_duplicates": "Finding near-duplicates",
+             "add_model": "Adding your model"}
 STATUS_WORDS = {"queued": "waiting for the worker", "running": "running", "pausing": "pausing",
                 "cancelling": "stopping", "paused": "paused", "cancelled": "cancelled", "done": "done",
                 "failed": "failed", "interrupted": "interrupted"}

@@ -1,7 +1,7 @@
 """Text encoders: all-MiniLM-L6-v2 shipped frozen (`minilm`) or tuned on the user's texts by a pretraining
-run (SimCSE), TF-IDF + SVD fitted on the user's texts (`tfidf`) and word vectors trained on them, averaged
-the SIF way (`word2vec`, `sif`). Each is an encoder artifact file like the image
-encoders (`sslapp.models.encoder.load_encoder` opens both kinds).
+run (SimCSE), TF-IDF + SVD fitted on the user's texts (`tfidf`), word vectors trained on them, averaged
+the SIF way (`word2vec`, `sif`), and a sentence-transformers or Hugging Face folder the user brought (`local`).
+Each is an encoder artifact file like the image encoders (`sslapp.models.encoder.load_encoder` opens both kinds).
 
 Importing this package loads no torch: `tokens` (tokenise, sort, pad) and `terms` (TF-IDF's word
 counts) serve `sslapp predict` too, which runs an exported model with onnxruntime alone.
@@ -39,6 +39,10 @@ def load_text_encoder(path: str | Path) -> TextEncoder:
         from sslapp.models.text.minilm import MiniLM
 
         return MiniLM.from_file(config, tensors).eval()
+    if config.get("start") == "local":
+        from sslapp.models.text.local import LocalModel
+
+        return LocalModel.from_file(config, path).eval()
     if config.get("start") == "tfidf":
         from sslapp.models.text.tfidf import TfidfSVD
 
@@ -56,6 +60,10 @@ def graph_from_config(config: dict[str, Any], state: dict[str, Tensor]) -> nn.Mo
         from sslapp.models.text.minilm import token_vectors_from_config
 
         module = token_vectors_from_config(config["bert"])
+    elif config.get("start") == "local":
+        from sslapp.models.text.local import token_vectors_from_config as local_vectors
+
+        module = local_vectors(config)
     elif config.get("start") == "tfidf":
         from sslapp.models.text.tfidf import CountVectors
 

@@ -6,10 +6,8 @@ sentence-transformers/all-MiniLM-L6-v2 at REVISION (the check is remembered per 
 mtime, so it runs once per process). The package's own code is never imported: the folder is found
 with `importlib.util.find_spec`. Vectors follow sentence-transformers exactly (its modules.json:
 Transformer, mean pooling over the attention mask, Normalize; 256 word pieces), computed with
-`transformers`' BertModel and the `tokenizers` tokenizer. Texts are sorted by length and padded per
-batch (`tokens.padded_batches`), so a short text never waits on a long one's padding. The network from
-word pieces to vectors is one module (`TokenVectors`): the app embeds with it and an export chains the
-classifier's head onto it, so both compute the same vectors.
+`transformers`' BertModel and the `tokenizers` tokenizer, as every transformer start is
+(`transformer.TokenEncoder`: sorted, per-batch padding; one `TokenVectors` module for the app and the export).
 """
 
 from __future__ import annotations
@@ -18,11 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from sslapp.models.text.base import GraphSpec, TextEncoder
+from sslapp.models.text.base import GraphSpec
 from sslapp.models.text.minilm_files import (
     MODEL,
     PIP_NAME,
@@ -32,16 +29,11 @@ from sslapp.models.text.minilm_files import (
     model_folder,
     verify,
 )
-from sslapp.models.text.tokens import TOKEN_BUDGET, load_tokenizer, padded_batches
+from sslapp.models.text.tokens import TOKEN_BUDGET, load_tokenizer
+from sslapp.models.text.transformer import TOKENIZER, TokenEncoder, TokenVectors, quiet_loading
 
 MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 DIM = 384
-# Texts are sorted by length within each call, so calls of 1,024 rows pad less than the usual 256
-# (2,000 banking77 texts on 2 cores: 311-325 texts/s against 230-240 in calls of 256, and 159-168
-# unsorted in batches of 32; benchmarks/bench_text_embed.py); at most 64 texts and TOKEN_BUDGET word
-# pieces (padding included) per forward pass.
-ROWS_PER_CALL = 1024
-TOKENIZER = "tokenizer.json"
 
 
 def file_config() -> dict[str, Any]:
@@ -49,22 +41,6 @@ def file_config() -> dict[str, Any]:
     names the installed model and holds no weights."""
     return {"start": "minilm", "dim": DIM, "model": MODEL, "revision": REVISION, "package": PIP_NAME,
             "sha256": SHA256, "max_tokens": MAX_TOKENS, "pooling": "mean", "normalize": True}
-
-
-class TokenVectors(nn.Module):
-    """Word pieces -> unit-length sentence vectors: BERT, mean pooling over the attention mask, L2
-    normalisation (sentence-transformers' Transformer, Pooling and Normalize modules)."""
-
-    def __init__(self, bert: nn.Module):
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
-        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return nn.functional.normalize(pooled, p=2, dim=1)
 
 
 def bert_config(folder: Path) -> dict[str, Any]:
@@ -83,23 +59,15 @@ def load_bert(folder: Path, shape: dict[str, Any] | None = None) -> nn.Module:
     """The shipped network with its weights (hashes checked by the caller), or an untrained one of `shape`;
     without the pooler either way."""
     from transformers import BertConfig, BertModel
-    from transformers.utils import logging as hf_logging
 
     if shape is not None:
         return BertModel(BertConfig(**shape), add_pooling_layer=False).eval()
-    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
-    hf_logging.disable_progress_bar()  # "Loading weights" would print on every load
-    hf_logging.set_verbosity_error()  # and "unused weights: pooler" too
-    try:  # use_kernels=False: transformers 5 would otherwise look for hub kernels
+    with quiet_loading():  # use_kernels=False: transformers 5 would otherwise look for hub kernels
         return BertModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True,
                                          use_kernels=False, add_pooling_layer=False).eval()
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
-class MiniLM(TextEncoder):
+class MiniLM(TokenEncoder):
     """all-MiniLM-L6-v2 sentence vectors (384-d, unit length): frozen, or with weights a pretraining run
     tuned on the user's texts (`state`, the BERT state dict; `tuned`, how, e.g. {"method": "simcse"}), which
     its file then holds. A run that trained a smaller BERT from scratch on the same word pieces names its
@@ -108,7 +76,6 @@ class MiniLM(TextEncoder):
 
     start = "minilm"
     dim = DIM
-    rows_per_call = ROWS_PER_CALL
 
     def __init__(self, folder: str | Path | None = None, sort: bool = True, token_budget: int = TOKEN_BUDGET,
                  state: dict[str, torch.Tensor] | None = None, tuned: dict[str, Any] | None = None):
@@ -125,10 +92,6 @@ class MiniLM(TextEncoder):
         self.vectors = TokenVectors(bert)
         self.tokenizer = load_tokenizer(folder / TOKENIZER, MAX_TOKENS)  # the file says 128; s-t reads 256
         self.sort, self.token_budget = sort, token_budget
-
-    @property
-    def bert(self) -> nn.Module:
-        return self.vectors.bert
 
     def file_config(self) -> dict[str, Any]:
         return {**file_config(), "dim": self.dim, "tuned": self.tuned} if self.tuned else file_config()
@@ -147,38 +110,19 @@ class MiniLM(TextEncoder):
                                   "`sslapp embed`)")
         return cls(state=tensors or None, tuned=config.get("tuned"))
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length (N, 384) float32 vectors, as sentence-transformers computes them."""
-        out = np.zeros((len(texts), self.dim), np.float32)
-        device = next(self.bert.parameters()).device
-        with torch.inference_mode():
-            for rows, ids, mask in padded_batches(self.tokenizer, texts, self.token_budget, self.sort):
-                v = self.vectors(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
-                out[rows] = v.float().cpu().numpy()
-        return out
-
-    def graph(self) -> nn.Module:
-        return self.vectors
-
     def graph_config(self) -> dict[str, Any]:
         return {"start": self.start, "bert": self.tuned.get("bert") or bert_config(self.folder)}
 
     def graph_spec(self) -> GraphSpec:
         """Token ids and attention mask (int64, batch x tokens) from upstream's tokenizer.json, copied as is."""
-        ids = np.array([[101, 7592, 2088, 102], [101, 7592, 102, 0]], np.int64)
         describe = {"start": self.start, "model": MODEL, "revision": REVISION, "dim": self.dim,
-                    "tokenizer": TOKENIZER, "tokenizer_sha256": SHA256[TOKENIZER], "max_length": MAX_TOKENS,
+                    "tokenizer_sha256": SHA256[TOKENIZER],
                     "truncation": f"the first {MAX_TOKENS} word pieces, [CLS] and [SEP] included",
-                    "padding": "pad id 0 to the batch's longest text, attention mask 0 on the padding",
-                    "token_type_ids": "all 0, inside the model",
-                    "pooling": "mean of the last hidden states over the attention mask",
-                    "normalisation": "l2 (unit-length sentence vectors)",
+                    "inside_model": "BERT (token type ids all 0), mean pooling over the attention mask, L2 "
+                                    "normalisation: the app's MiniLM vectors",
                     "note": f"{TOKENIZER} is upstream's file byte for byte; it says truncation at 128 and fixed "
                             f"padding to 128, so set truncation to {MAX_TOKENS} and padding to the longest, as "
                             "predict_onnx.py does (sentence-transformers reads 256 word pieces)"}
         if self.tuned:
             describe["tuned"] = dict(self.tuned)
-        return GraphSpec(inputs={"input_ids": "int64", "attention_mask": "int64"},
-                         axes={"input_ids": "tokens", "attention_mask": "tokens"},
-                         example={"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)},
-                         files={TOKENIZER: (self.folder / TOKENIZER).read_bytes()}, describe=describe)
+        return self.token_graph_spec(self.folder / TOKENIZER, MAX_TOKENS, describe)

@@ -58,6 +58,13 @@ def file_sha256(path: Path) -> str:
     return _HASHED[key]
 
 
+def remember_sha256(path: Path, digest: str) -> None:
+    """Remember `digest` as `path`'s sha256 while its size and mtime stay the same: for a file just written
+    with its hash computed on the way (`local_files.copy_files`), which need not be read again."""
+    st = path.stat()
+    _HASHED[(str(path.resolve()), st.st_size, st.st_mtime_ns)] = digest
+
+
 def verify(folder: Path) -> None:
     """Refuse model files that are not upstream's: ModelFilesError naming the file, both hashes and the fix."""
     for name, expected in SHA256.items():

@@ -1,5 +1,6 @@
-"""Word pieces for MiniLM, without torch: the tokenizer as sslapp configures it, and the tokenise-sort-pad
-loop the app's encoder, `sslapp predict` on an exported model and the embedding benchmark share.
+"""Word pieces for MiniLM and the user's own transformer models, without torch: the tokenizer as sslapp
+configures it, and the tokenise-sort-pad loop the app's encoders, `sslapp predict` on an exported model and
+the embedding benchmark share.
 
 Texts are sorted by length and each batch is padded only to its longest, so a short text never waits
 on a long one's padding; mean pooling reads the attention mask, so padding never changes a vector.
@@ -27,22 +28,23 @@ def load_tokenizer(path: str | Path, max_tokens: int):
     return tokenizer
 
 
-def padded_batches(tokenizer, texts: list[str], token_budget: int, sort: bool = True
+def padded_batches(tokenizer, texts: list[str], token_budget: int, sort: bool = True, pad_id: int = 0
                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(rows of `texts`, int64 token ids (B, width), int64 attention mask) per forward pass: the texts
-    tokenised at once, sorted by length, each batch padded only to its longest (see `batches`)."""
+    tokenised at once, sorted by length, each batch padded with `pad_id` only to its longest (see `batches`)."""
     encodings = tokenizer.encode_batch([t.strip() for t in texts])
     lengths = np.array([len(e.ids) for e in encodings], np.int64)
     order = np.argsort(lengths, kind="stable") if sort else np.arange(len(texts))
     for group in batches(lengths[order], token_budget):
         rows = order[group]
-        yield rows, *pad_ids([encodings[i].ids for i in rows])
+        yield rows, *pad_ids([encodings[i].ids for i in rows], pad_id)
 
 
-def pad_ids(pieces: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """int64 (token ids padded with 0 to the longest, attention mask: 1 on the word pieces) of a batch."""
+def pad_ids(pieces: list[list[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """int64 (token ids padded with `pad_id` to the longest, attention mask: 1 on the word pieces) of a batch.
+    The pad id matters beyond the mask for RoBERTa-style models, whose position ids skip it."""
     lengths = np.array([len(p) for p in pieces], np.int64)
-    ids = np.zeros((len(pieces), int(lengths.max(initial=0))), np.int64)
+    ids = np.full((len(pieces), int(lengths.max(initial=0))), pad_id, np.int64)
     for r, p in enumerate(pieces):
         ids[r, :len(p)] = p
     return ids, (np.arange(ids.shape[1])[None] < lengths[:, None]).astype(np.int64)

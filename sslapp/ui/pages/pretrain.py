@@ -5,7 +5,8 @@ the job (status, loss curve, img/s, ETA, the representation probe) and offers Ca
 Resume. A job whose worker died (killed, machine restarted) shows as interrupted and resumes from
 its last checkpoint. The newest run's card stays after it ends: how it ended, what it kept and which
 embedding the app uses because of it, with the encoder picker (`sslapp.ui.pretrain_outcome`); all of
-it read from the store, so a reload or another tab shows the same. Nothing here trains.
+it read from the store, so a reload or another tab shows the same. A text workspace also takes a local
+model folder as one more embedding (`sslapp.ui.local_model`). Nothing here trains.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sslapp.jobs.launcher import ensure_worker, reap_dead_jobs
 from sslapp.modalities import pretrain_refusal, workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, HELD_JOB_STATES, RESUMABLE_JOB_STATES, JobState
 from sslapp.ui.common import STATUS_WORDS, embedding_line, require_workspace
+from sslapp.ui.local_model import local_model_form
 from sslapp.ui.pretrain_outcome import ENDED, encoder_picker, render_outcome
 from sslapp.words import count
 from sslapp.workspace import Workspace
@@ -319,3 +321,5 @@ def render() -> None:
     current = _current_job(ws)
     busy = current is not None and current["status"] in ACTIVE
     st.fragment(_live, run_every=1.0 if busy else None)(ws)
+    if workspace_modality(ws).name == "text":  # bring your own sentence model
+        local_model_form(ws)
