@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# numba's parallel loops (UMAP, pynndescent) start a thread per core and ignore OMP_NUM_THREADS: beside
+# the other pytest worker those threads only wait on each other
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("SSLAPP_WORKER_WARM_UP", "0")
 os.environ.setdefault("SSLAPP_WORKER_IDLE_EXIT", "60")
 

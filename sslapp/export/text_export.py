@@ -75,9 +75,9 @@ def _torch_run(module: torch.nn.Module, names: list[str]) -> Callable[[dict[str,
 
 
 def _onnx_run(path: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    import onnxruntime as ort
+    from sslapp.export.onnx_session import cpu_session
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = cpu_session(path)
     return lambda feeds: session.run(None, feeds)[0]
 
 

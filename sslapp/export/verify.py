@@ -64,10 +64,10 @@ def reference_output(module: nn.Module, x: torch.Tensor, batch: int = BATCH) -> 
 
 def run_onnx(path: Path, x: torch.Tensor | np.ndarray, batch: int = BATCH) -> np.ndarray:
     """The ONNX model's outputs on `x`, in batches, on onnxruntime's CPU provider."""
-    import onnxruntime as ort
+    from sslapp.export.onnx_session import cpu_session
 
     x = x.numpy() if isinstance(x, torch.Tensor) else x
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = cpu_session(path)
     return np.concatenate([session.run(None, {ONNX_INPUT: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
 
 
