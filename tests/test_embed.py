@@ -49,6 +49,15 @@ def test_automatic_k_finds_the_kinds_inside_two_far_apart_groups():
     assert adjusted_rand_score(y, kmeans(x, xy=xy).labels) > 0.9
 
 
+def test_automatic_k_reaches_the_dozens_texts_come_in():
+    """45 kinds, as intents and topics come (banking77 has 77): the graph's eigengap finds them all, past the
+    old cap of 30 clusters."""
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(45, 32)) * 8
+    x = np.concatenate([c + rng.normal(size=(12, 32)) for c in centres]).astype(np.float32)
+    assert kmeans(x).k == 45
+
+
 def test_small_inputs_do_not_crash():
     assert fit_map(np.zeros((0, 8)))[0].shape == (0, 2)
     xy, method = fit_map(np.random.default_rng(0).normal(size=(5, 8)))
