@@ -237,6 +237,36 @@ def test_the_headline_is_class_balanced_and_unbalanced_labels_are_warned_of():
     assert hi == 1.0 and 0.5 < lo < 0.9  # all right still leaves room below
 
 
+def test_labels_picked_for_doubt_are_weighed_to_the_unlabelled_pool():
+    """Uncertainty picks are the hard items: held-out labels at low confidence are mostly wrong, the pool
+    is mostly sure and right. Weighed to the pool's confidences the estimate moves up toward the pool's
+    accuracy; with the pool's own mix, or too few labels to bin, nothing changes."""
+    from sslapp.estimators.evaluate import confidence_weights, cross_validate
+
+    held = np.linspace(0.35, 0.95, 20)
+    assert np.allclose(confidence_weights(held, held), 1.0)  # the same mix: no reweighting
+    w = confidence_weights(held, np.full(500, 0.97))
+    assert w.mean() == pytest.approx(1.0) and w[-1] > w[0] and np.allclose(w[:15], 0)  # only the sure quarter+
+    assert np.allclose(confidence_weights(held[:7], np.full(9, 0.97)), 1.0)  # under 8 held out: one bin, ones
+
+    y = np.repeat([0, 1], 20)
+    conf = np.tile(np.linspace(0.5, 0.99, 20), 2)  # each class: half doubtful (wrong), half sure (right)
+    right = conf > 0.75
+
+    def fit_predict(tr, te):
+        proba = np.zeros((len(te), 2))
+        for row, i in enumerate(te):
+            guess = y[i] if right[i] else 1 - y[i]
+            proba[row, guess], proba[row, 1 - guess] = conf[i], 1 - conf[i]
+        return proba
+
+    plain = cross_validate(y, fit_predict, 2)
+    weighed = cross_validate(y, fit_predict, 2, pool_confidence=np.full(300, 0.95))
+    assert not plain.weighted and plain.mean == pytest.approx(right.mean(), abs=0.05)
+    assert weighed.weighted and weighed.unweighted == plain.mean and weighed.mean > 0.95
+    assert weighed.low <= weighed.mean <= weighed.high and weighed.high - weighed.low > plain.high - plain.low
+
+
 def test_the_job_and_cli_show_the_balanced_estimate_and_the_imbalance(tmp_path, capsys):
     from sslapp.cli import main
 

@@ -35,8 +35,12 @@ def fit_and_estimate(features: np.ndarray, revealed: np.ndarray, labels: np.ndar
     graph = knn_graph(features) if len(features) > len(labels) else None
     method, _ = resolve_propagation("auto", features, revealed, local, len(seen), seed, graph)
     probe, _ = fit_with_pseudo_labels(features, revealed, local, len(seen), method, seed, graph)
-    pred = seen[probe.predict_proba(features).argmax(axis=1)]
-    return pred, cross_validate_probe(features, revealed, local, len(seen), method, seed, graph)
+    proba = probe.predict_proba(features)
+    pred = seen[proba.argmax(axis=1)]
+    pool = np.ones(len(features), bool)
+    pool[revealed] = False
+    return pred, cross_validate_probe(features, revealed, local, len(seen), method, seed, graph,
+                                      pool_confidence=proba.max(axis=1)[pool])
 
 
 def _recall_mean(pred: np.ndarray, y: np.ndarray, mask: np.ndarray, classes: np.ndarray) -> float | None:

@@ -112,7 +112,7 @@ def fit_with_pseudo_labels(features: np.ndarray, labeled_idx: np.ndarray, labels
 
 def cross_validate_probe(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int,
                          method: str | None, seed: int = 0, graph=None, *, class_names: list[str] | None = None,
-                         on_fold=None, check_stop=None):
+                         on_fold=None, check_stop=None, pool_confidence: np.ndarray | None = None):
     """The estimate the app shows for its linear classifier: each fold fits the probe on its own labels
     plus the pseudo-labels they propagate (the held-out labels never reach it), as the final fit does.
     The finetune job and the label-efficiency benchmark both call this, so the benchmark checks the
@@ -125,7 +125,8 @@ def cross_validate_probe(features: np.ndarray, labeled_idx: np.ndarray, labels: 
         probe, _ = fit_with_pseudo_labels(features, labeled_idx[tr], labels[tr], n_classes, method, seed, graph)
         return probe.predict_proba(features[labeled_idx[te]])
 
-    return cross_validate(labels, fit_predict, n_classes, class_names=class_names, seed=seed, on_fold=on_fold)
+    return cross_validate(labels, fit_predict, n_classes, class_names=class_names, seed=seed, on_fold=on_fold,
+                          pool_confidence=pool_confidence)
 
 
 def fit_probe(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, *, n_classes: int | None = None,

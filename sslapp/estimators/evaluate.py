@@ -12,6 +12,12 @@ the one spread every page, the CLI and the model card show; `std` (the interval'
 1.96) is kept for programs, and the plain (pooled) accuracy with its Wilson interval is kept beside
 it. Labels where the largest class has more than IMBALANCE_RATIO times the smallest get a warning.
 Nothing here is a test accuracy, and nothing is computed on the labels a model trained on.
+
+The app's own picks are the items its model doubts most, so held-out labels are harder than the pile the
+user never labelled; `cross_validate(..., pool_confidence=...)` weighs each held-out label to the share
+of the unlabelled pool at its confidence (`confidence_weights`). Measured in the label-efficiency
+benchmark (docs/benchmarks.md, "Does the estimate's interval hold?"): the interval held the truth after
+the app's picks in 9 of 10 runs against 5 of 10 unweighted.
 """
 
 from __future__ import annotations
@@ -161,6 +167,8 @@ class CVEstimate:
     pooled_high: float | None = None
     imbalance: float | None = None  # labels of the largest class over the smallest's (labelled classes)
     unbalanced: bool = False  # imbalance above IMBALANCE_RATIO: the messages warn
+    weighted: bool = False  # held-out labels weighed to the unlabelled pool's confidences (`confidence_weights`)
+    unweighted: float | None = None  # the plain cross-validated balanced accuracy, beside the weighted one
 
     def text(self) -> str:
         if self.mean is None:
@@ -175,14 +183,40 @@ class CVEstimate:
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+CONFIDENCE_BINS = 5
+MIN_PER_BIN = 4
+
+
+def confidence_weights(held_out: np.ndarray, pool: np.ndarray, bins: int = CONFIDENCE_BINS) -> np.ndarray:
+    """Importance weights that give the held-out labels the pool's mix of confidences (mean 1).
+
+    Active learning asks for the items the model is least sure of, so the labels are harder than the
+    items the user never labelled, and cross-validation on them reads low (banking77: 0.64-0.71 shown,
+    0.933 true). At one confidence, a labelled and an unlabelled item should be alike: each held-out
+    label counts as much as its confidence bin (quantiles of the held-out confidences) holds of the pool."""
+    held_out, pool = np.asarray(held_out, float), np.asarray(pool, float)
+    b = min(bins, len(held_out) // MIN_PER_BIN)
+    if b < 2 or len(pool) == 0:
+        return np.ones(len(held_out))
+    edges = np.quantile(held_out, np.linspace(0, 1, b + 1)[1:-1])
+    held_bin, pool_bin = np.searchsorted(edges, held_out, side="right"), np.searchsorted(edges, pool, side="right")
+    held_share = np.bincount(held_bin, minlength=b) / len(held_out)
+    pool_share = np.bincount(pool_bin, minlength=b) / len(pool)
+    w = pool_share[held_bin] / held_share[held_bin]
+    return w / w.mean() if w.sum() > 0 else np.ones(len(held_out))
+
+
 def cross_validate(labels: np.ndarray, fit_predict: FitPredict, n_classes: int, *,
                    class_names: list[str] | None = None, max_folds: int = MAX_FOLDS,
                    loo_up_to: int = LEAVE_ONE_OUT_UP_TO, seed: int = 0,
-                   on_fold: Callable[[int, int], None] | None = None) -> CVEstimate:
+                   on_fold: Callable[[int, int], None] | None = None,
+                   pool_confidence: np.ndarray | None = None) -> CVEstimate:
     """Cross-validate `fit_predict(train_positions, test_positions) -> probabilities (n_test, C)`.
 
     Positions index `labels`. The confusion matrix and per-class precision/recall come from the
-    held-out predictions only.
+    held-out predictions only. With `pool_confidence` (the final model's top probability on each
+    unlabelled item) the headline and its interval weigh the held-out labels to the pool's confidences
+    (`confidence_weights`; the interval at each class's Kish effective n).
     """
     labels = np.asarray(labels, dtype=np.int64)
     names = class_names or [str(c) for c in range(n_classes)]
@@ -191,12 +225,13 @@ def cross_validate(labels: np.ndarray, fit_predict: FitPredict, n_classes: int, 
     if not check.trainable or not splits:
         return CVEstimate(None, None, None, None, len(labels), 0, 0, "none",
                           single_label_classes=check.single_label, messages=check.messages)
-    y_true, y_pred, fold_acc = [], [], []
+    y_true, y_pred, y_conf, fold_acc = [], [], [], []
     for i, (tr, te) in enumerate(splits):
         proba = np.asarray(fit_predict(tr, te))
         pred = proba.argmax(axis=1)
         y_true.append(labels[te])
         y_pred.append(pred)
+        y_conf.append(proba.max(axis=1))
         fold_acc.append(float((pred == labels[te]).mean()))
         if on_fold is not None:
             on_fold(i + 1, len(splits))
@@ -207,6 +242,18 @@ def cross_validate(labels: np.ndarray, fit_predict: FitPredict, n_classes: int, 
     right = np.bincount(t[t == p], minlength=n_classes)
     balanced = float(np.mean(right[tested > 0] / tested[tested > 0]))
     low, high = balanced_interval(right, tested)
+    unweighted, weighted = balanced, False
+    if pool_confidence is not None and len(pool_confidence):
+        w = confidence_weights(np.concatenate(y_conf), pool_confidence)
+        if not np.allclose(w, 1.0):
+            mass = np.bincount(t, weights=w, minlength=n_classes)
+            hits = np.bincount(t, weights=w * (t == p), minlength=n_classes)
+            n_eff = np.divide(mass ** 2, np.bincount(t, weights=w * w, minlength=n_classes),
+                              out=np.zeros(n_classes), where=mass > 0)
+            recall = np.divide(hits, mass, out=np.zeros(n_classes), where=mass > 0)
+            keep = tested > 0
+            balanced, weighted = float(recall[keep].mean()), True
+            low, high = balanced_interval(recall[keep] * n_eff[keep], n_eff[keep])
     with_labels = [k for k in check.counts.values() if k > 0]
     classes = list(range(n_classes))
     prec, rec, f1, support = precision_recall_fscore_support(t, p, labels=classes, zero_division=0)
@@ -219,4 +266,5 @@ def cross_validate(labels: np.ndarray, fit_predict: FitPredict, n_classes: int, 
                       fold_acc if scheme != "leave-one-out" else [], cm.tolist(), per_class,
                       check.single_label, check.messages, pooled=correct / n, pooled_low=pooled_low,
                       pooled_high=pooled_high, imbalance=max(with_labels) / min(with_labels),
-                      unbalanced=max(with_labels) > IMBALANCE_RATIO * min(with_labels))
+                      unbalanced=max(with_labels) > IMBALANCE_RATIO * min(with_labels), weighted=weighted,
+                      unweighted=unweighted)

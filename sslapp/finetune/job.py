@@ -171,11 +171,16 @@ def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fi
     from sslapp.finetune.model import Classifier
 
     features, n = plan.features, len(lab.names)
-    ctx.progress(force=True, message=f"cross-validating on the labelled {lab.plural}")
-    estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
-                                    class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop)
     probe, pseudo = fit_with_pseudo_labels(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed,
                                            plan.graph)
+    # the final probe's confidence on every unlabelled item: the estimate weighs the held-out labels to it
+    unlabelled = np.ones(len(features), bool)
+    unlabelled[lab.labeled_idx] = False
+    pool_confidence = probe.predict_proba(features[unlabelled]).max(axis=1) if unlabelled.any() else None
+    ctx.progress(force=True, message=f"cross-validating on the labelled {lab.plural}")
+    estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
+                                    class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop,
+                                    pool_confidence=pool_confidence)
     model = Classifier(encoder, lab.names, normalize=True)
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(probe.coef_).float())
