@@ -29,8 +29,8 @@ def method(name, backbone=RESNET, **hp):
 
 
 def test_registry_and_hyperparameters_fail_loudly():
-    assert set(METHODS) == {"simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation", "simcse", "word2vec",
-                            "mlm", "mlm-scratch"}
+    assert set(METHODS) == {"simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation", "jigsaw", "colorization",
+                            "simcse", "word2vec", "mlm", "mlm-scratch"}
     with pytest.raises(ValueError, match="simcse trains on texts with its own loop"):
         method("simcse")
     with pytest.raises(ValueError, match="unknown method 'simclrr'; choose one of: simclr, mocov3"):
@@ -141,12 +141,12 @@ def test_mae_masks_the_requested_share_of_patches():
 
 @pytest.mark.parametrize("name,backbone", [
     ("simclr", RESNET), ("mocov3", RESNET), ("byol", RESNET), ("swav", RESNET),
-    ("dino", VIT), ("mae", VIT), ("rotation", RESNET)])
+    ("dino", VIT), ("mae", VIT), ("rotation", RESNET), ("jigsaw", RESNET), ("colorization", RESNET)])
 def test_three_real_steps_change_the_encoder_and_keep_the_loss_finite(name, backbone):
     small = {"simclr": {"hidden_dim": 64}, "mocov3": {"hidden_dim": 64}, "byol": {"hidden_dim": 64},
              "swav": {"hidden_dim": 64, "n_prototypes": 16, "n_local": 2},
              "dino": {"hidden_dim": 64, "output_dim": 128, "n_local": 2}, "mae": {"decoder_layers": 1},
-             "rotation": {}}[name]
+             "rotation": {}, "jigsaw": {"tile_dim": 16, "hidden_dim": 64}, "colorization": {"hidden_dim": 32}}[name]
     m = method(name, backbone, **small)
     opt = build_optimizer(m, batch_size=8)
     before = {k: v.clone() for k, v in m.encoder.state_dict().items()}
@@ -199,7 +199,8 @@ def test_backbone_names_and_vit_any_size():
 def test_losses_are_float32_and_finite_under_bf16_autocast():
     batch = torch.randint(0, 256, (4, SIZE, SIZE, 3), dtype=torch.uint8)
     for name, hp in [("swav", {"hidden_dim": 32, "n_prototypes": 8, "n_local": 0}),
-                     ("dino", {"hidden_dim": 32, "output_dim": 64, "n_local": 0})]:
+                     ("dino", {"hidden_dim": 32, "output_dim": 64, "n_local": 0}),
+                     ("jigsaw", {"tile_dim": 16, "hidden_dim": 32}), ("colorization", {"hidden_dim": 16})]:
         m = method(name, **hp)
         views = make_views(batch, m.view_spec(SIZE), seed=0)
         with torch.autocast("cpu", dtype=torch.bfloat16):

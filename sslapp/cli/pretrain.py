@@ -15,7 +15,8 @@ def register(sub) -> None:
                        "Ctrl-C cancels and keeps the last checkpoint. Under `torchrun --nproc_per_node N` it "
                        "trains with DistributedDataParallel and only rank 0 writes.")
     p.add_argument("workspace")
-    p.add_argument("--method", help="images: simclr (default), mocov3, byol, swav, dino, mae or rotation; "
+    p.add_argument("--method", help="images: simclr (default), mocov3, byol, swav, dino, mae, rotation, jigsaw or "
+                   "colorization (colour images only); "
                    "texts: simcse (default), word2vec, mlm or mlm-scratch")
     p.add_argument("--backbone", default="auto",
                    help="auto, resnet18/34/50 (+ -std), resnet18-w16/-w32 (narrow), vit-tiny, vit-small, "

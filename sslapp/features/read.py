@@ -49,8 +49,8 @@ def describe(artifact: dict[str, Any]) -> str:
                f"{meta.get('pooling', 'mean')} pooling)"
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
-            "rotation": "rotation", "simcse": "SimCSE", "word2vec": "Word2Vec + SIF", "mlm": "MLM",
-            "mlm-scratch": "MLM"}.get(method, method)
+            "rotation": "rotation", "jigsaw": "jigsaw", "colorization": "colourisation", "simcse": "SimCSE",
+            "word2vec": "Word2Vec + SIF", "mlm": "MLM", "mlm-scratch": "MLM"}.get(method, method)
     init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
     init = " from scratch" if method == "mlm-scratch" else init
     epochs = meta.get("epoch")

@@ -68,7 +68,8 @@ class ViT(torchvision.models.VisionTransformer):
         grid = F.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
         return torch.cat([pos[:, :1], grid.permute(0, 2, 3, 1).reshape(1, n_patches, -1)], dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> the encoder's output tokens (B, 1 + (S / patch)^2, D), class token first."""
         h, w = x.shape[-2:]
         if h != w or h % self.patch_size:
             raise ValueError(f"ViT input must be square and a multiple of {self.patch_size} px, got {h}x{w}")
@@ -76,7 +77,10 @@ class ViT(torchvision.models.VisionTransformer):
         tokens = torch.cat([self.class_token.expand(x.shape[0], -1, -1), tokens], dim=1)
         tokens = tokens + self.pos_embedding_for(tokens.shape[1] - 1)
         enc = self.encoder
-        return self.heads(enc.ln(enc.layers(enc.dropout(tokens)))[:, 0])
+        return enc.ln(enc.layers(enc.dropout(tokens)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.heads(self.tokens(x)[:, 0])
 
 
 class TimmNet(nn.Module):
@@ -172,3 +176,20 @@ def _narrow_resnet(width: int, image_size: int) -> nn.Module:
         net.conv1 = nn.Conv2d(3, width, kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
     return net
+
+
+def feature_map(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The backbone's last spatial features (B, C, h, w) before pooling, for methods that predict
+    per-pixel targets (colourisation): a ResNet's last stage, a ViT's patch tokens on their grid."""
+    if isinstance(module, ViT):
+        patches = module.tokens(x)[:, 1:]
+        side = math.isqrt(patches.shape[1])
+        return patches.transpose(1, 2).reshape(x.shape[0], -1, side, side)
+    if isinstance(module, TimmNet):
+        return module.net.forward_features(x * module.scale + module.shift)
+    if isinstance(module, torchvision.models.ResNet):
+        x = module.maxpool(module.relu(module.bn1(module.conv1(x))))
+        return module.layer4(module.layer3(module.layer2(module.layer1(x))))
+    if hasattr(module, "forward_features"):  # timm's ResNet (the narrow ResNet-18s)
+        return module.forward_features(x)
+    raise ValueError(f"{type(module).__name__} has no spatial feature map")

@@ -22,6 +22,7 @@ from sslapp.ssl.checkpoint import (
 )
 from sslapp.ssl.data import RESIDENT_RAM_BYTES, load_images
 from sslapp.ssl.loop import UNKNOWN_EPOCHS, Loop
+from sslapp.ssl.methods import method_class
 from sslapp.ssl.plan import (
     MIN_BATCH,
     VIT_METHODS,
@@ -75,6 +76,9 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
     n = len(rows)
     if n == 0:
         raise PretrainError("the workspace has no images; add some on the Data page or with `sslapp ingest`.")
+    refusal = method_class(config.method).data_refusal(images)  # e.g. colourisation of grey images
+    if refusal:
+        raise PretrainError(refusal)
     plan = auto_plan(config.method, config.backbone, ws.cache_size, n, device, config.train_size,
                      config.batch_size, config.epochs, config.minutes, config.init)
     if checkpoint is not None:

@@ -55,7 +55,7 @@ IMAGE = Modality(
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("imagenet", "patches", "pixels"),
-    ssl_methods=("simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation"),
+    ssl_methods=("simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation", "jigsaw", "colorization"),
     views="sslapp.ssl.augment:make_views", preview="thumbnail", preview_ext=".jpg",
     original_exts=frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}),
     prior_order=prior_order, baseline=("raw-pixels", raw_pixels_pca),

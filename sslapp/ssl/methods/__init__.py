@@ -21,6 +21,10 @@ METHODS = Registry("method", [
     Entry("dino", "DINO — self-distillation, multi-crop", f"{_M}.dino:DINO"),
     Entry("mae", "MAE — masked autoencoder (ViT only)", f"{_M}.mae:MAE", {"vit_only": True}),
     Entry("rotation", "Rotation prediction — classic pretext baseline", f"{_M}.rotation:RotationPrediction"),
+    Entry("jigsaw", "Jigsaw puzzles — name the shuffle of 3x3 tiles, classic pretext task",
+          f"{_M}.jigsaw:Jigsaw"),
+    Entry("colorization", "Colourisation — predict colour from the grey image (colour images only)",
+          f"{_M}.colorization:Colorization"),
     # texts (`sslapp.ssl.text`): trained by the text loop, not around an image backbone
     Entry("simcse", "SimCSE — MiniLM tuned on your texts, dropout makes the two views",
           "sslapp.ssl.text.simcse:SimCSE", {"modality": "text"}),

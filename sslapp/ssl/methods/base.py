@@ -25,7 +25,8 @@ Every hyperparameter a method accepts is in its `defaults` (``build_method(name,
 rejects others); the values used are in ``method.hparams``. Losses gather across ranks under DDP
 (``gather_distributed=True`` by default; a no-op on a single process), every trainable parameter
 receives a gradient each step (no ``find_unused_parameters``), and losses are computed in float32
-even under bf16 autocast.
+even under bf16 autocast. A method that cannot learn from some images says so before the run trains
+(`data_refusal`: colourisation refuses grey images).
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ class SSLMethod(nn.Module):
     def encoder(self) -> nn.Module:
         """The online backbone to save; its state dict matches `Backbone.module`."""
         return self.backbone
+
+    @classmethod
+    def data_refusal(cls, images: Any) -> str | None:
+        """Why this method cannot learn from these uint8 (N, S, S, 3) training images (say what to do
+        instead), or None; asked once before a run trains, e.g. colourisation on grey images."""
+        return None
 
     def view_spec(self, train_size: int) -> ViewSpec:
         return ViewSpec(global_size=train_size)
