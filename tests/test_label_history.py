@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from embed_helpers import make_workspace
 from streamlit.testing.v1 import AppTest
+from test_label_page import current_item, run  # the Label page tests' helpers
 
 from sslapp.workspace import open_workspace
 
@@ -19,16 +20,6 @@ def ws(tmp_path, monkeypatch):
     ws, _ = make_workspace(tmp_path, per_class=2)
     monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
     return ws
-
-
-def run(at: AppTest) -> AppTest:
-    at.run(timeout=60)
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def current_item(at: AppTest) -> int:
-    return int(next(c.value for c in at.caption if c.value.startswith("#") and " · " in c.value)[1:].split(" ")[0])
 
 
 def press(at: AppTest, key: str) -> AppTest:
