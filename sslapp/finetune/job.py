@@ -165,7 +165,7 @@ def _fold_progress(ctx: JobContext):
 
 
 def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fitted:
-    """The probe, cross-validated, then put on the encoder as the classifier's head."""
+    """The probe put on the encoder as the classifier's head, then cross-validated."""
     import torch
 
     from sslapp.finetune.model import Classifier
@@ -173,20 +173,19 @@ def _fit_linear(ctx: JobContext, lab: _Labels, plan: _Plan, encoder: Any) -> _Fi
     features, n = plan.features, len(lab.names)
     probe, pseudo = fit_with_pseudo_labels(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed,
                                            plan.graph)
-    # the final probe's confidence on every unlabelled item: the estimate weighs the held-out labels to it
-    unlabelled = np.ones(len(features), bool)
-    unlabelled[lab.labeled_idx] = False
-    pool_confidence = probe.predict_proba(features[unlabelled]).max(axis=1) if unlabelled.any() else None
-    ctx.progress(force=True, message=f"cross-validating on the labelled {lab.plural}")
-    estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
-                                    class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop,
-                                    pool_confidence=pool_confidence)
     model = Classifier(encoder, lab.names, normalize=True)
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(probe.coef_).float())
         model.head.bias.copy_(torch.from_numpy(probe.intercept_).float())
     with torch.no_grad():  # the head on the stored features: what the exported model computes
         proba = model.on_features(torch.from_numpy(features).float()).numpy()
+    # the classifier's confidence on every unlabelled item: the estimate weighs the held-out labels to it
+    unlabelled = np.ones(len(features), bool)
+    unlabelled[lab.labeled_idx] = False
+    ctx.progress(force=True, message=f"cross-validating on the labelled {lab.plural}")
+    estimate = cross_validate_probe(features, lab.labeled_idx, lab.labels, n, plan.method, plan.seed, plan.graph,
+                                    class_names=lab.names, on_fold=_fold_progress(ctx), check_stop=ctx.check_stop,
+                                    pool_confidence=proba[unlabelled].max(axis=1))
     return _Fitted(model, proba, estimate, pseudo, {})
 
 
