@@ -32,10 +32,13 @@ def describe(artifact: dict[str, Any]) -> str:
     """A name a person understands: 'ImageNet EfficientNet-Lite0 (frozen)', 'SimCLR resnet18-std, 36 epochs'."""
     meta = artifact.get("meta") or {}
     start = meta.get("start")
+    sounds = meta.get("modality") == "audio"
     if start == "imagenet":
-        return "ImageNet EfficientNet-Lite0 (frozen)"
+        return "ImageNet EfficientNet-Lite0 (frozen)" + (" on log-mel pictures" if sounds else "")
     if start == "patches":
-        return "patch dictionary of your images"
+        return "patch dictionary of your " + ("sounds' log-mel pictures" if sounds else "images")
+    if start == "mfcc":
+        return "MFCC statistics"
     if start == "pixels":
         return "pixels (PCA)"
     if start == "minilm":
@@ -50,7 +53,7 @@ def describe(artifact: dict[str, Any]) -> str:
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
             "rotation": "rotation", "jigsaw": "jigsaw", "colorization": "colourisation", "simcse": "SimCSE",
-            "word2vec": "Word2Vec + SIF", "mlm": "MLM", "mlm-scratch": "MLM"}.get(method, method)
+            "word2vec": "Word2Vec + SIF", "mlm": "MLM", "mlm-scratch": "MLM", "byol-a": "BYOL-A"}.get(method, method)
     init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
     init = " from scratch" if method == "mlm-scratch" else init
     epochs = meta.get("epoch")

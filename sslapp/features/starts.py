@@ -2,7 +2,9 @@
 workspace's modality lists (`Modality.starting_encoders`; the setting features.starts overrides it).
 
 Images: ImageNet EfficientNet-Lite0 (frozen, weights from a pip package), and the whitened-patch
-dictionary (`sslapp.models.patches`) and pixel PCA fitted on the user's own images. Texts:
+dictionary (`sslapp.models.patches`) and pixel PCA fitted on the user's own images. Sounds: the same
+ImageNet network and patch dictionary on their log-mel pictures, and MFCC statistics (`sslapp.models.mfcc`,
+standardised on the user's sounds). Texts:
 all-MiniLM-L6-v2 (frozen, from a pip package, checked by hash; its file names the model and holds no
 weights) and TF-IDF + SVD fitted on the user's own texts (`sslapp.models.text`). Each becomes an
 'encoder' artifact whose meta names its start; the features service caches what they compute.
@@ -62,7 +64,7 @@ def add_start_file(ws: Workspace, start: str, suffix: str, write: Callable[[Any]
 def _save_start(ws: Workspace, encoder, start: str, extra: dict[str, Any]) -> dict[str, Any]:
     from sslapp.models.encoder import save_encoder
 
-    meta = {"start": start, "method": start, "backbone": encoder.config.backbone,
+    meta = {"start": start, "method": start, "modality": workspace_modality(ws).name, "backbone": encoder.config.backbone,
             "train_size": encoder.config.train_size, **extra}
     return add_start_file(ws, start, ".safetensors", lambda path: save_encoder(encoder, path), meta)
 
@@ -89,12 +91,17 @@ def _fit_images(ws: Workspace, start: str, progress: Progress | None, seed: int)
 
     _, rows = current_items(ws)
     sample = fit_sample(len(rows), seed)
+    modality = workspace_modality(ws)
     if start == "patches":
         from sslapp.models.patches import ATOMS, DIMS, PATCH, fit_patch_codes
 
         options, size = {"atoms": ATOMS, "patch": PATCH, "dims": DIMS}, PATCH_SIZE
         fit = lambda x: fit_patch_codes(x, seed=seed, **options)  # noqa: E731
         what = "learning a patch dictionary"
+    elif start == "mfcc":
+        from sslapp.models.mfcc import fit_mfcc
+
+        options, size, fit, what = {}, ws.cache_size, fit_mfcc, "measuring MFCC statistics"
     else:
         from sslapp.models.pixels import DIMS as PIXEL_DIMS
         from sslapp.models.pixels import SIDE, fit_pixel_pca
@@ -103,12 +110,12 @@ def _fit_images(ws: Workspace, start: str, progress: Progress | None, seed: int)
         fit = lambda x: fit_pixel_pca(x, **options)  # noqa: E731
         what = "fitting a pixel PCA"
     if progress:
-        progress(message=f"{what} on {len(sample)} of your images")
+        progress(message=f"{what} on {len(sample)} of your {modality.plural}")
     enc = Encoder(EncoderConfig(start, ws.cache_size, size, method=start,
                                 extra={"start": start, "backbone_options": options}))
     with torch.inference_mode():
         x = enc.preprocess(torch.from_numpy(
-            workspace_modality(ws).model_input(np.asarray(read_cache(ws)[rows[sample]]))))
+            modality.model_input(np.asarray(read_cache(ws)[rows[sample]]))))
     fitted, feats = fit(x)
     enc.backbone.load_state_dict(fitted.state_dict())
     art = _save_start(ws, enc.eval(), start, options)
@@ -155,6 +162,7 @@ MAKERS: dict[str, Callable[[Workspace, Progress | None, int], Made]] = {
     "imagenet": _imagenet,
     "patches": lambda ws, progress, seed: _fit_images(ws, "patches", progress, seed),
     "pixels": lambda ws, progress, seed: _fit_images(ws, "pixels", progress, seed),
+    "mfcc": lambda ws, progress, seed: _fit_images(ws, "mfcc", progress, seed),
     "minilm": _minilm,
     "tfidf": _fit_tfidf,
 }

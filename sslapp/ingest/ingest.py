@@ -140,13 +140,15 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
     """
     started = time.monotonic()
     store = ws.store
-    if store.get_setting("cache_size") is None:
-        store.set_setting("cache_size", ws.cache_size)  # fixed from the first ingest on
-    size = ws.cache_size
     sources = list(sources)
     items = (iter(sources) if sources and isinstance(sources[0], SourceItem)
              else iter_sources(sources, limits=limits, base=base))
     kind, items = _modality_for(ws, items, modality)
+    if kind.fixed_cache_size is not None and store.count_items() == 0:
+        store.set_setting("cache_size", kind.fixed_cache_size)  # e.g. sounds: their log-mel picture's side
+    if store.get_setting("cache_size") is None:
+        store.set_setting("cache_size", ws.cache_size)  # fixed from the first ingest on
+    size = ws.cache_size
     foreign: dict[str, int] = {}
     workers = default_workers() if workers is None else workers
     skipped: list[dict[str, str]] = []

@@ -1,4 +1,4 @@
-"""Kinds of item (images and texts today; sounds next), each one `Modality` behind the contract in
+"""Kinds of item (images, texts and sounds), each one `Modality` behind the contract in
 `base.py`, registered here by name. A workspace holds one modality, fixed by its first ingest."""
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ MODALITIES = Registry("modality", [
     Entry("image", "photos, scans and drawings: PNG, JPEG, WebP, BMP, TIFF, GIF", "sslapp.modalities.image:IMAGE"),
     Entry("text", "texts: .txt files (one text each) or tables with a text column: CSV, TSV, JSON Lines, "
           "Parquet", "sslapp.modalities.text:TEXT"),
+    Entry("audio", "sounds: WAV, FLAC, OGG and MP3 recordings, cut into 1-second windows",
+          "sslapp.modalities.audio:AUDIO"),
 ])
 MODALITY_SETTING = "modality"  # the workspace's kind of item, written by its first ingest
 DEFAULT = "image"  # workspaces made before modalities existed hold images

@@ -20,6 +20,7 @@ is one `Modality` value in its own module, registered by name in `sslapp.modalit
 - which starting encoder to trust before labels can measure them (`prior_order`), the label-efficiency
   benchmark's cheap baseline (`baseline`), and the words that name a map's clusters (`cluster_words`,
   texts only);
+- the cache size a workspace of this kind always has (`fixed_cache_size`: sounds' log-mel picture);
 - how an item is previewed in the UI (`preview`: "thumbnail", "text" or "audio");
 - the preprocessing an export needs and the exported model's input (`preprocessing`, `input_spec`,
   written into model.json).
@@ -107,6 +108,9 @@ class Modality:
     # (cache, rows, the map cluster of each row, how many) -> {cluster: its most distinctive words}, which
     # name the map's clusters; None: clusters are numbered only (a picture's words are not in its pixels)
     cluster_words: Callable[[np.ndarray, np.ndarray, np.ndarray, int], dict[int, list[str]]] | None = None
+    # the cache size (px) a workspace of this kind always has, whatever was asked (sounds: their log-mel
+    # picture's side); None: the workspace's own setting
+    fixed_cache_size: int | None = None
 
     def start_order(self, cache: np.ndarray) -> tuple[str, ...]:
         """The starting encoders, most trusted first, before labels can measure them (see `prior_order`)."""
@@ -126,7 +130,7 @@ class Modality:
 
 
 START_NAMES = {"minilm": "MiniLM", "tfidf": "TF-IDF", "imagenet": "ImageNet", "patches": "patches",
-               "pixels": "pixels"}  # a starting encoder's name in messages
+               "pixels": "pixels", "mfcc": "MFCC statistics"}  # a starting encoder's name in messages
 
 
 def pretrain_refusal(modality: Modality) -> str | None:

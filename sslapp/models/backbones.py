@@ -32,6 +32,7 @@ NARROW = {n: d["width"] for n, d in _FAMILY.items() if "width" in d}
 PRETRAINED = {n: (d["timm_name"], d["mean"], d["std"]) for n, d in _FAMILY.items() if d["family"] == "timm"}
 PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.models.patches), fitted, not trained
 PIXELS = "pixels"  # PCA of downsampled pixels (sslapp.models.pixels), fitted, not trained
+MFCC = "mfcc"  # MFCC statistics of a log-mel picture (sslapp.models.mfcc), fitted, not trained
 
 
 @dataclass
@@ -126,6 +127,11 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
         from sslapp.models.pixels import PixelPCA
 
         module = PixelPCA(**options)
+        return Backbone(module, module.dim, name, image_size)
+    if name == MFCC:
+        from sslapp.models.mfcc import MFCCStats
+
+        module = MFCCStats(**options)
         return Backbone(module, module.dim, name, image_size)
     if name == PATCHES:
         from sslapp.models.patches import PatchCodes
