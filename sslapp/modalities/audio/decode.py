@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sslapp.modalities.base import BadItem, Decoded
 from sslapp.modalities.audio.frontend import RATE, WINDOW_SECONDS, mono, window_rows
+from sslapp.modalities.base import BadItem, Decoded
 
 EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3"})
 MAX_SECONDS = 4 * 3600  # one file longer than this is refused: split it first
