@@ -1,6 +1,7 @@
 """The pretraining loop of one process: batches -> views on the device -> method loss -> optimizer step.
 
-Batches come from `sslapp.ssl.data` as uint8 on the device, and `sslapp.ssl.augment.make_views`
+Batches come from `sslapp.ssl.data` as uint8 on the device, and the modality's views (images:
+`sslapp.ssl.augment.make_views`, sounds: `sslapp.ssl.audio_views.make_views`)
 builds every view there with batched torch ops (kornia is only the tests' reference).
 
 Position is counted in samples within the epoch, so a resumed run (after pause, cancel or a
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sslapp.modalities import workspace_modality
 from sslapp.ssl import ddp
 from sslapp.ssl.build import build_training_method, wrap_ddp
 from sslapp.ssl.checkpoint import CHECKPOINT_VERSION, publish_checkpoint, publish_encoder
@@ -37,10 +39,11 @@ class Loop:
     def __init__(self, ws, config: PretrainConfig, plan: dict[str, Any], device: torch.device, images,
                  rows: np.ndarray, item_ids: np.ndarray, rep: Reporter, dist_info: ddp.DistInfo,
                  checkpoint: dict[str, Any] | None):
-        from sslapp.ssl.augment import make_views
+        from sslapp.registry import Entry
         from sslapp.ssl.methods.base import build_optimizer
 
-        self.make_views = make_views
+        views = workspace_modality(ws).views or "sslapp.ssl.augment:make_views"
+        self.make_views = Entry("views", "the modality's training views", views).load()
         self.ws, self.config, self.plan, self.device = ws, config, plan, device
         self.images, self.rows, self.item_ids = images, rows, item_ids
         self.rep, self.dist = rep, dist_info
@@ -148,7 +151,7 @@ class Loop:
         self.last_probe = {"std": result.std, "std_ratio": result.std_ratio, "collapsed": result.collapsed,
                            "knn_acc": result.knn_acc, "n_labelled": result.n_labelled}
         self.rep.metrics(result.metrics(), self.step, self.epoch)
-        self.rep.say(f"epoch {self.epoch} " + result.message(), warn=result.collapsed)
+        self.rep.say(f"epoch {self.epoch} " + result.message(workspace_modality(self.ws).plural), warn=result.collapsed)
         self.rep.progress(force=True, probe=self.last_probe)
 
     # -- main loop -----------------------------------------------------------------------
@@ -180,7 +183,8 @@ class Loop:
         self.sync_every = 10 if self.cuda else 1
         self.stop_reason: str | None = None
         self.steps_per_epoch = self.n_rank // self.batch
-        self.rep.say(f"pretraining {self.config.method} on {self.n} images: {self.plan['backbone']} at "
+        items = workspace_modality(self.ws).plural
+        self.rep.say(f"pretraining {self.config.method} on {self.n} {items}: {self.plan['backbone']} at "
                      f"{self.plan['train_size']} px, batch {self.batch}, device {self.device}"
                      + (f", {self.dist.world_size} processes" if self.dist.enabled else "")
                      + (f", {self.budget_s / 60:g} min budget" if self.budget_s else f", {self.total_epochs} epochs"))

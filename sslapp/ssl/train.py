@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from sslapp.modalities import workspace_modality
 from sslapp.ssl import ddp
 from sslapp.ssl.checkpoint import (
     CHECKPOINT_VERSION,
@@ -74,8 +75,9 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
 
     images, rows, item_ids = load_images(ws)
     n = len(rows)
+    items = workspace_modality(ws).plural
     if n == 0:
-        raise PretrainError("the workspace has no images; add some on the Data page or with `sslapp ingest`.")
+        raise PretrainError(f"the workspace has no {items}; add some on the Data page or with `sslapp ingest`.")
     refusal = method_class(config.method).data_refusal(images)  # e.g. colourisation of grey images
     if refusal:
         raise PretrainError(refusal)
@@ -86,15 +88,15 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
     n_per_rank = n // dist_info.world_size
     batch = plan_batch(int(plan["batch_size"]), n_per_rank)
     if batch == 0:
-        raise PretrainError(f"{n} images are too few to pretrain: one batch needs at least {MIN_BATCH} images "
-                            f"per process ({MIN_BATCH * dist_info.world_size} here); add more images.")
+        raise PretrainError(f"{n} {items} are too few to pretrain: one batch needs at least {MIN_BATCH} {items} "
+                            f"per process ({MIN_BATCH * dist_info.world_size} here); add more {items}.")
 
     if main and run_id is None:
         run_id = ws.store.create_run("pretrain", {**config.to_params(), **plan},
                                      ctx.job_id if ctx is not None else None)
     rep = Reporter(ws, ctx, run_id, main)
     if batch != plan["batch_size"]:
-        rep.say(f"only {n_per_rank} images per process: batch size shrunk from {plan['batch_size']} to {batch}")
+        rep.say(f"only {n_per_rank} {items} per process: batch size shrunk from {plan['batch_size']} to {batch}")
     plan["batch_size"] = batch
 
     loop = Loop(ws, config, plan, device, images, rows, item_ids, rep, dist_info, checkpoint)

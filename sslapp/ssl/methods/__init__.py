@@ -1,5 +1,6 @@
 """SSL methods, one file each, chosen by name. Modules import lazily so the CLI stays fast. Image methods
-wrap a backbone (`base.SSLMethod`); text methods (`sslapp.ssl.text`) say ``modality: text``."""
+wrap a backbone (`base.SSLMethod`) and also train on sounds' log-mel pictures (with the audio views;
+BYOL-A says ``modality: audio``); text methods (`sslapp.ssl.text`) say ``modality: text``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ METHODS = Registry("method", [
           f"{_M}.jigsaw:Jigsaw"),
     Entry("colorization", "Colourisation — predict colour from the grey image (colour images only)",
           f"{_M}.colorization:Colorization"),
+    Entry("byol-a", "BYOL-A — BYOL on your sounds' log-mel pictures with the audio views (sounds only)",
+          f"{_M}.byol_a:BYOLA", {"modality": "audio"}),
     # texts (`sslapp.ssl.text`): trained by the text loop, not around an image backbone
     Entry("simcse", "SimCSE — MiniLM tuned on your texts, dropout makes the two views",
           "sslapp.ssl.text.simcse:SimCSE", {"modality": "text"}),
@@ -48,7 +51,7 @@ def method_class(name: str) -> type[SSLMethod]:
 
 def build_method(name: str, backbone: Backbone, **hparams: Any) -> SSLMethod:
     """The method called `name` around `backbone` (heads randomly initialised); image methods only."""
-    if modality_of(name) != "image":
+    if modality_of(name) == "text":
         raise ValueError(f"{name} trains on {modality_of(name)}s with its own loop (sslapp.ssl.text), not around "
                          "an image backbone")
     return method_class(name)(backbone, **hparams)
