@@ -45,7 +45,7 @@ def parse_budgets(text: str | Sequence[int]) -> list[int]:
     return sorted(set(values))
 
 
-EMBEDDINGS = ("app", "pixels", "patches", "imagenet", "ssl", "continued", "minilm", "tfidf")
+EMBEDDINGS = ("app", "pixels", "patches", "imagenet", "ssl", "continued", "minilm", "tfidf", "mfcc")
 
 
 def _pretrained(ws, config: dict, say: Say) -> tuple[dict, dict]:
@@ -109,7 +109,7 @@ def embeddings_for(ws, kinds: Sequence[str], minutes: float, seed: int, say: Say
     for kind in kinds:
         if kind == "pixels":
             out[kind] = quick_features(ws, rows, dim=PROVISIONAL_DIM, seed=seed)
-        elif kind in ("patches", "imagenet", "minilm", "tfidf"):
+        elif kind in ("patches", "imagenet", "minilm", "tfidf", "mfcc"):
             if kind not in starts:
                 raise BenchError(f"the {kind} start is not available here")
             out[kind] = features_for(ws, starts[kind]).features

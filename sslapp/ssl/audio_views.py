@@ -7,7 +7,8 @@ Each view of a uint8 (B, MELS, FRAMES) batch, in this order:
 - a random crop in time and frequency, resized back (BYOL-A's random resize crop): a time stretch of
   0.8-1.25 (speed), a frequency stretch of 0.87-1.15 (vocal-tract length, VTLP-like) and a shift of up
   to +-3 mel bands (pitch), and a shift in time;
-- gain: +-6 dB;
+- gain: +-6 dB, and a random equaliser: a tilt of up to +-8 dB from the lowest band to the highest and a
+  bump of up to +-6 dB somewhere (another microphone or room colours the same word);
 - SpecAugment: two frequency masks of up to 8 bands and two time masks of up to 10 frames.
 The result is a grey 3-channel picture at the method's size, ImageNet-normalised, as the encoders read.
 Built from affine grids and elementwise ops, so views run on the batch's device.
@@ -31,6 +32,7 @@ SPEED = (0.8, 1.25)
 VTLP = (0.87, 1.15)
 PITCH_BANDS = 3.0
 GAIN_DB = 6.0
+TILT_DB, BUMP_DB = 8.0, 6.0
 FREQ_MASKS, FREQ_MASK_MAX = 2, 8
 TIME_MASKS, TIME_MASK_MAX = 2, 10
 
@@ -96,12 +98,21 @@ def _masks(x: Tensor, g: torch.Generator) -> Tensor:
     return x * keep.to(x.device)
 
 
+def _colour(g: torch.Generator, b: int, bands: int) -> Tensor:
+    """(B, 1, bands, 1) offsets in [0, 1] units: a gain, a tilt across the bands and a bump at a random band."""
+    pos = torch.linspace(-1.0, 1.0, bands).view(1, bands)
+    gain = _uniform(g, b, -GAIN_DB, GAIN_DB).view(b, 1)
+    tilt = _uniform(g, b, -TILT_DB / 2, TILT_DB / 2).view(b, 1) * pos
+    centre, width = _uniform(g, b, -1.0, 1.0).view(b, 1), _uniform(g, b, 0.1, 0.4).view(b, 1)
+    bump = _uniform(g, b, -BUMP_DB, BUMP_DB).view(b, 1) * torch.exp(-((pos - centre) / width) ** 2)
+    return ((gain + tilt + bump) / DB_PER_UNIT).view(b, 1, bands, 1)
+
+
 def augment(x: Tensor, g: torch.Generator, size: int, scale: tuple[float, float]) -> Tensor:
     """One view of float (B, 1, M, T) pictures in [0, 1]: ImageNet-normalised float (B, 3, size, size)."""
     b = x.shape[0]
     view = _warp(_mix(x, g), g, size, scale)
-    gain = _uniform(g, b, -GAIN_DB, GAIN_DB).to(x.device).view(b, 1, 1, 1) / DB_PER_UNIT
-    view = torch.where(view > 0, (view + gain).clamp(0.0, 1.0), view)  # silence stays silence
+    view = torch.where(view > 0, (view + _colour(g, b, size).to(x.device)).clamp(0.0, 1.0), view)  # silence stays
     view = _masks(view, g).expand(-1, 3, -1, -1)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
