@@ -203,7 +203,7 @@ def test_an_empty_workspace_takes_images_and_texts_and_a_server_table_gets_picke
     at = run(AppTest.from_string("from sslapp.ui.pages import data\ndata.render()\n"))
     uploader = next(u for u in at.get("file_uploader") if "or zip archives" in u.proto.label)
     assert {".png", ".jpg", ".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".txt", ".zip"} <= set(uploader.proto.type)
-    assert any(e.proto.label == "Add images or texts" for e in at.expander)
+    assert any(e.proto.label == "Add images, texts or sounds" for e in at.expander)
     _write_csv(tmp_path / "notes.tsv")  # a table on the server gets the same pickers
     (tmp_path / "notes.tsv").write_text((tmp_path / "notes.tsv").read_text().replace(",", "\t"))
     at.text_input(key="server_path").input(str(tmp_path / "notes.tsv"))

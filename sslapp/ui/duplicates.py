@@ -46,7 +46,8 @@ TRUSTED = ("user", "imported")  # the label sources `keep_one` prefers to keep
 _MD = re.compile(r"([\\`*_\[\]<>$~|])")
 # how near-duplicates differ, by how the workspace's items are previewed (`Modality.preview`)
 CHANGES = {"thumbnail": "that were resized, recompressed or slightly cropped",
-           "text": "with a few words changed, added or fixed"}
+           "text": "with a few words changed, added or fixed",
+           "audio": "that were re-encoded, resampled or made a little louder or softer"}
 
 
 def _md(text: str) -> str:

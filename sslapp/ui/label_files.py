@@ -16,7 +16,7 @@ import streamlit as st
 from sslapp.export.label_formats import LabelFileError
 from sslapp.export.label_import import LabelImportError, import_label_file
 from sslapp.export.labels import workspace_label_text
-from sslapp.ui.common import annotator_name
+from sslapp.ui.common import annotator_name, count_of, item_words
 from sslapp.workspace import Workspace
 
 DOWNLOADS = [  # (format, button, file name, mime type)
@@ -46,8 +46,8 @@ def _import(ws: Workspace) -> None:
     uploaded = st.file_uploader(
         "Import labels from a file", type=["csv", "json"], key=f"labels_upload_{nonce}",
         help="A CSV of item (path or id) and class, sslapp's labels.json, a Label Studio export (the latest "
-             "annotation of each task) or a COCO-style file. Images are matched by their path as added "
-             "(or its end). A file with any bad entry is refused whole: nothing changes.")
+             f"annotation of each task) or a COCO-style file. {item_words(ws)[1].capitalize()} are matched by "
+             "their path as added (or its end). A file with any bad entry is refused whole: nothing changes.")
     allow_new = st.checkbox("Create the classes the file names that do not exist yet", value=True,
                             key="labels_upload_new_classes")
     if uploaded is None or not st.button("Import these labels", key="labels_upload_go", type="primary"):
@@ -63,7 +63,7 @@ def _import(ws: Workspace) -> None:
         st.session_state["labels_upload_result"] = ("error", str(exc))
     else:
         classes = len(done.classes)
-        note = f"Labelled {done.labelled:,} image{'' if done.labelled == 1 else 's'} in {classes} " \
+        note = f"Labelled {count_of(done.labelled, item_words(ws))} in {classes} " \
                f"class{'' if classes == 1 else 'es'} from {uploaded.name}."
         if done.propagated:
             note += f" Left out {done.propagated:,} machine guess{'' if done.propagated == 1 else 'es'}."

@@ -1,5 +1,6 @@
 """The Train page's review galleries: labels that look wrong, and items the classifier doubts (each drawn
-by `sslapp.ui.item_view`: a thumbnail, or a text's start with more of it on hover).
+by `sslapp.ui.item_view`: a thumbnail, a text's start with more of it on hover, or a sound's spectrogram
+with its player).
 
 1. Likely label errors: a button asks the worker for a "review" job (`sslapp.curate.review_job`:
    every label predicted by models that never saw it, calibrated, scored with cleanlab); the page polls
@@ -88,7 +89,7 @@ def _start_review(ws: Workspace) -> None:
 def _tile(ws: Workspace, item: dict[str, Any] | None) -> None:
     if item is None:
         return
-    show_item(ws, item, chars=300)
+    show_item(ws, item, chars=300, player=True)  # a sound is judged by ear: its player under its picture
     st.caption(md_escape(file_name(item["source"])))  # not its folder: that is often the class, the answer
 
 

@@ -1,8 +1,8 @@
 """A grid of a selection's items that the user corrects before acting on it.
 
 Every lasso or box selection on real data is mixed, so each item is a toggle: a click leaves
-it out (it fades, grey, with a red frame) and a second click takes it back. Images are tiles of
-thumbnails; texts (any kind `sslapp.ui.item_view` lays out in rows) a compact list, one row per text
+it out (it fades, grey, with a red frame) and a second click takes it back. Images and sounds are
+tiles of their pictures (thumbnails, spectrograms); texts (any kind `sslapp.ui.item_view` lays out in rows) a compact list, one row per text
 with its first ~200 characters, the whole row the toggle and more of the text in its tooltip. "Invert",
 "Leave all out" (then click the few to keep) and "Reset" act on the whole selection. The caller
 acts on the ids `selection_grid` returns, the kept ones.

@@ -5,7 +5,8 @@ chosen embedding's cached features (`sslapp.curate.similar.cached_features`, num
 does no embedding); when they are not cached yet, the dialog says so and offers to draw the map,
 which computes them. The grid is `sslapp.ui.selection_grid`, so neighbours that are not alike can be
 left out before the bulk label, and the item itself can be labelled with them (an image as a
-thumbnail, a text as its start: `sslapp.ui.item_view`). The class picker opens on the item's own label, else the classifier's prediction for it, else on no class
+thumbnail, a text as its start, a sound as its spectrogram: `sslapp.ui.item_view`). The class picker
+opens on the item's own label, else the classifier's prediction for it, else on no class
 (`sslapp.ui.class_picker`): the bulk label is never one unread click away from a wrong class.
 """
 
@@ -75,7 +76,7 @@ def _dialog(ws: Workspace, item_id: int) -> None:
     name = file_name(item["source"])
     top[1].markdown(f"{plural.capitalize()} most like **{md_escape(name)}**"
                     + (f" (labelled **{md_escape(item['label'])}**)" if item.get("label") else "")
-                    + f", nearest first. Click a {'thumbnail' if view(ws).tiles else noun} to leave it out.")
+                    + f", nearest first. Click a {view(ws).tile_word or noun} to leave it out.")
     k = top[1].segmented_control("How many", SIZES, default=SIZES[0], key="similar_k") or SIZES[0]
     rows, problem = _neighbours(ws, item_id, int(k))
     if problem:

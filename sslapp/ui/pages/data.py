@@ -2,12 +2,13 @@
 browse what the workspace holds.
 
 The page only saves uploads under the workspace's tmp/ and enqueues an `ingest` job; the worker
-decodes. An empty workspace takes every kind sslapp reads (images; texts as .txt files or tables);
-one that holds items takes its own kind. Tables get a text and a label column picker
-(`sslapp.ui.table_columns`), passed to the job. A fragment polls the job and shows its report (one
-reason per skipped file). Below, the near-duplicates section (`sslapp.ui.duplicates`), then the items:
-thumbnails, or texts one to a row (`sslapp.ui.item_view`). Label files go in and out in the expander
-of `sslapp.ui.label_files`. Words follow the workspace's kind ("texts", not "images").
+decodes. An empty workspace takes every kind sslapp reads (images; texts as .txt files or tables;
+sounds as WAV, FLAC, OGG or MP3); one that holds items takes its own kind. Tables get a text and a
+label column picker (`sslapp.ui.table_columns`), passed to the job. A fragment polls the job and shows
+its report (one reason per skipped file). Below, the near-duplicates section (`sslapp.ui.duplicates`),
+then the items: thumbnails or spectrograms, or texts one to a row (`sslapp.ui.item_view`). Label files
+go in and out in the expander of `sslapp.ui.label_files`. Words follow the workspace's kind ("sounds",
+not "images").
 """
 
 from __future__ import annotations
@@ -113,9 +114,10 @@ def upload_types(kinds: list[Modality]) -> list[str]:
 
 
 def kinds_phrase(kinds: list[Modality], formats: bool = True) -> str:
-    """'Images (PNG, JPEG, …)' or 'images or texts', from the registry's descriptions."""
+    """'Images (PNG, JPEG, …)' or 'images, texts or sounds', from the registry's descriptions."""
     if not formats:
-        return " or ".join(kind.plural for kind in kinds)
+        names = [kind.plural for kind in kinds]
+        return " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
     parts = [f"{kind.plural} ({MODALITIES[kind.name].description.partition(': ')[2]})" for kind in kinds]
     return "; ".join(parts)[:1].upper() + "; ".join(parts)[1:]
 

@@ -2,9 +2,10 @@
 
 Top to bottom: the map's status and its compute/refresh controls in one row; the view controls
 (colour, cluster, label filter, close-up, clear) in one row; the map (about three quarters of the
-width, 680 px tall) with a side panel beside it: the clicked item shown large (`_preview`), or
-the selection's count and the label actions; below the map, the selection's items (thumbnails, or
-texts one to a row), each a toggle that leaves it out of the label action (`sslapp.ui.selection_grid`).
+width, 680 px tall) with a side panel beside it: the clicked item shown large (`_preview`: an image
+from its original file, a text whole, a sound's spectrogram and its player), or the selection's count
+and the label actions; below the map, the selection's items (thumbnails or spectrograms, or texts one
+to a row), each a toggle that leaves it out of the label action (`sslapp.ui.selection_grid`).
 Items are drawn by `sslapp.ui.item_view`: the close-up (the images themselves at their map positions)
 is offered only for kinds it can draw; a text's hover shows its start.
 
@@ -57,7 +58,10 @@ PREVIEW_TEXT_PX = 380  # a clicked text scrolls inside this height in the side p
 FIRST_LOOK = {"thumbnail": ("pixels", "downsampled pixels", "ImageNet features or a patch dictionary learned from "
                                                             "your images, later your own pretraining"),
               "text": ("word counts", "word counts (TF-IDF)", "a sentence encoder or TF-IDF, whichever tells your "
-                                                              "labels apart better")}
+                                                              "labels apart better"),
+              "audio": ("MFCC statistics", "MFCC statistics", "MFCC statistics, ImageNet features of the log-mel "
+                                                              "pictures or the patch dictionary, whichever measures "
+                                                              "best on your labels")}
 # less padding than Streamlit's default, so the map fits the first screen (this page only)
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-left: 1rem; padding-right: 1rem; }
@@ -211,8 +215,8 @@ def _large_image(path: str) -> bytes | None:
 
 
 def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
-    """The clicked item, large (an image from its original file; a text whole, scrolling), with its file
-    name (base name only), label, cluster and prediction.
+    """The clicked item, large (an image from its original file; a text whole, scrolling; a sound's
+    spectrogram and its player), with its file name (base name only), label, cluster and prediction.
 
     Drawn in the side panel when the selection is a single item; the label actions follow it.
     "More like this" opens its nearest neighbours (`sslapp.ui.similar`).
@@ -226,12 +230,14 @@ def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
         if not view(ws).tiles:
             with st.container(height=PREVIEW_TEXT_PX, border=False):
                 show_item(ws, item, chars=None)
-        else:
+        elif view(ws).from_original:
             data = _large_image(str(ws.root / item["original"])) if item.get("original") else None
             if data is None and thumb_path(ws, item).exists():
                 data = thumb_path(ws, item).read_bytes()
             if data is not None:
                 st.image(data, width="stretch")
+        else:
+            show_item(ws, item, chars=None, large=True)
         st.markdown(f"**{info['name']}** · #{item_id}")
         pred = info["prediction"]
         st.markdown(f"Label: **{info['label'] or '—'}**  \nCluster: **{info['cluster_name']}**  \n"

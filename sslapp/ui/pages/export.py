@@ -21,6 +21,9 @@ FORMAT_NAMES = {"onnx": "ONNX (onnxruntime, any language)", "torchscript": "Torc
                 "safetensors": "safetensors weights (sslapp's model classes)"}
 QUANTIZE_NAMES = {None: "no", "fp16": "fp16 (half the size, near-identical)",
                   "int8": "int8 (a quarter of the size; check its agreement)"}
+# what `sslapp predict` makes of a file that holds many items, by modality (see `Modality.one_item_per_file`)
+PARTS = {"text": "; a table's rows come out as FILE:ROW",
+         "audio": "; a longer recording comes out one 1-second window at a time"}
 
 
 def _labels(n: int | None) -> str:
@@ -104,11 +107,11 @@ def _downloads(ws: Workspace, result: dict, modality: Modality) -> None:
     if quantized:
         line = (f"`{quantized['file']}` ({quantized['bytes'] / 1e6:.1f} MB) picks the same class as the full "
                 f"model for {100 * quantized['top1_agreement']:.1f}% of {quantized['n_images']} workspace "
-                f"images (largest probability difference {quantized['max_abs_prob_diff']:.3f}).")
+                f"{modality.plural} (largest probability difference {quantized['max_abs_prob_diff']:.3f}).")
         (st.caption if quantized["top1_agreement"] >= 0.99 else st.warning)(
             line + ("" if quantized["top1_agreement"] >= 0.99 else " Prefer the full model (or fp16) where the "
                     "answers matter."))
-    rows = "" if modality.one_item_per_file else "; a table's rows come out as FILE:ROW"
+    rows = "" if modality.one_item_per_file else PARTS.get(modality.name, "; a file's items come out as FILE:PART")
     models = " (add `--model int8` or `--model fp16` for a quantized copy)" if "quantize" in modality.export_extras else ""
     st.caption(f"Classify new {modality.plural}: `sslapp predict {root} FILES_OR_FOLDERS...` (what `sslapp ingest` "
                f"reads{rows}){models}, or run `predict_onnx.py` from the zip without sslapp (its first lines say "
@@ -173,7 +176,7 @@ def render() -> None:
         if clf and "quantize" in modality.export_extras:
             quantize = st.radio("Also a quantized ONNX classifier (smaller, for deployment)", [None, *QUANTIZE],
                                 format_func=QUANTIZE_NAMES.get, horizontal=True, key="export_quantize",
-                                help="Its agreement with the full model is measured on your images and shown "
+                                help=f"Its agreement with the full model is measured on your {modality.plural} and shown "
                                      "here, in model.json and in the model card.")
         if "imagefolder" in modality.export_extras:
             imagefolder = st.checkbox("Also include the labelled images as an ImageFolder tree "

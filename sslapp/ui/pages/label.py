@@ -1,16 +1,18 @@
 """The Label page: one item at a time from a queue, one click or one key per label.
 
-The item is drawn by `sslapp.ui.item_view`: an image beside its buttons, a text large and whole (its
-buttons beside it too, so the keys and the flow are the same). Words follow the workspace's kind
-("texts", not "images").
+The item is drawn by `sslapp.ui.item_view`: an image beside its buttons, a text large and whole, a
+sound as its spectrogram with a player that plays it as it comes up (its buttons beside it too, so the
+keys and the flow are the same). Words follow the workspace's kind ("texts", not "images").
 
 Keys (Streamlit's native button shortcuts, no extra component): 1-9 and 0 label the current item
 with the first ten classes, then letters (shown on each button; `sslapp.ui.label_classes`), S skips,
 U undoes this tab's last action and Shift+U redoes what it undid (`sslapp.ui.label_history`, which also
 draws the workspace's newest label actions from the store, each undoable or redoable), A accepts the
 classifier's guess when there is one ("Model says: cat (87%)": the same label a class key gives; with no
-guess there is no button and A does nothing, and no class is ever picked in advance). The class panel
-(`classes_panel`) is drawn under the buttons in every state of the page.
+guess there is no button and A does nothing, and no class is ever picked in advance). For sounds, Space
+plays the clip again from its start (`sslapp.ui.sound_view`: R and C are Streamlit's own keys, and the
+class keys take every other letter). The class panel (`classes_panel`) is drawn under the buttons in
+every state of the page.
 
 The queue (`sslapp.ui.label_queue`) is one ordered list: what Undo took back, the open active-learning
 suggestions, then our own picks; the page serves its head and shows the rest as "Up next", and asks
@@ -44,6 +46,7 @@ from sslapp.ui.label_history import AGAIN, MSG, REDO, UNDO, history_panel, mine,
 from sslapp.ui.label_queue import DEFAULT_BUDGET, Entry, Queue, build_queue, queue_note, refill, waiting_job
 from sslapp.ui.similar import OPEN_KEY as SIMILAR_OPEN
 from sslapp.ui.similar import more_like_this_button
+from sslapp.ui.sound_view import PLAYER_KEY, REPLAY_KEY, replay_key
 from sslapp.words import count
 from sslapp.workspace import Workspace
 
@@ -146,7 +149,11 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
     plural = item_words(ws)[1]
     left, right = st.columns([1, 2] if view(ws).tiles else [3, 2], gap="large")
     with left:
-        if item:
+        if item and view(ws).plays:  # a sound plays as it comes up; Space plays it again (REPLAY_KEY)
+            with st.container(key=PLAYER_KEY):
+                show_item(ws, item, width=260, chars=None, large=True, autoplay=True)
+            st.caption(f"{REPLAY_KEY} replays the clip")
+        elif item:
             show_item(ws, item, width=260, chars=None, large=True)
         st.caption(f"#{item_id} · {file_name(item['source']) if item else ''}")
         st.caption(f"Why this one: {entry.reason}")
@@ -174,8 +181,8 @@ def _current(ws: Workspace, entry: Entry, classes: list[dict]) -> None:
 
 
 def _upcoming(ws: Workspace, entries: list[Entry]) -> None:
-    """The queue after the current item, in the order it will be served: thumbnails six to a row, texts
-    one to a line (their start)."""
+    """The queue after the current item, in the order it will be served: thumbnails (or spectrograms) six
+    to a row, texts one to a line (their start)."""
     if not entries:
         return
     st.markdown("**Up next**, in this order")
@@ -275,6 +282,8 @@ def render() -> None:
             st.caption(note)
         _current(ws, queue.entries[0], classes)
         _upcoming(ws, queue.entries[1:])
+        if view(ws).plays:
+            replay_key()
     _suggest_panel(ws, queue, busy=job is not None)
     head = queue.entries[0].item_id if queue.entries else 0
     _take_focus(f"{head}:{len(classes)}:{len(st.session_state.get(UNDO, []))}:{len(st.session_state.get(REDO, []))}")
