@@ -96,7 +96,7 @@ def run(args) -> int:
     image_only = [flag for flag, given in (("--backbone", args.backbone != "auto"), ("--init", args.init != "auto"),
                                            ("--train-size", args.train_size is not None), ("--compile", args.compile))
                   if given]
-    if modality.name != "image" and image_only:  # said, not silently ignored
+    if modality.name == "text" and image_only:  # said, not silently ignored
         raise CLIError(f"{', '.join(image_only)} choose an image network; {modality.plural} have none to choose: "
                        "SimCSE and MLM tune the shipped MiniLM, mlm-scratch and Word2Vec learn from scratch. Pick "
                        "one with --method and leave these out.", 2)
