@@ -90,7 +90,7 @@ probabilities = model($inputs)
 
 """)
 
-LOADERS = {"classifier": ("finetune.model", "load_classifier"), "encoder": ("ssl.encoder", "load_encoder")}
+LOADERS = {"classifier": ("finetune.model", "load_classifier"), "encoder": ("models.encoder", "load_encoder")}
 
 
 def _text_usage(m: dict[str, Any], snippet: str | None) -> str:
