@@ -1,4 +1,4 @@
-"""`sslapp predict EXPORT_DIR PATHS...`: classify images or texts with an export's ONNX model (no torch)."""
+"""`sslapp predict EXPORT_DIR PATHS...`: classify images, texts or sounds with an export's ONNX model (no torch)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from sslapp.words import count
 
 
 def register(sub) -> None:
-    p = sub.add_parser("predict", help="classify images or texts with an exported model (onnxruntime, no torch)",
+    p = sub.add_parser("predict", help="classify images, texts or sounds with an exported model (onnxruntime, no torch)",
                        description="Classify the items under PATHS with the export's ONNX classifier, reading "
                        "them as `sslapp ingest` does: images (files, folders, zips) for an image export; for a "
                        "text export .txt files (one text each) and tables with one text per row (CSV, TSV, JSON "
-                       "Lines, Parquet), named FILE:ROW. Bad files and rows are reported on stderr one by one; "
-                       "exit 1 only when nothing could be classified.")
+                       "Lines, Parquet), named FILE:ROW; for a sound export WAV, FLAC, OGG and MP3 files, each "
+                       "1.024 s window of a longer recording named FILE:START (long.wav:12.288s). Bad files and "
+                       "rows are reported on stderr one by one; exit 1 only when nothing could be classified.")
     p.add_argument("export_dir", help="a folder written by `sslapp export`")
-    p.add_argument("paths", nargs="+", metavar="PATHS", help="item files (images, .txt files, tables of texts), "
+    p.add_argument("paths", nargs="+", metavar="PATHS", help="item files (images, .txt files, tables of texts, sounds), "
                    "folders or zip archives")
     p.add_argument("--top-k", type=int, default=3, help="how many classes to list per item (default 3)")
     p.add_argument("--model", default=None, metavar="fp32|int8|fp16|FILE",

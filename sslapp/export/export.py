@@ -15,8 +15,9 @@ A text classifier (a head on MiniLM or TF-IDF vectors) exports the same way thro
 one graph from token ids or term counts to probabilities, checked against the app's own output.
 
 The parts: `writers` (model files), `verify` (the check), `quantize` (the smaller ONNX copies),
-`text_export` (text models), `labels` and `imagefolder` (label files), `model_json` (the manifest)
-and `model_card` (README.md).
+`text_export` (text models), `labels` and `imagefolder` (label files), `model_json` (the manifest),
+`model_card` (README.md) and `snippets` (predict_onnx.py). A sound classifier is an image model on
+log-mel pictures: it exports as one, checked on the workspace's cached sounds.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from sslapp.export.manifest import (
 from sslapp.export.model_card import model_card
 from sslapp.export.model_json import assemble, image_model
 from sslapp.export.quantize import POOL, write_quantized
-from sslapp.export.text_export import SNIPPET as TEXT_SNIPPET
+from sslapp.export.snippets import snippet as snippet_for
 from sslapp.export.text_export import write_text_models
 from sslapp.export.writers import write_onnx, write_safetensors, write_torchscript
 from sslapp.finetune.model import Classifier, FeaturesOnly, load_classifier
@@ -60,8 +61,6 @@ from sslapp.modalities import workspace_modality
 from sslapp.models.encoder import Encoder, load_encoder
 from sslapp.models.text.base import TextEncoder
 from sslapp.workspace import Workspace
-
-SNIPPET = Path(__file__).with_name("onnx_snippet.py")
 
 
 class NoClassifierError(ExportError):
@@ -210,14 +209,14 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
     try:
         if isinstance(encoder, TextEncoder):  # a head on a text encoder's vectors
             written = write_text_models(ws, tmp, formats, model, encoder, say, stop)
-            files, parts, quantized, snippet_file = written.files, ["classifier"], None, TEXT_SNIPPET
+            files, parts, quantized = written.files, ["classifier"], None
             model_fields, verification, feature_dim = written.model, written.verification, written.feature_dim
-        else:
-            files, parts, quantized, verification = _write_image_models(ws, tmp, model, encoder, formats,
-                                                                          encoder_files, quantize, say, stop)
-            snippet_file, feature_dim = SNIPPET, int(encoder.dim)
+        else:  # an image model: images, or sounds' log-mel pictures (refused first when its input does not fit)
             model_fields = image_model(ws, kind=kind, cfg=encoder.config,
                                        head_l2=bool(getattr(model, "normalize", False)))
+            files, parts, quantized, verification = _write_image_models(ws, tmp, model, encoder, formats,
+                                                                          encoder_files, quantize, say, stop)
+            feature_dim = int(encoder.dim)
         classes = list(model.classes) if model is not None else []
 
         stop()
@@ -233,9 +232,9 @@ def export_workspace(ws: Workspace, out_dir: str | os.PathLike, formats: str | S
             tree = write_imagefolder(ws, rows, tmp / "imagefolder")
         snippet = None
         if model is not None and ("onnx" in formats or quantize):
-            shutil.copyfile(snippet_file, tmp / "predict_onnx.py")
+            snippet = snippet_for(workspace_modality(ws).name)  # sounds: with the app's front end inside
+            (tmp / "predict_onnx.py").write_text(snippet, encoding="utf-8")
             files["predict_onnx.py"] = {"part": "snippet", "format": "python"}
-            snippet = snippet_file.read_text(encoding="utf-8")
 
         manifest = assemble(ws, model_fields, kind=kind, classes=classes, feature_dim=feature_dim, formats=formats,
                             parts=parts, quantized=quantized, clf_art=clf_art, enc_art=enc_art, rows=rows,

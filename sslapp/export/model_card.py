@@ -1,8 +1,9 @@
 """The model card (README.md of an export folder), filled in from model.json.
 
-The text lives in the templates below (`string.Template`, `$name` placeholders); the code only
-picks the sections that apply and computes the values. Everything the card states comes from the
-manifest, so the card cannot say more than model.json does.
+The text lives in the templates below and, for the "Use it" section, in `card_usage`
+(`string.Template`, `$name` placeholders); the code only picks the sections that apply and computes
+the values. Everything the card states comes from the manifest, so the card cannot say more than
+model.json does.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from string import Template
 from typing import Any
 
+from sslapp.export.card_usage import usage_section
 from sslapp.export.manifest import GOOD_QUANTIZED_AGREEMENT, MODEL_FILES
 from sslapp.modalities import Modality, get_modality
 
@@ -50,9 +52,12 @@ $limits Its accuracy estimate comes from few labels.
 """)
 
 IMAGE_INPUT = Template("Input `$name`: float32 $shape in [0, 1], RGB.")
+SOUND_INPUT = Template("Input `$name`: float32 $shape in [0, 1], one $seconds s window's log-mel picture ($layout).")
 TEXT_INPUT = Template("Inputs $tensors, made from the text by the steps below.")
 IMAGE_LIMITS = Template("The model saw images at $size px and only the classes above: every input gets one of "
                         "them,\nhowever unlike the training images it is.")
+SOUND_LIMITS = Template("The model hears $seconds s windows and knows only the classes above: every window gets one "
+                        "of them,\nhowever unlike the training sounds it is.")
 TEXT_LIMITS = Template("The model reads the first $max_length of a text and knows only the classes above: every "
                        "text\ngets one of them, however unlike the training texts it is.")
 
@@ -82,8 +87,8 @@ estimate leans on the few labels of the small classes.""")
 NO_ACCURACY = "No accuracy estimate is available for this model (too few labels to cross-validate)."
 
 ENCODER = Template("""\
-The encoder alone: backbone `$backbone` $origin. It maps an
-image to a $feature_dim-dimensional feature vector (for search, clustering or your own classifier).
+The encoder alone: backbone `$backbone` $origin. It maps
+$an_item to a $feature_dim-dimensional feature vector (for search, clustering or your own classifier).
 No classifier was exported.
 """)
 
@@ -93,6 +98,7 @@ model by at most $worst (limit $limit).$note""")
 
 NOISE_NOTE = Template(" These were $what, not workspace $plural: $note.")
 CHECK_INPUTS = {"random noise": "random-noise images", "workspace images": "cached workspace images",
+                "workspace sounds": "cached workspace sounds (their log-mel pictures)",
                 "workspace texts": "cached workspace texts", "fixed example texts": "fixed example texts"}
 NOT_THE_WORKSPACE = {"random noise": "random-noise inputs", "fixed example texts": "fixed example texts"}
 
@@ -108,76 +114,23 @@ LEFT_OUT = Template("""\
 Not in this export (the default is what runs the model: the ONNX classifier, and its safetensors
 weights for PyTorch): $files. $how""")
 
-USE_PREDICT = Template("""\
-With sslapp installed (same preprocessing as the app, no torch needed):
-
-```bash
-sslapp predict . photo.jpg more_photos/ --json$model_option
-```
-
-""")
-
-USE_PREDICT_TEXT = """\
-With sslapp installed (texts read as the app reads them, no torch needed): a table's rows come out as
-FILE:ROW (pick its column with `--text-column`), a .txt file is one text:
-
-```bash
-sslapp predict . texts.csv notes/ --json
-```
-
-"""
-
-USE_ONNX = Template("""\
-With $needs only (`predict_onnx.py`):
-
-```python
-$snippet
-```
-
-""")
-
-USE_TORCHSCRIPT = Template("""\
-In PyTorch, without sslapp (the same float32 input as above):
-
-```python
-import torch
-model = torch.jit.load('$file')
-out = model(torch.rand(1, 3, $size, $size))
-```
-
-""")
-
-USE_SAFETENSORS = Template("""\
-With sslapp, from the safetensors weights (nothing pickled):
-
-```python
-from sslapp.$module import $loader
-model = $loader('$file')
-```
-
-""")
-
 PROPAGATED = Template("`propagated` rows are the model's own confident guesses (confidence >= $threshold), "
                       "not a person's labels.")
 NO_PROPAGATED = "No `propagated` rows (machine guesses) were added."
 
 FORMAT_WHAT = {"onnx": "ONNX (dynamic batch, single file; onnxruntime)", "torchscript": "TorchScript (torch.jit.load)",
                "safetensors": "weights (safetensors) for sslapp's model classes"}
-USE_TEXT_SAFETENSORS = Template("""\
-In PyTorch with sslapp, from the safetensors weights (nothing pickled; the inputs as for the ONNX model):
-
-```python
-from sslapp.export.text_model import load_text_classifier
-model = load_text_classifier('$file')
-probabilities = model($inputs)
-```
-
-""")
-
 ORIGINS = {"imagenet": "with ImageNet weights (supervised, frozen)",
            "patches": "a whitened-patch dictionary fitted on the workspace's images",
            "pixels": "a pixel PCA fitted on the workspace's images"}
-LOADERS = {"classifier": ("finetune.model", "load_classifier"), "encoder": ("ssl.encoder", "load_encoder")}
+SOUND_ORIGINS = {"imagenet": "with ImageNet weights (supervised, frozen), reading log-mel pictures",
+                 "patches": "a whitened-patch dictionary fitted on the workspace's log-mel pictures",
+                 "mfcc": "(MFCC statistics: mean and spread of 20 MFCCs and their deltas over the frames that "
+                         "hold sound) standardised on the workspace's sounds"}
+# how a label file's `path` names an item that is one part of a file
+PART_NAMES = {"text": " (`FILE:ROW` for a row of a table)",
+              "audio": " (`FILE:START` for a window of a longer recording, e.g. `long.wav:12.288s`)"}
+ONE_ITEM = {"image": "an image", "audio": "a sound window's log-mel picture", "text": "a text"}
 
 
 def _origin(m: dict[str, Any]) -> str:
@@ -195,8 +148,9 @@ def _origin(m: dict[str, Any]) -> str:
             return (f"(a {enc.get('layout')} folder added from {enc.get('source')}, weights sha256 "
                     f"{str(enc.get('weights_sha256'))[:12]}) frozen, {enc['dim']}-d sentence vectors")
         return f"(TF-IDF + SVD) fitted on the workspace's texts, {enc.get('terms', 0):,} words to {enc['dim']} dimensions"
-    method = m["ssl_method"]
-    return ORIGINS.get(method) or f"pretrained with self-supervised `{method}` on the workspace's images"
+    method, kind = m["ssl_method"], _kind(m)
+    origin = (SOUND_ORIGINS if kind.name == "audio" else ORIGINS).get(method)
+    return origin or f"pretrained with self-supervised `{method}` on the workspace's {kind.plural}"
 
 
 def _kind(m: dict[str, Any]) -> Modality:
@@ -206,8 +160,8 @@ def _kind(m: dict[str, Any]) -> Modality:
 
 def _model_section(m: dict[str, Any]) -> str:
     if m["kind"] != "classifier":
-        return ENCODER.substitute(backbone=m["backbone"], origin=_origin(m),
-                                  feature_dim=m["feature_dim"])
+        return ENCODER.substitute(backbone=m["backbone"], origin=_origin(m), feature_dim=m["feature_dim"],
+                                  an_item=ONE_ITEM.get(_kind(m).name, f"a {_kind(m).noun}"))
     td, acc, kind = m["training_data"], m.get("estimated_accuracy"), _kind(m)
     if acc and acc.get("mean") is not None:
         low, high = acc.get("low"), acc.get("high")
@@ -245,7 +199,9 @@ def _files_section(m: dict[str, Any]) -> str:
     if enc.get("vocabulary"):
         rows.append(f"| `{enc['vocabulary']}` | the words the model counts, in the order of its `counts` columns |")
     if m.get("predict_model"):
-        rows.append("| `predict_onnx.py` | the snippet below |")
+        rows.append("| `predict_onnx.py` | " + ("a standalone script (onnxruntime, soundfile, numpy) with sslapp's sound "
+                                               "front end inside; its use is below |" if _kind(m).name == "audio"
+                                               else "the snippet below |"))
     if m.get("imagefolder"):
         rows.append("| `imagefolder/<class>/` | originals of the images a person labelled |")
     return "\n".join(rows)
@@ -278,7 +234,6 @@ def _quantized_section(m: dict[str, Any]) -> str:
     q = m.get("quantized")
     if not q:
         return ""
-    noise = q.get("inputs") == "random noise"
     calibration = ""
     if "calibration_images" in q:
         calibration = f" ({q['calibration_images']} {'of them' if q['calibration_images_checked_too'] else 'others'}" \
@@ -288,40 +243,9 @@ def _quantized_section(m: dict[str, Any]) -> str:
     return QUANTIZED.substitute(file=q["file"], type=q["type"], mb=f"{q['bytes'] / 1e6:.1f}",
                                 fp32_mb=f"{q['fp32_bytes'] / 1e6:.1f}", ratio=f"{q['bytes'] / q['fp32_bytes']:.0%}",
                                 method=q["method"], n=q["n_images"], calibration=calibration,
-                                inputs="random-noise images" if noise else "cached workspace images",
+                                inputs=CHECK_INPUTS.get(q.get("inputs"), "cached workspace images"),
                                 agree=f"{100 * q['top1_agreement']:.1f}", max_diff=f"{q['max_abs_prob_diff']:.4f}",
                                 mean_diff=f"{q['mean_abs_prob_diff']:.5f}", advice=advice)
-
-
-def _text_usage(m: dict[str, Any], snippet: str | None) -> str:
-    word_pieces = "tokenizer" in m["text_encoder"]
-    usage = USE_PREDICT_TEXT
-    if snippet:
-        usage += USE_ONNX.substitute(needs="onnxruntime, numpy and tokenizers" if word_pieces else "onnxruntime and numpy",
-                                     snippet=snippet.rstrip())
-    if "safetensors" in m["formats"]:
-        usage += USE_TEXT_SAFETENSORS.substitute(file=MODEL_FILES[("classifier", "safetensors")],
-                                                 inputs=", ".join(m["input"]["names"]))
-    return usage
-
-
-def _usage_section(m: dict[str, Any], snippet: str | None) -> str:
-    if m.get("text_encoder"):
-        return _text_usage(m, snippet)
-    part, size = m["kind"], m["input"]["size"]
-    q = m.get("quantized")
-    option = ""
-    if q and m.get("predict_model") != q["file"]:
-        option = f"\nsslapp predict . photo.jpg --model {q['type']}   # the smaller {q['type']} model"
-    usage = USE_PREDICT.substitute(model_option=option) if part == "classifier" else ""
-    if snippet:
-        usage += USE_ONNX.substitute(needs="onnxruntime, Pillow and numpy", snippet=snippet.rstrip())
-    if "torchscript" in m["formats"]:
-        usage += USE_TORCHSCRIPT.substitute(file=MODEL_FILES[(part, "torchscript")], size=size)
-    if "safetensors" in m["formats"]:
-        module, loader = LOADERS[part]
-        usage += USE_SAFETENSORS.substitute(module=module, loader=loader, file=MODEL_FILES[(part, "safetensors")])
-    return usage
 
 
 def model_card(manifest: dict[str, Any], snippet: str | None) -> str:
@@ -336,17 +260,22 @@ def model_card(manifest: dict[str, Any], snippet: str | None) -> str:
         reads = (f"{enc['max_length']} word pieces" if enc.get("max_length") else
                  f"{m['preprocessing'].get('max_bytes', 0):,} bytes")
         limits = TEXT_LIMITS.substitute(max_length=reads)
+    elif kind.name == "audio":
+        seconds = m["preprocessing"]["window_seconds"]
+        input_line = SOUND_INPUT.substitute(name=m["input"]["name"], shape=m["input"]["shape"], seconds=seconds,
+                                            layout=m["input"].get("layout", "NCHW"))
+        limits = SOUND_LIMITS.substitute(seconds=seconds)
     else:
         input_line = IMAGE_INPUT.substitute(name=m["input"]["name"], shape=m["input"]["shape"])
         limits = IMAGE_LIMITS.substitute(size=m["input"]["size"])
     return CARD.substitute(
-        noun=kind.noun, row_note="" if kind.one_item_per_file else " (`FILE:ROW` for a row of a table)",
+        noun=kind.noun, row_note=PART_NAMES.get(kind.name, ""),
         input_line=input_line, limits=limits,
         kind="classifier" if m["kind"] == "classifier" else "encoder", created_at=m["created_at"],
         sslapp_version=m["sslapp_version"], format_version=m["format_version"], model=_model_section(m),
         files=_files_section(m), left_out=_left_out_section(m), quantized=_quantized_section(m),
         output_name=m["output"]["name"], output_meaning=m["output"]["meaning"],
         steps="\n".join(f"{i}. {s}" for i, s in enumerate(m["preprocessing"]["steps"], 1)),
-        verification=_verification_section(m), usage=_usage_section(m, snippet), n_rows=labels["rows"],
+        verification=_verification_section(m), usage=usage_section(m, snippet), n_rows=labels["rows"],
         by_source=", ".join(f"{k}: {v}" for k, v in labels["by_source"].items()) or "none",
         propagated=PROPAGATED.substitute(threshold=threshold) if threshold is not None else NO_PROPAGATED)

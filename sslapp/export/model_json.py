@@ -19,6 +19,7 @@ from sslapp.export.manifest import (
     ONNX_INPUT,
     ONNX_OUTPUT,
     QUANTIZE,
+    ExportError,
 )
 from sslapp.modalities import Modality, workspace_modality
 from sslapp.workspace import Workspace
@@ -110,13 +111,25 @@ def assemble(ws: Workspace, model: dict[str, Any], *, kind: str, classes: list[s
     }
 
 
+def model_input(modality: Modality, size: int) -> dict[str, Any]:
+    """The `input` entry of a model that reads pictures: the modality's input spec and `size`, the side of the
+    square picture the encoder takes (what `sslapp predict` feeds an image model). ExportError when the two
+    disagree (a sound's log-mel picture has a fixed side, whatever the encoder was built for)."""
+    spec = modality.input_spec(size)
+    if list(spec["shape"][2:]) != [size, size]:
+        raise ExportError(f"this encoder takes {size} x {size} px pictures, but a {modality.noun} is fed to the model as "
+                          f"{' x '.join(map(str, spec['shape'][2:]))}; pick or train an encoder made in this workspace "
+                          "and export again.")
+    return {"name": ONNX_INPUT, **spec, "size": size}
+
+
 def image_model(ws: Workspace, *, kind: str, cfg: Any, head_l2: bool) -> dict[str, Any]:
     """An image model's entries: its input tensor, the steps from file to output, the normalisation inside
     it, its head and backbone."""
     size, train = int(cfg.input_size), int(cfg.train_size)
     is_clf = kind == "classifier"
     return {
-        "input": {"name": ONNX_INPUT, **workspace_modality(ws).input_spec(size), "size": size},
+        "input": model_input(workspace_modality(ws), size),
         "preprocessing": preprocessing(ws, cfg, size, head_l2 if is_clf else None),
         "normalisation": {"inside_model": True, "resize_to": train, "resize_mode": "bilinear",
                           "mean": list(cfg.mean), "std": list(cfg.std)},

@@ -1,9 +1,11 @@
 """Classify files with an export's ONNX model through onnxruntime. No torch on this path.
 
 Files are read and decoded exactly as ingestion does (`sslapp.ingest.sources` and the workspace kind's
-decoder: `sslapp.modalities.image.decode`, or the text decoders for .txt files and tables), so an
-item gives the same input here as in the app's cache, and so the same probabilities. Unreadable files
-and bad rows of a table are reported one by one and skipped; the others are still classified.
+decoder: `sslapp.modalities.image.decode`, the text decoders for .txt files and tables, or the sound
+decoder, which cuts a recording into windows), so an item gives the same input here as in the app's
+cache, and so the same probabilities. Items that are parts of a file (a table's rows, a long
+recording's windows) are named FILE:PART, as the workspace names their sources. Unreadable files and
+bad parts are reported one by one and skipped; the others are still classified.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sslapp.export.manifest import (
 from sslapp.export.onnx_session import cpu_session
 from sslapp.export.text_inputs import TextInputs, text_probabilities
 from sslapp.ingest.sources import SourceItem, iter_sources
-from sslapp.modalities import BadItem
+from sslapp.modalities import BadItem, Decoded, ModalityError, get_modality
 from sslapp.modalities.image.arrays import to_nchw_float
 from sslapp.modalities.image.decode import BadImage, decode_image
 
@@ -75,7 +77,7 @@ class Predictor(OnnxClassifier):
                  manifest: dict[str, Any] | None = None):
         super().__init__(export_dir, threads, model, manifest)
         if self.manifest.get("modality", "image") != "image":
-            raise ExportError(f"{export_dir} classifies {self.manifest['modality']}s, not images; use "
+            raise ExportError(f"{export_dir} classifies {_plural(self.manifest['modality'])}, not images; use "
                               "`open_predictor` (or `sslapp predict`), which picks the reader for its kind.")
         self.size = int(self.manifest["input"]["size"])
 
@@ -128,24 +130,91 @@ class TextPredictor(OnnxClassifier):
         from sslapp.modalities.text.arrays import texts_of
         from sslapp.modalities.text.decode import decode_items
 
-        for item in _readable(paths, errors):
-            try:
-                parts = decode_items(item.data, 0, {**self.options, "ext": item.ext})
-            except BadItem as exc:
-                _report(errors, item.name, f"{exc.kind}: {exc}")
-                continue
-            except MemoryError:
-                _report(errors, item.name, "too-large: not enough memory to read this file")
-                continue
-            except Exception as exc:  # a reader bug on odd input is still that file's problem only
-                _report(errors, item.name, f"corrupt: the reader failed ({exc.__class__.__name__}: {exc})")
-                continue
-            for part in parts:
-                name = f"{item.name}:{part.part}" if part.part else item.name
-                if part.error is not None or part.row is None:
-                    _report(errors, name, part.error or "unreadable")
-                else:
-                    yield name, texts_of(part.row[None])[0]
+        def decode(item: SourceItem) -> list[Decoded]:
+            return decode_items(item.data, 0, {**self.options, "ext": item.ext})
+
+        for name, row in _parts(paths, errors, decode):
+            yield name, texts_of(row[None])[0]
+
+
+class AudioPredictor(OnnxClassifier):
+    """An export's ONNX sound classifier. Each file is cut into windows and each window drawn as its log-mel
+    row exactly as ingestion does (`sslapp.modalities.audio`: its decode, then `model_input`); a recording of
+    several windows gives one result per window, named FILE:START ("long.wav:12.288s") as the workspace
+    names that item's source."""
+
+    noun, plural = "sound", "sounds"
+
+    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, model: str | None = None,
+                 manifest: dict[str, Any] | None = None):
+        from sslapp.modalities.audio import AUDIO
+
+        super().__init__(export_dir, threads, model, manifest)
+        self.modality = AUDIO
+        require_same_front_end(self.manifest, export_dir)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """Class probabilities (B, C) for uint8 log-mel rows (B, MELS, FRAMES), as the cache holds them."""
+        return self.session.run(None, {ONNX_INPUT: self.modality.model_input(rows)})[0]
+
+    def batch_probabilities(self, items: list[Any]) -> np.ndarray:
+        return self.probabilities(np.stack(items))
+
+    def decoded(self, paths: Iterable[str | os.PathLike],
+                errors: list[dict[str, str]] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+        """(FILE or FILE:START, uint8 log-mel row) of every window of every sound under `paths`; files that
+        are not sounds, or bad ones, go to `errors`."""
+        size = self.modality.fixed_cache_size
+
+        def decode(item: SourceItem) -> list[Decoded]:
+            return self.modality.decode(item.data, size, {"ext": item.ext})
+
+        yield from _parts(paths, errors, decode)
+
+
+# model.json's preprocessing fields that decide a sound's rows: an export made with other values needs its own code
+FRONT_END_FIELDS = ("rate", "window_samples", "n_fft", "hop", "frames", "mels", "f_min", "f_max", "mel_scale",
+                    "db_range", "dtype", "scale")
+
+
+def require_same_front_end(manifest: Mapping[str, Any], export_dir: str | os.PathLike) -> None:
+    """ExportError when the export's sounds were drawn by another front end than this sslapp's (model.json's
+    preprocessing and input shape): this sslapp's rows would not be the ones the model was made for."""
+    from sslapp.modalities.audio import AUDIO
+
+    size = AUDIO.fixed_cache_size
+    ours, theirs = AUDIO.preprocessing(size), manifest.get("preprocessing") or {}
+    differ = [f for f in FRONT_END_FIELDS if theirs.get(f) != ours[f]]
+    if (manifest.get("input") or {}).get("shape") != AUDIO.input_spec(size)["shape"]:
+        differ.append("input shape")
+    if differ:
+        raise ExportError(f"{export_dir} was exported by sslapp {manifest.get('sslapp_version', '?')}, whose sound "
+                          f"front end differs from this sslapp's ({', '.join(differ)}); run the export's own "
+                          "predict_onnx.py, which carries its front end, or that sslapp version.")
+
+
+def _parts(paths: Iterable[str | os.PathLike], errors: list[dict[str, str]] | None,
+           decode: Callable[[SourceItem], list[Decoded]]) -> Iterator[tuple[str, np.ndarray]]:
+    """(FILE or FILE:PART, cache row) of every item of the files under `paths`, which `decode` turns into their
+    items (a table's rows, a recording's windows); bad files and bad parts go to `errors`."""
+    for item in _readable(paths, errors):
+        try:
+            parts = decode(item)
+        except BadItem as exc:
+            _report(errors, item.name, f"{exc.kind}: {exc}")
+            continue
+        except MemoryError:
+            _report(errors, item.name, "too-large: not enough memory to read this file")
+            continue
+        except Exception as exc:  # a reader bug on odd input is still that file's problem only
+            _report(errors, item.name, f"corrupt: the reader failed ({exc.__class__.__name__}: {exc})")
+            continue
+        for part in parts:
+            name = f"{item.name}:{part.part}" if part.part else item.name
+            if part.error is not None or part.row is None:
+                _report(errors, name, part.error or "unreadable")
+            else:
+                yield name, part.row
 
 
 def ranked(decoded: Iterable[tuple[str, Any]], probabilities: Callable[[list[Any]], np.ndarray],
@@ -183,6 +252,14 @@ def _readable(paths: Iterable[str | os.PathLike], errors: list[dict[str, str]] |
             yield item
 
 
+def _plural(kind: str) -> str:
+    """"sounds" for "audio": a kind of item in messages (one this sslapp does not know keeps its name)."""
+    try:
+        return get_modality(kind).plural
+    except ModalityError:
+        return f"{kind} items"
+
+
 def _report(errors: list[dict[str, str]] | None, name: str, reason: str) -> None:
     if errors is not None:
         errors.append({"path": name, "reason": reason})
@@ -193,10 +270,14 @@ def open_predictor(export_dir: str | os.PathLike, model: str | None = None,
     """The predictor for the export's kind of item (model.json's `modality`; exports before it: images).
     `options`: how to read tables of texts (a text export only; ExportError for another)."""
     manifest = read_manifest(export_dir)
-    if manifest.get("modality", "image") == "text":
+    kind = manifest.get("modality", "image")
+    if kind == "text":
         return TextPredictor(export_dir, model=model, manifest=manifest, options=options)
     if options:
-        raise ExportError(f"{export_dir} classifies images; {', '.join(options)} is for an export of texts.")
+        raise ExportError(f"{export_dir} classifies {_plural(kind)}; {', '.join(options)} is for an "
+                          "export of texts.")
+    if kind == "audio":
+        return AudioPredictor(export_dir, model=model, manifest=manifest)
     return Predictor(export_dir, model=model, manifest=manifest)
 
 

@@ -34,7 +34,6 @@ from sslapp.workspace import Workspace
 N_CHECK = 8  # texts spread over the workspace, and the longest of CANDIDATES (long texts are cut at 256 word pieces)
 CANDIDATES = 256
 FALLBACK = ["a short text", "Another text, with punctuation and Ünïcödé.", "numbers 1 2 3 and more words"]
-SNIPPET = Path(__file__).with_name("text_snippet.py")
 
 
 @dataclass

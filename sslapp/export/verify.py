@@ -1,8 +1,9 @@
 """Verification: every exported model file is loaded back and run against the app's torch model.
 
-The inputs are real cached images of the workspace (what the model sees in the app). When the
-cache cannot supply them, random noise is used instead, and the result says so (model.json, the
-model card and the progress log): noise checks the arithmetic, not the images the model is for.
+The inputs are real cached items of the workspace (what the model sees in the app: images, or
+sounds' log-mel pictures). When the cache cannot supply them, random noise is used instead, and the
+result says so (model.json, the model card and the progress log): noise checks the arithmetic, not
+the items the model is for.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 
 from sslapp.export.manifest import ONNX_INPUT, ExportError
 from sslapp.export.writers import quiet
-from sslapp.modalities.image.arrays import to_nchw_float
+from sslapp.modalities import workspace_modality
 from sslapp.workspace import Workspace
 
 MAX_ABS_DIFF = 1e-4
@@ -32,26 +33,30 @@ class CheckInputs:
     """The batch the exported files are checked on, and what it is."""
 
     x: torch.Tensor  # float32 (n, 3, S, S) in [0, 1]
-    source: str  # "workspace images" or "random noise"
+    source: str  # "workspace images" (or "workspace sounds") or "random noise"
     note: str | None = None  # why noise was used
 
 
 def check_inputs(ws: Workspace, size: int, n: int = N_EXAMPLES) -> CheckInputs:
-    """Up to `n` cached images spread over the workspace (all of them when it has fewer), or `n` images of
-    seeded noise with the reason the cache was not used."""
+    """Up to `n` cached items spread over the workspace (all of them when it has fewer), as the model reads
+    them (the modality's `model_input`: an image, a sound's log-mel picture), or `n` inputs of seeded
+    noise with the reason the cache was not used."""
+    modality = workspace_modality(ws)
     try:
         from sslapp.ingest.cache import read_cache
 
         cache = read_cache(ws)
         if not len(cache):
-            note = "the workspace has no cached images"
-        elif cache.shape[1] != size:
-            note = f"the cache holds {cache.shape[1]} px images but the model takes {size} px"
+            note = f"the workspace has no cached {modality.plural}"
         else:
             rows = np.asarray(cache[np.linspace(0, len(cache) - 1, min(n, len(cache))).astype(int)])
-            return CheckInputs(torch.from_numpy(to_nchw_float(rows)), "workspace images")
+            x = modality.model_input(rows)
+            if x.shape[-2:] == (size, size):
+                return CheckInputs(torch.from_numpy(x), f"workspace {modality.plural}")
+            note = (f"the cache gives {x.shape[-2]} x {x.shape[-1]} px inputs but the model takes {size} x "
+                    f"{size} px")
     except Exception as exc:  # a damaged cache must not block an export, but the result must say so
-        note = f"the image cache could not be read ({exc.__class__.__name__}: {exc})"
+        note = f"the {modality.noun} cache could not be read ({exc.__class__.__name__}: {exc})"
     log.warning("export check uses random noise: %s", note)
     return CheckInputs(torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)),
                        "random noise", note)
