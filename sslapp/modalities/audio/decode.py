@@ -12,26 +12,28 @@ pages play.
 from __future__ import annotations
 
 import io
+import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from sslapp.modalities.audio.frontend import RATE, WINDOW_SECONDS, mono, window_rows
+from sslapp.modalities.audio.frontend import RATE, WINDOW_SECONDS, mono, window_row, window_samples
 from sslapp.modalities.base import BadItem, Decoded
 
 EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3"})
-MAX_SECONDS = 4 * 3600  # one file longer than this is refused: split it first
+MAX_SECONDS = 3600  # one file longer is refused (split it first): its bytes are held whole while it is read
+BLOCK = 1 << 16  # samples read at a time
 MIN_SECONDS = 0.05  # shorter than one frame of speech
 
 
-def wav_bytes(wave: np.ndarray, rate: int = RATE) -> bytes:
-    """float32 mono in [-1, 1] -> a 16-bit PCM WAV file's bytes (what the pages play)."""
+def wav_bytes(pcm: np.ndarray, rate: int = RATE) -> bytes:
+    """int16 mono samples -> a 16-bit PCM WAV file's bytes (what the pages play)."""
     import soundfile as sf
 
     buf = io.BytesIO()
-    sf.write(buf, np.clip(wave, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
+    sf.write(buf, pcm, rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
@@ -50,59 +52,75 @@ def _declared_wav_seconds(data: bytes) -> float | None:
     return None
 
 
-def read_sound(data: bytes) -> tuple[np.ndarray, int, dict[str, Any]]:
-    """File bytes -> (mono float32 signal, its rate, facts); raises BadItem with what was wrong."""
+def _windows(f, rate: int) -> Iterator[tuple[float, np.ndarray]]:
+    """(start in seconds, mono samples at `rate`) of each window of an open SoundFile, read a block at a
+    time (a long recording is never held whole), by the rule of `frontend.window_starts`."""
+    buf, buf_start, done, k = np.zeros(0, np.float32), 0, False, 0
+    while True:
+        start = k * WINDOW_SECONDS
+        lo, hi = window_samples(start, rate)
+        need = hi if k == 0 else max(hi, math.ceil((start + WINDOW_SECONDS / 2) * rate))
+        while not done and buf_start + len(buf) < need:
+            block = f.read(max(hi - lo, BLOCK), dtype="float32", always_2d=True)
+            done = len(block) == 0
+            buf = np.concatenate([buf, mono(block)])
+        total = buf_start + len(buf)
+        if total == 0 or (k > 0 and total / rate - start < WINDOW_SECONDS / 2):
+            return
+        yield start, buf[lo - buf_start:hi - buf_start]
+        next_lo = window_samples((k + 1) * WINDOW_SECONDS, rate)[0]
+        buf, buf_start, k = buf[max(0, next_lo - buf_start):], next_lo, k + 1
+
+
+def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
+    """File bytes -> one item per window (one for a recording up to 1.5 windows long); raises BadItem
+    with what was wrong for a file that is not audio, empty, of zero length, too short or too long."""
     import soundfile as sf
 
     if not data:
         raise BadItem("empty", "the file is empty (0 bytes)")
+    ext = (options or {}).get("ext") or ".wav"
+    items: list[Decoded] = []
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
-            rate, channels, fmt = f.samplerate, f.channels, f.format
+            rate, facts = f.samplerate, {"rate": f.samplerate, "channels": f.channels, "format": f.format}
             if f.frames > MAX_SECONDS * rate:
                 raise BadItem("too-long", f"{f.frames / rate / 3600:.1f} hours long; split recordings longer "
-                                          f"than {MAX_SECONDS // 3600} hours before adding them")
-            signal = mono(f.read(dtype="float32", always_2d=True))
+                                          f"than {MAX_SECONDS // 3600} hour into parts before adding them")
+            for start, chunk in _windows(f, rate):
+                if not np.isfinite(chunk).all():
+                    raise BadItem("corrupt", f"the samples at {start:.1f} s hold NaN or infinite values")
+                wave, row = window_row(chunk, rate)
+                pcm = np.clip(np.rint(wave * 32767.0), -32768, 32767).astype("<i2")
+                items.append(Decoded(row=row, preview=wav_bytes(pcm), part=f"{start:.3f}s", key=pcm.tobytes(),
+                                     info={**facts, "offset": start, "ext": ext}))
+            read = f.tell()  # samples there were (a truncated file holds fewer than its header says)
     except BadItem:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise BadItem("not-audio", f"not a sound file soundfile can read ({exc}); WAV, FLAC, OGG and MP3 "
-                                   "are read") from None
-    facts: dict[str, Any] = {"rate": rate, "channels": channels, "format": fmt, "seconds": len(signal) / rate}
-    if len(signal) == 0:
+        reason = str(exc).rsplit(": ", 1)[-1]  # "Error opening <_io.BytesIO ...>: Format not recognised."
+        raise BadItem("not-audio", f"not a sound file soundfile can read ({reason.rstrip('.')}); WAV, FLAC, "
+                                   "OGG and MP3 are read") from None
+    if not items:
         raise BadItem("zero-length", "the file holds no sound (0 samples)")
-    if not np.isfinite(signal).all():
-        raise BadItem("corrupt", "the samples hold NaN or infinite values")
-    declared = _declared_wav_seconds(data)
-    if declared is not None and declared - facts["seconds"] > 0.01:
-        facts["truncated"] = declared
-    return signal, rate, facts
-
-
-def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
-    """File bytes -> one item per window (one for a recording up to 1.5 windows long); raises BadItem."""
-    signal, rate, facts = read_sound(data)
-    seconds = facts["seconds"]
+    seconds = read / rate
     if seconds < MIN_SECONDS:
         raise BadItem("too-short", f"{seconds * 1000:.0f} ms of sound; a clip needs at least "
                                    f"{MIN_SECONDS * 1000:.0f} ms")
-    windows = window_rows(signal, rate)
     notes = []
-    if "truncated" in facts:
-        notes.append(f"truncated: the header promises {facts['truncated']:.2f} s but the file ends after "
-                     f"{seconds:.2f} s; the {seconds:.2f} s that are there were added (copy the file again "
-                     "to get the rest)")
-    if len(windows) > 1:
-        kept = len(windows) * WINDOW_SECONDS
-        notes.append(f"{seconds:.1f} s long: cut into {len(windows)} windows of {WINDOW_SECONDS:.3f} s, each one "
+    declared = _declared_wav_seconds(data)
+    if declared is not None and declared - seconds > 0.01:
+        notes.append(f"truncated: the header promises {declared:.2f} s but the file ends after {seconds:.2f} s; "
+                     f"the {seconds:.2f} s that are there were added (copy the file again to get the rest)")
+    if len(items) > 1:
+        kept = len(items) * WINDOW_SECONDS
+        notes.append(f"{seconds:.1f} s long: cut into {len(items)} windows of {WINDOW_SECONDS:.3f} s, each one "
                      "item" + (f" (the last {seconds - kept:.2f} s, under half a window, left out)"
                                if seconds - kept > 0.005 else ""))
-    items = []
-    for k, (start, wave, row) in enumerate(windows):
-        info: dict[str, Any] = {**facts, "offset": start, "ext": (options or {}).get("ext") or ".wav"}
-        if k == 0 and notes:
-            info["file_notes"] = notes
-        pcm = np.clip(np.rint(wave * 32767.0), -32768, 32767).astype("<i2").tobytes()
-        items.append(Decoded(row=row, preview=wav_bytes(wave), info=info,
-                             part=f"{start:.3f}s" if len(windows) > 1 else "", key=pcm))
+    else:
+        items[0].part = ""  # one window: the item is the file
+    for d in items:
+        d.info["seconds"] = seconds
+    if notes:
+        items[0].info["file_notes"] = notes
     return items

@@ -5,7 +5,7 @@ end). Its log-mel spectrogram has MELS mel bands by FRAMES frames; in dB, clippe
 DB_CEIL] and scaled to 0-255, it is one uint8 cache row, row[band, frame], the lowest band first.
 
 This file is the whole front end: ingestion, `sslapp predict` and the exported `predict_onnx.py` (which
-embeds its source, see `sslapp.export.audio_snippet`) run these same functions, so an exported model
+gets its source copied in by `sslapp.export.snippets`) run these same functions, so an exported model
 sees exactly the rows the app trained on. Resampling is by FFT (zero-padding or cutting the spectrum:
 an ideal low-pass), one window at a time, so it needs nothing beyond numpy.
 """
@@ -102,18 +102,28 @@ def mono(data: np.ndarray) -> np.ndarray:
 def window_starts(seconds: float) -> list[float]:
     """Where the windows of a recording `seconds` long start: one every WINDOW_SECONDS; the first always,
     a later one only when at least half a window of sound is left for it."""
-    starts = [0.0]
-    while seconds - (starts[-1] + WINDOW_SECONDS) >= WINDOW_SECONDS / 2:
-        starts.append(starts[-1] + WINDOW_SECONDS)
-    return starts
+    count = 1
+    while seconds - count * WINDOW_SECONDS >= WINDOW_SECONDS / 2:
+        count += 1
+    return [k * WINDOW_SECONDS for k in range(count)]
+
+
+def window_samples(start: float, rate: int) -> tuple[int, int]:
+    """The samples [lo, hi) at `rate` of the window that starts at `start` seconds."""
+    lo = int(round(start * rate))
+    return lo, lo + int(round(WINDOW_SECONDS * rate))
+
+
+def window_row(chunk: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """One window's mono samples at `rate` -> (the window at RATE, float32; its uint8 row)."""
+    wave = resample(chunk, rate, min(WINDOW, int(round(len(chunk) * RATE / rate))))
+    return wave, to_row(log_mel(wave))
 
 
 def window_rows(signal: np.ndarray, rate: int) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """A whole mono recording at `rate` -> [(start in seconds, the window at RATE (float32), its uint8 row)]."""
     out = []
     for start in window_starts(len(signal) / rate):
-        lo = int(round(start * rate))
-        chunk = signal[lo:lo + int(round(WINDOW_SECONDS * rate))]
-        wave = resample(chunk, rate, min(WINDOW, int(round(len(chunk) * RATE / rate))))
-        out.append((start, wave, to_row(log_mel(wave))))
+        lo, hi = window_samples(start, rate)
+        out.append((start, *window_row(signal[lo:hi], rate)))
     return out
