@@ -8,6 +8,7 @@ with `sslapp predict` on the exported model: the accuracy on a voice the app nev
 
     flock /tmp/sslapp-heavy.lock .venv/bin/python benchmarks/bench_sounds.py [--speakers george,...]
         [--per-digit 5] [--method byol-a --minutes 10] [--seed 0] [--data ../shared/datasets/fsdd/recordings]
+        [--starts mfcc,imagenet,patches]
 
 Prints one JSON object: load_before/load_after, and per held-out speaker: ingest (clips, seconds,
 clips_per_s), pretrain (method, epochs, clips_per_s), the embedding the app chose and why, the estimate
@@ -17,11 +18,12 @@ the app showed, and heldout_accuracy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,12 +36,16 @@ DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "fsdd" / "recordings"
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
 
-def _sslapp(*args: str, timeout: float = 3600) -> str:
-    out = subprocess.run([sys.executable, "-m", "sslapp", *args], capture_output=True, text=True, cwd=ROOT,
-                         timeout=timeout)
-    if out.returncode != 0:
-        raise SystemExit(f"sslapp {' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    return out.stdout + out.stderr
+def _sslapp(*args: str) -> str:
+    """`sslapp ARGS` in this process (its jobs run in the foreground as the CLI runs them); what it printed."""
+    from sslapp.cli import main as cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli(list(args))
+    if code != 0:
+        raise SystemExit(f"sslapp {' '.join(args)} failed:\n{err.getvalue()[-3000:]}")
+    return out.getvalue() + err.getvalue()
 
 
 def _link_folder(files: list[Path], folder: Path) -> Path:
@@ -50,7 +56,7 @@ def _link_folder(files: list[Path], folder: Path) -> Path:
 
 
 def held_out_run(data: Path, speaker: str, per_digit: int, method: str | None, minutes: float, seed: int,
-                 tmp: Path) -> dict:
+                 tmp: Path, starts: list[str] | None = None) -> dict:
     clips = sorted(p for p in data.iterdir() if NAME.match(p.name))
     digit = {p.name: NAME.match(p.name).group(1) for p in clips}
     train = [p for p in clips if NAME.match(p.name).group(2) != speaker]
@@ -61,6 +67,11 @@ def held_out_run(data: Path, speaker: str, per_digit: int, method: str | None, m
     heard, unheard = _link_folder(train, tmp / f"heard-{speaker}"), _link_folder(test, tmp / f"new-{speaker}")
     result: dict = {"speaker": speaker, "train_clips": len(train), "test_clips": len(test)}
     report = json.loads(_sslapp("ingest", str(ws), str(heard), "--json").splitlines()[-1])
+    if starts:
+        from sslapp.features.read import STARTS_SETTING
+        from sslapp.workspace import open_workspace
+
+        open_workspace(ws).store.set_setting(STARTS_SETTING, starts)
     result["ingest"] = {"clips": report["added"], "seconds": report["seconds"],
                         "clips_per_s": round(report["added"] / report["seconds"], 1)}
     if method and minutes > 0:
@@ -69,8 +80,8 @@ def held_out_run(data: Path, speaker: str, per_digit: int, method: str | None, m
         result["pretrain"] = {"method": method, "minutes": minutes, "epochs": run.get("epochs"),
                               "clips_per_s": run.get("images_per_s"), "backbone": run.get("backbone")}
     rng = np.random.default_rng(seed)
-    picks = [p for d in "0123456789" for p in rng.choice([p for p in train if digit[p.name] == d], per_digit,
-                                                         replace=False)]
+    digits = sorted({digit[p.name] for p in train})
+    picks = [p for d in digits for p in rng.choice([p for p in train if digit[p.name] == d], per_digit, replace=False)]
     labels = tmp / f"labels-{speaker}.csv"
     with open(labels, "w", newline="") as f:
         csv.writer(f).writerows([["path", "class"], *[[p.name, digit[p.name]] for p in picks]])
@@ -96,6 +107,7 @@ def main() -> None:
     ap.add_argument("--method", default=None)
     ap.add_argument("--minutes", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--starts", default=None, help="the starting encoders, comma-separated (default: the app's)")
     args = ap.parse_args()
     out = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "load_before": os.getloadavg(),
            "per_digit": args.per_digit, "runs": []}
@@ -103,7 +115,7 @@ def main() -> None:
         for speaker in args.speakers.split(","):
             started = time.monotonic()
             run = held_out_run(args.data, speaker, args.per_digit, args.method, args.minutes, args.seed,
-                               Path(tmp))
+                               Path(tmp), args.starts.split(",") if args.starts else None)
             run["seconds"] = round(time.monotonic() - started, 1)
             out["runs"].append(run)
             print(json.dumps(run), file=sys.stderr, flush=True)

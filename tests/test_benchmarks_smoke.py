@@ -54,6 +54,21 @@ def _datasets(root: Path) -> None:
         (folder / "classes.txt").write_text("".join(f"class{c}\n" for c in range(classes)))
 
 
+def _fsdd(tmp: Path) -> None:
+    """A tiny fsdd in its layout ({digit}_{speaker}_{n}.wav): 3 'digits' (tests/sound_clips.py's calls) said
+    by two speakers, 2 clips each."""
+    import soundfile as sf
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from sound_clips import KINDS, clip
+
+    (tmp / "fsdd").mkdir()
+    for d, kind in enumerate(KINDS):
+        for s, speaker in enumerate("ab"):
+            for n in range(2):
+                sf.write(tmp / "fsdd" / f"{d}_{speaker}_{n}.wav", clip(kind, 10 * s + n), 16000, subtype="PCM_16")
+
+
 def _workspace_and_truth(tmp: Path) -> None:
     """What `sslapp bench label-efficiency --workspace` keeps: a workspace, and the truth per source."""
     from sslapp.bench.data import synthetic_images, workspace_from_arrays
@@ -150,6 +165,10 @@ SMOKES: dict[str, Smoke] = {
         lambda t: ["--sets", "cifar10", "--few", "--labels", "60", "--seeds", "1", "--embeddings", "pixels"],
         expect=(r"cifar10, 5 a class \(50 labels, \d+ flipped\), 1 seeds; app's picks: pixels 1",
                 r"cifar10, one big class", r"app's pick +now ")),
+    "bench_sounds.py": Smoke(
+        lambda t: ["--data", str(t / "fsdd"), "--speakers", "b", "--per-digit", "1", "--starts", "mfcc"],
+        json_keys=("command", "load_before", "per_digit", "runs", "heldout_mean", "load_after"),
+        expect=(r'"speaker": "b"', r'"clips_per_s": ', r'"heldout_accuracy": '), prepare=_fsdd),
     "bench_text_embed.py": Smoke(
         lambda t: ["--csv", str(t / "texts.csv"), "--n", "12", "--repeats", "1", "--onnx"],
         json_keys=("n", "load_before", "minilm", "tfidf", "knn10", "load_after"), expect=(r'"app": ', r'"onnxruntime": \{"texts_per_s"'),

@@ -1,8 +1,7 @@
 """The pretraining loop of one process: batches -> views on the device -> method loss -> optimizer step.
 
-Batches come from `sslapp.ssl.data` as uint8 on the device, and the modality's views (images:
-`sslapp.ssl.augment.make_views`, sounds: `sslapp.ssl.audio_views.make_views`)
-builds every view there with batched torch ops (kornia is only the tests' reference).
+Batches come from `sslapp.ssl.data` as uint8 on the device, and the modality's views (`Modality.views`)
+build every view there with batched torch ops (kornia is only the image views tests' reference).
 
 Position is counted in samples within the epoch, so a resumed run (after pause, cancel or a
 killed worker) replays the same permutation from the saved offset with the saved optimizer,
@@ -42,8 +41,7 @@ class Loop:
         from sslapp.registry import Entry
         from sslapp.ssl.methods.base import build_optimizer
 
-        views = workspace_modality(ws).views or "sslapp.ssl.augment:make_views"
-        self.make_views = Entry("views", "the modality's training views", views).load()
+        self.make_views = Entry("views", "the modality's training views", workspace_modality(ws).views).load()
         self.ws, self.config, self.plan, self.device = ws, config, plan, device
         self.images, self.rows, self.item_ids = images, rows, item_ids
         self.rep, self.dist = rep, dist_info
@@ -146,8 +144,7 @@ class Loop:
 
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
             result = run_probe(self.method.encoder, self.images, self.probe_sample, self.device, self.plan["train_size"],
-                               torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
-                               torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+                               torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.last_probe = {"std": result.std, "std_ratio": result.std_ratio, "collapsed": result.collapsed,
                            "knn_acc": result.knn_acc, "n_labelled": result.n_labelled}
         self.rep.metrics(result.metrics(), self.step, self.epoch)
@@ -183,9 +180,8 @@ class Loop:
         self.sync_every = 10 if self.cuda else 1
         self.stop_reason: str | None = None
         self.steps_per_epoch = self.n_rank // self.batch
-        items = workspace_modality(self.ws).plural
-        self.rep.say(f"pretraining {self.config.method} on {self.n} {items}: {self.plan['backbone']} at "
-                     f"{self.plan['train_size']} px, batch {self.batch}, device {self.device}"
+        self.rep.say(f"pretraining {self.config.method} on {self.n} {workspace_modality(self.ws).plural}: "
+                     f"{self.plan['backbone']} at {self.plan['train_size']} px, batch {self.batch}, device {self.device}"
                      + (f", {self.dist.world_size} processes" if self.dist.enabled else "")
                      + (f", {self.budget_s / 60:g} min budget" if self.budget_s else f", {self.total_epochs} epochs"))
         self.run_start = time.monotonic() - self.elapsed_s

@@ -112,7 +112,7 @@ def test_the_sound_journey_on_real_wav_files(app, page, tmp_path):
     wait_ready(page)
     player = page.locator(".st-key-label_sound audio").first
     player.wait_for(state="attached")
-    assert player.get_attribute("autoplay") is not None
+    page.wait_for_function("a => a.autoplay", arg=player.element_handle(), timeout=20_000)  # plays as it comes up
     assert "Space replays the clip" in check_page(page, errors)
     page.locator('[data-testid="stMain"] h1, [data-testid="stMain"] h2').first.click()  # the page has the keyboard
     player.evaluate("a => { a.pause(); a.currentTime = 0; a.muted = true; }")
