@@ -22,6 +22,7 @@ from sound_clips import KINDS, clip, write_clips
 
 from sslapp.cli import main
 from sslapp.export.labels import LABEL_FILES
+from sslapp.modalities.audio.quick import MFCC_DIMS
 from sslapp.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ def test_sound_export_model_json_and_card(sound_export):
     assert set(m["files"]) == {"classifier.onnx", "classifier.safetensors", "predict_onnx.py", "README.md",
                                *LABEL_FILES}
     assert m["modality"] == "audio" and m["kind"] == "classifier" and m["classes"] == CLASSES
-    assert m["backbone"] == "mfcc" and m["feature_dim"] == 80
+    assert m["backbone"] == "mfcc" and m["feature_dim"] == MFCC_DIMS
     # the input is the modality's, and its size (what an image model's reader feeds) agrees with it
     assert m["input"] == {"name": "image", **AUDIO.input_spec(64), "size": 64}
     steps = AUDIO.preprocessing(64).pop("steps")

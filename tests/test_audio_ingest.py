@@ -16,7 +16,7 @@ from sslapp.ingest.cache import read_cache
 from sslapp.ingest.ingest import ingest
 from sslapp.modalities import MODALITY_SETTING, ModalityError, get_modality, preview_file
 from sslapp.modalities.audio import frontend as fe
-from sslapp.modalities.audio.quick import mfcc_stats
+from sslapp.modalities.audio.quick import dct_matrix, mfcc_contour, mfcc_stats
 
 AUDIO = get_modality("audio")
 
@@ -138,7 +138,7 @@ def test_resampling_keeps_a_tone_and_windows_follow_the_half_window_rule():
     assert (fe.to_row(fe.log_mel(np.zeros(100, np.float32))) == 0).all()  # silence is the floor
 
 
-def test_the_mfcc_encoder_matches_the_numpy_statistics():
+def test_the_mfcc_encoder_matches_the_numpy_statistics_and_contour():
     import torch
 
     from sslapp.models.mfcc import MFCCStats
@@ -148,4 +148,8 @@ def test_the_mfcc_encoder_matches_the_numpy_statistics():
     module = MFCCStats().eval()
     with torch.inference_mode():
         ours = module(imagenet_normalise(torch.from_numpy(AUDIO.model_input(rows)))).numpy()
-    np.testing.assert_allclose(ours, mfcc_stats(rows), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(ours, np.concatenate([mfcc_stats(rows), mfcc_contour(rows)], 1), rtol=1e-4, atol=1e-3)
+    contour = mfcc_contour(rows).reshape(len(rows), 20, 10)
+    active = np.flatnonzero(fe.row_db(rows[0]).max(0) >= fe.row_db(rows[0]).max() - 50)
+    c0 = dct_matrix()[0] @ fe.row_db(rows[0])  # the first MFCC, frame by frame
+    assert abs(contour[0, 0, 0] - c0[active[0]]) < 1e-3 and abs(contour[0, 0, -1] - c0[active[-1]]) < 1e-3

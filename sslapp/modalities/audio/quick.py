@@ -1,9 +1,15 @@
-"""Sounds' cheap features, from the uint8 log-mel cache rows with numpy: MFCC statistics (the first map and
-the label-efficiency benchmark's baseline) and near-duplicate fingerprints.
+"""Sounds' cheap features, from the uint8 log-mel cache rows with numpy: MFCC statistics (the label-efficiency
+benchmark's baseline), the MFCC start's features (statistics and contour: the first map) and near-duplicate
+fingerprints.
 
 MFCC statistics are the classic fixed description of a clip: 20 MFCCs (a DCT of the log-mel bands) and
 their deltas per frame, then their mean and standard deviation over the frames that hold sound (within
-ACTIVE_DB of the loudest frame, so a short clip's padding does not count), 80 numbers a clip.
+ACTIVE_DB of the loudest frame, so a short clip's padding does not count), 80 numbers a clip. They lose
+the order of the sounds in a clip; the contour keeps it: the 20 MFCCs at CONTOUR_POINTS evenly spaced
+moments from the first frame that holds sound to the last (linear interpolation), 200 numbers, as
+isolated-word recognisers normalise a word's length. On fsdd (logistic regression, random picks) the
+two together reached 0.48 at 2 labels a digit and 0.70 at 5, against 0.44 and 0.63 for the statistics
+alone, and 0.50 on a new speaker against 0.39 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from sslapp.modalities.audio.frontend import FRAMES, MELS, row_db
 from sslapp.modalities.base import gather_rows
 
 N_MFCC = 20
-MFCC_DIMS = 4 * N_MFCC  # mean and std of the MFCCs and of their deltas
+STATS_DIMS = 4 * N_MFCC  # mean and std of the MFCCs and of their deltas
+CONTOUR_POINTS = 10
+MFCC_DIMS = STATS_DIMS + N_MFCC * CONTOUR_POINTS  # the MFCC start: statistics and contour
 ACTIVE_DB = 50.0  # frames quieter than the loudest by more than this are silence (padding, pauses)
 CHUNK = 4096
 
@@ -52,26 +60,56 @@ def mfcc_stats(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([*stats(mfcc), *stats(delta)], axis=1).astype(np.float32)
 
 
-def mfcc_features(cache: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """MFCC statistics of the cache rows `cache[rows]`, standardised per column: (N, MFCC_DIMS) float32."""
+def mfcc_contour(rows: np.ndarray, points: int = CONTOUR_POINTS) -> np.ndarray:
+    """uint8 rows (B, MELS, FRAMES) -> (B, N_MFCC * points) float32: each MFCC at `points` moments evenly
+    spaced from the first frame that holds sound to the last, coefficient-major."""
+    db = row_db(rows)
+    mfcc = np.einsum("km,bmt->bkt", _DCT, db)
+    act = active_frames(db)
+    first = act.argmax(axis=1)
+    last = FRAMES - 1 - act[:, ::-1].argmax(axis=1)
+    pos = first[:, None] + (last - first)[:, None] * np.linspace(0.0, 1.0, points)[None]  # (B, points)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, FRAMES - 1)
+    w = (pos - lo)[:, None].astype(np.float32)
+    take = lambda i: np.take_along_axis(mfcc, np.broadcast_to(i[:, None], (len(mfcc), N_MFCC, points)), 2)  # noqa: E731
+    return (take(lo) * (1 - w) + take(hi) * w).reshape(len(mfcc), -1).astype(np.float32)
+
+
+def _standardised(make, cache: np.ndarray, rows: np.ndarray | None, dims: int) -> np.ndarray:
     n = len(cache) if rows is None else len(rows)
-    out = np.zeros((n, MFCC_DIMS), np.float32)
+    out = np.zeros((n, dims), np.float32)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
-        out[start:stop] = mfcc_stats(gather_rows(cache, rows, start, stop))
+        out[start:stop] = make(gather_rows(cache, rows, start, stop))
     return (out - out.mean(0)) / (out.std(0) + 1e-6) if n > 1 else out
 
 
+def mfcc_features(cache: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """The MFCC start's features of the cache rows `cache[rows]`: statistics and contour, standardised per
+    column: (N, MFCC_DIMS) float32 (`sslapp.models.mfcc` computes the same in torch)."""
+    both = lambda r: np.concatenate([mfcc_stats(r), mfcc_contour(r)], axis=1)  # noqa: E731
+    return _standardised(both, cache, rows, MFCC_DIMS)
+
+
 def mfcc_baseline(cache: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The label-efficiency benchmark's sound baseline ("mfcc-stats")."""
-    return mfcc_features(cache, rows)
+    """The label-efficiency benchmark's sound baseline ("mfcc-stats"): the statistics alone, standardised."""
+    return _standardised(mfcc_stats, cache, rows, STATS_DIMS)
 
 
 def quick_features(cache: np.ndarray, rows: np.ndarray | None, dim: int, seed: int) -> np.ndarray:
-    """The first map's embedding: MFCC statistics, cut or zero-padded to `dim` columns."""
+    """The first map's embedding: the MFCC start's features, PCA to `dim` columns (zero-padded when fewer)."""
     feats = mfcc_features(cache, rows)
     out = np.zeros((len(feats), dim), np.float32)
-    out[:, :min(dim, MFCC_DIMS)] = feats[:, :dim]
+    k = min(dim, len(feats) - 1, MFCC_DIMS)
+    if k < 1:
+        return out
+    if k == MFCC_DIMS:
+        out[:, :k] = feats
+        return out
+    from sklearn.decomposition import PCA
+
+    out[:, :k] = PCA(n_components=k, random_state=seed).fit_transform(feats)
     return out
 
 

@@ -59,9 +59,10 @@ def _progress_line(p: dict) -> None:
         st.caption(f"epoch {p['epoch']} · {step} · the number of epochs that fit in the time is known soon")
 
 
-def _text_form(ws: Workspace, disabled: bool) -> None:
-    """Start a text run: the method, its length, and batch and seed under Advanced (texts have no backbone
-    or image size to pick: SimCSE tunes the shipped MiniLM, Word2Vec learns word vectors from scratch)."""
+def _simple_form(ws: Workspace, disabled: bool) -> None:
+    """Start a text or sound run: the method, its length, and batch and seed under Advanced (texts have no
+    backbone or image size to pick: SimCSE tunes the shipped MiniLM, Word2Vec learns word vectors from
+    scratch; sounds train the network the device calls for, as `auto` picks it for images)."""
     modality = workspace_modality(ws)
     with st.form("pretrain_start", border=True, enter_to_submit=False):
         st.subheader("Start pretraining")
@@ -87,7 +88,7 @@ def _text_form(ws: Workspace, disabled: bool) -> None:
 
 def _start_form(ws: Workspace, disabled: bool) -> None:
     if workspace_modality(ws).name != "image":
-        _text_form(ws, disabled)
+        _simple_form(ws, disabled)
         return
     with st.form("pretrain_start", border=True, enter_to_submit=False):  # Enter in "How many" must not start a run
         st.subheader("Start pretraining")
