@@ -85,16 +85,25 @@ def open_workspace(path: str | os.PathLike, create: bool = True, cache_size: int
         root.mkdir(parents=True, exist_ok=True)
     ws = Workspace(root=root, store=Store(db))
     ws.ensure_dirs()
-    if cache_size is not None:
+    if cache_size is not None and not _fixed_cache_size(ws):
         current = ws.store.get_setting("cache_size")
-        if current is None:
+        if current is None or (int(current) != cache_size and ws.store.count_items() == 0):
             if not 16 <= cache_size <= 512:
                 raise WorkspaceError(f"cache size {cache_size} is out of range; use 16 to 512 pixels.")
             ws.store.set_setting("cache_size", int(cache_size))
-        elif int(current) != cache_size and ws.store.count_items() > 0:
+        elif int(current) != cache_size:
             raise WorkspaceError(f"{root} already caches images at {current} px; make a new workspace "
                                  f"to use {cache_size} px.")
     return ws
+
+
+def _fixed_cache_size(ws: Workspace) -> bool:
+    """Whether the workspace holds a kind of item whose cache size is its own (sounds: their log-mel picture's
+    side), so a cache size asked for means nothing to it."""
+    from sslapp.modalities import MODALITY_SETTING, get_modality
+
+    kind = ws.store.get_setting(MODALITY_SETTING)
+    return bool(kind) and get_modality(kind).fixed_cache_size is not None
 
 
 def child_workspace(parent: str | os.PathLike, name: str) -> Path:

@@ -153,3 +153,29 @@ def test_the_mfcc_encoder_matches_the_numpy_statistics_and_contour():
     active = np.flatnonzero(fe.row_db(rows[0]).max(0) >= fe.row_db(rows[0]).max() - 50)
     c0 = dct_matrix()[0] @ fe.row_db(rows[0])  # the first MFCC, frame by frame
     assert abs(contour[0, 0, 0] - c0[active[0]]) < 1e-3 and abs(contour[0, 0, -1] - c0[active[-1]]) < 1e-3
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 64100])
+def test_windows_read_a_block_at_a_time_are_those_of_the_whole_recording(rate):
+    """Ingest reads a recording a block at a time; predict_onnx.py cuts the whole signal (`window_rows`):
+    the windows must be the same, sample for sample, at any rate (64.1 kHz: blocks end where a window's
+    gap begins)."""
+    import io
+
+    wave = (0.3 * np.random.default_rng(rate).standard_normal(int(5.3 * rate))).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, wave, rate, format="WAV", subtype="FLOAT")
+    items = AUDIO.decode(buf.getvalue(), 64, {"ext": ".wav"})
+    whole = fe.window_rows(sf.read(io.BytesIO(buf.getvalue()), dtype="float32")[0], rate)
+    assert [d.part for d in items] == [f"{start:.3f}s" for start, _, _ in whole] and len(items) == 5
+    assert all(np.array_equal(d.row, row) for d, (_, _, row) in zip(items, whole, strict=True))
+    assert items[0].info["seconds"] == pytest.approx(5.3, abs=1e-3)
+
+
+def test_a_sound_workspace_keeps_its_cache_size_and_refuses_a_full_fine_tune(ws, tmp_path):
+    from sslapp.workspace import open_workspace
+
+    ingest(ws, write_clips(tmp_path / "clips", per_kind=1, subfolders=False))
+    again = open_workspace(ws.root, cache_size=32)  # e.g. the benchmark's default: means nothing to sounds
+    assert again.cache_size == fe.MELS and read_cache(again).shape[1:] == (fe.MELS, fe.FRAMES)
+    assert not AUDIO.full_finetune  # the image fine-tune's flips and colours are wrong for spectrograms

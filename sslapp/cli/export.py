@@ -83,6 +83,7 @@ def run(args) -> int:
     text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
     if q := manifest.get("quantized"):
         text.append(f"{q['file']}: same class as the full model on {100 * q['top1_agreement']:.1f}% of "
-                    f"{count(q['n_images'], 'image')}, max probability difference {q['max_abs_prob_diff']:.4f}")
+                    f"{count(q['n_images'], {'audio': 'sound', 'text': 'text'}.get(manifest.get('modality'), 'image'))}"
+                    f", max probability difference {q['max_abs_prob_diff']:.4f}")
     emit(manifest, args.json, "\n".join(text))
     return 0

@@ -1,7 +1,8 @@
 """`sslapp ingest WORKSPACE SOURCE... [--labels-from-dirs] [--text-column C] [--label-column C]
 [--cache-size S] [--modality M] [--json]`.
 
-Adds items (images; texts from .txt files or from a table's rows) from files, folders (recursively)
+Adds items (images; texts from .txt files or from a table's rows; sounds, one per window of a recording)
+from files, folders (recursively)
 and zip archives. Prints one reason per skipped file or row on stderr; exit 0 when anything was added
 or everything was already there. A workspace holds one kind of item, fixed by its first ingest:
 sources of another kind are refused (exit 1).
@@ -13,12 +14,13 @@ from sslapp.cli.common import CLIError, emit, handle_errors, say
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ingest", help="add items (images or texts: files, folders, zip archives) to a "
+    p = sub.add_parser("ingest", help="add items (images, texts or sounds: files, folders, zip archives) to a "
                        "workspace",
                        description="Add items to WORKSPACE (created if needed); a workspace holds one kind. "
                        "Images: PNG, JPEG, WebP, BMP, TIFF, GIF (first frame). Texts: .txt files (one text "
                        "each) or tables with one text per row: CSV, TSV, JSON Lines (.jsonl, .ndjson), "
-                       "Parquet. Folders are read recursively; zip archives are read without extracting. "
+                       "Parquet. Sounds: WAV, FLAC, OGG, MP3 (cut into 1.024 s windows). "
+                       "Folders are read recursively; zip archives are read without extracting. "
                        "Duplicates (same bytes; texts: the same after whitespace is normalised) are "
                        "skipped.")
     p.add_argument("workspace")
@@ -32,9 +34,9 @@ def register(sub) -> None:
                    help="tables of texts: a column of labels, imported as labels (marked imported)")
     p.add_argument("--cache-size", type=int, default=None, metavar="S",
                    help="images: side in pixels of the training cache (16-512, default 64); fixed per "
-                   "workspace")
+                   "workspace (sounds: always their 64 x 64 log-mel picture)")
     p.add_argument("--modality", default=None, metavar="M",
-                   help="the kind of item a new workspace holds: image or text (default: the kind most "
+                   help="the kind of item a new workspace holds: image, text or audio (default: the kind most "
                    "of its first files are)")
     p.add_argument("--workers", type=int, default=None, help="decode processes (default: one per core)")
     p.add_argument("--json", action="store_true", help='print {"added", "duplicates", "skipped"} as JSON')

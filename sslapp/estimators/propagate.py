@@ -1,7 +1,8 @@
-"""Use the unlabelled pool: label spreading over the kNN graph, or self-training.
+"""Use the unlabelled pool: Poisson learning or label spreading over the kNN graph, or self-training.
 
-Both return pseudo-labels (index, class, confidence) for unlabelled rows that pass a confidence
-threshold. The final classifier is then trained on the real labels plus these pseudo-labels, so
+Each returns pseudo-labels (index, class, confidence) for unlabelled rows: the graph methods their most
+confident share per predicted class, self-training its most confident per class, round by round. The final
+classifier is then trained on the real labels plus these pseudo-labels, so
 what the app shows and what it exports are one and the same model.
 """
 

@@ -5,8 +5,8 @@
     python predict_onnx.py --json call.wav                 # every class's probability, as JSON
     python predict_onnx.py --model classifier.int8.onnx call.wav   # a quantized copy, if exported
 
-Each file is cut into windows of 1.024 s and each window classified: a recording up to one and a half
-windows long is one result named by its file, a longer one gives one result per window, named
+Each file is cut into windows of 1.024 s and each window classified: a recording shorter than one and a half
+windows is one result named by its file, a longer one gives one result per window, named
 FILE:START ("long.wav:12.288s"), as sslapp names it. The sound front end below is sslapp's own
 (sslapp/modalities/audio/frontend.py, copied in whole when the model was exported), so the classes and
 probabilities match the app. Files that cannot be read are reported on stderr and skipped.

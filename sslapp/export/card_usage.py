@@ -28,8 +28,8 @@ sslapp predict . texts.csv notes/ --json
 """
 
 USE_PREDICT_SOUND = Template("""\
-With sslapp installed (sounds read and cut as the app cuts them, no torch needed): a recording up to one
-and a half windows long is one result; a longer one gives one result per $seconds s window, named
+With sslapp installed (sounds read and cut as the app cuts them, no torch needed): a recording shorter than
+one and a half windows is one result; a longer one gives one result per $seconds s window, named
 FILE:START (`long.wav:12.288s`, as the workspace names it):
 
 ```bash

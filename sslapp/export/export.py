@@ -119,7 +119,10 @@ def _load_models(ws: Workspace, encoder_only: bool) -> tuple[Classifier | None, 
         if enc_art is None or not (ws.root / enc_art["path"]).is_file():  # a head on vectors: its encoder's file
             raise ExportError(f"the {model.config.backbone} encoder this classifier was trained on is gone; "
                               f"train the classifier again (`sslapp finetune {ws.root}`), then export.")
-        return model, load_encoder(ws.root / enc_art["path"]), clf_art, enc_art
+        encoder = load_encoder(ws.root / enc_art["path"])
+        if isinstance(encoder, Encoder):  # a picture encoder (sounds' log-mel pictures): head and encoder, one model
+            model.encoder = encoder
+        return model, encoder, clf_art, enc_art
     if enc_art is not None:
         enc_path = ws.root / enc_art["path"]
         if not enc_path.is_file():
@@ -280,7 +283,7 @@ def _write_image_models(ws: Workspace, tmp: Path, model: Classifier | None, enco
     size = int(encoder.config.input_size)
     inputs = verify.check_inputs(ws, size)
     if inputs.note:
-        say(f"warning: checking the exported files on random noise, not workspace images: {inputs.note}")
+        say(f"warning: checking the exported files on random noise, not the workspace's items: {inputs.note}")
     parts: list[tuple[str, nn.Module]] = [("classifier", model)] if model is not None else []
     if model is None or encoder_files:
         parts.append(("encoder", encoder))

@@ -125,8 +125,9 @@ ORIGINS = {"imagenet": "with ImageNet weights (supervised, frozen)",
            "pixels": "a pixel PCA fitted on the workspace's images"}
 SOUND_ORIGINS = {"imagenet": "with ImageNet weights (supervised, frozen), reading log-mel pictures",
                  "patches": "a whitened-patch dictionary fitted on the workspace's log-mel pictures",
-                 "mfcc": "(MFCC statistics: mean and spread of 20 MFCCs and their deltas over the frames that "
-                         "hold sound) standardised on the workspace's sounds"}
+                 "mfcc": "(MFCC statistics and contour: mean and spread of 20 MFCCs and their deltas over the "
+                         "frames that hold sound, and the 20 MFCCs at 10 moments across them) standardised on the "
+                         "workspace's sounds"}
 # how a label file's `path` names an item that is one part of a file
 PART_NAMES = {"text": " (`FILE:ROW` for a row of a table)",
               "audio": " (`FILE:START` for a window of a longer recording, e.g. `long.wav:12.288s`)"}

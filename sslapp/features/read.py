@@ -38,7 +38,7 @@ def describe(artifact: dict[str, Any]) -> str:
     if start == "patches":
         return "patch dictionary of your " + ("sounds' log-mel pictures" if sounds else "images")
     if start == "mfcc":
-        return "MFCC statistics"
+        return "MFCC statistics and contour"
     if start == "pixels":
         return "pixels (PCA)"
     if start == "minilm":

@@ -130,7 +130,7 @@ class Modality:
 
 
 START_NAMES = {"minilm": "MiniLM", "tfidf": "TF-IDF", "imagenet": "ImageNet", "patches": "patches",
-               "pixels": "pixels", "mfcc": "MFCC statistics"}  # a starting encoder's name in messages
+               "pixels": "pixels", "mfcc": "MFCC"}  # a starting encoder's name in messages
 
 
 def pretrain_refusal(modality: Modality) -> str | None:

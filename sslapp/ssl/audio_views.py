@@ -9,7 +9,8 @@ Each view of a uint8 (B, MELS, FRAMES) batch, in this order:
   to +-3 mel bands (pitch), and a shift in time;
 - gain: +-6 dB, and a random equaliser: a tilt of up to +-8 dB from the lowest band to the highest and a
   bump of up to +-6 dB somewhere (another microphone or room colours the same word);
-- SpecAugment: two frequency masks of up to 8 bands and two time masks of up to 10 frames.
+- SpecAugment: two frequency masks of up to 8 bands and two time masks of up to 10 frames (of the cached
+  64 x 64 picture, scaled to the view's size).
 The result is a grey 3-channel picture at the method's size, ImageNet-normalised, as the encoders read.
 Built from affine grids and elementwise ops, so views run on the batch's device.
 """
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sslapp.modalities.audio.frontend import DB_CEIL, DB_FLOOR
+from sslapp.modalities.audio.frontend import DB_CEIL, DB_FLOOR, FRAMES, MELS
 from sslapp.models.normalise import IMAGENET_MEAN, IMAGENET_STD
 from sslapp.ssl.methods.base import ViewSpec
 
@@ -33,6 +34,7 @@ VTLP = (0.87, 1.15)
 PITCH_BANDS = 3.0
 GAIN_DB = 6.0
 TILT_DB, BUMP_DB = 8.0, 6.0
+SILENCE = 6.0 / DB_PER_UNIT  # within 6 dB of the floor (-100 dB): digital silence, not sound
 FREQ_MASKS, FREQ_MASK_MAX = 2, 8
 TIME_MASKS, TIME_MASK_MAX = 2, 10
 
@@ -87,8 +89,9 @@ def _masks(x: Tensor, g: torch.Generator) -> Tensor:
     """SpecAugment: zero (silence) FREQ_MASKS bands and TIME_MASKS frame spans of random width."""
     b, _, mels, frames = x.shape
     keep = torch.ones(b, 1, mels, frames)
-    for axis, count, widest, length in ((2, FREQ_MASKS, FREQ_MASK_MAX, mels), (3, TIME_MASKS, TIME_MASK_MAX, frames)):
-        widest = max(1, min(widest, length // 4))
+    for axis, count, widest, length, full in ((2, FREQ_MASKS, FREQ_MASK_MAX, mels, MELS),
+                                              (3, TIME_MASKS, TIME_MASK_MAX, frames, FRAMES)):
+        widest = max(1, min(round(widest * length / full), length // 4))  # widths in the cached picture's units
         for _ in range(count):
             width = torch.randint(0, widest + 1, (b,), generator=g)
             start = (torch.rand(b, generator=g) * (length - width + 1)).long()
@@ -112,7 +115,8 @@ def augment(x: Tensor, g: torch.Generator, size: int, scale: tuple[float, float]
     """One view of float (B, 1, M, T) pictures in [0, 1]: ImageNet-normalised float (B, 3, size, size)."""
     b = x.shape[0]
     view = _warp(_mix(x, g), g, size, scale)
-    view = torch.where(view > 0, (view + _colour(g, b, size).to(x.device)).clamp(0.0, 1.0), view)  # silence stays
+    sound = view > SILENCE  # the padding (and what mixing lifted of it) stays silence
+    view = torch.where(sound, (view + _colour(g, b, size).to(x.device)).clamp(0.0, 1.0), view)
     view = _masks(view, g).expand(-1, 3, -1, -1)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)

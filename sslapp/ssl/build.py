@@ -46,8 +46,8 @@ def build_training_method(config: PretrainConfig, plan: dict[str, Any], device: 
 
 
 def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
-    """Up to PATCH_INIT_IMAGES of the uint8 (N, S, S, 3) images as the network sees them: normalised,
-    at `size` px."""
+    """Up to PATCH_INIT_IMAGES of the uint8 (N, S, S, 3) images (or sounds' (N, M, T) log-mel pictures) as
+    the network sees them: normalised, at `size` px."""
     import numpy as np
     import torch.nn.functional as F
 
@@ -57,7 +57,10 @@ def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
     if images is None or len(images) == 0:
         raise PretrainError("a first layer from patches needs images")
     rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:PATCH_INIT_IMAGES])
-    x = to_float_images(torch.from_numpy(np.ascontiguousarray(images[rows])))
+    batch = torch.from_numpy(np.ascontiguousarray(images[rows]))
+    if batch.ndim == 3:  # sounds' log-mel pictures (N, mels, frames): grey, as their modality feeds them
+        batch = batch.unsqueeze(-1).expand(-1, -1, -1, 3)
+    x = to_float_images(batch)
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return imagenet_normalise(x)

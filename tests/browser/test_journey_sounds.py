@@ -166,4 +166,4 @@ def test_the_sound_journey_on_real_wav_files(app, page, tmp_path):
         assert mine["class"] == app_said["class_name"], (item["source"], mine, app_said)
         assert abs(mine["confidence"] - app_said["confidence"]) < 1e-4, (item["source"], mine, app_said)
     right = sum(p["class"] == truth[name] for name, p in predicted.items())
-    assert right >= 0.8 * len(truth), f"{right} of {len(truth)} clips right"
+    assert right >= 12, f"{right} of {len(truth)} clips right"  # 9 labels, calls over two octaves: chance is 6

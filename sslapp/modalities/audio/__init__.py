@@ -1,7 +1,7 @@
 """Sounds: WAV, FLAC, OGG and MP3 recordings, cut into 1.024 s windows (`decode`), cached as uint8 log-mel
 pictures (`frontend`: 64 mel bands by 64 frames of 16 ms), fed to the encoders as a grey 3-channel picture,
-previewed as a player (each window's 16 kHz WAV) and a spectrogram, with MFCC statistics as the first map
-and the baseline (`quick`)."""
+previewed as a player (each window's 16 kHz WAV) and a spectrogram, with the MFCC start (statistics and
+contour) as the first map and MFCC statistics as the baseline (`quick`)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ AUDIO = Modality(
     starting_encoders=("mfcc", "imagenet", "patches"),  # also the prior: MFCC statistics first
     ssl_methods=("simclr", "byol-a", "byol", "mocov3"), views="sslapp.ssl.audio_views:make_views",
     preview="audio", preview_ext=".wav", original_exts=EXTENSIONS, one_item_per_file=False,
+    full_finetune=False,  # the image fine-tune's views (flips, colour) are wrong for a spectrogram: a probe
     export_formats=("onnx", "torchscript", "safetensors"), export_extras=frozenset({"encoder", "quantize"}),
     baseline=("mfcc-stats", mfcc_baseline), fixed_cache_size=fe.MELS,
 )

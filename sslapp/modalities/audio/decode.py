@@ -3,7 +3,7 @@
 
 Why that length: it holds a spoken word or a call whole (fsdd's digits last 0.14-1.31 s, 99% under
 1 s), and at 64 frames of 16 ms the log-mel picture is square for the image networks. A recording
-up to one and a half windows long is one item; a longer one is one item per window (a last part
+shorter than one and a half windows is one item; a longer one is one item per window (a last part
 shorter than half a window is left out, and the report says so). Each window knows its file and its
 start (`Decoded.part`, "12.288s"); its preview is the window itself as a 16-bit WAV at 16 kHz, what the
 pages play.
@@ -12,7 +12,6 @@ pages play.
 from __future__ import annotations
 
 import io
-import math
 import struct
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -46,34 +45,41 @@ def _declared_wav_seconds(data: bytes) -> float | None:
         chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
         if chunk == b"fmt " and pos + 24 <= len(data):
             rate, _, block = struct.unpack("<IIH", data[pos + 12:pos + 22])
-        if chunk == b"data":
-            return size / block / rate if block and rate else None
+        if chunk == b"data":  # 0 or 0xFFFFFFFF: a streamed file that never said its length
+            return size / block / rate if block and rate and 0 < size < 0xFFFFFFFF else None
         pos += 8 + size + (size & 1)
     return None
 
 
-def _windows(f, rate: int) -> Iterator[tuple[float, np.ndarray]]:
+def _windows(f, rate: int, seen: list[int]) -> Iterator[tuple[float, np.ndarray]]:
     """(start in seconds, mono samples at `rate`) of each window of an open SoundFile, read a block at a
-    time (a long recording is never held whole), by the rule of `frontend.window_starts`."""
+    time (a long recording is never held whole), by the rule of `frontend.window_starts`; `seen[0]` counts
+    the samples read, which decide the windows and the recording's length alike."""
     buf, buf_start, done, k = np.zeros(0, np.float32), 0, False, 0
+
+    def read(count: int) -> np.ndarray:
+        nonlocal done
+        block = mono(f.read(count, dtype="float32", always_2d=True))
+        done, seen[0] = len(block) == 0, seen[0] + len(block)
+        return block
+
     while True:
         start = k * WINDOW_SECONDS
         lo, hi = window_samples(start, rate)
-        need = hi if k == 0 else max(hi, math.ceil((start + WINDOW_SECONDS / 2) * rate))
-        while not done and buf_start + len(buf) < need:
-            block = f.read(max(hi - lo, BLOCK), dtype="float32", always_2d=True)
-            done = len(block) == 0
-            buf = np.concatenate([buf, mono(block)])
+        while not done and buf_start + len(buf) < hi:
+            buf = np.concatenate([buf, read(max(hi - lo, BLOCK))])
         total = buf_start + len(buf)
         if total == 0 or (k > 0 and total / rate - start < WINDOW_SECONDS / 2):
             return
         yield start, buf[lo - buf_start:hi - buf_start]
         next_lo = window_samples((k + 1) * WINDOW_SECONDS, rate)[0]
+        while not done and buf_start + len(buf) < next_lo:  # a gap between windows: read past it
+            buf = np.concatenate([buf, read(next_lo - buf_start - len(buf))])
         buf, buf_start, k = buf[max(0, next_lo - buf_start):], next_lo, k + 1
 
 
 def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
-    """File bytes -> one item per window (one for a recording up to 1.5 windows long); raises BadItem
+    """File bytes -> one item per window (one for a recording shorter than 1.5 windows); raises BadItem
     with what was wrong for a file that is not audio, empty, of zero length, too short or too long."""
     import soundfile as sf
 
@@ -87,23 +93,26 @@ def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = Non
             if f.frames > MAX_SECONDS * rate:
                 raise BadItem("too-long", f"{f.frames / rate / 3600:.1f} hours long; split recordings longer "
                                           f"than {MAX_SECONDS // 3600} hour into parts before adding them")
-            for start, chunk in _windows(f, rate):
+            seen = [0]
+            for start, chunk in _windows(f, rate, seen):
                 if not np.isfinite(chunk).all():
                     raise BadItem("corrupt", f"the samples at {start:.1f} s hold NaN or infinite values")
                 wave, row = window_row(chunk, rate)
                 pcm = np.clip(np.rint(wave * 32767.0), -32768, 32767).astype("<i2")
                 items.append(Decoded(row=row, preview=wav_bytes(pcm), part=f"{start:.3f}s", key=pcm.tobytes(),
                                      info={**facts, "offset": start, "ext": ext}))
-            read = f.tell()  # samples there were (a truncated file holds fewer than its header says)
     except BadItem:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).rsplit(": ", 1)[-1]  # "Error opening <_io.BytesIO ...>: Format not recognised."
-        raise BadItem("not-audio", f"not a sound file soundfile can read ({reason.rstrip('.')}); WAV, FLAC, "
-                                   "OGG and MP3 are read") from None
+        reason = str(exc).rsplit(": ", 1)[-1].rstrip(".")  # "Error opening <_io.BytesIO ...>: Format not recognised."
+        if items:  # it opened and gave sound, then failed
+            raise BadItem("corrupt", f"the sound breaks off after {len(items) * WINDOW_SECONDS:.1f} s ({reason}); "
+                                     "copy or export the file again") from None
+        raise BadItem("not-audio", f"not a sound file soundfile can read ({reason}); WAV, FLAC, OGG and MP3 "
+                                   "are read") from None
     if not items:
         raise BadItem("zero-length", "the file holds no sound (0 samples)")
-    seconds = read / rate
+    seconds = seen[0] / rate  # the samples there were (a truncated file holds fewer than its header says)
     if seconds < MIN_SECONDS:
         raise BadItem("too-short", f"{seconds * 1000:.0f} ms of sound; a clip needs at least "
                                    f"{MIN_SECONDS * 1000:.0f} ms")
