@@ -88,9 +88,10 @@ def held_out_run(data: Path, speaker: str, per_digit: int, method: str | None, m
     _sslapp("label", str(ws), str(labels))
     said = _sslapp("finetune", str(ws), "--json")
     trained = json.loads(said[said.index("{"):said.rindex("}") + 1])
-    result["embedding"] = trained.get("embedding") or trained.get("embedding_name")
     result["estimate"] = (trained.get("estimate") or {}).get("text")
     _sslapp("export", str(ws), str(out_dir))
+    pretraining = json.loads((out_dir / "model.json").read_text())["training_data"]["pretraining"]
+    result["embedding"] = pretraining.get("start") or pretraining.get("method")
     said = _sslapp("predict", str(out_dir), str(unheard), "--json")
     predicted = json.loads(said[said.index("["):said.rindex("]") + 1])
     right = sum(p["class"] == digit[Path(p["path"].split(":")[0]).name] for p in predicted)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -26,10 +28,19 @@ ONNX_OPSET = 18
 
 @contextlib.contextmanager
 def quiet():
-    """Silence the exporters' deprecation and tracer chatter; failures still raise."""
+    """Silence the exporters' deprecation and tracer chatter; failures still raise. What they print (the
+    legacy exporter prints a whole Torch IR graph when it gives up) goes to stderr: stdout is for `--json`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        yield
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def write_onnx(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path, output_name: str,
