@@ -11,6 +11,7 @@ from sslapp.store import Store
 
 DB_NAME = "sslapp.db"
 DEFAULT_CACHE_SIZE = 64
+FIXED_CACHE_SETTING = "cache_size_fixed"  # True: the items' kind fixes the cache size (sounds), not the user
 THUMB_SIZE = 96
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -99,11 +100,8 @@ def open_workspace(path: str | os.PathLike, create: bool = True, cache_size: int
 
 def _fixed_cache_size(ws: Workspace) -> bool:
     """Whether the workspace holds a kind of item whose cache size is its own (sounds: their log-mel picture's
-    side), so a cache size asked for means nothing to it."""
-    from sslapp.modalities import MODALITY_SETTING, get_modality
-
-    kind = ws.store.get_setting(MODALITY_SETTING)
-    return bool(kind) and get_modality(kind).fixed_cache_size is not None
+    side), so a cache size asked for means nothing to it (its first ingest says so in FIXED_CACHE_SETTING)."""
+    return bool(ws.store.get_setting(FIXED_CACHE_SETTING)) and ws.store.count_items() > 0
 
 
 def child_workspace(parent: str | os.PathLike, name: str) -> Path:

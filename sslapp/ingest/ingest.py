@@ -32,7 +32,7 @@ from sslapp.modalities import (
     get_modality,
     preview_file,
 )
-from sslapp.workspace import Workspace
+from sslapp.workspace import FIXED_CACHE_SETTING, Workspace
 
 CHUNK = 512
 POOL_MIN = 128  # fewer new images in a chunk decode faster inline than a pool starts
@@ -270,6 +270,8 @@ def ingest(ws: Workspace, sources: Iterable[str | os.PathLike] | Iterable[Source
             with store.transaction():
                 if rows and store.get_setting(MODALITY_SETTING) is None:
                     store.set_setting(MODALITY_SETTING, kind.name)  # fixed from the first ingest on
+                    if kind.fixed_cache_size is not None:  # a cache size asked for later means nothing to it
+                        store.set_setting(FIXED_CACHE_SETTING, True)
                 ids = store.add_items(rows) if rows else []
                 by_label: dict[str, list[int]] = {}
                 for item_id, label in zip(ids, row_labels, strict=True):
