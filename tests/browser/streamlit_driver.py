@@ -355,3 +355,21 @@ def leaves_machine(url: str) -> bool:
 
 def chromium_available() -> bool:
     return CHROMIUM.exists() and shutil.which(str(CHROMIUM)) is not None
+
+
+def press_until_said(page, key: str, item: int, kind: str, tries: int = 3) -> None:
+    """Press a class key on the Label page until it confirms "#ITEM → KIND", then wait for the run that drew it
+    to end. A key that meets a page still drawing its buttons is dropped: pressed again, as a person would,
+    only when no confirmation came."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    said = page.locator('[data-testid="stMain"]').get_by_text(f"#{item} → {kind}", exact=False)
+    for attempt in range(tries):
+        page.keyboard.press(key)
+        try:
+            said.first.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == tries - 1:
+                raise
+    page.wait_for_selector(READY)  # the run that drew it is over (no other run follows a label)

@@ -19,14 +19,13 @@ import subprocess
 import sys
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit_driver import (
-    READY,
     ROOT,
     body_text,
     click_button,
     nav,
     open_page,
+    press_until_said,
     screenshot,
     shown_item,
     wait_for_text,
@@ -63,16 +62,7 @@ def label_shown_with_its_key(page, ws, truth, names) -> int:
     """Press the key of the shown clip's kind; returns the item once the page confirms its label."""
     item = shown_item(page)
     kind = truth[ws.store.item(item)["source"]]
-    said = page.locator('[data-testid="stMain"]').get_by_text(f"#{item} → {kind}", exact=False)
-    for attempt in range(3):
-        page.keyboard.press(CLASS_KEYS[names.index(kind)])
-        try:
-            said.first.wait_for(timeout=20_000)
-            break
-        except PlaywrightTimeoutError:
-            if attempt == 2:
-                raise
-    page.wait_for_selector(READY)
+    press_until_said(page, CLASS_KEYS[names.index(kind)], item, kind)
     assert ws.store.item(item)["label"] == kind
     return item
 

@@ -22,14 +22,13 @@ import subprocess
 import sys
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit_driver import (
-    READY,
     ROOT,
     body_text,
     click_button,
     nav,
     open_page,
+    press_until_said,
     screenshot,
     shown_item,
     until_done,
@@ -86,16 +85,7 @@ def label_shown_with_its_key(page, ws, truth, names, texts) -> int:
     kind = truth[source]
     shown = page.locator(f'.st-key-item_text_{item} [data-testid="stText"]').inner_text()
     assert " ".join(shown.split()) == texts[source]  # the whole text, large
-    said = page.locator('[data-testid="stMain"]').get_by_text(f"#{item} → {kind}", exact=False)
-    for attempt in range(3):
-        page.keyboard.press(CLASS_KEYS[names.index(kind)])
-        try:
-            said.first.wait_for(timeout=20_000)
-            break
-        except PlaywrightTimeoutError:
-            if attempt == 2:
-                raise
-    page.wait_for_selector(READY)  # the run that drew it is over (no other run follows a label)
+    press_until_said(page, CLASS_KEYS[names.index(kind)], item, kind)
     assert ws.store.item(item)["label"] == kind
     return item
 
