@@ -33,6 +33,7 @@ PRETRAINED = {n: (d["timm_name"], d["mean"], d["std"]) for n, d in _FAMILY.items
 PATCHES = "patches"  # the whitened-patch dictionary encoder (sslapp.models.patches), fitted, not trained
 PIXELS = "pixels"  # PCA of downsampled pixels (sslapp.models.pixels), fitted, not trained
 MFCC = "mfcc"  # MFCC statistics of a log-mel picture (sslapp.models.mfcc), fitted, not trained
+FRAMES = "frames"  # 1-D convolutions over a log-mel picture's frames (sslapp.models.frames): CPC, wav2vec
 
 
 @dataclass
@@ -127,6 +128,11 @@ def build_backbone(name: str, image_size: int, **options) -> Backbone:
         from sslapp.models.pixels import PixelPCA
 
         module = PixelPCA(**options)
+        return Backbone(module, module.dim, name, image_size)
+    if name == FRAMES:
+        from sslapp.models.frames import FrameEncoder
+
+        module = FrameEncoder(mels=image_size, **options)
         return Backbone(module, module.dim, name, image_size)
     if name == MFCC:
         from sslapp.models.mfcc import MFCCStats

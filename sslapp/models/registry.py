@@ -28,6 +28,8 @@ BACKBONES = Registry("backbone", [
     Entry("efficientnet-lite0", "EfficientNet-Lite0, can start from ImageNet weights", _BUILD,
           {"family": "timm", "timm_name": "tf_efficientnet_lite0", "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
            "imagenet": True}),
+    Entry("frames", "1-D convolutions over the frames of a sound's log-mel picture (CPC, wav2vec; sounds only)",
+          _BUILD, {"family": "frames"}),
 ])
 
 INITS = Registry("starting point", [

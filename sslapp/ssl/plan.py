@@ -16,6 +16,7 @@ from sslapp.ssl.methods import METHODS
 MIN_BATCH = 4
 # methods that only work on a ViT, as their registry entries say
 VIT_METHODS = tuple(name for name, entry in METHODS.items() if entry.defaults.get("vit_only"))
+FRAME_METHODS = tuple(name for name, entry in METHODS.items() if entry.defaults.get("frames_only"))
 
 
 class PretrainError(RuntimeError):
@@ -93,6 +94,8 @@ def auto_plan(method: str, backbone: str, cache_size: int, n_images: int, device
     vit = method in VIT_METHODS
     if backbone == "auto" and init == "imagenet":
         backbone = next(iter(PRETRAINED))
+    if backbone == "auto" and method in FRAME_METHODS:
+        backbone, train_size = "frames", train_size or cache_size  # every frame: these objectives work in time
     if backbone == "auto":
         if vit:
             backbone = "vit-small" if cuda else "vit-tiny"

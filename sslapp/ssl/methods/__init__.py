@@ -28,6 +28,10 @@ METHODS = Registry("method", [
           f"{_M}.colorization:Colorization"),
     Entry("byol-a", "BYOL-A — BYOL on your sounds' log-mel pictures with the audio views (sounds only)",
           f"{_M}.byol_a:BYOLA", {"modality": "audio"}),
+    Entry("cpc", "CPC — predict the next frames of your sounds from the past, InfoNCE (sounds only)",
+          f"{_M}.cpc:CPC", {"modality": "audio", "frames_only": True}),
+    Entry("wav2vec", "wav2vec 2.0-style — find masked frames of your sounds among distractors (sounds only)",
+          f"{_M}.wav2vec:Wav2VecStyle", {"modality": "audio", "frames_only": True}),
     # texts (`sslapp.ssl.text`): trained by the text loop, not around an image backbone
     Entry("simcse", "SimCSE — MiniLM tuned on your texts, dropout makes the two views",
           "sslapp.ssl.text.simcse:SimCSE", {"modality": "text"}),
