@@ -53,7 +53,8 @@ def describe(artifact: dict[str, Any]) -> str:
     method = str(meta.get("method", "encoder"))
     nice = {"simclr": "SimCLR", "mocov3": "MoCo v3", "byol": "BYOL", "swav": "SwAV", "dino": "DINO", "mae": "MAE",
             "rotation": "rotation", "jigsaw": "jigsaw", "colorization": "colourisation", "simcse": "SimCSE",
-            "word2vec": "Word2Vec + SIF", "mlm": "MLM", "mlm-scratch": "MLM", "byol-a": "BYOL-A"}.get(method, method)
+            "word2vec": "Word2Vec + SIF", "mlm": "MLM", "mlm-scratch": "MLM", "byol-a": "BYOL-A", "cpc": "CPC",
+            "wav2vec": "wav2vec 2.0-style"}.get(method, method)
     init = {"imagenet": " from ImageNet", "patches": " (first layer from patches)"}.get(meta.get("init"), "")
     init = " from scratch" if method == "mlm-scratch" else init
     epochs = meta.get("epoch")

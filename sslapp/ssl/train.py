@@ -76,6 +76,9 @@ def pretrain(ws: Workspace, config: PretrainConfig | dict[str, Any], ctx=None, r
     images, rows, item_ids = load_images(ws)
     n = len(rows)
     items = workspace_modality(ws).plural
+    if config.backbone == "frames" and workspace_modality(ws).name != "audio":
+        raise PretrainError(f"the frames backbone reads sounds' log-mel pictures, not {items}; pick another "
+                            "backbone (--backbone auto).")
     if n == 0:
         raise PretrainError(f"the workspace has no {items}; add some on the Data page or with `sslapp ingest`.")
     refusal = method_class(config.method).data_refusal(images)  # e.g. colourisation of grey images
