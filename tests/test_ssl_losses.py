@@ -30,7 +30,7 @@ def method(name, backbone=RESNET, **hp):
 
 def test_registry_and_hyperparameters_fail_loudly():
     assert set(METHODS) == {"simclr", "mocov3", "byol", "swav", "dino", "mae", "rotation", "jigsaw", "colorization",
-                            "byol-a", "simcse", "word2vec", "mlm", "mlm-scratch"}
+                            "byol-a", "cpc", "wav2vec", "simcse", "word2vec", "mlm", "mlm-scratch"}
     with pytest.raises(ValueError, match="simcse trains on texts with its own loop"):
         method("simcse")
     with pytest.raises(ValueError, match="unknown method 'simclrr'; choose one of: simclr, mocov3"):
