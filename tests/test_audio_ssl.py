@@ -14,10 +14,10 @@ from sslapp.ssl.methods.wav2vec import span_mask
 from sslapp.ssl.plan import auto_plan
 
 
-@pytest.mark.parametrize("name", ["cpc", "wav2vec"])
-def test_frame_objectives_train_the_frame_encoder(name):
+@pytest.mark.parametrize(("name", "hparams"), [("cpc", {}), ("cpc", {"negatives": "clip"}), ("wav2vec", {"heads": 2})])
+def test_frame_objectives_train_the_frame_encoder(name, hparams):
     torch.manual_seed(0)
-    method = build_method(name, build_backbone("frames", 16, width=32), **({"heads": 2} if name == "wav2vec" else {}))
+    method = build_method(name, build_backbone("frames", 16, width=32), **hparams)
     x = torch.randn(6, 3, 16, 16)
     optimizer = build_optimizer(method, batch_size=6)
 

@@ -1,7 +1,8 @@
 """Contrastive predictive coding (van den Oord et al., 2018) on sounds' log-mel pictures: the frame encoder
 (`sslapp.models.frames`) gives one vector z_t per frame, a GRU summarises z_1..z_t into a context c_t, and a
 linear map per step k predicts z_{t+k} from c_t. InfoNCE (`CPCLoss`) makes the prediction pick the true
-z_{t+k} among the same moment of the other clips of the batch. The frame encoder is what is kept."""
+z_{t+k} among the same moment of the other clips of the batch (or, with negatives="clip", the other moments
+of the same clip: on fsdd in 3 minutes no better, docs/benchmarks.md). The frame encoder is what is kept."""
 
 from __future__ import annotations
 
@@ -16,8 +17,16 @@ from sslapp.ssl.methods.base import SSLMethod, ViewSpec, float32
 
 
 class CPCLoss(nn.Module):
-    """InfoNCE of CPC: for each step k, the prediction from c_t against the z_{t+k} of every clip in the
-    batch (the clip's own is the positive), averaged over t and k."""
+    """InfoNCE of CPC: for each step k, the prediction from c_t against candidates for z_{t+k}, averaged over t
+    and k. `negatives`: "batch", the same moment of every clip in the batch (the clip's own is the positive),
+    or "clip", every later moment of the same clip (the paper's within-sequence sampling: the voice and the
+    room are the same in all of them, so only what is said tells them apart)."""
+
+    def __init__(self, negatives: str = "batch"):
+        super().__init__()
+        if negatives not in ("batch", "clip"):
+            raise ValueError(f"negatives must be 'batch' or 'clip', not {negatives!r}")
+        self.negatives = negatives
 
     def forward(self, predictions: list[Tensor], z: Tensor) -> Tensor:
         """predictions[k - 1]: (B, T - k, D) predicted z_{t+k}; z: (B, T, D) the frames' vectors."""
@@ -25,9 +34,13 @@ class CPCLoss(nn.Module):
         losses = []
         for k, pred in enumerate(predictions, start=1):
             target = z[:, k:]  # (B, T - k, D)
-            logits = torch.einsum("btd,ctd->tbc", pred, target)  # (T - k, B, B): clip b's prediction vs clip c
-            labels = torch.arange(b, device=z.device).expand(logits.shape[0], b)
-            losses.append(F.cross_entropy(logits.reshape(-1, b), labels.reshape(-1)))
+            if self.negatives == "batch":
+                logits = torch.einsum("btd,ctd->tbc", pred, target)  # (T - k, B, B): clip b's prediction vs clip c
+                labels = torch.arange(b, device=z.device).expand(logits.shape[0], b)
+            else:
+                logits = torch.einsum("btd,bsd->bts", pred, target)  # (B, T - k, T - k): moment t vs moment s
+                labels = torch.arange(logits.shape[1], device=z.device).expand(b, -1)
+            losses.append(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)))
         return torch.stack(losses).mean()
 
 
@@ -39,7 +52,7 @@ def frame_backbone(backbone: Backbone, method: str) -> None:
 
 class CPC(SSLMethod):
     name = "cpc"
-    defaults = {"context_dim": 256, "steps": 4}
+    defaults = {"context_dim": 256, "steps": 4, "negatives": "batch"}
 
     def __init__(self, backbone: Backbone, **hparams: Any):
         super().__init__(backbone, **hparams)
@@ -47,7 +60,7 @@ class CPC(SSLMethod):
         width, hp = backbone.module.width, self.hparams
         self.context = nn.GRU(width, hp["context_dim"], batch_first=True)
         self.predictors = nn.ModuleList(nn.Linear(hp["context_dim"], width) for _ in range(int(hp["steps"])))
-        self.criterion = CPCLoss()
+        self.criterion = CPCLoss(str(hp["negatives"]))
 
     def view_spec(self, train_size: int) -> ViewSpec:
         return ViewSpec(n_global=1, global_size=train_size, color=False, flip=False, blur=(0.0,), solarize=(0.0,))
