@@ -43,3 +43,22 @@ def test_frame_objectives_refuse_a_picture_network_and_auto_picks_frames():
     assert plan["backbone"] == "frames" and plan["train_size"] == 64
     mask = span_mask(3, 20, 0.1, 5, torch.Generator().manual_seed(0))
     assert mask.any(dim=1).all() and mask.float().mean() < 0.9
+
+
+@pytest.mark.parametrize("name", ["simclr", "byol-a", "byol", "mocov3", "swav", "dino", "mae"])
+def test_every_picture_method_for_sounds_trains_on_the_audio_views(name):
+    """The picture methods a sound workspace offers take a step on the audio views of log-mel rows (globals
+    and, for SwAV and DINO, local crops), as the loop feeds them."""
+    import numpy as np
+
+    from sslapp.modalities import get_modality
+    from sslapp.ssl.audio_views import make_views
+
+    assert name in get_modality("audio").ssl_methods
+    torch.manual_seed(0)
+    backbone = build_backbone("vit-tiny-p8" if name == "mae" else "resnet18-w16", 32)
+    method = build_method(name, backbone)
+    rows = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (8, 64, 64), dtype=np.uint8))
+    loss = method(make_views(rows, method.view_spec(32), seed=1))
+    loss.backward()
+    assert torch.isfinite(loss)

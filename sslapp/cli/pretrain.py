@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--method", help="images: simclr (default), mocov3, byol, swav, dino, mae, rotation, jigsaw or "
                    "colorization (colour images only); "
                    "texts: simcse (default), word2vec, mlm or mlm-scratch; "
-                   "sounds: simclr (default), byol-a, cpc, wav2vec, byol or mocov3, on log-mel pictures with the audio views")
+                   "sounds: simclr (default), byol-a, cpc, wav2vec, byol, mocov3, swav, dino or mae, on log-mel pictures "
+                   "with the audio views")
     p.add_argument("--backbone", default="auto",
                    help="auto, resnet18/34/50 (+ -std), resnet18-w16/-w32 (narrow), vit-tiny, vit-small, "
                         "efficientnet-lite0")

@@ -61,7 +61,8 @@ AUDIO = Modality(
     model_input=model_input, preprocessing=preprocessing, input_spec=input_spec,
     quick_features=quick_features, fingerprints=fingerprints,
     starting_encoders=("mfcc", "imagenet", "patches"),  # also the prior: MFCC statistics first
-    ssl_methods=("simclr", "byol-a", "cpc", "wav2vec", "byol", "mocov3"), views="sslapp.ssl.audio_views:make_views",
+    ssl_methods=("simclr", "byol-a", "cpc", "wav2vec", "byol", "mocov3", "swav", "dino", "mae"),
+    views="sslapp.ssl.audio_views:make_views",
     preview="audio", preview_ext=".wav", original_exts=EXTENSIONS, one_item_per_file=False,
     full_finetune=False,  # the image fine-tune's views (flips, colour) are wrong for a spectrogram: a probe
     export_formats=("onnx", "torchscript", "safetensors"), export_extras=frozenset({"encoder", "quantize"}),
