@@ -46,7 +46,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from sslapp.export.export import NoClassifierError, export_workspace, zip_export
     from sslapp.export.manifest import ExportError
-    from sslapp.modalities import workspace_modality
+    from sslapp.modalities import get_modality, workspace_modality
 
     ws = workspace_arg(args.workspace)
     modality = workspace_modality(ws)  # --all: every format and part this kind of item's export offers
@@ -83,7 +83,7 @@ def run(args) -> int:
     text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
     if q := manifest.get("quantized"):
         text.append(f"{q['file']}: same class as the full model on {100 * q['top1_agreement']:.1f}% of "
-                    f"{count(q['n_images'], {'audio': 'sound', 'text': 'text'}.get(manifest.get('modality'), 'image'))}"
-                    f", max probability difference {q['max_abs_prob_diff']:.4f}")
+                    f"{count(q['n_images'], get_modality(manifest.get('modality', 'image')).noun)}, "
+                    f"max probability difference {q['max_abs_prob_diff']:.4f}")
     emit(manifest, args.json, "\n".join(text))
     return 0

@@ -167,7 +167,7 @@ class AudioPredictor(OnnxClassifier):
         size = self.modality.fixed_cache_size
 
         def decode(item: SourceItem) -> list[Decoded]:
-            return self.modality.decode(item.data, size, {"ext": item.ext})
+            return self.modality.decode(item.data, size, {"ext": item.ext, "previews": False})
 
         yield from _parts(paths, errors, decode)
 

@@ -37,6 +37,12 @@ def blur_kernel_size(size: int) -> int:
     return max(3, int(0.1 * size) // 2 * 2 + 1)
 
 
+def as_rgb_rows(batch: Tensor) -> Tensor:
+    """uint8 grey rows (B, H, W), sounds' log-mel pictures, -> (B, H, W, 3), the picture in every channel as
+    their modality feeds it to an encoder (an expanded view, no copy); (B, S, S, 3) images unchanged."""
+    return batch.unsqueeze(-1).expand(-1, -1, -1, 3) if batch.ndim == 3 else batch
+
+
 def to_float_images(batch: Tensor) -> Tensor:
     """uint8 (B, S, S, 3) or float (B, 3, S, S) in [0, 1] -> contiguous float (B, 3, S, S) in [0, 1]."""
     if batch.ndim != 4:

@@ -52,15 +52,12 @@ def _init_sample(images: Any, size: int, seed: int) -> torch.Tensor:
     import torch.nn.functional as F
 
     from sslapp.models.normalise import imagenet_normalise
-    from sslapp.ssl.augment import to_float_images
+    from sslapp.ssl.augment import as_rgb_rows, to_float_images
 
     if images is None or len(images) == 0:
         raise PretrainError("a first layer from patches needs images")
     rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:PATCH_INIT_IMAGES])
-    batch = torch.from_numpy(np.ascontiguousarray(images[rows]))
-    if batch.ndim == 3:  # sounds' log-mel pictures (N, mels, frames): grey, as their modality feeds them
-        batch = batch.unsqueeze(-1).expand(-1, -1, -1, 3)
-    x = to_float_images(batch)
+    x = to_float_images(as_rgb_rows(torch.from_numpy(np.ascontiguousarray(images[rows]))))
     if x.shape[-1] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return imagenet_normalise(x)

@@ -52,15 +52,15 @@ def choose_probe_sample(cache_rows: np.ndarray, labelled: dict[int, int], size: 
 def embed_uint8(encoder: torch.nn.Module, images: np.ndarray, device: torch.device, train_size: int,
                 mean: torch.Tensor, std: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Embed (N, S, S, 3) uint8 images (or (N, M, T) log-mel pictures) exactly as sslapp's Encoder does (resize, normalise)."""
+    from sslapp.ssl.augment import as_rgb_rows  # here: augment pulls in the image networks, texts need none
+
     out = []
     was_training = encoder.training
     encoder.eval()
     try:
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).to(device)
-            if x.ndim == 3:  # a sound's log-mel picture (N, mels, frames): grey, as its modality feeds it
-                x = x.unsqueeze(-1).expand(-1, -1, -1, 3)
-            x = x.permute(0, 3, 1, 2).float().div_(255)
+            x = as_rgb_rows(x).permute(0, 3, 1, 2).float().div_(255)
             if x.shape[-1] != train_size:
                 x = F.interpolate(x, size=(train_size, train_size), mode="bilinear", align_corners=False)
             x = (x - mean.to(device)) / std.to(device)

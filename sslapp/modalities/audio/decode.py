@@ -80,12 +80,14 @@ def _windows(f, rate: int, seen: list[int]) -> Iterator[tuple[float, np.ndarray]
 
 def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = None) -> list[Decoded]:
     """File bytes -> one item per window (one for a recording shorter than 1.5 windows); raises BadItem
-    with what was wrong for a file that is not audio, empty, of zero length, too short or too long."""
+    with what was wrong for a file that is not audio, empty, of zero length, too short or too long.
+    options: "ext" (the file's suffix), "previews" (False: no WAV preview per window)."""
     import soundfile as sf
 
     if not data:
         raise BadItem("empty", "the file is empty (0 bytes)")
     ext = (options or {}).get("ext") or ".wav"
+    previews = (options or {}).get("previews", True)  # `sslapp predict` plays nothing: no WAV per window
     items: list[Decoded] = []
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
@@ -99,7 +101,8 @@ def decode_items(data: bytes, size: int, options: Mapping[str, Any] | None = Non
                     raise BadItem("corrupt", f"the samples at {start:.1f} s hold NaN or infinite values")
                 wave, row = window_row(chunk, rate)
                 pcm = np.clip(np.rint(wave * 32767.0), -32768, 32767).astype("<i2")
-                items.append(Decoded(row=row, preview=wav_bytes(pcm), part=f"{start:.3f}s", key=pcm.tobytes(),
+                items.append(Decoded(row=row, preview=wav_bytes(pcm) if previews else None, part=f"{start:.3f}s",
+                                     key=pcm.tobytes(),
                                      info={**facts, "offset": start, "ext": ext}))
     except BadItem:
         raise

@@ -44,12 +44,18 @@ def active_frames(db: np.ndarray) -> np.ndarray:
     return energy >= energy.max(axis=1, keepdims=True) - ACTIVE_DB
 
 
-def mfcc_stats(rows: np.ndarray) -> np.ndarray:
-    """uint8 rows (B, MELS, FRAMES) -> (B, MFCC_DIMS) float32 MFCC statistics over the active frames."""
+def cepstra(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 rows (B, MELS, FRAMES) -> (MFCCs (B, N_MFCC, FRAMES), active frames (B, FRAMES) bool)."""
     db = row_db(rows)
-    mfcc = np.einsum("km,bmt->bkt", _DCT, db)  # (B, N_MFCC, FRAMES)
+    return np.einsum("km,bmt->bkt", _DCT, db), active_frames(db)
+
+
+def mfcc_stats(rows: np.ndarray, cep: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """uint8 rows (B, MELS, FRAMES) -> (B, STATS_DIMS) float32 MFCC statistics over the active frames
+    (`cep`: their `cepstra`, when the caller has them)."""
+    mfcc, act = cep if cep is not None else cepstra(rows)
     delta = np.gradient(mfcc, axis=2) if FRAMES > 1 else np.zeros_like(mfcc)
-    weight = active_frames(db).astype(np.float32)[:, None]  # (B, 1, FRAMES)
+    weight = act.astype(np.float32)[:, None]  # (B, 1, FRAMES)
     count = weight.sum(axis=2)
 
     def stats(x: np.ndarray) -> list[np.ndarray]:
@@ -60,12 +66,11 @@ def mfcc_stats(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([*stats(mfcc), *stats(delta)], axis=1).astype(np.float32)
 
 
-def mfcc_contour(rows: np.ndarray, points: int = CONTOUR_POINTS) -> np.ndarray:
+def mfcc_contour(rows: np.ndarray, points: int = CONTOUR_POINTS,
+                 cep: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """uint8 rows (B, MELS, FRAMES) -> (B, N_MFCC * points) float32: each MFCC at `points` moments evenly
-    spaced from the first frame that holds sound to the last, coefficient-major."""
-    db = row_db(rows)
-    mfcc = np.einsum("km,bmt->bkt", _DCT, db)
-    act = active_frames(db)
+    spaced from the first frame that holds sound to the last, coefficient-major (`cep` as in `mfcc_stats`)."""
+    mfcc, act = cep if cep is not None else cepstra(rows)
     first = act.argmax(axis=1)
     last = FRAMES - 1 - act[:, ::-1].argmax(axis=1)
     pos = first[:, None] + (last - first)[:, None] * np.linspace(0.0, 1.0, points)[None]  # (B, points)
@@ -74,6 +79,12 @@ def mfcc_contour(rows: np.ndarray, points: int = CONTOUR_POINTS) -> np.ndarray:
     w = (pos - lo)[:, None].astype(np.float32)
     take = lambda i: np.take_along_axis(mfcc, np.broadcast_to(i[:, None], (len(mfcc), N_MFCC, points)), 2)  # noqa: E731
     return (take(lo) * (1 - w) + take(hi) * w).reshape(len(mfcc), -1).astype(np.float32)
+
+
+def _both(rows: np.ndarray) -> np.ndarray:
+    """Statistics and contour from one pass over the rows' cepstra."""
+    cep = cepstra(rows)
+    return np.concatenate([mfcc_stats(rows, cep), mfcc_contour(rows, cep=cep)], axis=1)
 
 
 def _standardised(make, cache: np.ndarray, rows: np.ndarray | None, dims: int) -> np.ndarray:
@@ -88,8 +99,7 @@ def _standardised(make, cache: np.ndarray, rows: np.ndarray | None, dims: int) -
 def mfcc_features(cache: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """The MFCC start's features of the cache rows `cache[rows]`: statistics and contour, standardised per
     column: (N, MFCC_DIMS) float32 (`sslapp.models.mfcc` computes the same in torch)."""
-    both = lambda r: np.concatenate([mfcc_stats(r), mfcc_contour(r)], axis=1)  # noqa: E731
-    return _standardised(both, cache, rows, MFCC_DIMS)
+    return _standardised(_both, cache, rows, MFCC_DIMS)
 
 
 def mfcc_baseline(cache: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray:
