@@ -64,6 +64,12 @@ def test_export_page(export_base, tmp_path, monkeypatch):
         assert "picks the same class as the full model" in _texts(at) and "MB" in _texts(at)
         out = ws.root / job["result"]["path"]
         assert (out / "classifier.onnx").is_file() and (out / "imagefolder").is_dir()
+        # the count the page gives is what the folder holds (model.json included; the tree as a folder)
+        top = sorted(p.name for p in out.iterdir() if p.is_file())
+        tree = sum(1 for p in (out / "imagefolder").rglob("*") if p.is_file())
+        assert job["result"]["files"] == top and "model.json" in top and job["result"]["folders"] == {"imagefolder": tree}
+        assert job["result"]["bytes"] == sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        assert f"{len(top)} files, " in _texts(at) and f"`imagefolder/` with {tree} files" in _texts(at)
         assert not (out / "classifier.safetensors").exists() and not (out / "encoder.onnx").exists()
         assert (ws.root / job["result"]["zip"]).is_file()
         assert ws.store.latest_artifact("export")["path"] == job["result"]["path"]

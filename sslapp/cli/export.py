@@ -7,9 +7,10 @@ By default the ONNX classifier and its safetensors weights; `--formats`, `--enco
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 from sslapp.cli.common import CLIError, emit, handle_errors, say, workspace_arg
-from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, QUANTIZE
+from sslapp.export.manifest import DEFAULT_FORMATS, FORMATS, QUANTIZE, folder_listing
 from sslapp.words import count
 
 
@@ -79,8 +80,10 @@ def run(args) -> int:
         balanced = ", class-balanced" if str(acc.get("measure", "")).startswith("class-balanced") else ""
         text.append(f"estimated accuracy: {100 * acc['mean']:.1f}%{interval}{balanced}"
                     + (f"; the labels are very unbalanced ({acc['imbalance']:.1f}x)" if acc.get("unbalanced") else ""))
-    total = sum(f["bytes"] for f in manifest["files"].values())
-    text.append(f"files ({total / 1e6:.1f} MB): " + ", ".join(sorted(manifest["files"])))
+    listing = folder_listing(Path(manifest["path"]))
+    text.append(f"{count(len(listing['files']), 'file')} ({listing['bytes'] / 1e6:.1f} MB in all): "
+                + ", ".join(listing["files"])
+                + "".join(f"; {name}/ with {count(n, 'file')}" for name, n in listing["folders"].items()))
     if q := manifest.get("quantized"):
         text.append(f"{q['file']}: same class as the full model on {100 * q['top1_agreement']:.1f}% of "
                     f"{count(q['n_images'], get_modality(manifest.get('modality', 'image')).noun)}, "

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sslapp.export.manifest import DEFAULT_FORMATS, ExportError
+from sslapp.export.manifest import DEFAULT_FORMATS, ExportError, folder_listing
 from sslapp.jobs.context import JobContext
 from sslapp.workspace import Workspace, WorkspaceError, child_workspace
 
@@ -52,8 +52,7 @@ def run_export_job(ctx: JobContext) -> dict[str, Any]:
         raise
     result = {"path": str(out_dir.relative_to(ws.root)), "zip": str(zip_path.relative_to(ws.root)) if zip_path else None,
               "kind": manifest["kind"], "classes": manifest["classes"], "formats": manifest["formats"],
-              "files": sorted(manifest["files"]), "bytes": sum(f["bytes"] for f in manifest["files"].values()),
-              "quantized": manifest.get("quantized")}
+              **folder_listing(out_dir), "quantized": manifest.get("quantized")}
     ws.store.add_artifact("export", result["path"], result, run_id=run_id)
     ws.store.update_run(run_id, status="done", summary=result)
     say(f"export ready: {result['path']}")

@@ -110,3 +110,11 @@ def verify_checksum(export_dir: str | Path, manifest: dict[str, Any], name: str)
     if h.hexdigest() != expected:
         raise ExportError(f"{Path(export_dir) / name} is damaged (its checksum differs from model.json); "
                           "copy the export again or export again.")
+
+
+def folder_listing(out_dir: Path) -> dict[str, Any]:
+    """What the export folder holds, as a file manager shows it: its files (model.json included), each
+    subfolder with its file count, and the bytes of everything, so the page's count matches the folder."""
+    files = sorted(p.name for p in out_dir.iterdir() if p.is_file())
+    folders = {p.name: sum(1 for f in p.rglob("*") if f.is_file()) for p in sorted(out_dir.iterdir()) if p.is_dir()}
+    return {"files": files, "folders": folders, "bytes": sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())}

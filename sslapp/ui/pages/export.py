@@ -102,8 +102,9 @@ def _downloads(ws: Workspace, result: dict, modality: Modality) -> None:
                                 mime="text/csv" if name.endswith(".csv") else "application/json",
                                 on_click="ignore", key=f"dl_{name}")
     if result.get("bytes"):
-        st.caption(f"{count(len(result.get('files') or []), 'file')}, {result['bytes'] / 1e6:.1f} MB: "
-                   + ", ".join(result.get("files") or []))
+        folders = "".join(f" · `{name}/` with {count(n, 'file')}" for name, n in (result.get("folders") or {}).items())
+        st.caption(f"{count(len(result.get('files') or []), 'file')}, {result['bytes'] / 1e6:.1f} MB in all: "
+                   + ", ".join(result.get("files") or []) + folders)
     if quantized:
         line = (f"`{quantized['file']}` ({quantized['bytes'] / 1e6:.1f} MB) picks the same class as the full "
                 f"model for {100 * quantized['top1_agreement']:.1f}% of {quantized['n_images']} workspace "
