@@ -228,6 +228,11 @@ def test_the_headline_is_class_balanced_and_unbalanced_labels_are_warned_of():
 
     assert not any("unbalanced" in m for m in check_labels(np.repeat([0, 1, 2], [12, 4, 4]), 3).messages)  # 3x
     assert any("unbalanced" in m for m in check_labels(np.repeat([0, 1, 2], [13, 4, 4]), 3).messages)
+    # 2 labels or fewer in most classes: the estimate is said to read low (each label is tested one short)
+    from sslapp.estimators.evaluate import FEW_MESSAGE
+    assert FEW_MESSAGE in check_labels(np.repeat([0, 1, 2, 3], [5, 2, 2, 1]), 4).messages
+    assert FEW_MESSAGE not in check_labels(np.repeat([0, 1, 2, 3], [5, 3, 3, 2]), 4).messages
+    assert FEW_MESSAGE not in check_labels(np.repeat([0, 1, 2], [2, 1, 1]), 3).messages  # no estimate to speak of
     # the interval: equal tests per class give the pooled Wilson interval; a class with few tests widens it
     assert balanced_interval(np.array([8, 6]), np.array([10, 10])) == pytest.approx(wilson_interval(14, 20))
     lo, hi = balanced_interval(np.array([27, 3]), np.array([30, 3]))
