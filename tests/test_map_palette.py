@@ -80,3 +80,27 @@ def test_the_legend_lists_every_class_that_fits_and_hovers_the_rest_and_long_nam
     assert f"… {80 - rows} more" in legend.text and "none (1)" in legend.text
     assert (len(legend.text.split("<br>"))) * LEGEND_LINE_PX <= plot_px
     assert all(f"{name} (1)" in legend.hovertext for name in many[:-1])
+
+
+def test_the_points_fill_the_plot_each_axis_spanning_their_own_extent_with_a_small_pad():
+    from sslapp.ui.map import AXIS_PAD, closeup_figure
+
+    # a wide cloud (10 x 1): one scale for both axes would leave the plot's top and bottom empty
+    xy = np.array([[0.0, 0.0], [10.0, 1.0], [4.0, 0.5], [7.0, 0.2]], np.float32)
+    fig = map_figure(xy, np.arange(4), categorical(np.zeros(4, np.int32), ["a"], "label"))
+    assert fig.layout.yaxis.scaleanchor is None and fig.layout.xaxis.scaleanchor is None
+    x0, x1 = fig.layout.xaxis.range
+    y0, y1 = fig.layout.yaxis.range
+    assert np.allclose([x0, x1], [-10 * AXIS_PAD, 10 + 10 * AXIS_PAD], atol=1e-6)
+    assert np.allclose([y0, y1], [-AXIS_PAD, 1 + AXIS_PAD], atol=1e-6)
+    assert 0 < AXIS_PAD <= 0.05  # edge points are not cut, and the pad stays small
+    assert fig.layout.uirevision == "map"  # a user's zoom survives reruns
+    # one point, or all on a line: a range of some width, centred on them
+    flat = map_figure(np.array([[2.0, 3.0], [5.0, 3.0]], np.float32), np.arange(2),
+                      categorical(np.zeros(2, np.int32), ["a"], "label"))
+    lo, hi = flat.layout.yaxis.range
+    assert lo < 3 < hi and np.isclose((lo + hi) / 2, 3)
+    # the close-up keeps its own ranges (the images' half-width past the edge points)
+    close = closeup_figure(xy, np.arange(4), ["/no/such/thumbnail.jpg"] * 4)
+    assert close.layout.yaxis.scaleanchor is None
+    assert close.layout.xaxis.range[0] < 0 and close.layout.xaxis.range[1] > 10

@@ -1,5 +1,7 @@
 """What the Explore page shows and remembers: the cached map and predictions, point colours, hover
-texts, and the selection (kept in plain session-state keys, so it survives a page switch).
+texts, the selection (kept in plain session-state keys, so it survives a page switch), and which items
+the grid shows: the map selection, a cluster or every item, narrowed by a label filter (a class, or
+"Model disagrees": labels the newest classifier predicts as another class, for a bulk review).
 
 Session state: `explore_selection` (list of item ids: the map selection), `explore_grid` (which of
 the shown images are left out, see `sslapp.ui.selection_grid`), `_explore_chart_seen` (the last
@@ -29,6 +31,10 @@ SEEN = "_explore_chart_seen"
 FROM_CHART = "_explore_from_chart"
 MAP_ID = "_explore_map_artifact"
 MAP_SELECTION = "selection"  # the "Show" box's first option (not None: a restored None reads as "no choice")
+ALL_ITEMS = "all"  # "Show": every item of the workspace (with a label filter: every label of a class, for review)
+DISAGREES = "Model disagrees"  # the label filter: labelled items the newest classifier predicts as another class
+LABEL_FILTERS = ("All", "Unlabelled", "Labelled", DISAGREES)
+BODY = "explore_body"  # the fragment of the view controls, the map and the panel: a label action reruns it
 HOVER_MAX = 20_000  # above this many points the hover shows the item id only (keeps the payload small)
 HOVER_LINE = 60  # characters per line of a text in the hover
 
@@ -189,32 +195,56 @@ def start_run(artifact_id: int) -> None:
     previous = st.session_state.get(MAP_ID)
     if previous is not None and previous != artifact_id:
         clear_selection()
-        st.session_state["explore_cluster"] = MAP_SELECTION
+        if st.session_state.get("explore_cluster") != ALL_ITEMS:  # a cluster of the old map means nothing now
+            st.session_state["explore_cluster"] = MAP_SELECTION
     st.session_state[MAP_ID] = artifact_id
     if not any(key in st.session_state for key in CHARTS):
         st.session_state[SEEN] = {}
         st.session_state.pop(FROM_CHART, None)
 
 
-def picked_cluster(value) -> int | None:
-    """The cluster picked under "Show", or None for the map selection."""
-    return None if value is None or value == MAP_SELECTION else int(value)
+def picked_source(value) -> str | int:
+    """What "Show" picked: MAP_SELECTION, ALL_ITEMS or a cluster number."""
+    if value in (None, MAP_SELECTION, ALL_ITEMS):
+        return value or MAP_SELECTION
+    return int(value)
 
 
-def target_ids(ws: Workspace, m: MapData, cluster: int | None, label_filter: str) -> list[int]:
-    """The images the grid shows: the picked cluster or the map selection, narrowed by the label filter."""
-    if cluster is not None:
-        ids = [int(i) for i in m.item_ids[m.cluster == cluster]]
-    else:
+def newer_map(ws: Workspace, drawn_id: int | None) -> bool:
+    """Whether the workspace has a map other than the one drawn (a running embed job saved its first one)."""
+    latest = ws.store.latest_artifact("map")
+    return latest is not None and int(latest["id"]) != drawn_id
+
+
+def _filtered(ws: Workspace, ids: list[int], label_of: dict[int, str | None], label_filter: str) -> list[int]:
+    """`ids` narrowed by the label filter; `label_of` holds each active item's label (None: unlabelled)."""
+    if label_filter == "Unlabelled":
+        return [i for i in ids if i in label_of and label_of[i] is None]
+    labelled = [i for i in ids if label_of.get(i) is not None]
+    if label_filter == "Labelled":
+        return labelled
+    if label_filter == DISAGREES:
+        predicted = ws.store.predicted_classes(labelled)
+        return [i for i in labelled if predicted.get(i) not in (None, label_of[i])]
+    return [i for i in labelled if label_of[i] == label_filter]
+
+
+def target_ids(ws: Workspace, m: MapData, shown: str | int, label_filter: str) -> list[int]:
+    """The items the grid shows: the map selection, a cluster or every item, narrowed by the label filter."""
+    if shown == ALL_ITEMS:
+        if label_filter == "All":
+            return [i for i, _ in ws.store.item_ids_and_cache_index()]
+        if label_filter == "Unlabelled":
+            return ws.store.unlabeled_ids(include_skipped=True)
+        label_of = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
+        return _filtered(ws, list(label_of), label_of, label_filter)
+    if shown == MAP_SELECTION:
         ids = [int(i) for i in st.session_state.get(SELECTION) or []]
+    else:
+        ids = [int(i) for i in m.item_ids[m.cluster == int(shown)]]
     if label_filter == "All" or not ids:
         return ids
-    items = ws.store.items(ids=ids)
-    if label_filter == "Unlabelled":
-        return [r["id"] for r in items if r["label"] is None]
-    if label_filter == "Labelled":
-        return [r["id"] for r in items if r["label"] is not None]
-    return [r["id"] for r in items if r["label"] == label_filter]
+    return _filtered(ws, ids, {r["id"]: r["label"] for r in ws.store.items(ids=ids)}, label_filter)
 
 
 def fresh_targets(ws: Workspace, m: MapData) -> list[int]:
@@ -226,5 +256,5 @@ def fresh_targets(ws: Workspace, m: MapData) -> list[int]:
     """
     sync_from_charts()
     label_filter = st.session_state.get("explore_label_filter") or "All"
-    ids = target_ids(ws, m, picked_cluster(st.session_state.get("explore_cluster")), label_filter)
+    ids = target_ids(ws, m, picked_source(st.session_state.get("explore_cluster")), label_filter)
     return selection_grid.kept_ids(GRID, ids)

@@ -43,6 +43,7 @@ LEGEND_LINE_PX = 15  # one legend line at font size 11 (plotly spaces lines 1.3 
 MORE_HINT = "hover for all"
 LEGEND_CHARS = 24  # a longer class name is cut (with "…") in the legend; the hover says it whole
 MAP_HEIGHT = 650
+AXIS_PAD = 0.03  # each axis spans the points plus this share of their extent on both ends
 MODEBAR_MARGIN = 34  # the modebar sits in this top margin, above the points
 # the chart's toolbar: selection, zoom, pan and reset only (no logo, no image export)
 MAP_CONFIG = {"displaylogo": False, "scrollZoom": True, "displayModeBar": True,
@@ -171,14 +172,33 @@ def overview_rows(n: int, max_points: int = MAX_OVERVIEW_POINTS, keep: np.ndarra
     return np.sort(rows)
 
 
-def _layout(fig: go.Figure, height: int, title: str | None, right: int = 4) -> None:
+def axis_ranges(xy: np.ndarray, pad: float = AXIS_PAD) -> tuple[list[float], list[float]] | None:
+    """([x0, x1], [y0, y1]): each axis spans the points' own extent plus `pad` of it on both ends, so
+    no edge point is cut (None without finite points). The axes are set apart, not to one scale: a 2-D
+    layout's aspect means nothing, and a wide plot is then filled instead of leaving empty sides."""
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy):
+        return None
+    ranges = []
+    for lo, hi in zip(xy.min(axis=0), xy.max(axis=0), strict=True):
+        margin = (hi - lo) * pad if hi > lo else max(abs(lo) * pad, 0.5)
+        ranges.append([float(lo - margin), float(hi + margin)])
+    return ranges[0], ranges[1]
+
+
+def _layout(fig: go.Figure, height: int, title: str | None, right: int = 4,
+            ranges: tuple[list[float], list[float]] | None = None) -> None:
+    xaxis, yaxis = dict(visible=False), dict(visible=False)
+    if ranges is not None:
+        xaxis["range"], yaxis["range"] = ranges
     fig.update_layout(
         height=height, margin=dict(l=4, r=right, t=MODEBAR_MARGIN + (26 if title else 0), b=4), title=title,
         # pan by default: Streamlit selects a clicked point only outside the lasso and box tools
         dragmode="pan", clickmode="event+select", hovermode="closest", showlegend=False,
         plot_bgcolor="white", uirevision="map",  # keep zoom and selection across reruns
         hoverlabel=dict(bgcolor="white", font=dict(size=12), align="left"),
-        xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
+        xaxis=xaxis, yaxis=yaxis)
 
 
 def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selected: np.ndarray | None = None,
@@ -203,7 +223,7 @@ def map_figure(xy: np.ndarray, item_ids: np.ndarray, coloring: Coloring, selecte
         hovertemplate="item %{customdata}<extra></extra>" if hover is None else "%{text}<extra></extra>",
         text=None if hover is None else [hover[i] for i in rows])
     fig = go.Figure(trace)
-    _layout(fig, height, title, right=legend_width(coloring, height, title))
+    _layout(fig, height, title, right=legend_width(coloring, height, title), ranges=axis_ranges(xy[rows]))
     counts = None
     if coloring.categories is not None:
         counts = np.bincount(np.asarray(coloring.values) + 1, minlength=len(coloring.categories) + 1)
@@ -231,6 +251,7 @@ def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[s
         raise ValueError(f"a close-up draws at most {MAX_CLOSEUP} images, not {n}; select fewer points")
     xy = np.asarray(xy, np.float32)
     fig = go.Figure()
+    ranges = None
     if n:
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-3))
@@ -242,9 +263,7 @@ def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[s
                 images.append(dict(source=uri, xref="x", yref="y", x=float(x), y=float(y), sizex=side,
                                    sizey=side, xanchor="center", yanchor="middle", sizing="contain", layer="above"))
         fig.update_layout(images=images)
-        pad = side
-        fig.update_xaxes(range=[float(lo[0]) - pad, float(hi[0]) + pad])
-        fig.update_yaxes(range=[float(lo[1]) - pad, float(hi[1]) + pad])
+        ranges = ([float(lo[0]) - side, float(hi[0]) + side], [float(lo[1]) - side, float(hi[1]) + side])
     marker = dict(size=10, opacity=0.35, color="#888")
     if coloring is not None:
         marker = {**_marker(coloring, 14), "opacity": 0.45, "showscale": False}
@@ -252,7 +271,7 @@ def closeup_figure(xy: np.ndarray, item_ids: np.ndarray, thumb_paths: Sequence[s
                              customdata=np.asarray(item_ids), marker=marker, text=None if hover is None else list(hover),
                              hovertemplate="item %{customdata}<extra></extra>" if hover is None
                              else "%{text}<extra></extra>"))
-    _layout(fig, height, title, right=legend_width(coloring, height, title))
+    _layout(fig, height, title, right=legend_width(coloring, height, title), ranges=ranges)
     if coloring is not None:
         ann = legend_annotation(coloring, height=height, title=title)
         if ann:

@@ -28,13 +28,11 @@ POINTS_JS = """
 MODEBAR_PX = 4  # shapes start this far below the plot's top edge (the modebar sits in the margin above it)
 
 
-def mapped_workspace(root, images, n=14, folder=None):
-    """A workspace with `n` images in a few colour groups, and a (provisional) map computed.
+def image_workspace(root, images, n=14, folder=None):
+    """A workspace with `n` images in a few colour groups, and no map yet.
 
-    14 images keep the layout on PCA (UMAP starts at 15 and spends ~20 s CPU compiling numba code).
     `folder`: a subfolder the images sit in (like a class folder of the sample data).
     """
-    from sslapp.cli.common import run_job_in_foreground
     from sslapp.ingest.ingest import ingest
 
     where = images / folder if folder else images
@@ -46,6 +44,17 @@ def mapped_workspace(root, images, n=14, folder=None):
         Image.fromarray(a).save(where / f"im{i:02d}.png")
     ws = open_workspace(root, cache_size=16)
     assert ingest(ws, [images], workers=1)["added"] == n
+    return ws
+
+
+def mapped_workspace(root, images, n=14, folder=None):
+    """`image_workspace` with a (provisional) map computed, and the classes cat and dog.
+
+    14 images keep the layout on PCA (UMAP starts at 15 and spends ~20 s CPU compiling numba code).
+    """
+    from sslapp.cli.common import run_job_in_foreground
+
+    ws = image_workspace(root, images, n, folder)
     job = run_job_in_foreground(ws, "embed", {"provisional": True, "clusters": "kmeans"})
     assert job["status"] == "done", job["error"]
     ws.store.class_id("cat", create=True)

@@ -8,7 +8,8 @@ trip to another page, and undo takes the label back; a lasso around the right ha
 another class. Which points a shape should catch is worked out from the points' screen positions
 that plotly itself reports, so the test knows the expected item ids before it drags. (One test: each
 step starts where the last one left the page, as a user's session does, and the workspace, its map
-and the page's first draw are paid for once.)
+and the page's first draw are paid for once.) A second test plays an embed job that saves its quick
+pixel map and goes on: the page draws that map within a poll of the job's status line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from map_driver import (
     click_point,
     drag,
     hover_point,
+    image_workspace,
     inside,
     isolated_point,
     map_box,
@@ -33,6 +35,8 @@ from map_driver import (
 )
 from streamlit_driver import body_text, click_button, nav, open_page, screenshot, wait_for_text, wait_ready
 
+from sslapp.cli.common import run_job_in_foreground
+from sslapp.store.states import JobState
 from sslapp.words import count
 
 WIDTH, HEIGHT = 1440, 900
@@ -135,3 +139,25 @@ def test_preview_then_box_leave_out_label_undo_and_lasso_on_the_real_map(app_fac
     screenshot(page, "explore-lasso-selection")
     labels = {r["item_id"]: r["class_name"] for r in ws.store.labels()}
     assert labels == {i: "dog" for i in expected_lasso}
+
+
+def test_the_first_pixel_map_is_drawn_while_the_embed_job_goes_on(app_factory, page, tmp_path):
+    """Issue 22: an upload's embed job saves a quick pixel map within seconds, then computes the chosen
+    embedding's map. The page polls the job's status line every second and draws the first map as soon
+    as it is saved, with the job's line still above it, without waiting for the job to end."""
+    import os
+
+    ws = image_workspace(tmp_path / "ws", tmp_path / "images")
+    job = ws.store.enqueue_job("embed", {"clusters": "kmeans", "k": None, "provisional": False})
+    assert ws.store.claim_job(job, os.getpid())["status"] == "running"  # this test plays the worker
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    try:
+        open_page(page, app_factory(ws.root), "explore")
+        wait_for_text(page, "Computing the map")
+        assert page.locator(".st-key-explore_map").count() == 0
+        assert run_job_in_foreground(ws, "embed", {"provisional": True})["status"] == "done"  # the job's first map
+        page.locator(".st-key-explore_map .js-plotly-plot").wait_for(timeout=15_000)  # a poll or two, no click
+        assert len(chart_points(page)["points"]) == 14
+        assert "Computing the map" in body_text(page)  # the job goes on, and says so
+    finally:
+        ws.store.finish_job(job, JobState.CANCELLED)

@@ -1,19 +1,25 @@
 """The Explore page: the map is the page.
 
 Top to bottom: the map's status and its compute/refresh controls in one row; the view controls
-(colour, cluster, label filter, close-up, clear) in one row; the map (about three quarters of the
-width, 680 px tall) with a side panel beside it: the clicked item shown large (`_preview`: an image
-from its original file, a text whole, a sound's spectrogram and its player), or the selection's count
-and the label actions; below the map, the selection's items (thumbnails or spectrograms, or texts one
-to a row), each a toggle that leaves it out of the label action (`sslapp.ui.selection_grid`).
-Items are drawn by `sslapp.ui.item_view`: the close-up (the images themselves at their map positions)
-is offered only for kinds it can draw; a text's hover shows its start.
+(colour, what to show: the map selection, every item or a cluster; the label filter, close-up, clear)
+in one row; the map (about three quarters of the width, 650 px tall, its axes spanning the points)
+with a side panel beside it: the clicked item shown large (an image from its original file, a text
+whole, a sound's spectrogram and its player), or the selection's count and the label actions; below
+the map, the selection's items (thumbnails or spectrograms, or texts one to a row), each a toggle
+that leaves it out of the label action (`sslapp.ui.selection_grid`). "Show: All images" with the
+label filter on a class, or on "Model disagrees" (labels the newest classifier predicts as another
+class), puts every such label in the grid, for a bulk review. Items are drawn by
+`sslapp.ui.item_view`: the close-up (the images themselves at their map positions) is offered only
+for kinds it can draw; a text's hover shows its start.
 
-The view controls, the map, the side panel and the grid live in one `st.fragment`, so a selection
-or a click on a thumbnail reruns only that part. The selection is `st.session_state
-["explore_selection"]` (a list of item ids, see `sslapp.ui.explore_state`); the widgets keep their
-values across page switches (`persist_state="session"`), and a new map clears the selection.
-Stable keys for browser tests: chart `explore_map` (or `explore_closeup_map`), buttons
+The view controls and the map live in one `st.fragment` (key `explore_body`), so a selection on the
+map reruns only that part; the side panel and the grid are a fragment inside it
+(`sslapp.ui.explore_panel`), so a leave-out reruns only them, and a label action reruns both. While an
+embed job runs, its status line polls every second and reruns the page once a newer map is saved: the
+quick first (pixel) map is drawn while the chosen embedding's map is still computed. The selection is
+`st.session_state["explore_selection"]` (a list of item ids, see `sslapp.ui.explore_state`); the
+widgets keep their values across page switches (`persist_state="session"`), and a new map clears the
+selection. Stable keys for browser tests: chart `explore_map` (or `explore_closeup_map`), buttons
 `explore_apply_label`, `explore_remove_labels`, `explore_undo`, `explore_clear`, `explore_embed`,
 the preview `explore_preview`, the grid `explore_grid` (its keys: `sslapp.ui.selection_grid`).
 The class picker `explore_class` opens, for each new selection, on the class most of its items are
@@ -22,17 +28,13 @@ labelled or predicted as, else on no class (`sslapp.ui.class_picker`); "Label N 
 
 from __future__ import annotations
 
-import io
-
 import streamlit as st
 
 from sslapp.maps.read import MapData, map_status
 from sslapp.modalities import workspace_modality
 from sslapp.store.states import ACTIVE_JOB_STATES, JobState
-from sslapp.ui import class_picker
 from sslapp.ui import explore_state as es
 from sslapp.ui.common import (
-    annotator_name,
     count_of,
     embedding_line,
     item_words,
@@ -40,20 +42,13 @@ from sslapp.ui.common import (
     require_workspace,
     thumb_path,
 )
-from sslapp.ui.item_view import show_item, view
+from sslapp.ui.explore_panel import selection_panel
+from sslapp.ui.item_view import view
 from sslapp.ui.map import COLOR_MODES, MAP_CONFIG, MAX_CLOSEUP, Coloring, closeup_figure, map_figure
-from sslapp.ui.selection_grid import kept_ids, left_out, selection_grid
-from sslapp.ui.similar import more_like_this_button
 from sslapp.words import count
 from sslapp.workspace import Workspace
 
-UNDO_KEY = "explore_my_actions"  # this tab's label action ids, oldest first
-
-NEW_CLASS = class_picker.NEW_CLASS
-LABEL_FILTERS = ("All", "Unlabelled", "Labelled")
 PERSIST = "session"  # widget values survive a switch to another page and back
-PREVIEW_PX = 480
-PREVIEW_TEXT_PX = 380  # a clicked text scrolls inside this height in the side panel
 # the first look (no encoder), in short and in full, and what replaces it, by how the items are previewed
 FIRST_LOOK = {"thumbnail": ("pixels", "downsampled pixels", "ImageNet features or a patch dictionary learned from "
                                                             "your images, later your own pretraining"),
@@ -80,7 +75,7 @@ def _map_header(ws: Workspace) -> MapData | None:
     title_col.title("Explore")
     with status_col:
         if running:
-            _job_progress(ws, running[0]["id"])
+            _job_progress(ws, running[0]["id"], None if artifact is None else int(artifact["id"]))
         elif artifact is None:
             plural = item_words(ws)[1]
             if store.count_items() == 0:
@@ -131,12 +126,17 @@ def _status_lines(ws: Workspace, artifact: dict) -> None:
 
 
 @st.fragment(run_every=1.0)
-def _job_progress(ws: Workspace, job_id: int) -> None:
+def _job_progress(ws: Workspace, job_id: int, drawn_id: int | None) -> None:
+    """The running embed job's status line, polled every second; the page reruns when the job ends, and
+    also once it saves a map other than `drawn_id` (the one the page drew), so the quick pixel map of a
+    first upload shows within a second instead of when the chosen embedding's map is done."""
     job = ws.store.job(job_id)
     if job is None:
         return
     if job["status"] in ACTIVE_JOB_STATES:
         st.info("Computing the map… " + job_status_line(job))
+        if es.newer_map(ws, drawn_id):
+            st.rerun()  # draw it; this line goes on polling above it
         return
     if job["status"] == JobState.FAILED:
         st.error(f"The map job failed: {job['error']}")
@@ -149,24 +149,26 @@ def _first_look(ws: Workspace) -> tuple[str, str, str]:
     return FIRST_LOOK.get(workspace_modality(ws).preview, (quick, quick, "the best encoder the app has"))
 
 
-def _controls(ws: Workspace, m: MapData, classes: list[dict]) -> tuple[str, int | None, str]:
+def _controls(ws: Workspace, m: MapData, classes: list[dict]) -> tuple[str, str | int, str]:
+    """(colour mode, what the grid shows: `es.picked_source`, label filter)."""
     c1, c2, c3, c4, c5 = st.columns([1.2, 1.4, 1.2, 1.5, 1], vertical_alignment="bottom")
     mode = c1.selectbox("Colour by", list(COLOR_MODES), format_func=COLOR_MODES.get, key="explore_color",
                         persist_state=PERSIST)
     k = int(m.cluster.max()) + 1 if len(m.cluster) and (m.cluster >= 0).any() else 0
     sizes = [int((m.cluster == c).sum()) for c in range(k)]
-    shown = c2.selectbox("Show", [es.MAP_SELECTION, *range(k)], key="explore_cluster", persist_state=PERSIST,
-                         format_func=lambda c: "Map selection" if c == es.MAP_SELECTION else f"{m.cluster_name(c)} ({sizes[c]})")
-    cluster = es.picked_cluster(shown)
-    label_filter = c3.selectbox("Labels", [*LABEL_FILTERS, *(c["name"] for c in classes)],
+    names = {es.MAP_SELECTION: "Map selection", es.ALL_ITEMS: f"All {item_words(ws)[1]}"}
+    shown = c2.selectbox("Show", [es.MAP_SELECTION, es.ALL_ITEMS, *range(k)], key="explore_cluster",
+                         persist_state=PERSIST,
+                         format_func=lambda c: names.get(c) or f"{m.cluster_name(c)} ({sizes[c]})")
+    label_filter = c3.selectbox("Labels", [*es.LABEL_FILTERS, *(c["name"] for c in classes)],
                                 key="explore_label_filter", persist_state=PERSIST)
     if view(ws).closeup:  # the items themselves at their positions: only kinds that have pictures
         c4.toggle(f"Close-up with images (≤ {MAX_CLOSEUP})", key="explore_closeup", persist_state=PERSIST)
     c5.button("Clear selection", key="explore_clear", on_click=es.clear_selection, width="stretch")
-    return mode, cluster, label_filter
+    return mode, es.picked_source(shown), label_filter
 
 
-def _map_chart(ws: Workspace, m: MapData, mode: str, cluster: int | None, classes: list[dict]) -> None:
+def _map_chart(ws: Workspace, m: MapData, mode: str, shown: str | int, classes: list[dict]) -> None:
     selection = st.session_state.get(es.SELECTION) or []
     # the chart shows its own box/lasso selection; highlighting it too would change the figure,
     # which makes Streamlit remount the chart and lose the user's zoom
@@ -178,7 +180,7 @@ def _map_chart(ws: Workspace, m: MapData, mode: str, cluster: int | None, classe
         st.caption("No open suggestions yet: they appear after an active-learning round (`sslapp suggest`).")
     hover = es.hover_texts(ws, m, classes)
     closeup = st.session_state.get("explore_closeup") and view(ws).closeup
-    rows = m.rows_of(es.target_ids(ws, m, cluster, "All")) if closeup else None
+    rows = m.rows_of(es.target_ids(ws, m, shown, "All")) if closeup else None
     if rows is not None and 0 < len(rows) <= MAX_CLOSEUP:
         ids = m.item_ids[rows]
         paths = {r["id"]: str(thumb_path(ws, r)) for r in ws.store.items(ids=[int(i) for i in ids])}
@@ -197,153 +199,17 @@ def _map_chart(ws: Workspace, m: MapData, mode: str, cluster: int | None, classe
     es.selection_from_chart(event, key)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _large_image(path: str) -> bytes | None:
-    """The original file, at most PREVIEW_PX on its longest side, as PNG bytes (None if unreadable)."""
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as img:
-            img.seek(0)
-            im = ImageOps.exif_transpose(img).convert("RGB")
-    except (OSError, ValueError):
-        return None
-    im.thumbnail((PREVIEW_PX, PREVIEW_PX))
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _preview(ws: Workspace, item_id: int, m: MapData | None = None) -> None:
-    """The clicked item, large (an image from its original file; a text whole, scrolling; a sound's
-    spectrogram and its player), with its file name (base name only), label, cluster and prediction.
-
-    Drawn in the side panel when the selection is a single item; the label actions follow it.
-    "More like this" opens its nearest neighbours (`sslapp.ui.similar`).
-    """
-    info = es.item_info(ws, m, [item_id], ws.store.classes()).get(item_id)
-    with st.container(key="explore_preview"):
-        if info is None:
-            st.caption(f"{item_words(ws)[0].capitalize()} #{item_id} is no longer in the workspace.")
-            return
-        item = ws.store.item(item_id)
-        if not view(ws).tiles:
-            with st.container(height=PREVIEW_TEXT_PX, border=False):
-                show_item(ws, item, chars=None)
-        elif view(ws).from_original:
-            data = _large_image(str(ws.root / item["original"])) if item.get("original") else None
-            if data is None and thumb_path(ws, item).exists():
-                data = thumb_path(ws, item).read_bytes()
-            if data is not None:
-                st.image(data, width="stretch")
-        else:
-            show_item(ws, item, chars=None, large=True)
-        st.markdown(f"**{info['name']}** · #{item_id}")
-        pred = info["prediction"]
-        st.markdown(f"Label: **{info['label'] or '—'}**  \nCluster: **{info['cluster_name']}**  \n"
-                    f"Prediction: **{f'{pred[0]} ({pred[1]:.0%})' if pred else '—'}**")
-        more_like_this_button(ws, item_id, key="explore_similar", width="stretch")
-
-
-def _apply_label(ws: Workspace, m: MapData) -> None:
-    ids = es.fresh_targets(ws, m)
-    name = class_picker.chosen_name(st.session_state.get("explore_class"), st.session_state.get("explore_new_class"))
-    if not name:
-        st.session_state["explore_warn"] = "Type a name for the new class, or pick an existing class."
-        return
-    if not ids:
-        st.session_state["explore_warn"] = "Nothing is selected: select points on the map or pick a cluster."
-        return
-    n = ws.store.set_labels(ids, ws.store.class_id(name, create=True, implicit=True), source="user", action="bulk-label",
-                            annotator=annotator_name())
-    _remember_action(ws)
-    st.session_state["explore_msg"] = f"Labelled {count_of(n, item_words(ws))} as **{name}**. Undo is one click away."
-
-
-def _remember_action(ws: Workspace) -> None:
-    """Undo on this page reverts this tab's own actions, newest first, never another tab's."""
-    action_id = ws.store.last_action_id()
-    if action_id is not None:
-        st.session_state.setdefault(UNDO_KEY, []).append(action_id)
-
-
-def _remove_labels(ws: Workspace, m: MapData) -> None:
-    ids = es.fresh_targets(ws, m)
-    n = ws.store.remove_labels(ids, action="bulk-unlabel")
-    _remember_action(ws)
-    st.session_state["explore_msg"] = (f"Removed {count(n, 'label')}." if n else
-                                       f"None of the selected {item_words(ws)[1]} had a label.")
-
-
-def _undo(ws: Workspace) -> None:
-    mine = st.session_state.get(UNDO_KEY, [])
-    undone = None
-    while mine and undone is None:  # an action undone elsewhere is skipped
-        undone = ws.store.undo_label_action(mine.pop())
-    st.session_state["explore_msg"] = ("Nothing of yours to undo on this page." if undone is None else
-                                       f"Undid {undone['action']} of {count_of(undone['items'], item_words(ws))}.")
-
-
-def _side_panel(ws: Workspace, m: MapData, ids: list[int], cluster: int | None, label_filter: str,
-                classes: list[dict]) -> None:
-    """The clicked item or the selection's count, then the label actions (button callbacks, which run
-    before the rerun, so the map and grid show their effect at once)."""
-    source = f"cluster {cluster}" if cluster is not None else "map selection"
-    noun, plural = item_words(ws)
-    kept = kept_ids(es.GRID, ids)
-    if len(ids) == 1:
-        _preview(ws, ids[0], m)
-    elif ids:
-        n_out = len(left_out(es.GRID, ids))
-        st.markdown(f"**{len(ids):,}** {noun if len(ids) == 1 else plural} from the {source}"
-                    + (f" · filter: {label_filter}" if label_filter != "All" else "")
-                    + (f" · {n_out} left out → labelling **{len(kept)}**" if n_out else ""))
-    elif cluster is None and not st.session_state.get(es.SELECTION):
-        st.info(f"Click a point to see its {noun}. To see and label many, pick **Lasso** or **Box select** in "
-                "the map's toolbar (top right) and draw around them, or pick a cluster under **Show**.")
-    else:
-        st.info(f"No {plural} in the {source} match the label filter '{label_filter}'.")
-    choice = class_picker.class_picker(ws, "explore_class", owner=(len(ids), hash(tuple(ids))),
-                                       default=lambda: class_picker.default_class(ws, ids))
-    st.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
-    st.button(f"Label {len(kept)} selected", key="explore_apply_label", type="primary", disabled=not (kept and choice),
-              on_click=_apply_label, args=(ws, m), width="stretch")
-    c1, c2 = st.columns([1.6, 1])
-    c1.button("Remove labels", key="explore_remove_labels", disabled=not kept, on_click=_remove_labels,
-              args=(ws, m), width="stretch")
-    c2.button("Undo", key="explore_undo", on_click=_undo, args=(ws,), width="stretch")
-    warn = st.session_state.pop("explore_warn", None)
-    if warn:
-        st.warning(warn)
-    msg = st.session_state.pop("explore_msg", None)
-    if msg:
-        st.success(msg)
-
-
-def _grid(ws: Workspace, m: MapData, ids: list[int], classes: list[dict]) -> None:
-    info = es.item_info(ws, m, ids[:2000], classes) if len(ids) <= 2000 else {}
-    tips = {}
-    for i, d in info.items():
-        tip = f"#{i} · {d['name']} · {d['cluster_name']}"
-        if d["prediction"]:
-            tip += f" · predicted {d['prediction'][0]} ({d['prediction'][1]:.0%})"
-        tips[i] = tip
-    selection_grid(ws, ids, es.GRID, tooltips=tips)
-
-
-@st.fragment
+@st.fragment(key=es.BODY)
 def _body(ws: Workspace, m: MapData) -> None:
+    """The view controls and the map; the selection panel is a fragment inside this one, so a leave-out
+    reruns the panel only, and a label action reruns this whole fragment (`sslapp.ui.explore_panel`)."""
     es.sync_from_charts()  # a new box/lasso decides the chart, the message and the grid of this run
     classes = ws.store.classes()
-    mode, cluster, label_filter = _controls(ws, m, classes)
+    mode, shown, label_filter = _controls(ws, m, classes)
     map_col, side_col = st.columns([4.5, 1], gap="small")  # the map: > 60% of a 1440 px wide window
     with map_col:
-        _map_chart(ws, m, mode, cluster, classes)
-    ids = es.target_ids(ws, m, cluster, label_filter)
-    with side_col:
-        _side_panel(ws, m, ids, cluster, label_filter, classes)
-    if len(ids) > 1:
-        _grid(ws, m, ids, classes)
+        _map_chart(ws, m, mode, shown, classes)
+    selection_panel(ws, m, shown, label_filter, side_col)
 
 
 def render() -> None:
