@@ -10,8 +10,7 @@ import json
 import pytest
 from embed_helpers import make_workspace
 from streamlit.testing.v1 import AppTest
-
-APP = "from sslapp.ui.pages import explore\nexplore.render()\n"
+from test_explore_page import APP, run
 
 
 @pytest.fixture
@@ -20,12 +19,6 @@ def ws(tmp_path, monkeypatch):
     monkeypatch.setenv("SSLAPP_WORKSPACE", str(ws.root))
     ws.store.set_setting("features.starts", ["patches"])  # fast; the ImageNet start has its own tests
     return ws
-
-
-def run(at: AppTest) -> AppTest:
-    at.run(timeout=60)
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def mapped(ws):
