@@ -72,7 +72,7 @@ def test_all_images_with_a_class_or_model_disagrees_filter_puts_those_labels_in_
     at.selectbox(key="explore_label_filter").set_value("Model disagrees")
     run(at)
     assert grid_ids(at) == []
-    assert any("Train a classifier on the Train page first" in i.value for i in at.info)
+    assert any("Check my labels" in i.value and "train a classifier" in i.value for i in at.info)
     # the newest classifier calls two cats dogs, agrees on the dogs, and has a guess for the unlabelled
     old = ws.store.create_run("finetune", {})
     ws.store.save_predictions(old, [(i, dog, 0.9) for i in ids])  # an older run is not read
@@ -81,6 +81,21 @@ def test_all_images_with_a_class_or_model_disagrees_filter_puts_those_labels_in_
     run(at)
     assert grid_ids(at) == ids[:2]
     assert any("**2** images in the workspace · filter: Model disagrees" in m.value for m in at.markdown)
+    # the picker opens on the class the model points to, not on the label in question
+    assert at.selectbox(key="explore_class").value == "dog"
+    # a label check (models that never saw each label) flags a dog label the classifier fitted: it joins them
+    from sslapp.curate.read import REVIEW_SETTING
+
+    rows = [{"item": ids[6], "path": "", "label": "dog", "suggested": "cat", "score": 0.1, "odds": 9.0, "flagged": True},
+            {"item": ids[7], "path": "", "label": "dog", "suggested": "cat", "score": 0.4, "odds": 2.0, "flagged": False},
+            {"item": ids[0], "path": "", "label": "dog", "suggested": "cat", "score": 0.1, "odds": 9.0, "flagged": True}]
+    ws.store.set_setting(REVIEW_SETTING, {"rows": rows})  # ids[0]'s row checked a label it no longer has
+    run(at)
+    assert grid_ids(at) == sorted([*ids[:2], ids[6]])
+    assert at.selectbox(key="explore_class").value == "dog"  # dog for two of the three
+    ws.store.set_setting(REVIEW_SETTING, {"rows": rows[1:2]})  # a check that flags nothing: no label points away
+    run(at)
+    assert grid_ids(at) == ids[:2]
 
     # a bulk relabel with one left out: only the kept one changes, and the map's colours follow
     before = marker_codes(at)

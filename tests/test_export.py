@@ -173,7 +173,7 @@ def test_model_json_and_labels_complete(built):
 
     out = built["out"]
     m = read_manifest(out)
-    assert m == {k: v for k, v in built["manifest"].items() if k != "path"}
+    assert m == {k: v for k, v in built["manifest"].items() if k not in ("path", "listing")}  # the CLI adds where it wrote and what is there
     assert m["classes"] == CLASSES and m["kind"] == "classifier" and m["sslapp_version"] == __version__
     assert m["input"]["size"] == 24 and m["input"]["shape"] == ["batch", 3, 24, 24]
     assert m["normalisation"]["mean"] == [0.485, 0.456, 0.406] and m["normalisation"]["resize_to"] == 32
@@ -276,7 +276,11 @@ def test_existing_out_dir_needs_overwrite(built, tmp_path, capsys):
     assert main(["export", ws_path, str(target), "--formats", "safetensors", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["formats"] == ["safetensors"] and "classifier.onnx" not in first["files"]
+    # the listing is what the folder holds (model.json too), as the text line says
+    assert first["listing"]["files"] == sorted(p.name for p in target.iterdir()) and "model.json" in first["listing"]["files"]
     assert main(["export", ws_path, str(target), "--formats", "safetensors", "--overwrite", "--zip"]) == 0
+    said = capsys.readouterr()
+    assert f"{len(list(target.iterdir()))} files (" in said.out + said.err, said
     assert (target / "model.json").exists() and target.with_suffix(".zip").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     # safetensors-only export cannot serve `predict`: clear message

@@ -80,7 +80,7 @@ def run(args) -> int:
         balanced = ", class-balanced" if str(acc.get("measure", "")).startswith("class-balanced") else ""
         text.append(f"estimated accuracy: {100 * acc['mean']:.1f}%{interval}{balanced}"
                     + (f"; the labels are very unbalanced ({acc['imbalance']:.1f}x)" if acc.get("unbalanced") else ""))
-    listing = folder_listing(Path(manifest["path"]))
+    listing = folder_listing(Path(manifest["path"]))  # what the folder holds, model.json too
     text.append(f"{count(len(listing['files']), 'file')} ({listing['bytes'] / 1e6:.1f} MB in all): "
                 + ", ".join(listing["files"])
                 + "".join(f"; {name}/ with {count(n, 'file')}" for name, n in listing["folders"].items()))
@@ -88,5 +88,5 @@ def run(args) -> int:
         text.append(f"{q['file']}: same class as the full model on {100 * q['top1_agreement']:.1f}% of "
                     f"{count(q['n_images'], get_modality(manifest.get('modality', 'image')).noun)}, "
                     f"max probability difference {q['max_abs_prob_diff']:.4f}")
-    emit(manifest, args.json, "\n".join(text))
+    emit({**manifest, "listing": listing}, args.json, "\n".join(text))
     return 0

@@ -139,8 +139,9 @@ class RunsTable(Connection):
         return self.conn.execute("SELECT MAX(run_id) FROM predictions").fetchone()[0]
 
     def predicted_classes(self, item_ids: Sequence[int]) -> dict[int, str]:
-        """{item id: predicted class name} from the newest run with predictions, for a few items (a
-        class picker's default) without reading every prediction; empty before the first classifier."""
+        """{item id: predicted class name} from the newest run with predictions, for the items asked (a
+        class picker's default, the labels the Explore filter checks), read 500 at a time without
+        reading every prediction; empty before the first classifier."""
         run_id, ids, out = self.latest_prediction_run_id(), [int(i) for i in item_ids], {}
         for start in range(0, len(ids) if run_id is not None else 0, 500):
             chunk = ids[start:start + 500]

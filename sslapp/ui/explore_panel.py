@@ -36,8 +36,9 @@ NEW_CLASS = class_picker.NEW_CLASS
 PREVIEW_PX = 480
 PREVIEW_TEXT_PX = 380  # a clicked text scrolls inside this height in the side panel
 GRID_INFO_MAX = 2000  # above this many items the grid's tooltips name the file only (one store read less)
-NO_CLASSIFIER = ("The model has no predictions yet. Train a classifier on the Train page first; this filter then "
-                 "shows the labelled {plural} it predicts as another class.")
+NO_CLASSIFIER = ("No model has checked the labels yet. Press **Check my labels** on the Train page (each label "
+                 "predicted by models that never saw it) or train a classifier there first; this filter then "
+                 "shows the labelled {plural} they point to another class.")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -162,12 +163,13 @@ def _side_panel(ws: Workspace, m: MapData, ids: list[int], shown: str | int, lab
     elif shown == es.MAP_SELECTION and not st.session_state.get(es.SELECTION):
         st.info(f"Click a point to see its {noun}. To see and label many, pick **Lasso** or **Box select** in "
                 "the map's toolbar (top right) and draw around them, or pick a cluster under **Show**.")
-    elif label_filter == es.DISAGREES and ws.store.latest_prediction_run_id() is None:
+    elif label_filter == es.DISAGREES and not es.can_disagree(ws):
         st.info(NO_CLASSIFIER.format(plural=plural))
     else:
         st.info(f"No {plural} {within} match the label filter '{label_filter}'.")
     choice = class_picker.class_picker(ws, "explore_class", owner=(len(ids), hash(tuple(ids))),
-                                       default=lambda: class_picker.default_class(ws, ids))
+                                       default=lambda: es.disagreement_class(ws, ids) if label_filter == es.DISAGREES
+                                       else class_picker.default_class(ws, ids))
     st.text_input("New class name", key="explore_new_class", disabled=choice != NEW_CLASS, placeholder="e.g. cat")
     st.button(f"Label {len(kept)} selected", key="explore_apply_label", type="primary", disabled=not (kept and choice),
               on_click=_apply_label, args=(ws, m), width="stretch")

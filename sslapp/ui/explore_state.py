@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import textwrap
+from collections import Counter
 
 import numpy as np
 import streamlit as st
@@ -32,7 +33,7 @@ FROM_CHART = "_explore_from_chart"
 MAP_ID = "_explore_map_artifact"
 MAP_SELECTION = "selection"  # the "Show" box's first option (not None: a restored None reads as "no choice")
 ALL_ITEMS = "all"  # "Show": every item of the workspace (with a label filter: every label of a class, for review)
-DISAGREES = "Model disagrees"  # the label filter: labelled items the newest classifier predicts as another class
+DISAGREES = "Model disagrees"  # the label filter: labels a model points away from (`disagreements`)
 LABEL_FILTERS = ("All", "Unlabelled", "Labelled", DISAGREES)
 BODY = "explore_body"  # the fragment of the view controls, the map and the panel: a label action reruns it
 HOVER_MAX = 20_000  # above this many points the hover shows the item id only (keeps the payload small)
@@ -224,9 +225,43 @@ def _filtered(ws: Workspace, ids: list[int], label_of: dict[int, str | None], la
     if label_filter == "Labelled":
         return labelled
     if label_filter == DISAGREES:
-        predicted = ws.store.predicted_classes(labelled)
-        return [i for i in labelled if predicted.get(i) not in (None, label_of[i])]
+        other = disagreements(ws, {i: label_of[i] for i in labelled})
+        return [i for i in labelled if i in other]
     return [i for i in labelled if label_of[i] == label_filter]
+
+
+def disagreements(ws: Workspace, label_of: dict[int, str]) -> dict[int, str]:
+    """{labelled item: the class a model points to instead of its label}.
+
+    First the last "Check my labels" (each label predicted by models that never saw it: out of fold, so
+    a wrong label shows), then the newest classifier's prediction, which learned from these very labels
+    and so disagrees only with labels it could not fit."""
+    from sslapp.curate.read import REVIEW_SETTING, flagged
+
+    predicted = ws.store.predicted_classes(list(label_of))
+    other = {i: predicted[i] for i, label in label_of.items() if predicted.get(i) not in (None, label)}
+    for row in (ws.store.get_setting(REVIEW_SETTING) or {}).get("rows") or []:
+        item = int(row["item"])
+        if label_of.get(item) == row["label"] and flagged(row):  # the label it checked is still the one given
+            other[item] = row["suggested"]
+    return other
+
+
+def disagreement_class(ws: Workspace, item_ids: list[int]) -> str | None:
+    """The class the models point to for more than half of `item_ids` (the picker's default when the
+    grid shows disagreements: the label they hold is the one in question); None if no class is."""
+    label_of = {r["id"]: r["label"] for r in ws.store.items(ids=item_ids) if r["label"] is not None}
+    votes = Counter(disagreements(ws, label_of).get(i) for i in item_ids)
+    votes.pop(None, None)
+    name, n = votes.most_common(1)[0] if votes else (None, 0)
+    return name if 2 * n > len(item_ids) else None
+
+
+def can_disagree(ws: Workspace) -> bool:
+    """Whether any model has spoken on the labels yet (a trained classifier or a label check)."""
+    from sslapp.curate.read import REVIEW_SETTING
+
+    return ws.store.latest_prediction_run_id() is not None or bool(ws.store.get_setting(REVIEW_SETTING))
 
 
 def target_ids(ws: Workspace, m: MapData, shown: str | int, label_filter: str) -> list[int]:
