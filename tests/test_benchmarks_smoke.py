@@ -179,6 +179,9 @@ SMOKES: dict[str, Smoke] = {
         json_keys=("n", "classes", "threads", "load_before", "rows", "load_after"),
         expect=(r'"name": "minilm \(frozen\)"', r'"name": "word2vec", "epochs": 1', r'"name": "setfit", "r": 1'),
         prepare=_texts_csv),
+    "bench_lite_backbones.py": Smoke(
+        lambda t: ["lite0@32", "--limit", "60", "--seeds", "1"],  # lite1/lite2 are not sslapp's dependencies
+        expect=(r"cifar10: 60 images", r"lite0@32: dim 1280, \d+ images/s, 20-NN [\d.]+, probe at 1 a class [\d.]+")),
     "features_probe.py": Smoke(
         lambda t: ["embed", "knn", "propagate", "coldstart", "graphspace", "--cache", str(t / "cache"),
                    "--fit-patches", "2000", "--per-class", "1,3", "--seeds", "1",
