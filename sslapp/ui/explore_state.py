@@ -1,7 +1,8 @@
 """What the Explore page shows and remembers: the cached map and predictions, point colours, hover
 texts, the selection (kept in plain session-state keys, so it survives a page switch), and which items
 the grid shows: the map selection, a cluster or every item, narrowed by a label filter (a class, or
-"Model disagrees": labels the newest classifier predicts as another class, for a bulk review).
+"Model disagrees": labels the last label check or the newest classifier points to another class, for a bulk
+review).
 
 Session state: `explore_selection` (list of item ids: the map selection), `explore_grid` (which of
 the shown images are left out, see `sslapp.ui.selection_grid`), `_explore_chart_seen` (the last

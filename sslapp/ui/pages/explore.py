@@ -7,8 +7,8 @@ with a side panel beside it: the clicked item shown large (an image from its ori
 whole, a sound's spectrogram and its player), or the selection's count and the label actions; below
 the map, the selection's items (thumbnails or spectrograms, or texts one to a row), each a toggle
 that leaves it out of the label action (`sslapp.ui.selection_grid`). "Show: All images" with the
-label filter on a class, or on "Model disagrees" (labels the newest classifier predicts as another
-class), puts every such label in the grid, for a bulk review. Items are drawn by
+label filter on a class, or on "Model disagrees" (labels the last "Check my labels" or the newest
+classifier points to another class), puts every such label in the grid, for a bulk review. Items are drawn by
 `sslapp.ui.item_view`: the close-up (the images themselves at their map positions) is offered only
 for kinds it can draw; a text's hover shows its start.
 
