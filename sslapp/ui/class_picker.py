@@ -28,12 +28,16 @@ def default_class(ws: Workspace, item_ids: Sequence[int]) -> str | None:
     if not ids:
         return None
     predicted = ws.store.predicted_classes(ids)
-    votes = Counter(r["label"] or predicted.get(int(r["id"])) for r in ws.store.items(ids=ids))
-    votes.pop(None, None)
+    return majority([r["label"] or predicted.get(int(r["id"])) for r in ws.store.items(ids=ids)], len(ids))
+
+
+def majority(names: Sequence[str | None], n: int) -> str | None:
+    """The class name held by more than half of `n` items (`names`: one per item, None for none)."""
+    votes = Counter(name for name in names if name is not None)
     if not votes:
         return None
-    name, n = votes.most_common(1)[0]
-    return name if 2 * n > len(ids) else None
+    name, held = votes.most_common(1)[0]
+    return name if 2 * held > n else None
 
 
 def class_picker(ws: Workspace, key: str, owner: object, default: Callable[[], str | None], container=None,

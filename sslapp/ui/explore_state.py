@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import html
 import textwrap
-from collections import Counter
 
 import numpy as np
 import streamlit as st
 
+from sslapp.curate.read import REVIEW_SETTING, flagged
 from sslapp.maps.read import MapData, load_map
 from sslapp.ui import selection_grid
+from sslapp.ui.class_picker import majority
 from sslapp.ui.common import file_name
 from sslapp.ui.item_view import HOVER, clip, texts
 from sslapp.ui.map import Coloring, categorical, selected_item_ids
@@ -237,8 +238,6 @@ def disagreements(ws: Workspace, label_of: dict[int, str]) -> dict[int, str]:
     First the last "Check my labels" (each label predicted by models that never saw it: out of fold, so
     a wrong label shows), then the newest classifier's prediction, which learned from these very labels
     and so disagrees only with labels it could not fit."""
-    from sslapp.curate.read import REVIEW_SETTING, flagged
-
     predicted = ws.store.predicted_classes(list(label_of))
     other = {i: predicted[i] for i, label in label_of.items() if predicted.get(i) not in (None, label)}
     for row in (ws.store.get_setting(REVIEW_SETTING) or {}).get("rows") or []:
@@ -252,16 +251,12 @@ def disagreement_class(ws: Workspace, item_ids: list[int]) -> str | None:
     """The class the models point to for more than half of `item_ids` (the picker's default when the
     grid shows disagreements: the label they hold is the one in question); None if no class is."""
     label_of = {r["id"]: r["label"] for r in ws.store.items(ids=item_ids) if r["label"] is not None}
-    votes = Counter(disagreements(ws, label_of).get(i) for i in item_ids)
-    votes.pop(None, None)
-    name, n = votes.most_common(1)[0] if votes else (None, 0)
-    return name if 2 * n > len(item_ids) else None
+    other = disagreements(ws, label_of)
+    return majority([other.get(i) for i in item_ids], len(item_ids))
 
 
 def can_disagree(ws: Workspace) -> bool:
     """Whether any model has spoken on the labels yet (a trained classifier or a label check)."""
-    from sslapp.curate.read import REVIEW_SETTING
-
     return ws.store.latest_prediction_run_id() is not None or bool(ws.store.get_setting(REVIEW_SETTING))
 
 

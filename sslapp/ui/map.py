@@ -176,12 +176,17 @@ def axis_ranges(xy: np.ndarray, pad: float = AXIS_PAD) -> tuple[list[float], lis
     """([x0, x1], [y0, y1]): each axis spans the points' own extent plus `pad` of it on both ends, so
     no edge point is cut (None without finite points). The axes are set apart, not to one scale: a 2-D
     layout's aspect means nothing, and a wide plot is then filled instead of leaving empty sides."""
-    xy = np.asarray(xy, np.float64).reshape(-1, 2)
-    xy = xy[np.isfinite(xy).all(axis=1)]
+    xy = np.asarray(xy).reshape(-1, 2)
     if not len(xy):
         return None
+    lows, highs = xy.min(axis=0), xy.max(axis=0)  # one pass each, no copy: a map's points are finite
+    if not (np.isfinite(lows).all() and np.isfinite(highs).all()):
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if not len(xy):
+            return None
+        lows, highs = xy.min(axis=0), xy.max(axis=0)
     ranges = []
-    for lo, hi in zip(xy.min(axis=0), xy.max(axis=0), strict=True):
+    for lo, hi in zip(lows.astype(float), highs.astype(float), strict=True):
         margin = (hi - lo) * pad if hi > lo else max(abs(lo) * pad, 0.5)
         ranges.append([float(lo - margin), float(hi + margin)])
     return ranges[0], ranges[1]
