@@ -16,9 +16,9 @@ want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -c constraints.txt -e '.[test]'
-  # compile UMAP's numba code once now, into its disk cache (sslapp/maps/numba_cache.py): the app's
+  # compile UMAP's numba code once now, into its disk cache (sslapp/numba_cache.py): the app's
   # first map and suggestions, and every test process, then load it instead of compiling it again
-  OMP_NUM_THREADS=1 .venv/bin/python -c "from sslapp.jobs.registry import warm_ups
-for name, run in warm_ups(): run()" || echo "UMAP's numba warm-up failed; the first map will compile it instead" >&2
+  OMP_NUM_THREADS=1 .venv/bin/python -c "from sslapp.jobs.registry import CACHED_WARM_UPS, warm_ups
+for name, run in warm_ups(CACHED_WARM_UPS): run()" || echo "UMAP's numba warm-up failed; the first map will compile it instead" >&2
   echo "$want" > "$stamp"
 fi

@@ -226,7 +226,7 @@ def test_the_warm_ups_name_real_functions():
 # inside functions. Data flows one way: ingest -> cache -> features -> map, suggestions, classifier
 # -> export; downstream of features nothing asks what kind of item it holds.
 LAYERS: list[tuple[str, ...]] = [
-    ("sslapp", "sslapp.atomic", "sslapp.vectors", "sslapp.registry"),  # ground: no sslapp imports
+    ("sslapp", "sslapp.atomic", "sslapp.vectors", "sslapp.registry", "sslapp.numba_cache"),  # ground: no sslapp imports
     ("sslapp.store",),  # the only SQL; job states
     ("sslapp.workspace",),
     ("sslapp.jobs",),  # the worker; feature packages only as registry strings

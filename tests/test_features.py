@@ -12,13 +12,16 @@ from PIL import Image
 from sslapp.estimators.propagate import knn_graph
 from sslapp.features.choose import (
     MAX_FOLDS,
+    MAX_GRAPH_ROWS,
     MIN_PER_CLASS,
     SCORE_PER_CLASS,
     choose,
     first_per_class,
     graph_cv_accuracy,
+    measurable,
     prior_index,
     replace_margin,
+    scoring_rows,
 )
 from sslapp.modalities.image import IMAGE
 from sslapp.modalities.image.prior import is_grayscale
@@ -153,6 +156,19 @@ def test_choose_scores_on_the_first_labels_of_each_class():
     assert choice.n_scored == 2 * SCORE_PER_CLASS and choice.scores == [1.0, 1.0] and choice.index == 1
     rows, kept = first_per_class(np.array([7, 3, 9, 4, 8, 1]), np.array([1, 0, 1, 0, 1, 1]), k=2)
     assert rows.tolist() == [7, 3, 9, 4] and kept.tolist() == [1, 0, 1, 0]
+
+
+def test_candidates_are_scored_on_the_labelled_rows_and_a_fixed_sample():
+    labelled = np.array([12_000, 3, 40_000])
+    rows, local = scoring_rows(50_000, labelled)
+    assert len(rows) == MAX_GRAPH_ROWS and len(set(rows.tolist())) == MAX_GRAPH_ROWS
+    assert rows[local].tolist() == labelled.tolist()  # the labelled rows, where choose looks for them
+    again, _ = scoring_rows(50_000, labelled)
+    assert np.array_equal(rows, again)  # seeded: the cached features of the sample serve every round
+    small, small_local = scoring_rows(500, labelled[1:2])
+    assert np.array_equal(small, np.arange(500)) and small_local.tolist() == [3]
+    assert not measurable(np.array([0, 0, 1])) and measurable(np.array([0, 0, 1, 1]))
+    assert not measurable(np.array([], np.int64))
 
 
 def test_is_grayscale():
@@ -367,6 +383,8 @@ def test_best_embedding_prior_measurement_and_pin(fresh):
     assert "nothing can be measured" in choice["reason"]
     assert [c["encoder_artifact_id"] for c in choice["candidates"]] == [patches_id, run_art["id"]]
     assert all(c["score"] is None for c in choice["candidates"])
+    # nothing to score yet: only the prior's features are needed, the run's wait for labels
+    assert n_embeddings(ws) == 1 and service._cached(ws, run_art["id"]) is None
 
     item_ids = emb.item_ids
     _, truth = brightness_images(N, seed=0)
@@ -380,6 +398,7 @@ def test_best_embedding_prior_measurement_and_pin(fresh):
     assert emb.artifact["id"] == run_art["id"] == choice["encoder_artifact_id"]
     assert choice["n_scored"] == 10 and "best on your 10 labels" in choice["reason"]  # the first 5 per class
     assert emb.notes and emb.notes[-1] == choice["reason"]
+    assert n_embeddings(ws) == 2  # both scored, on every image (fewer than MAX_GRAPH_ROWS)
 
     ws.store.set_setting(service.PINNED_SETTING, patches_id)
     emb = service.best_embedding(ws)

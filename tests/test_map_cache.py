@@ -1,4 +1,4 @@
-"""UMAP's numba code is cached on disk (sslapp/maps/numba_cache.py), so a new worker does not compile it again."""
+"""UMAP's numba code is cached on disk (sslapp/numba_cache.py), so a new worker does not compile it again."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sslapp.maps.numba_cache import UMAP_MODULES, import_umap
 from sslapp.maps.umap_map import fit_map
+from sslapp.numba_cache import UMAP_MODULES, import_umap
 
 
 def test_umap_functions_use_the_disk_cache_and_a_fit_reads_or_writes_it():

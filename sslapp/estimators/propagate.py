@@ -77,12 +77,22 @@ class KnnGraph:
         return self._weights
 
 
-def knn_graph(features: np.ndarray, n_neighbors: int = N_NEIGHBORS) -> KnnGraph:
-    """The kNN graph of the L2-normalised features (each row's neighbours include itself)."""
+EXACT_MAX = 20_000  # beyond this many rows the graph's neighbours come from NN-descent
+
+
+def knn_graph(features: np.ndarray, n_neighbors: int = N_NEIGHBORS, exact_max: int = EXACT_MAX) -> KnnGraph:
+    """The kNN graph of the L2-normalised features (each row's neighbours include itself): exact up to
+    `exact_max` rows, NN-descent on a sampled PCA beyond (`sslapp.estimators.neighbours`)."""
+    k = int(max(1, min(n_neighbors, len(features))))
+    if len(features) > exact_max:
+        from sslapp.estimators.neighbours import approximate_knn, sampled_pca
+
+        X = sampled_pca(features)
+        indices, distances = approximate_knn(X, k)
+        return KnnGraph(indices, distances, X)
     from sklearn.neighbors import NearestNeighbors
 
     X = l2_normalize(features)
-    k = int(max(1, min(n_neighbors, len(X))))
     distances, indices = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(X)
     return KnnGraph(indices, distances, X)
 
@@ -90,10 +100,10 @@ def knn_graph(features: np.ndarray, n_neighbors: int = N_NEIGHBORS) -> KnnGraph:
 def label_spreading(features: np.ndarray, labeled_idx: np.ndarray, labels: np.ndarray, n_classes: int, *,
                     alpha: float = 0.2, max_iter: int = 50, graph=None) -> np.ndarray:
     """Class distributions (N, n_classes) spread from the labelled rows over the kNN graph."""
-    X = l2_normalize(features)
+    graph = knn_graph(features) if graph is None else graph
+    X = graph.features  # the kernel is the graph; the rows only give the count
     y = np.full(len(X), -1, dtype=np.int64)
     y[labeled_idx] = labels
-    graph = knn_graph(features) if graph is None else graph
     model = LabelSpreading(kernel=lambda a, b: graph.connectivity.copy(), alpha=alpha, max_iter=max_iter)
     import warnings
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -20,27 +17,11 @@ from torch import nn
 
 from sslapp import __version__
 from sslapp.export.manifest import ONNX_INPUT
+from sslapp.features.onnx_cpu import quiet
 from sslapp.finetune.model import Classifier, save_classifier
 from sslapp.models.encoder import Encoder, save_encoder
 
 ONNX_OPSET = 18
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silence the exporters' deprecation and tracer chatter; failures still raise. What they print (the
-    legacy exporter prints a whole Torch IR graph when it gives up) goes to stderr: stdout is for `--json`."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sys.stdout.flush()
-        saved = os.dup(1)
-        os.dup2(2, 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def write_onnx(module: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path, output_name: str,

@@ -51,10 +51,8 @@ def graph_cv_accuracy(features: np.ndarray, labeled_idx: np.ndarray, labels: np.
     if len(scored) < 2:
         return None
     if graph is None and len(features) > MAX_GRAPH_ROWS:
-        rng = np.random.default_rng(0)
-        others = np.setdiff1d(np.arange(len(features)), labeled_idx)
-        keep = np.concatenate([labeled_idx, rng.choice(others, max(0, MAX_GRAPH_ROWS - len(labeled_idx)), replace=False)])
-        features, labeled_idx = features[keep], np.arange(len(labeled_idx))
+        keep, labeled_idx = scoring_rows(len(features), labeled_idx)
+        features = features[keep]
     graph = knn_graph(features) if graph is None else graph
     n_classes = int(labels.max()) + 1
     folds = int(min(MAX_FOLDS, counts[counts >= MIN_PER_CLASS].min()))
@@ -70,6 +68,24 @@ def graph_cv_accuracy(features: np.ndarray, labeled_idx: np.ndarray, labels: np.
         right += int((dist[labeled_idx[test]].argmax(axis=1) == labels[test]).sum())
         total += int(test.sum())
     return right / max(total, 1)
+
+
+def scoring_rows(n: int, labeled_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, the labelled rows' positions in them): the rows a candidate is scored on. Up to
+    MAX_GRAPH_ROWS that is every row; beyond, the labelled rows and a seeded sample of the others, so a
+    candidate that is not in use needs features for 10,000 items, not all of them."""
+    labeled_idx = np.asarray(labeled_idx, np.int64)
+    if n <= MAX_GRAPH_ROWS:
+        return np.arange(n), labeled_idx
+    others = np.setdiff1d(np.arange(n), labeled_idx)
+    sample = np.random.default_rng(0).choice(others, max(0, MAX_GRAPH_ROWS - len(labeled_idx)), replace=False)
+    return np.concatenate([labeled_idx, sample]), np.arange(len(labeled_idx))
+
+
+def measurable(labels: np.ndarray) -> bool:
+    """Whether these labels (the first of each class, as `choose` scores them) can tell candidates apart."""
+    counts = np.bincount(np.asarray(labels, np.int64)) if len(labels) else np.zeros(0, np.int64)
+    return int((counts >= MIN_PER_CLASS).sum()) >= 2
 
 
 SCORE_PER_CLASS = 5

@@ -87,10 +87,15 @@ def _store_features(ws: Workspace, encoder: dict[str, Any], item_ids: np.ndarray
 
 
 def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | None = None,
-                 check_stop: Callable[[], None] | None = None) -> Embedding:
-    """The encoder's features of every current item: loaded when cached, else computed (only for the
-    items the cache misses) and cached as an 'embeddings' artifact. Only computing imports torch."""
+                 check_stop: Callable[[], None] | None = None, only: np.ndarray | None = None) -> Embedding:
+    """The encoder's features of every current item (or of the item ids `only`, in that order): loaded
+    when cached, else computed (only for the items the cache misses) and cached as an 'embeddings'
+    artifact. Only computing imports torch."""
     item_ids, rows = current_items(ws)
+    if only is not None:
+        position = {int(i): k for k, i in enumerate(item_ids)}
+        picked = np.array([position[int(i)] for i in only], np.int64)
+        item_ids, rows = item_ids[picked], rows[picked]
     if is_imported(artifact):  # served from its own file; nothing computes it
         return Embedding(artifact, item_ids, imported.features_of(ws, artifact, item_ids))
     cached = _cached(ws, int(artifact["id"]))
@@ -123,6 +128,8 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
         if cached is not None:
             (ws.root / cached[0]["path"]).unlink(missing_ok=True)
         have_ids, have = all_ids, all_feats
+    if np.array_equal(have_ids, item_ids):  # the usual case: no copy of a large matrix
+        return Embedding(artifact, item_ids, have)
     index = {int(i): k for k, i in enumerate(have_ids)}
     return Embedding(artifact, item_ids, have[[index[int(i)] for i in item_ids]])
 
@@ -163,7 +170,7 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     """The embedding every consumer uses: the pinned encoder if the user chose one, else the measured
     best of the candidates (starting encoders made first when missing; imported vectors that miss
     images are left out, with a note). Records `features.choice`."""
-    from sslapp.features.choose import choose, prior_index
+    from sslapp.features.choose import choose, first_per_class, measurable, prior_index, scoring_rows
     from sslapp.ingest.cache import read_cache
 
     ensure_starting_encoders(ws, progress=progress, check_stop=check_stop)
@@ -185,19 +192,26 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
         if chosen:
             emb = features_for(ws, chosen[0], progress, check_stop)
             emb.notes = emb_notes + ["chosen by you"]
-            _record(ws, [emb], 0, "chosen by you", [None], 0)
+            _record(ws, [chosen[0]], 0, "chosen by you", [None], 0)
             return emb
         emb_notes.append(f"the encoder you chose (artifact {pinned}) {'is left out' if pinned in left_out else 'is gone'}"
                          "; choosing by measurement again")
-    embs = [features_for(ws, a, progress, check_stop) for a in arts]
-    idx, labels, _ = user_labels(ws, embs[0].item_ids)
+    idx, labels, _ = user_labels(ws, item_ids)
+    idx, labels = first_per_class(idx, labels)
     starts = [(a.get("meta") or {}).get("start") for a in arts]
     modality = workspace_modality(ws)
     prior = prior_index(starts, modality.start_order(read_cache(ws)))  # images sample a few cache rows
-    choice = choose([e.features for e in embs], idx, labels, prior, [e.name for e in embs], modality.plural)
-    chosen = embs[choice.index]
+    names = [describe(a) for a in arts]
+    if measurable(labels):  # every candidate is scored, on the labelled items and a sample of the rest
+        rows, local = scoring_rows(len(item_ids), idx)
+        scored = [features_for(ws, a, progress, check_stop, only=item_ids[rows]).features for a in arts]
+        choice = choose(scored, local, labels, prior, names, modality.plural)
+    else:  # nothing to measure yet: only the prior's features are needed (the others wait for labels)
+        choice = choose([np.zeros((len(item_ids), 0), np.float32)] * len(arts), idx, labels, prior, names,
+                        modality.plural)
+    chosen = features_for(ws, arts[choice.index], progress, check_stop)
     chosen.notes = emb_notes + [choice.reason]
-    _record(ws, embs, choice.index, choice.reason, choice.scores, choice.n_scored)
+    _record(ws, arts, choice.index, choice.reason, choice.scores, choice.n_scored)
     return chosen
 
 
@@ -217,13 +231,13 @@ def current_embedding(ws: Workspace, progress: Progress | None = None,
     return emb
 
 
-def _record(ws: Workspace, embs: list[Embedding], index: int, reason: str, scores: list[float | None],
+def _record(ws: Workspace, arts: list[dict[str, Any]], index: int, reason: str, scores: list[float | None],
             n_scored: int) -> None:
     ws.store.set_setting(CHOICE_SETTING, {
-        "encoder_artifact_id": int(embs[index].artifact["id"]), "name": embs[index].name, "reason": reason,
+        "encoder_artifact_id": int(arts[index]["id"]), "name": describe(arts[index]), "reason": reason,
         "n_scored": n_scored, "at": time.time(),
-        "candidates": [{"encoder_artifact_id": int(e.artifact["id"]), "name": e.name,
-                        "score": None if s is None else round(float(s), 4)} for e, s in zip(embs, scores, strict=True)]})
+        "candidates": [{"encoder_artifact_id": int(a["id"]), "name": describe(a),
+                        "score": None if s is None else round(float(s), 4)} for a, s in zip(arts, scores, strict=True)]})
 
 
 def encoder_module(ws: Workspace, artifact: dict[str, Any]):

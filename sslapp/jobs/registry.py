@@ -32,7 +32,10 @@ JOBS = Registry("job kind", [
 
 # "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the
 # first job that needs it starts fast. A failure is logged, never raised.
-WARM_UPS: list[str] = ["sslapp.maps.umap_map:warm_up", "sslapp.select.typiclust:warm_up"]
+WARM_UPS: list[str] = ["sslapp.maps.umap_map:warm_up", "sslapp.select.typiclust:warm_up",
+                       "sslapp.maps.umap_map:warm_up_large_sets"]
+# compiled code numba can keep on disk: setup runs these once, so test processes load them
+CACHED_WARM_UPS: list[str] = WARM_UPS[:2]
 
 
 def _load(target: str) -> Callable[..., Any]:
@@ -45,11 +48,11 @@ def handler_for(kind: str) -> Callable[[Any], dict[str, Any]]:
     return JOBS[kind].load()
 
 
-def warm_ups() -> list[tuple[str, Callable[[], Any]]]:
-    """(name, function) of each warm-up whose module imports; one that does not is skipped, as the
-    feature it speeds up is not installed either."""
+def warm_ups(targets: list[str] | None = None) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, function) of each warm-up (of `targets`, default all) whose module imports; one that does
+    not is skipped, as the feature it speeds up is not installed either."""
     loaded = []
-    for target in WARM_UPS:
+    for target in WARM_UPS if targets is None else targets:
         try:
             loaded.append((target, _load(target)))
         except ImportError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sslapp.estimators.neighbours import PCA_FIT_ROWS, approximate_knn, sampled_pca
 from sslapp.vectors import l2_normalize
 
 MIN_UMAP_ITEMS = 15
@@ -56,11 +57,13 @@ def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
     if n < MIN_UMAP_ITEMS:
         return _pca(features - features.mean(axis=0), 2, seed), "pca"
     x = features
-    if x.shape[1] > PCA_FIRST_DIM and n > PCA_FIRST_DIM:
+    if x.shape[1] > PCA_FIRST_DIM and n > PCA_FIT_ROWS:
+        x = sampled_pca(x, PCA_FIRST_DIM, seed)
+    elif x.shape[1] > PCA_FIRST_DIM and n > PCA_FIRST_DIM:
         x = _pca(l2_normalize(x, dtype=np.float32), PCA_FIRST_DIM, seed)  # fewer dims: a faster neighbour search, same neighbours
     import warnings
 
-    from sslapp.maps.numba_cache import import_umap
+    from sslapp.numba_cache import import_umap
 
     umap = import_umap()
     k = n_neighbors or n_neighbors_for(n)
@@ -95,3 +98,13 @@ def warm_up() -> None:
     x = rng.normal(size=(120, 8)).astype(np.float32)
     x[:60] += 4.0
     fit_map(x, n_epochs=20)
+
+
+def warm_up_large_sets() -> None:
+    """Compile NN-descent, the neighbour search of maps, graphs and near-duplicates above 20,000 items.
+    With numba's disk cache on for pynndescent (`sslapp.numba_cache`) a new process still compiles its core,
+    which takes the distance function as an argument and so cannot be kept on disk: 10 s of CPU on 2 cores
+    (23 s without that cache, 39 s inside the first 100,000-image map before this warm-up), so the worker
+    does it while idle."""
+    approximate_knn(np.random.default_rng(0).normal(size=(600, PCA_FIRST_DIM)).astype(np.float32),
+                    n_neighbors_for(EXACT_KNN_MAX + 1))

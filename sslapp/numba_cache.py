@@ -13,7 +13,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse")
+UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse",
+                # NN-descent, the neighbour search above 20,000 items: half its functions have no cache of their
+                # own; with one, a new process compiles it in 10 s instead of 23 (its core cannot be cached)
+                "pynndescent.pynndescent_", "pynndescent.utils", "pynndescent.rp_trees", "pynndescent.distances")
 
 _done = False
 
