@@ -99,8 +99,10 @@ def main() -> int:
 
     ws = open_workspace(ws_root)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    worker = subprocess.Popen(SSLAPP + ["worker", str(ws_root)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = SSLAPP + ["worker", str(ws_root)]
+    if os.environ.get("SSLAPP_WORKER_WARM_UP", "1") == "0":  # smoke runs: no UMAP compile (bench_first_map)
+        command.append("--no-warm-up")
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         warm = wait_idle(worker.pid)
         print(f"worker warm-up (UMAP compile, while the upload runs): {warm:.1f} s", flush=True)

@@ -99,12 +99,37 @@ def _texts_csv(tmp: Path) -> None:
         csv.writer(f).writerows([("text", "category"), *((t, c) for c, ts in texts.items() for t in ts)])
 
 
+def _pile(tmp: Path, count: int) -> None:
+    """A pile in make_100k.py's layout (images/NNN/NNNNNN.png, truth.csv of path, class, source) for
+    bench_100k.py: `count` noisy images of three brightness classes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in range(count):
+        rel = f"images/{n // 1000:03d}/{n:06d}.png"
+        (tmp / "pile" / rel).parent.mkdir(parents=True, exist_ok=True)
+        level = 40 + 80 * (n % 3)
+        Image.fromarray(np.clip(level + rng.integers(-30, 30, (32, 32, 3)), 0, 255).astype(np.uint8)).save(tmp / "pile" / rel)
+        rows.append((rel, f"class{n % 3}", n))
+    with open(tmp / "pile" / "truth.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+
 SMOKES: dict[str, Smoke] = {
     "auto_switch.py": Smoke(
         lambda t: [str(t / "ws"), str(t / "truth.csv"), "--switches", "0,inf", "--checkpoints", "4,8", "--round", "4",
                    "--random", "--provisional", "--json", str(t / "table.json")],
         expect=(r"40 images, 4 classes", r"auto T=inf ", r"random ", r"labels\s+4\s+8"),
         files=("table.json",), prepare=_workspace_and_truth),
+    "bench_100k.py": Smoke(  # the pile make_100k.py writes, 40 images instead of 100,000
+        lambda t: [str(t / "pile"), "--workspace", str(t / "ws"), "--json", str(t / "figures.json")],
+        expect=(r"ingest: [\d.]+ s, items 40", r"first_map: ", r"chosen_map: .*embedding ",
+                r"suggest_round: .*count 20", r"label_write: .*labels 20", r"linear_probe: ", r"review: ",
+                r"near_duplicates: ", r"export: ", r"cold_suggest: "),
+        files=("figures.json",), prepare=lambda t: _pile(t, 40)),
+    "bench_100k_pages.py": Smoke(  # chromium on a 100,000-image workspace: here only its command line and imports
+        lambda t: ["--help"], expect=(r"usage: \S*bench_100k_pages\.py", r"--labels LABELS")),
     "bench_augment.py": Smoke(
         lambda t: ["--batch", "8", "--reps", "1"],
         json_keys=("sslapp_make_views_ms", "kornia_modules_ms", "lightly_simclr_transform_per_image_ms")),
@@ -188,6 +213,9 @@ SMOKES: dict[str, Smoke] = {
                    "--spaces", "features"],  # UMAP's numba compile alone takes 10 s
         expect=(r"cifar10 imagenet", r"mnist patches kNN \d", r"pneumoniamnist pixels 3 \{", r"typiclust on features",
                 r"features/poisson")),
+    "make_100k.py": Smoke(
+        lambda t: [str(t / "out"), "--count", "30"],
+        expect=(r"30 images and ",), files=("out/truth.csv", "out/images/000/000029.png")),
     "make_image_folders.py": Smoke(
         lambda t: ["cifar10", str(t / "out"), "--limit", "20"],
         files=("out/truth.csv", "out/images/00019.png")),

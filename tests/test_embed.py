@@ -99,11 +99,13 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     maps = ws.store.artifacts("map")
     assert [m["meta"]["provisional"] for m in maps] == [False, True]  # newest first: pixels came first
     starts = {a["meta"]["start"]: a for a in ws.store.artifacts("encoder")}
-    assert set(starts) == {"imagenet", "pixels"}
-    chosen = starts["imagenet"]  # colour images and no labels yet: the ImageNet start, by the measured prior
+    # colour images and no labels yet: the ImageNet start, by the measured prior, is the only one made and
+    # embedded (the pixel PCA waits for labels that can measure it)
+    assert set(starts) == {"imagenet"}
+    chosen = starts["imagenet"]
     assert r["encoder_artifact_id"] == chosen["id"]
     embs = {a["meta"]["encoder_artifact_id"]: a for a in ws.store.artifacts("embeddings")}
-    assert set(embs) == {a["id"] for a in starts.values()}  # every candidate embedded once
+    assert set(embs) == {chosen["id"]}
     data = load_npz(ws.root / embs[chosen["id"]]["path"])
     assert data["features"].shape == (120, 1280)
     assert set(data["item_ids"]) == {i for i, _ in ws.store.item_ids_and_cache_index()}
@@ -134,6 +136,18 @@ def test_embed_job_pixels_first_then_the_chosen_encoder(tmp_path):
     assert load_map(ws).meta["encoder_artifact_id"] == enc_id
     assert load_npz(ws.root / ws.store.latest_artifact("embeddings")["path"])["features"].shape == (120, 512)
     assert len(list(ws.embeddings_dir.glob("map-*.npz"))) == 4  # versioned: every map is kept
+
+    # labels that can measure: the start that waited (pixel PCA) is made, and every candidate is scored
+    ws.store.set_setting("features.pinned", None)
+    for name in sorted(set(truth.values())):
+        mine = [i for i, _ in ws.store.item_ids_and_cache_index() if truth[ws.store.item(i)["source"]] == name]
+        ws.store.set_labels(mine[:3], ws.store.class_id(name, create=True))
+    job = run_job_in_foreground(ws, "embed", {})
+    assert job["status"] == "done", job["error"]
+    assert {a["meta"].get("start") for a in ws.store.artifacts("encoder")} == {"imagenet", "pixels", None}
+    choice = ws.store.get_setting(CHOICE_SETTING)
+    assert len(choice["candidates"]) == 3 and all(c["score"] is not None for c in choice["candidates"]), choice
+    assert "best on your 9 labels" in choice["reason"]
 
 
 def test_embed_cli_json_and_errors(tmp_path, capsys):

@@ -26,9 +26,12 @@ def sampled_pca(features: np.ndarray, dim: int = PCA_DIMS, seed: int = 0, chunk:
     n = len(features)
     sample = np.sort(np.random.default_rng(seed).choice(n, min(n, fit_rows), replace=False))
     k = min(dim, len(sample), features.shape[1])
-    pca = PCA(n_components=k, random_state=seed).fit(l2_normalize(features[sample], dtype=np.float32))
-    return np.concatenate([pca.transform(l2_normalize(features[i:i + chunk], dtype=np.float32))
-                           for i in range(0, n, chunk)]).astype(np.float32)
+    pca = PCA(n_components=k, random_state=seed).fit(_unit(features[sample]))
+    return np.concatenate([pca.transform(_unit(features[i:i + chunk])) for i in range(0, n, chunk)]).astype(np.float32)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return l2_normalize(np.nan_to_num(np.asarray(rows, np.float32)), dtype=np.float32)
 
 
 def approximate_knn(x: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

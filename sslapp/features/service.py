@@ -135,13 +135,14 @@ def features_for(ws: Workspace, artifact: dict[str, Any], progress: Progress | N
 
 
 def ensure_starting_encoders(ws: Workspace, progress: Progress | None = None,
-                             check_stop: Callable[[], None] | None = None, seed: int = 0) -> list[dict[str, Any]]:
-    """Make the starting encoders this workspace lacks (`sslapp.features.starts`); returns the new
-    artifacts. Features a start computed while it was fitted are cached."""
+                             check_stop: Callable[[], None] | None = None, seed: int = 0,
+                             only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Make the starting encoders this workspace lacks (`sslapp.features.starts`; of them, those named in
+    `only`); returns the new artifacts. Features a start computed while it was fitted are cached."""
     have = {(a.get("meta") or {}).get("start") for a in encoders(ws)}
     made = []
     for start in wanted_starts(ws):
-        if start in have:
+        if start in have or (only is not None and start not in only):
             continue
         if check_stop:
             check_stop()
@@ -173,8 +174,17 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     from sslapp.features.choose import choose, first_per_class, measurable, prior_index, scoring_rows
     from sslapp.ingest.cache import read_cache
 
-    ensure_starting_encoders(ws, progress=progress, check_stop=check_stop)
     item_ids, _ = current_items(ws)
+    idx, labels, _ = user_labels(ws, item_ids)
+    idx, labels = first_per_class(idx, labels)
+    modality = workspace_modality(ws)
+    order = modality.start_order(read_cache(ws))  # images sample a few cache rows
+    if measurable(labels) or ws.store.get_setting(PINNED_SETTING) is not None:
+        ensure_starting_encoders(ws, progress=progress, check_stop=check_stop)
+    else:  # nothing to measure yet: only the start the prior trusts most (the others wait for labels)
+        wanted = wanted_starts(ws)
+        ensure_starting_encoders(ws, progress=progress, check_stop=check_stop,
+                                 only=[next((s for s in order if s in wanted), "")])
     arts, emb_notes, left_out = [], [], set()
     for art in encoders(ws):
         why = imported.unusable_reason(ws, art, item_ids)
@@ -196,11 +206,8 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
             return emb
         emb_notes.append(f"the encoder you chose (artifact {pinned}) {'is left out' if pinned in left_out else 'is gone'}"
                          "; choosing by measurement again")
-    idx, labels, _ = user_labels(ws, item_ids)
-    idx, labels = first_per_class(idx, labels)
     starts = [(a.get("meta") or {}).get("start") for a in arts]
-    modality = workspace_modality(ws)
-    prior = prior_index(starts, modality.start_order(read_cache(ws)))  # images sample a few cache rows
+    prior = prior_index(starts, order)
     names = [describe(a) for a in arts]
     if measurable(labels):  # every candidate is scored, on the labelled items and a sample of the rest
         rows, local = scoring_rows(len(item_ids), idx)

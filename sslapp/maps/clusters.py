@@ -38,6 +38,10 @@ class Clustering:
 def _reduce(features: np.ndarray, dim: int = 32, seed: int = 0) -> np.ndarray:
     from sklearn.decomposition import PCA
 
+    from sslapp.estimators.neighbours import PCA_FIT_ROWS, sampled_pca
+
+    if len(features) > PCA_FIT_ROWS and features.shape[1] > dim:  # no full-size copies of a large matrix
+        return sampled_pca(features, dim, seed)
     x = np.nan_to_num(np.asarray(features, np.float32))
     x = l2_normalize(x, dtype=np.float32)
     k = min(dim, x.shape[0], x.shape[1])

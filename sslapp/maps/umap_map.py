@@ -53,7 +53,8 @@ def fit_map(features: np.ndarray, seed: int = 0, n_neighbors: int | None = None,
     n = features.shape[0]
     if n == 0:
         return np.zeros((0, 2), np.float32), "pca"
-    features = np.nan_to_num(features)
+    if not all(np.isfinite(features[i:i + 8192]).all() for i in range(0, n, 8192)):  # a copy only when needed
+        features = np.nan_to_num(features)
     if n < MIN_UMAP_ITEMS:
         return _pca(features - features.mean(axis=0), 2, seed), "pca"
     x = features
