@@ -67,6 +67,15 @@ def encoder_features(model, items: np.ndarray, rows: np.ndarray | None = None, b
     return out if out is not None else np.zeros((0, getattr(model, "dim", 0)), np.float32)
 
 
+def warm_up() -> None:
+    """Import torch, onnxruntime and the image backbones (2.5 s on 2 cores) while the worker is idle, so the
+    first embedding after an upload does not wait for them."""
+    import onnxruntime  # noqa: F401
+    import torch  # noqa: F401
+
+    import sslapp.models.backbones  # noqa: F401
+
+
 def _put(out: np.ndarray | None, n: int, start: int, stop: int, feats: np.ndarray) -> np.ndarray:
     """Write one batch's features into the (n, D) result, made at the first batch."""
     if out is None:

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # Below this many rows the export (about 1 s) costs more than it saves.
 MIN_ROWS = 2048
 CHECK_ROWS = 8
+# Rows per onnxruntime call: its memory arena grows to the largest call, and small calls are faster too
+# (EfficientNet-Lite0 at 128 px on 2 cores: 446 images/s and 1.1 GB peak at 32 rows, 394 and 2.7 GB at 256).
+ROWS_PER_RUN = 32
 # float32 features of unit-scale inputs: the two runtimes agree to about 1e-5.
 TOLERANCE = 1e-3
 
@@ -78,4 +81,9 @@ def onnx_runner(model, example: np.ndarray) -> Runner | None:
         log.warning("onnxruntime's features differ from torch's (max %.2e); features stay on torch",
                     float(np.abs(got - want).max()) if got.shape == want.shape else float("nan"))
         return None
-    return lambda x: session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([session.run(None, {"x": np.ascontiguousarray(x[i:i + ROWS_PER_RUN], dtype=np.float32)})[0]
+                               for i in range(0, len(x), ROWS_PER_RUN)])
+
+    return run

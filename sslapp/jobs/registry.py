@@ -33,7 +33,7 @@ JOBS = Registry("job kind", [
 # "module:function" with no arguments, run once by an idle worker, e.g. compiling numba code so the
 # first job that needs it starts fast. A failure is logged, never raised.
 WARM_UPS: list[str] = ["sslapp.maps.umap_map:warm_up", "sslapp.select.typiclust:warm_up",
-                       "sslapp.maps.umap_map:warm_up_large_sets"]
+                       "sslapp.features.extract:warm_up", "sslapp.maps.umap_map:warm_up_large_sets"]
 # compiled code numba can keep on disk: setup runs these once, so test processes load them
 CACHED_WARM_UPS: list[str] = WARM_UPS[:2]
 
