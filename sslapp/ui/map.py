@@ -34,7 +34,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # (plotly symbol, the legend's glyph for it): the shape of each further round of the palette
 SYMBOLS = [("circle", "●"), ("square", "■"), ("diamond", "◆"), ("triangle-up", "▲"), ("x", "✖")]
 NONE_COLOR = "#c7c7c7"
-MAX_OVERVIEW_POINTS = 200_000  # above this the overview shows a uniform sample (selection stays exact)
+MAX_OVERVIEW_POINTS = 50_000  # above this the overview shows a uniform sample (selection stays exact)
 MAX_CLOSEUP = 300
 # Up to here the map is drawn as SVG, above it with WebGL. Without GPU acceleration (many laptops' and
 # remote desktops' browsers) WebGL is emulated on the CPU and costs more than SVG for small maps.
