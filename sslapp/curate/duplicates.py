@@ -126,7 +126,8 @@ def near_duplicate_groups(ws: Workspace, index: Index | None = None) -> list[dic
     rows = index.rows_of(item_ids)
     held = rows >= 0
     item_ids, cache_rows, rows = item_ids[held], cache_rows[held], rows[held]
-    vectors = np.asarray(index.vectors[rows], np.float32)
+    every = len(rows) == len(index.vectors) and np.array_equal(rows, np.arange(len(rows)))
+    vectors = index.vectors if every else np.asarray(index.vectors[rows], np.float32)  # no copy of them all
     hashes, thumbs = fingerprints(ws, cache_rows)
     groups = group_rows(len(item_ids), duplicate_pairs(vectors, hashes, thumbs))
     sources = {r["id"]: r["source"] for r in ws.store.items(ids=[int(item_ids[r]) for g in groups for r in g])}
