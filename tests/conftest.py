@@ -115,7 +115,7 @@ SHARED_GROUPS = {"test_export_options": "test_export", "test_export_page": "test
 SLOWEST_FIRST = ["test_journey", "test_export", "test_benchmarks_smoke", "test_text_export", "test_embed", "test_pretrain",
                  "test_journey_texts", "test_faults", "test_text_pretrain", "test_suggest_cli",
                  "test_label_page", "test_bench_label_efficiency", "test_server_restart", "test_ssl_losses",
-                 "test_explore_map", "test_features", "test_explore_page", "test_ddp", "test_select"]
+                 "test_explore_map", "test_features", "test_explore_page", "test_ddp", "test_select", "test_large_sets"]
 
 
 def _group(item) -> str:

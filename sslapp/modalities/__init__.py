@@ -46,8 +46,15 @@ def get_modality(name: str) -> Modality:
 
 
 def workspace_modality(ws: Workspace) -> Modality:
-    """The modality this workspace holds (images where nothing was ingested yet)."""
-    return get_modality(ws.store.get_setting(MODALITY_SETTING) or DEFAULT)
+    """The modality this workspace holds (images where nothing was ingested yet). Once the first ingest has
+    written it, it never changes, so the workspace object remembers it: a Data page of 240 thumbnails asked
+    the store 627 times (0.1 s)."""
+    name = getattr(ws, "_modality_name", None)
+    if name is None:
+        name = ws.store.get_setting(MODALITY_SETTING)
+        if name is not None:
+            ws._modality_name = name  # fixed from the first ingest on
+    return get_modality(name or DEFAULT)
 
 
 def claimed_by(file_name: str) -> list[str]:

