@@ -108,6 +108,8 @@ def main() -> int:
     ap.add_argument("--workspace", type=Path, default=None, help="default: a fresh temporary folder")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here too")
     ap.add_argument("--skip", default="", help="comma-separated steps to leave out (e.g. export,cold_suggest)")
+    ap.add_argument("--starts", default=None, help="starting encoders the embed job makes, comma-separated "
+                    "(imagenet, patches, pixels; default: the app's)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     ws_root = args.workspace or Path(tempfile.mkdtemp(prefix="bench-100k-")) / "ws"
@@ -125,6 +127,8 @@ def main() -> int:
     from sslapp.workspace import open_workspace
 
     ws = open_workspace(ws_root)
+    if args.starts:
+        ws.store.set_setting("features.starts", args.starts.split(","))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     command = SSLAPP + ["worker", str(ws_root)]
     if os.environ.get("SSLAPP_WORKER_WARM_UP", "1") == "0":  # smoke runs: no UMAP compile (bench_first_map)
