@@ -1,8 +1,8 @@
-"""Image encoders run through onnxruntime on a CPU: the same features at 2.5-3.6 times torch's speed.
+"""Image encoders run through onnxruntime on a CPU: the same features (to 1e-5) at 3-4 times torch's speed.
 
-EfficientNet-Lite0 at 128 px on two cores embeds about 300 images a second through onnxruntime against
-about 100 through torch (docs/benchmarks.md, issue 23), which is what makes 100,000 images fit in
-minutes. The module is exported in memory (about 1 s), never written, and checked against torch on the
+EfficientNet-Lite0 at 128 px on two cores embeds 446 images a second through onnxruntime against 78-135
+through torch, and about 320 a second in the app's whole step (docs/benchmarks.md, issue 23): what makes
+100,000 images fit in minutes. The module is exported in memory (about 1 s), never written, and checked against torch on the
 first rows before it is trusted; a module the exporter cannot take (the patch dictionary's adaptive
 pooling) or whose outputs differ stays on torch.
 """

@@ -25,6 +25,9 @@ POINTS_JS = """
 """
 
 
+# The map's container, never the copy Streamlit keeps marked stale while a rerun redraws the page (a fresh
+# clone's run saw both at once after an undo: a strict-mode error).
+MAP = '.st-key-explore_map:not([data-stale="true"])'
 MODEBAR_PX = 4  # shapes start this far below the plot's top edge (the modebar sits in the margin above it)
 
 
@@ -74,13 +77,13 @@ def isolated_point(points: list) -> tuple[int, float, float]:
 def map_box(page):
     """The map chart's bounding box once plotly has drawn it."""
     chart_points(page)
-    return page.locator(".st-key-explore_map").bounding_box()
+    return page.locator(MAP).bounding_box()
 
 
 def hover_point(page, x, y) -> str:
     """Move the mouse onto a point and return the text of the hover box plotly shows."""
     page.mouse.move(x, y)
-    text = page.locator(".st-key-explore_map .hoverlayer .hovertext").first
+    text = page.locator(f"{MAP} .hoverlayer .hovertext").first
     text.wait_for()
     return text.text_content()
 
@@ -112,20 +115,21 @@ choose_option = select_option  # the Explore tests' name for it
 
 
 def chart_points(page):
-    chart = page.locator(".st-key-explore_map")
+    chart = page.locator(MAP)
     chart.locator(".js-plotly-plot").wait_for()
-    page.wait_for_function("() => { const g = document.querySelector('.st-key-explore_map .js-plotly-plot');"
+    page.wait_for_function("() => { const g = document.querySelector('" + MAP + " .js-plotly-plot');"
                            " return g && g._fullData && g._fullData.length > 0; }")
     return chart.evaluate(POINTS_JS)
 
 
 def pick_tool(page, tool):
     """Choose a modebar tool ("select" is the box, "lasso"), then wait for the page to stand still."""
-    chart = page.locator(".st-key-explore_map")
+    wait_ready(page)
+    chart = page.locator(MAP)
     chart.scroll_into_view_if_needed()
     chart.hover()
     chart.locator(f'.modebar-btn[data-val="{tool}"]').click()
-    page.wait_for_function(f"() => document.querySelector('.st-key-explore_map .js-plotly-plot')"
+    page.wait_for_function(f"() => document.querySelector('{MAP} .js-plotly-plot')"
                            f"._fullLayout.dragmode === '{tool}'")
 
 

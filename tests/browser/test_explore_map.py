@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from map_driver import (
+    MAP,
     MODEBAR_PX,
     apply_label,
     chart_points,
@@ -156,7 +157,7 @@ def test_the_first_pixel_map_is_drawn_while_the_embed_job_goes_on(app_factory, p
         wait_for_text(page, "Computing the map")
         assert page.locator(".st-key-explore_map").count() == 0
         assert run_job_in_foreground(ws, "embed", {"provisional": True})["status"] == "done"  # the job's first map
-        page.locator(".st-key-explore_map .js-plotly-plot").wait_for(timeout=15_000)  # a poll or two, no click
+        page.locator(f"{MAP} .js-plotly-plot").wait_for(timeout=15_000)  # a poll or two, no click
         assert len(chart_points(page)["points"]) == 14
         assert "Computing the map" in body_text(page)  # the job goes on, and says so
     finally:

@@ -27,7 +27,16 @@ import sys
 import zipfile
 
 import pytest
-from map_driver import chart_points, choose_option, click_point, drag, isolated_point, pick_tool, toggle_thumb
+from map_driver import (
+    MAP,
+    chart_points,
+    choose_option,
+    click_point,
+    drag,
+    isolated_point,
+    pick_tool,
+    toggle_thumb,
+)
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit_driver import (
     ROOT,
@@ -150,7 +159,7 @@ def test_the_whole_journey_on_real_photos(app_factory, page, tmp_path):
     nav(page, "Explore")
     info = chart_points(page)  # the map the ingest queued (or the one after pretraining)
     wait_ready(page)
-    box = page.locator(".st-key-explore_map").bounding_box()
+    box = page.locator(MAP).bounding_box()
     assert box["width"] >= 0.6 * WIDTH and box["height"] >= 500, box
     points = info["points"]
     assert len(points) == N_IMAGES
