@@ -28,6 +28,14 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
+def apply_class(at: AppTest, name: str) -> AppTest:
+    """Pick `name` in Explore's class picker and press the label button, each followed by a run."""
+    at.selectbox(key="explore_class").set_value(name)
+    run(at)
+    at.button(key="explore_apply_label").click()
+    return run(at)
+
+
 def test_no_map_yet_offers_to_compute(page):
     at = run(AppTest.from_string(APP))
     assert any("no map yet" in i.value for i in at.info)
@@ -49,10 +57,7 @@ def test_selection_from_session_state_is_labelled_in_one_action_and_undone(page)
     run(at)
     assert at.button(key="explore_apply_label").label == f"Label {len(red)} selected"
     # an empty new-class name is refused with a message
-    at.selectbox(key="explore_class").set_value("+ New class…")
-    run(at)
-    at.button(key="explore_apply_label").click()
-    run(at)
+    apply_class(at, "+ New class…")
     assert any("Type a name" in w.value for w in at.warning) and ws.store.labels() == []
     at.text_input(key="explore_new_class").input("red things")
     run(at)
@@ -134,10 +139,7 @@ def test_a_click_previews_one_image_and_hover_names_files_without_their_folder(p
     assert at.button(key="explore_apply_label").label == "Label 1 selected"
     # no label, no classifier: no class is picked for the user, and the action waits for one
     assert at.selectbox(key="explore_class").value is None and at.button(key="explore_apply_label").disabled
-    at.selectbox(key="explore_class").set_value("cat")
-    run(at)
-    at.button(key="explore_apply_label").click()
-    run(at)
+    apply_class(at, "cat")
     assert [(r["item_id"], r["class_name"]) for r in ws.store.labels()] == [(ids[0], "cat")]
     assert any("Label: **cat**" in m.value for m in at.markdown)
 
@@ -155,20 +157,14 @@ def test_left_out_images_are_not_labelled(page):
     assert at.button(key="explore_apply_label").label == "Label 6 selected"
     assert any("**8** selected, **2** left out → labelling **6**" in m.value for m in at.markdown)
     assert at.button(key=f"explore_grid-t-{ids[1]}").label.startswith("✕")
-    at.selectbox(key="explore_class").set_value("cat")
-    run(at)
-    at.button(key="explore_apply_label").click()
-    run(at)
+    apply_class(at, "cat")
     assert {r["item_id"] for r in ws.store.labels()} == set(ids[:8]) - set(out)
 
     # invert: the two left out are the ones kept now, labelled with the other class
     at.button(key="explore_grid-invert").click()
     run(at)
     assert at.button(key="explore_apply_label").label == "Label 2 selected"
-    at.selectbox(key="explore_class").set_value("dog")
-    run(at)
-    at.button(key="explore_apply_label").click()
-    run(at)
+    apply_class(at, "dog")
     assert sorted(r["item_id"] for r in ws.store.labels() if r["class_name"] == "dog") == sorted(out)
     # a second click takes an image back; "leave all out" disables the action; reset keeps them all
     at.button(key=f"explore_grid-t-{ids[0]}").click()

@@ -10,7 +10,7 @@ import json
 import pytest
 from embed_helpers import make_workspace
 from streamlit.testing.v1 import AppTest
-from test_explore_page import APP, run
+from test_explore_page import APP, apply_class, run
 
 
 @pytest.fixture
@@ -102,10 +102,7 @@ def test_all_images_with_a_class_or_model_disagrees_filter_puts_those_labels_in_
     at.button(key=f"explore_grid-t-{ids[1]}").click()
     run(at)
     assert at.button(key="explore_apply_label").label == "Label 1 selected"
-    at.selectbox(key="explore_class").set_value("dog")
-    run(at)
-    at.button(key="explore_apply_label").click()
-    run(at)
+    apply_class(at, "dog")
     assert {r["item_id"]: r["class_name"] for r in ws.store.labels()}[ids[0]] == "dog"
     # the model agrees with the new label: one disagreement is left, shown large as a click shows one
     assert grid_ids(at) == [] and any(f"· #{ids[1]}" in m.value for m in at.markdown)

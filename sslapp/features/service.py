@@ -209,14 +209,18 @@ def best_embedding(ws: Workspace, progress: Progress | None = None,
     starts = [(a.get("meta") or {}).get("start") for a in arts]
     prior = prior_index(starts, order)
     names = [describe(a) for a in arts]
+    chosen = None
     if measurable(labels):  # every candidate is scored, on the labelled items and a sample of the rest
         rows, local = scoring_rows(len(item_ids), idx)
-        scored = [features_for(ws, a, progress, check_stop, only=item_ids[rows]).features for a in arts]
-        choice = choose(scored, local, labels, prior, names, modality.plural)
+        scored = [features_for(ws, a, progress, check_stop, only=item_ids[rows]) for a in arts]
+        choice = choose([e.features for e in scored], local, labels, prior, names, modality.plural)
+        if len(rows) == len(item_ids):  # scored on every item, in order: the chosen features are at hand
+            chosen = scored[choice.index]
     else:  # nothing to measure yet: only the prior's features are needed (the others wait for labels)
         choice = choose([np.zeros((len(item_ids), 0), np.float32)] * len(arts), idx, labels, prior, names,
                         modality.plural)
-    chosen = features_for(ws, arts[choice.index], progress, check_stop)
+    if chosen is None:
+        chosen = features_for(ws, arts[choice.index], progress, check_stop)
     chosen.notes = emb_notes + [choice.reason]
     _record(ws, arts, choice.index, choice.reason, choice.scores, choice.n_scored)
     return chosen
